@@ -1,0 +1,37 @@
+# rait-registry: two commands do all set-up on a fresh clone.
+#   make demo   venv + install + synthetic registry + refresh (+ validate, analyze, report)
+#   make test   the whole test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+DEMO_EXTRACT ?= demo/extract
+WAREHOUSE ?= warehouse/registry.duckdb
+OUT ?= out
+export DBT_SEND_ANONYMOUS_USAGE_STATS := False
+
+.PHONY: demo test install clean docs r-references
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/rait-registry synth --patients 160 --seed 0 --out $(DEMO_EXTRACT)
+	$(BIN)/rait-registry refresh --extract $(DEMO_EXTRACT) --warehouse $(WAREHOUSE)
+	@echo
+	@echo "Extract:   $(DEMO_EXTRACT)"
+	@echo "Warehouse: $(WAREHOUSE)   (try: $(BIN)/rait-registry query \"select * from marts.cohort_attrition\")"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+docs: $(STAMP)
+	cd dbt_project && RAIT_DBT_DATABASE=$(abspath $(WAREHOUSE)) ../$(BIN)/dbt docs generate --profiles-dir . --target-path ../warehouse/.dbt/docs-target
+
+clean:
+	rm -rf demo warehouse out dbt_project/target dbt_project/logs .pytest_cache

@@ -1,0 +1,29 @@
+{#-
+  Calendar-day arithmetic of contract section 2, on top of dbt's cross-database macros so the
+  models run unchanged on DuckDB, PostgreSQL and Spark. "Days are calendar days;
+  months = days / 30.4375; years = days / 365.25; values are not rounded."
+-#}
+
+{#- date + n calendar days, as a DATE (dbt.dateadd may return a timestamp). -#}
+{% macro add_days(date_expression, days) -%}
+    {{ dbt.cast(dbt.dateadd('day', days, date_expression), api.Column.translate_type('date')) }}
+{%- endmacro %}
+
+{#- Calendar days from start_date to end_date (end - start). -#}
+{% macro days_between(start_date, end_date) -%}
+    {{ dbt.datediff(start_date, end_date, 'day') }}
+{%- endmacro %}
+
+{#- Days expressed in months (30.4375 days) or years (365.25 days), unrounded. -#}
+{% macro days_to_months(days_expression) -%}
+    ({{ dbt.cast(days_expression, api.Column.translate_type('float')) }} / 30.4375)
+{%- endmacro %}
+
+{% macro days_to_years(days_expression) -%}
+    ({{ dbt.cast(days_expression, api.Column.translate_type('float')) }} / 365.25)
+{%- endmacro %}
+
+{#- A date-valued project var (ISO 'YYYY-MM-DD') as a DATE literal. -#}
+{% macro date_var(name) -%}
+    {{ dbt.cast(dbt.string_literal(var(name)), api.Column.translate_type('date')) }}
+{%- endmacro %}
