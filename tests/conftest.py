@@ -1,0 +1,63 @@
+"""Shared fixtures: one demo warehouse per test session (built once, read by many tests)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO / "tests" / "data"
+BIN = Path(sys.executable).parent
+os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "False")
+
+
+def run_cli(*args: str, check: bool = False, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the ``rait-registry`` console script; return the completed process (text mode)."""
+    proc = subprocess.run(
+        [str(BIN / "rait-registry"), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"rait-registry {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def demo_extract(tmp_path_factory) -> Path:
+    """The bundled synthetic registry (160 patients, seed 0) as a CSV extract."""
+    from rait_registry.synth import write_extract
+
+    out = tmp_path_factory.mktemp("demo") / "extract"
+    write_extract(out, n_patients=160, seed=0, fmt="csv")
+    return out
+
+
+@pytest.fixture(scope="session")
+def demo_warehouse(tmp_path_factory, demo_extract) -> Path:
+    """The demo extract refreshed into a published warehouse (one real dbt build per session)."""
+    warehouse = tmp_path_factory.mktemp("warehouse") / "registry.duckdb"
+    run_cli("refresh", "--extract", str(demo_extract), "--warehouse", str(warehouse), check=True)
+    return warehouse
+
+
+@pytest.fixture(scope="session")
+def demo_con(demo_warehouse):
+    con = duckdb.connect(str(demo_warehouse), read_only=True)
+    yield con
+    con.close()
+
+
+@pytest.fixture
+def tiny_extract(tmp_path) -> Path:
+    """A copy of the tiny hand-written extract, safe to modify."""
+    target = tmp_path / "tiny"
+    shutil.copytree(DATA / "tiny_extract", target)
+    return target
