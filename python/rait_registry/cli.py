@@ -115,10 +115,41 @@ def refresh(
     out.print(table)
     for warning in result.ingest.warnings:
         err.print(f"warning: {warning}", highlight=False)
+    if result.ingest.tgab_positive_samples:
+        out.print(
+            f"TgAb-positive samples kept (their same-day Tg is not interpretable): {result.ingest.tgab_positive_samples}",
+            highlight=False,
+        )
     marts = ", ".join(f"{name} {rows}" for name, rows in result.mart_rows.items())
     out.print(f"marts: {marts}", highlight=False)
+    _print_change_summary(result)
     timings = ", ".join(f"{step} {seconds:.1f}s" for step, seconds in result.timings_s.items())
-    out.print(f"published {result.warehouse} ({timings})", highlight=False)
+    verb = "unchanged, republished" if result.is_unchanged else "published"
+    out.print(f"{verb} {result.warehouse} ({timings})", highlight=False)
+
+
+def _print_change_summary(result) -> None:
+    summary = result.change_summary or {}
+    if summary.get("first_refresh", True):
+        out.print("change summary: first refresh of this warehouse")
+        return
+    if result.is_unchanged:
+        out.print("change summary: marts identical to the last published refresh")
+        return
+    shifts = ", ".join(
+        f"{group} {value['previous']:.3f} -> {value['current']:.3f}"
+        for group, value in summary["pfs_5y_shift"].items()
+        if value.get("previous") is not None and value.get("current") is not None
+    )
+    out.print(
+        "change summary: "
+        f"{len(summary['patients_entering_cohort'])} patients entered and "
+        f"{len(summary['patients_leaving_cohort'])} left the eligible cohort; "
+        f"{len(summary['new_progression_events'])} new progression events; "
+        f"{summary['response_changes']['n_cycles']} cycle responses changed; "
+        f"5-year PFS {shifts or 'n/a'}",
+        highlight=False,
+    )
 
 
 @app.command()

@@ -1,9 +1,12 @@
 """Refresh: ingest -> build file -> dbt build -> checks -> atomic publish (design.md steps 1-3).
 
 The build happens in ``<warehouse dir>/.build-<run_id>/<warehouse name>``: a new file that is
-never the published one. Only when ingest and ``dbt build`` (models, data tests and unit tests)
-pass is it moved onto the published path with an atomic rename; a failure at any point leaves
-the previously published database untouched.
+never the published one. Only when ingest, ``dbt build`` (models, snapshots, data tests and unit
+tests) and the mart checks pass is it moved onto the published path with an atomic rename
+(``os.replace``); a crash or kill at any moment leaves the previously published database intact
+and queryable, and the next run removes the leftovers. One writer at a time
+(:class:`~rait_registry.lock.WarehouseLock`); readers open the published file read-only and are
+never blocked (the rename does not wait for them: they keep reading the file they opened).
 """
 
 from __future__ import annotations
@@ -19,8 +22,10 @@ from pathlib import Path
 
 import duckdb
 
+from . import __version__, history
 from .dbt_runner import DbtResult, require_success, run_dbt
 from .ingest import IngestReport, ingest
+from .lock import WarehouseLock
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +41,38 @@ class RefreshResult:
     dbt: DbtResult | None = None
     timings_s: dict[str, float] = field(default_factory=dict)
     mart_rows: dict[str, int] = field(default_factory=dict)
+    mart_hashes: dict[str, dict] = field(default_factory=dict)
+    is_unchanged: bool = False
+    change_summary: dict = field(default_factory=dict)
+    removed_leftovers: list[str] = field(default_factory=list)
 
 
 def new_run_id() -> str:
     """Sortable, unique run id: UTC timestamp plus a random suffix."""
     return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+
+
+def log_path(warehouse: Path) -> Path:
+    """``refresh-log.jsonl`` beside the warehouse."""
+    return warehouse.parent / "refresh-log.jsonl"
+
+
+def _remove_leftovers(warehouse: Path) -> list[str]:
+    """Delete build folders of earlier runs that crashed or were killed (we hold the lock)."""
+    removed = []
+    for leftover in sorted(warehouse.parent.glob(".build-*")):
+        shutil.rmtree(leftover, ignore_errors=True)
+        removed.append(leftover.name)
+    return removed
+
+
+def _check_marts(con: duckdb.DuckDBPyConnection) -> None:
+    """pandera checks on the marts before publication (see :mod:`rait_registry.mart_checks`)."""
+    try:
+        from .mart_checks import validate_marts
+    except ImportError:  # pragma: no cover - mart checks land with the validation issue
+        return
+    validate_marts(con)
 
 
 def refresh(
@@ -52,50 +84,122 @@ def refresh(
 ) -> RefreshResult:
     """Build a new warehouse from ``extract_dir`` and publish it atomically onto ``warehouse``.
 
+    Parameters
+    ----------
+    extract_dir
+        The raw extract (contract section 1).
+    warehouse
+        Published DuckDB file to replace.
+    dbt_vars
+        Study-parameter overrides (dbt vars).
+    threads
+        dbt threads.
+    keep_failed_build
+        Keep the build folder of a failed run for inspection (it is removed by the next run).
+
     Raises
     ------
-    ExtractRefused, BuildFailed
+    LockHeld
+        Another refresh is running (exit code 3).
+    ExtractRefused, BuildFailed, MartCheckFailed
         Data problems (exit code 1); the published warehouse is unchanged.
     """
     warehouse = Path(warehouse).resolve()
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     run_id = new_run_id()
-    build_dir = warehouse.parent / f".build-{run_id}"
-    build_dir.mkdir()
-    build_file = build_dir / warehouse.name
+    started_at = dt.datetime.now(dt.timezone.utc)
     result = RefreshResult(run_id=run_id, warehouse=str(warehouse), status="running")
-    published = False
-    try:
-        started = time.perf_counter()
-        con = duckdb.connect(str(build_file))
+    with WarehouseLock(warehouse):
+        result.removed_leftovers = _remove_leftovers(warehouse)
+        build_dir = warehouse.parent / f".build-{run_id}"
+        build_dir.mkdir()
+        build_file = build_dir / warehouse.name
+        published = False
+        error: BaseException | None = None
         try:
-            result.ingest = ingest(extract_dir, con)
+            started = time.perf_counter()
+            con = duckdb.connect(str(build_file))
+            try:
+                result.ingest = ingest(extract_dir, con)
+                has_previous = history.attach_previous(con, warehouse)
+                history.carry_forward(con, has_previous)
+                if has_previous:
+                    con.execute(f"detach {history.PREVIOUS}")
+            finally:
+                con.close()
+            result.timings_s["ingest"] = time.perf_counter() - started
+
+            started = time.perf_counter()
+            result.dbt = require_success(
+                run_dbt("build", build_file, work_dir=warehouse.parent / ".dbt", dbt_vars=dbt_vars, threads=threads)
+            )
+            result.timings_s["dbt_build"] = time.perf_counter() - started
+
+            con = duckdb.connect(str(build_file))
+            try:
+                started = time.perf_counter()
+                _check_marts(con)
+                result.timings_s["mart_checks"] = time.perf_counter() - started
+
+                started = time.perf_counter()
+                result.mart_hashes = history.mart_hashes(con)
+                result.mart_rows = {name: value["rows"] for name, value in result.mart_hashes.items()}
+                has_previous = history.attach_previous(con, warehouse)
+                before = history.previous_hashes(con, has_previous)
+                result.is_unchanged = before == result.mart_hashes
+                result.change_summary = history.change_summary(con, has_previous) if has_previous and before else {
+                    "first_refresh": True
+                }
+                if has_previous:
+                    con.execute(f"detach {history.PREVIOUS}")
+                history.record_run(
+                    con,
+                    _history_row(result, started_at, dbt_vars, status="unchanged" if result.is_unchanged else "published"),
+                )
+                con.execute("checkpoint")
+                result.timings_s["history"] = time.perf_counter() - started
+            finally:
+                con.close()
+
+            started = time.perf_counter()
+            os.replace(build_file, warehouse)
+            published = True
+            result.timings_s["publish"] = time.perf_counter() - started
+            result.status = "unchanged" if result.is_unchanged else "published"
+            return result
+        except BaseException as exc:
+            error = exc
+            result.status = "failed"
+            raise
         finally:
-            con.close()
-        result.timings_s["ingest"] = time.perf_counter() - started
+            if published or not keep_failed_build:
+                shutil.rmtree(build_dir, ignore_errors=True)
+            row = _history_row(result, started_at, dbt_vars, status=result.status)
+            if error is not None:
+                row["error"] = f"{type(error).__name__}: {error}"
+            history.append_log(log_path(warehouse), row)
 
-        started = time.perf_counter()
-        result.dbt = require_success(
-            run_dbt("build", build_file, work_dir=warehouse.parent / ".dbt", dbt_vars=dbt_vars, threads=threads)
-        )
-        result.timings_s["dbt_build"] = time.perf_counter() - started
 
-        con = duckdb.connect(str(build_file))
-        try:
-            for (name,) in con.execute(
-                "select table_name from information_schema.tables where table_schema = 'marts' order by 1"
-            ).fetchall():
-                result.mart_rows[name] = con.execute(f'select count(*) from marts."{name}"').fetchone()[0]
-            con.execute("checkpoint")
-        finally:
-            con.close()
-
-        started = time.perf_counter()
-        os.replace(build_file, warehouse)
-        published = True
-        result.timings_s["publish"] = time.perf_counter() - started
-        result.status = "published"
-        return result
-    finally:
-        if published or not keep_failed_build:
-            shutil.rmtree(build_dir, ignore_errors=True)
+def _history_row(result: RefreshResult, started_at: dt.datetime, dbt_vars: dict | None, status: str) -> dict:
+    report = result.ingest
+    return {
+        "run_id": result.run_id,
+        "extract_id": report.extract_id if report else None,
+        "extract_dir": report.extract_dir if report else None,
+        "manifest_sha256": report.manifest_sha256 if report else None,
+        "extracted_at": report.extracted_at if report else None,
+        "started_at": started_at.isoformat(),
+        "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "status": status,
+        "is_unchanged": result.is_unchanged,
+        "table_counts": {
+            name: {"read": t.rows_read, "staged": t.rows_staged, "quarantined": t.rows_quarantined}
+            for name, t in (report.tables.items() if report else [])
+        },
+        "mart_rows": result.mart_rows,
+        "mart_hashes": {name: value["md5"] for name, value in result.mart_hashes.items()},
+        "dbt_invocation_id": result.dbt.invocation_id if result.dbt else None,
+        "dbt_vars": dbt_vars or {},
+        "change_summary": result.change_summary,
+        "package_version": __version__,
+    }

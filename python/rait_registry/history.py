@@ -1,0 +1,183 @@
+"""Refresh history, mart content hashes and the change summary between refreshes.
+
+``history.refresh_runs`` lives in the published database. Each new build attaches the
+previously published file read-only and copies the history (and the dbt snapshots of source
+records) forward, so the published file always carries the whole history. Every run, failed
+ones included, is also appended to ``refresh-log.jsonl`` beside the warehouse.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+
+from .warehouse import MARTS
+
+PREVIOUS = "previous_warehouse"
+
+REFRESH_RUNS_DDL = """
+create table if not exists history.refresh_runs (
+    run_id varchar primary key,
+    extract_id varchar,
+    extract_dir varchar,
+    manifest_sha256 varchar,
+    extracted_at date,
+    started_at timestamptz,
+    finished_at timestamptz,
+    status varchar,
+    is_unchanged boolean,
+    table_counts json,
+    mart_rows json,
+    mart_hashes json,
+    dbt_invocation_id varchar,
+    dbt_vars json,
+    change_summary json,
+    package_version varchar
+)
+"""
+
+
+def attach_previous(con: duckdb.DuckDBPyConnection, published: Path) -> bool:
+    """Attach the published warehouse read-only as ``previous_warehouse``; False when there is none."""
+    if not published.is_file():
+        return False
+    con.execute(f"attach '{published}' as {PREVIOUS} (read_only)")
+    return True
+
+
+def _previous_tables(con: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
+    return [
+        row[0]
+        for row in con.execute(
+            "select table_name from information_schema.tables where table_catalog = ? and table_schema = ? "
+            "and table_type = 'BASE TABLE' order by 1",
+            [PREVIOUS, schema],
+        ).fetchall()
+    ]
+
+
+def carry_forward(con: duckdb.DuckDBPyConnection, has_previous: bool) -> None:
+    """Create ``history.refresh_runs`` and copy the previous history and dbt snapshots into this build."""
+    con.execute("create schema if not exists history")
+    con.execute(REFRESH_RUNS_DDL)
+    if not has_previous:
+        return
+    if "refresh_runs" in _previous_tables(con, "history"):
+        con.execute(f"insert into history.refresh_runs by name select * from {PREVIOUS}.history.refresh_runs")
+    snapshots = _previous_tables(con, "snapshots")
+    if snapshots:
+        con.execute("create schema if not exists snapshots")
+    for table in snapshots:
+        con.execute(f'create table snapshots."{table}" as select * from {PREVIOUS}.snapshots."{table}"')
+
+
+def mart_hashes(con: duckdb.DuckDBPyConnection, catalog: str | None = None) -> dict[str, dict]:
+    """Row count and an order-independent content hash (md5 over sorted row md5s) of each mart."""
+    prefix = f"{catalog}." if catalog else ""
+    present = {
+        row[0]
+        for row in con.execute(
+            "select table_name from information_schema.tables where table_schema = 'marts' and table_catalog = "
+            + ("?" if catalog else "current_database()"),
+            [catalog] if catalog else [],
+        ).fetchall()
+    }
+    result = {}
+    for mart in (m for m in MARTS if m in present):
+        rows, digest = con.execute(
+            f"select count(*), md5(coalesce(string_agg(row_md5, '' order by row_md5), '')) "
+            f"from (select md5(cast(mart as varchar)) as row_md5 from {prefix}marts.{mart} as mart)"
+        ).fetchone()
+        result[mart] = {"rows": int(rows), "md5": digest}
+    return result
+
+
+def _five_year_pfs(cohort) -> dict[str, float | None]:
+    from lifelines import KaplanMeierFitter
+
+    estimates: dict[str, float | None] = {}
+    for group, frame in cohort.groupby("rait_group"):
+        if frame.empty:
+            continue
+        fitter = KaplanMeierFitter().fit(frame["pfs_months"], frame["pfs_event"])
+        estimates[str(group)] = float(fitter.survival_function_at_times(60.0).iloc[0])
+    return estimates
+
+
+def change_summary(con: duckdb.DuckDBPyConnection, has_previous: bool) -> dict:
+    """What changed since the last published refresh (patients in/out, new events, responses, 5-y PFS)."""
+    if not has_previous:
+        return {"first_refresh": True}
+    query = lambda sql: [row[0] for row in con.execute(sql).fetchall()]  # noqa: E731
+    entering = query(
+        f"select patient_id from marts.analysis_cohort except select patient_id from {PREVIOUS}.marts.analysis_cohort order by 1"
+    )
+    leaving = query(
+        f"select patient_id from {PREVIOUS}.marts.analysis_cohort except select patient_id from marts.analysis_cohort order by 1"
+    )
+    new_events = query(
+        f"select patient_id from marts.pfs where pfs_event = 1 except "
+        f"select patient_id from {PREVIOUS}.marts.pfs where pfs_event = 1 order by 1"
+    )
+    changed = con.execute(
+        f"""
+        select current_cycle.rait_id, previous_cycle.response, current_cycle.response
+        from marts.rait_cycles as current_cycle
+        join {PREVIOUS}.marts.rait_cycles as previous_cycle using (rait_id)
+        where current_cycle.response is distinct from previous_cycle.response
+        order by 1
+        """
+    ).fetchall()
+    transitions: dict[str, int] = {}
+    for _, before, after in changed:
+        key = f"{before}->{after}"
+        transitions[key] = transitions.get(key, 0) + 1
+    now = _five_year_pfs(con.execute("select rait_group, pfs_months, pfs_event from marts.analysis_cohort").df())
+    before = _five_year_pfs(
+        con.execute(f"select rait_group, pfs_months, pfs_event from {PREVIOUS}.marts.analysis_cohort").df()
+    )
+    shift = {
+        group: {
+            "previous": before.get(group),
+            "current": now.get(group),
+            "shift": (now[group] - before[group]) if now.get(group) is not None and before.get(group) is not None else None,
+        }
+        for group in sorted(set(now) | set(before))
+    }
+    return {
+        "first_refresh": False,
+        "patients_entering_cohort": entering,
+        "patients_leaving_cohort": leaving,
+        "new_progression_events": new_events,
+        "response_changes": {"n_cycles": len(changed), "transitions": transitions},
+        "pfs_5y_shift": shift,
+    }
+
+
+def previous_hashes(con: duckdb.DuckDBPyConnection, has_previous: bool) -> dict | None:
+    """Mart hashes of the published warehouse (None when there is none or it has no marts)."""
+    if not has_previous:
+        return None
+    try:
+        return mart_hashes(con, PREVIOUS)
+    except duckdb.Error:
+        return None
+
+
+def record_run(con: duckdb.DuckDBPyConnection, row: dict) -> None:
+    """Insert one row into ``history.refresh_runs``."""
+    columns = list(row)
+    values = [json.dumps(v, sort_keys=True, default=str) if isinstance(v, (dict, list)) else v for v in row.values()]
+    con.execute(
+        f"insert into history.refresh_runs ({', '.join(columns)}) values ({', '.join('?' for _ in columns)})",
+        values,
+    )
+
+
+def append_log(log_path: Path, row: dict) -> None:
+    """Append one JSON line to the refresh log (every run, failed ones included)."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(row, sort_keys=True, default=str) + "\n")

@@ -1,0 +1,162 @@
+"""Scheduled refreshes that are safe: lock, atomic publish, idempotence, history, change summary."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from rait_registry.lock import WarehouseLock
+
+from .conftest import BIN, run_cli
+
+
+@pytest.fixture
+def published_copy(tmp_path, demo_warehouse) -> Path:
+    """A private copy of the demo warehouse (with its history) to refresh onto."""
+    target = tmp_path / "wh" / "registry.duckdb"
+    target.parent.mkdir()
+    shutil.copy(demo_warehouse, target)
+    return target
+
+
+def _history(path: Path) -> list[tuple]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute("select run_id, status, is_unchanged from history.refresh_runs order by started_at").fetchall()
+    finally:
+        con.close()
+
+
+def test_same_extract_twice_is_unchanged_and_history_is_carried(published_copy, demo_extract):
+    before = _history(published_copy)
+    assert len(before) == 1 and before[0][1] == "published"
+    proc = run_cli("refresh", "--extract", str(demo_extract), "--warehouse", str(published_copy), check=True)
+    assert "identical to the last published refresh" in proc.stdout
+    after = _history(published_copy)
+    assert after[0] == before[0]
+    assert after[1][1:] == ("unchanged", True)
+    con = duckdb.connect(str(published_copy), read_only=True)
+    hashes = con.execute("select mart_hashes from history.refresh_runs order by started_at").fetchall()
+    assert hashes[0] == hashes[1]
+    snapshot_rows = con.execute("select count(*) from snapshots.follow_up_history").fetchone()[0]
+    staged = con.execute("select count(*) from staging.follow_up").fetchone()[0]
+    assert snapshot_rows == staged  # nothing changed: no new snapshot versions
+    con.close()
+    log = [json.loads(line) for line in (published_copy.parent / "refresh-log.jsonl").read_text().splitlines()]
+    assert [row["status"] for row in log] == ["unchanged"]
+
+
+def test_change_summary_reports_a_new_progression_event(published_copy, demo_extract, demo_con, tmp_path):
+    patient_id, last_contact = demo_con.execute(
+        """
+        select cohort.patient_id, follow_up.last_contact_date
+        from marts.analysis_cohort as cohort
+        join staging.follow_up as follow_up using (patient_id)
+        where cohort.pfs_event = 0
+        order by cohort.follow_up_months desc, cohort.patient_id
+        limit 1
+        """
+    ).fetchone()
+    extract = tmp_path / "extract"
+    shutil.copytree(demo_extract, extract)
+    (extract / "manifest.json").unlink()
+    findings = extract / "imaging_findings.csv"
+    with open(findings, newline="") as handle:
+        header = next(csv.reader(handle))
+    row = {name: "" for name in header}
+    row.update(
+        finding_id="FZZZ-new-lesion",
+        patient_id=patient_id,
+        study_date=(last_contact - dt.timedelta(days=1)).isoformat(),
+        modality="CT",
+        site="lung",
+        status="new",
+        max_lesion_mm="12",
+        confirmation="imaging",
+    )
+    with open(findings, "a", newline="") as handle:
+        csv.DictWriter(handle, fieldnames=header).writerow(row)
+    run_cli("refresh", "--extract", str(extract), "--warehouse", str(published_copy), check=True)
+    con = duckdb.connect(str(published_copy), read_only=True)
+    status, summary = con.execute(
+        "select status, change_summary from history.refresh_runs order by started_at desc limit 1"
+    ).fetchone()
+    con.close()
+    summary = json.loads(summary)
+    assert status == "published"
+    assert summary["new_progression_events"] == [patient_id]
+    assert set(summary["pfs_5y_shift"]) == {"o-RAIT", "m-RAIT"}
+
+
+def test_second_writer_exits_3_naming_the_holder(published_copy, demo_extract):
+    with WarehouseLock(published_copy):
+        proc = run_cli("refresh", "--extract", str(demo_extract), "--warehouse", str(published_copy))
+    assert proc.returncode == 3
+    assert f"process {os.getpid()}" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_stale_lock_from_dead_process_is_taken_over(published_copy, tiny_extract):
+    lock = Path(str(published_copy) + ".lock")
+    lock.write_text(json.dumps({"pid": 999999, "host": "gone", "started_at": "2020-01-01T00:00:00+00:00"}))
+    proc = run_cli("refresh", "--extract", str(tiny_extract), "--warehouse", str(published_copy), "-v")
+    assert proc.returncode == 0, proc.stderr
+    assert "stale lock" in proc.stderr
+
+
+def test_kill_during_build_leaves_published_intact_and_rerun_cleans_up(published_copy, demo_extract):
+    before = published_copy.read_bytes()
+    proc = subprocess.Popen(
+        [str(BIN / "rait-registry"), "refresh", "--extract", str(demo_extract), "--warehouse", str(published_copy)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline and not list(published_copy.parent.glob(".build-*/registry.duckdb")):
+        time.sleep(0.05)
+    time.sleep(1.0)  # well inside ingest or dbt build
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert list(published_copy.parent.glob(".build-*")), "the killed run should have left its build folder"
+    assert published_copy.read_bytes() == before
+    con = duckdb.connect(str(published_copy), read_only=True)
+    assert con.execute("select count(*) from marts.analysis_cohort").fetchone()[0] > 0
+    con.close()
+    rerun = run_cli("refresh", "--extract", str(demo_extract), "--warehouse", str(published_copy))
+    assert rerun.returncode == 0, rerun.stderr
+    assert not list(published_copy.parent.glob(".build-*"))
+
+
+def test_readers_are_not_blocked_by_a_refresh(published_copy, tiny_extract):
+    reader = duckdb.connect(str(published_copy), read_only=True)
+    n_before = reader.execute("select count(*) from marts.patients").fetchone()[0]
+    proc = run_cli("refresh", "--extract", str(tiny_extract), "--warehouse", str(published_copy))
+    assert proc.returncode == 0, proc.stderr
+    # the open reader keeps its snapshot; a new reader sees the new build
+    assert reader.execute("select count(*) from marts.patients").fetchone()[0] == n_before
+    reader.close()
+    fresh = duckdb.connect(str(published_copy), read_only=True)
+    assert fresh.execute("select count(*) from marts.patients").fetchone()[0] == 2
+    fresh.close()
+
+
+def test_failed_refresh_is_logged_and_publishes_nothing(published_copy, tiny_extract):
+    before = published_copy.read_bytes()
+    (tiny_extract / "patients.csv").write_text("patient_id,birth_date\nP1,1980-01-01\n")
+    proc = run_cli("refresh", "--extract", str(tiny_extract), "--warehouse", str(published_copy))
+    assert proc.returncode == 1
+    assert "sex" in proc.stderr
+    assert published_copy.read_bytes() == before
+    log = [json.loads(line) for line in (published_copy.parent / "refresh-log.jsonl").read_text().splitlines()]
+    assert log[-1]["status"] == "failed"
+    assert "ExtractRefused" in log[-1]["error"]
