@@ -1,0 +1,481 @@
+"""Tables 1 and 2 of the study: characteristics and RAIT/response by group, with the test used.
+
+Inputs are the published marts as DataFrames (contract section 3): ``analysis_cohort``
+(one row per eligible patient) and ``rait_cycles`` (one row per administration; only the
+cohort's patients are used). Outputs are tidy DataFrames whose rows follow contract
+section 4 -- ``{variable, level, overall, o_rait, m_rait, p_value, test}`` -- plus:
+
+``label``
+    the row's caption as in the paper;
+``statistic``
+    ``median_iqr`` (continuous: ``overall``/``o_rait``/``m_rait`` hold the median and
+    ``*_p25``/``*_p75`` the quartiles), ``n_pct`` (a level: counts, with ``*_pct`` the
+    percentage among the patients with a known, testable value of that variable) or ``n``
+    (a count only: the ``missing`` row, a not-testable level such as ATA ``unknown`` or
+    response ``NE``, and the paired-change rows);
+``n_missing``
+    patients left out of the variable's test (null, or a not-testable level);
+``*_display``, ``p_display``
+    display strings (``"29.9 (19.2, 39.4)"``, ``"45 (38.5)"``, ``"<0.0001"``).
+
+``p_value`` and ``test`` are repeated on every row of a variable so that each row stands
+alone; a renderer shows them once per variable. Levels are always listed in vocabulary
+order, zero counts included (levels empty in every group are left out of the test).
+
+Quartiles default to ``quantile_method="weibull"``: R ``quantile(type = 6)``, which is
+SPSS's default (HAVERAGE) and so the paper's most likely; pass ``"linear"`` for R's
+default type 7.
+
+References
+----------
+Shi C, et al. Less is more: once vs. multiple radioactive iodine therapy in patients with
+RAI-avid pulmonary micrometastatic DTC. *Eur J Nucl Med Mol Imaging* 2025 (Tables 1-2).
+Hyndman RJ, Fan Y. Sample quantiles in statistical packages. *Am Stat* 1996;50:361-365.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+
+from rait_registry.analysis.hypothesis_tests import (
+    RESPONSE_ORDER,
+    TestResult,
+    compare_categorical,
+    mann_whitney,
+    paired_ordinal_tests,
+)
+from rait_registry.exceptions import AnalysisError, InsufficientDataError
+
+__all__ = [
+    "GROUPS",
+    "MONTH_DAYS",
+    "Characteristic",
+    "TABLE1_CHARACTERISTICS",
+    "cohort_section",
+    "table1",
+    "table2",
+    "table1_section",
+    "table2_section",
+    "response_shift_table",
+    "records",
+    "format_p",
+]
+
+#: The two study groups, reference first (contract section 4).
+GROUPS: tuple[str, str] = ("o-RAIT", "m-RAIT")
+#: Output column for each group; ``overall`` pools both.
+GROUP_COLUMNS: dict[str, str | None] = {"overall": None, "o_rait": "o-RAIT", "m_rait": "m-RAIT"}
+#: Days per month (contract section 2).
+MONTH_DAYS = 30.4375
+
+RESPONSE_LEVELS: tuple[str, ...] = RESPONSE_ORDER + ("NE",)
+
+ROW_COLUMNS: list[str] = [
+    "variable", "label", "level", "statistic",
+    "overall", "o_rait", "m_rait", "p_value", "test", "n_missing",
+    "overall_pct", "o_rait_pct", "m_rait_pct",
+    "overall_p25", "overall_p75", "o_rait_p25", "o_rait_p75", "m_rait_p25", "m_rait_p75",
+    "overall_display", "o_rait_display", "m_rait_display", "p_display",
+]
+
+
+@dataclass(frozen=True)
+class Characteristic:
+    """One row block of a table.
+
+    Parameters
+    ----------
+    variable : str
+        Column of the cohort mart.
+    label : str
+        Caption (the paper's wording).
+    kind : {"continuous", "categorical"}
+    levels : tuple of str
+        Vocabulary, in display order (categorical only).
+    untestable : tuple of str
+        Levels shown as counts but left out of the test, like nulls (ATA ``unknown``,
+        response ``NE``).
+    digits : int
+        Decimals of the display string of a continuous row.
+    """
+
+    variable: str
+    label: str
+    kind: str
+    levels: tuple[str, ...] = ()
+    untestable: tuple[str, ...] = ()
+    digits: int = 1
+    level_labels: dict[str, str] = field(default_factory=dict)
+
+
+#: Table 1 rows, in the paper's order.
+TABLE1_CHARACTERISTICS: tuple[Characteristic, ...] = (
+    Characteristic("age_at_diagnosis_years", "Age at diagnosis (years)", "continuous"),
+    Characteristic("sex", "Sex", "categorical", ("F", "M")),
+    Characteristic("histology", "Pathological type", "categorical", ("PTC", "FTC", "other")),
+    Characteristic("max_tumor_size_cm", "Maximum primary tumour size (cm)", "continuous"),
+    Characteristic("t_stage_group", "AJCC T stage", "categorical", ("T1+T2", "T3+T4")),
+    Characteristic("n_stage_max", "AJCC N stage", "categorical", ("N0", "N1a", "N1b")),
+    Characteristic("ata_risk", "Initial risk stratification (ATA 2015)", "categorical",
+                   ("low", "intermediate", "high", "unknown"), untestable=("unknown",)),
+    Characteristic("local_disease_status", "Local recurrence or persistent disease before RAIT", "categorical",
+                   ("neither", "local_recurrence", "local_persistent")),
+    Characteristic("metastasis_timing", "Distant metastasis timing", "categorical",
+                   ("synchronous", "metachronous")),
+)
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def cohort_section(cohort: pd.DataFrame) -> dict[str, int]:
+    """Contract section 4 ``cohort``: ``{n_eligible, n_o_rait, n_m_rait}``."""
+    _require(cohort, ["patient_id", "rait_group"], "analysis_cohort")
+    group = _checked_groups(cohort)
+    return {
+        "n_eligible": int(len(cohort)),
+        "n_o_rait": int((group == GROUPS[0]).sum()),
+        "n_m_rait": int((group == GROUPS[1]).sum()),
+    }
+
+
+def table1(
+    cohort: pd.DataFrame,
+    characteristics: Iterable[Characteristic] = TABLE1_CHARACTERISTICS,
+    *,
+    quantile_method: str = "weibull",
+    min_expected: float = 5.0,
+) -> pd.DataFrame:
+    """Table 1: clinicopathological characteristics, overall and by group, with the test used.
+
+    Continuous rows: median (P25, P75) and the Mann-Whitney U test (asymptotic, continuity
+    and tie corrected: R ``wilcox.test(exact = FALSE)``). Categorical rows: n (%) and the
+    uncorrected Pearson chi-square test, or Fisher's exact test (exact also for r x c) when
+    any expected count is below ``min_expected``. Missing values (null, or an untestable
+    level such as ATA ``unknown``) are left out of that variable's test and counted in
+    ``n_missing``; a ``missing`` row shows the nulls per group.
+
+    Parameters
+    ----------
+    cohort : DataFrame
+        ``marts.analysis_cohort``.
+    characteristics : iterable of Characteristic
+        Row blocks (default: the paper's Table 1).
+    quantile_method : str
+        ``numpy.quantile`` method for the quartiles (default ``"weibull"`` = R type 6 = SPSS).
+    min_expected : float
+        Fisher's test is used when an expected count is below this.
+
+    Returns
+    -------
+    DataFrame with the columns of :data:`ROW_COLUMNS`.
+    """
+    chars = list(characteristics)
+    _require(cohort, ["patient_id", "rait_group"] + [c.variable for c in chars], "analysis_cohort")
+    group = _checked_groups(cohort)
+    rows: list[dict] = []
+    for ch in chars:
+        if ch.kind == "continuous":
+            rows += _continuous_rows(ch, cohort[ch.variable], group, quantile_method)
+        elif ch.kind == "categorical":
+            rows += _categorical_rows(ch, cohort[ch.variable], group, min_expected)
+        else:
+            raise AnalysisError(
+                f"Characteristic {ch.variable!r} has kind {ch.kind!r}; use 'continuous' or 'categorical'."
+            )
+    return _frame(rows)
+
+
+def table2(
+    cohort: pd.DataFrame,
+    cycles: pd.DataFrame,
+    *,
+    interval: str = "pooled",
+    quantile_method: str = "weibull",
+    min_expected: float = 5.0,
+) -> pd.DataFrame:
+    """Table 2: RAIT activity, interval between cycles and response, by group.
+
+    Rows (``variable``):
+
+    ``median_activity_gbq``
+        per-patient median single-cycle activity; median (P25, P75), Mann-Whitney U.
+    ``cumulative_gbq``
+        per-patient cumulative activity; median (P25, P75), Mann-Whitney U.
+    ``interval_months``
+        m-RAIT only: months between consecutive cycles (``days_since_previous / 30.4375``).
+        With ``interval="pooled"`` (default) every interval of every m-RAIT patient is one
+        observation -- the paper's "interval between each RAIT cycle" summarises all
+        intervals, which is its most likely reading. ``interval="patient_median"`` first
+        takes each patient's median interval. No test.
+    ``first_response``
+        response to the first RAIT, o-RAIT vs m-RAIT: chi-square / Fisher as in Table 1.
+    ``last_response``
+        response to the last RAIT: the m-RAIT group's last response against the o-RAIT
+        group's (only) response, chi-square / Fisher; ``overall`` pools both.
+    ``m_rait_first_vs_last``
+        m-RAIT, first vs last response within patient, coded CR < PR < SD < PD: rows
+        ``improved`` / ``unchanged`` / ``worsened`` / ``not_evaluable`` (counts; percent of
+        evaluable pairs), tested by the Wilcoxon signed-rank test (R ``wilcox.test(paired =
+        TRUE, exact = FALSE, correct = TRUE)``).
+    ``m_rait_marginal_homogeneity``
+        the same pairs, Stuart-Maxwell test of marginal homogeneity; ``m_rait`` = number of
+        evaluable pairs.
+
+    Response rows list CR, PR, SD, PD and NE; NE is left out of every test. Cycles of
+    patients not in ``cohort`` are ignored. The paper's "5-year PFS rate" row belongs to
+    the survival analysis and is not produced here.
+    """
+    _require(cohort, ["patient_id", "rait_group", "median_activity_gbq", "cumulative_gbq",
+                      "first_response", "last_response"], "analysis_cohort")
+    _require(cycles, ["patient_id", "cycle_number", "days_since_previous"], "rait_cycles")
+    if interval not in ("pooled", "patient_median"):
+        raise AnalysisError(f"interval must be 'pooled' or 'patient_median', not {interval!r}.")
+    group = _checked_groups(cohort)
+    rows: list[dict] = []
+    rows += _continuous_rows(Characteristic("median_activity_gbq", "Median single RAIT cycle activity (GBq)",
+                                            "continuous", digits=2), cohort["median_activity_gbq"], group,
+                             quantile_method)
+    rows += _continuous_rows(Characteristic("cumulative_gbq", "Cumulative RAIT activity (GBq)",
+                                            "continuous", digits=2), cohort["cumulative_gbq"], group,
+                             quantile_method)
+    rows.append(_interval_row(cohort, cycles, group, interval, quantile_method))
+    resp = Characteristic("first_response", "Response to first RAIT", "categorical", RESPONSE_LEVELS,
+                          untestable=("NE",))
+    rows += _categorical_rows(resp, cohort["first_response"], group, min_expected)
+    resp = Characteristic("last_response", "Response to last RAIT (o-RAIT: its only RAIT)", "categorical",
+                          RESPONSE_LEVELS, untestable=("NE",))
+    rows += _categorical_rows(resp, cohort["last_response"], group, min_expected)
+    rows += _paired_rows(cohort, group)
+    return _frame(rows)
+
+
+def table1_section(cohort: pd.DataFrame, **kwargs: Any) -> list[dict]:
+    """Contract section 4 ``table1``: :func:`table1` as JSON-safe records."""
+    return records(table1(cohort, **kwargs))
+
+
+def table2_section(cohort: pd.DataFrame, cycles: pd.DataFrame, **kwargs: Any) -> list[dict]:
+    """Contract section 4 ``table2``: :func:`table2` as JSON-safe records."""
+    return records(table2(cohort, cycles, **kwargs))
+
+
+def response_shift_table(cohort: pd.DataFrame, group: str = "m-RAIT") -> pd.DataFrame:
+    """First (rows) x last (columns) response counts for one group, CR..PD then NE (the Fig. 2 flows)."""
+    _require(cohort, ["rait_group", "first_response", "last_response"], "analysis_cohort")
+    sub = cohort[cohort["rait_group"] == group]
+    f = pd.Categorical(sub["first_response"], categories=list(RESPONSE_LEVELS))
+    la = pd.Categorical(sub["last_response"], categories=list(RESPONSE_LEVELS))
+    tab = pd.crosstab(f, la, dropna=False)
+    tab.index.name, tab.columns.name = "first_response", "last_response"
+    return tab
+
+
+def records(df: pd.DataFrame) -> list[dict]:
+    """Rows of ``df`` as JSON-safe dicts: NaN/NA/NaT -> None, numpy scalars -> Python numbers."""
+    out = []
+    for rec in df.to_dict(orient="records"):
+        out.append({str(k): _json_value(v) for k, v in rec.items()})
+    return out
+
+
+def format_p(p: float | None) -> str | None:
+    """Display a p-value as the paper does: ``<0.0001``, 4 decimals below 0.001, else 3."""
+    if p is None or (isinstance(p, float) and math.isnan(p)):
+        return None
+    if p < 0.0001:
+        return "<0.0001"
+    if p < 0.001:
+        return f"{p:.4f}"
+    return f"{p:.3f}"
+
+
+# --------------------------------------------------------------------------- row builders
+
+
+def _continuous_rows(ch: Characteristic, values: pd.Series, group: pd.Series, qmethod: str) -> list[dict]:
+    x = pd.to_numeric(values, errors="coerce")
+    row = _blank(ch, level=None, statistic="median_iqr")
+    for col, g in GROUP_COLUMNS.items():
+        v = x if g is None else x[group == g]
+        v = v.dropna().to_numpy(dtype=float)
+        if len(v):
+            med, q1, q3 = np.quantile(v, [0.5, 0.25, 0.75], method=qmethod)
+            row[col], row[f"{col}_p25"], row[f"{col}_p75"] = float(med), float(q1), float(q3)
+            row[f"{col}_display"] = f"{med:.{ch.digits}f} ({q1:.{ch.digits}f}, {q3:.{ch.digits}f})"
+    row["n_missing"] = int(x.isna().sum())
+    try:
+        res = mann_whitney(x[group == GROUPS[0]], x[group == GROUPS[1]])
+        row["p_value"], row["test"] = res.p_value, res.test
+    except InsufficientDataError:
+        pass
+    row["p_display"] = format_p(row["p_value"])
+    return [row]
+
+
+def _categorical_rows(ch: Characteristic, values: pd.Series, group: pd.Series, min_expected: float) -> list[dict]:
+    v = values.astype(object).where(values.notna(), None)
+    unknown = sorted({str(x) for x in v.dropna().unique()} - set(ch.levels))
+    if unknown:
+        raise AnalysisError(
+            f"Column {ch.variable!r} holds values outside its vocabulary {list(ch.levels)}: {unknown}. "
+            "Rebuild the marts (values are normalised there) or add the level to the table definition."
+        )
+    testable_levels = [lv for lv in ch.levels if lv not in ch.untestable]
+    testable = v.isin(testable_levels)
+    n_missing = int((~testable).sum())
+    table = pd.crosstab(
+        pd.Categorical(v[testable], categories=testable_levels),
+        pd.Categorical(group[testable], categories=list(GROUPS)),
+        dropna=False,
+    )
+    res: TestResult | None = compare_categorical(table.to_numpy(), min_expected) if testable.any() else None
+    p = None if res is None or np.isnan(res.p_value) else res.p_value
+    test = None if res is None or res.test == "none" else res.test
+
+    rows = []
+    for lv in list(ch.levels) + (["missing"] if v.isna().any() else []):
+        is_testable = lv in testable_levels
+        row = _blank(ch, level=lv, statistic="n_pct" if is_testable else "n")
+        for col, g in GROUP_COLUMNS.items():
+            in_g = pd.Series(True, index=v.index) if g is None else (group == g)
+            n_level = int(((v.isna()) if lv == "missing" else (v == lv))[in_g].sum())
+            row[col] = n_level
+            if is_testable:
+                denom = int((testable & in_g).sum())
+                pct = 100.0 * n_level / denom if denom else None
+                row[f"{col}_pct"] = pct
+                row[f"{col}_display"] = f"{n_level} ({pct:.1f})" if pct is not None else f"{n_level}"
+            else:
+                row[f"{col}_display"] = f"{n_level}"
+        row["p_value"], row["test"], row["n_missing"] = p, test, n_missing
+        row["p_display"] = format_p(p)
+        rows.append(row)
+    return rows
+
+
+def _interval_row(cohort: pd.DataFrame, cycles: pd.DataFrame, group: pd.Series, how: str, qmethod: str) -> dict:
+    ch = Characteristic("interval_months", "Interval between RAIT cycles (months)", "continuous")
+    m_ids = set(cohort.loc[group == GROUPS[1], "patient_id"])
+    cyc = cycles[cycles["patient_id"].isin(m_ids) & (pd.to_numeric(cycles["cycle_number"]) > 1)]
+    months = pd.to_numeric(cyc["days_since_previous"], errors="coerce") / MONTH_DAYS
+    if how == "patient_median":
+        months = months.groupby(cyc["patient_id"]).median()
+    row = _blank(ch, level=None, statistic="median_iqr")
+    row["label"] += " [pooled over intervals]" if how == "pooled" else " [per-patient median]"
+    v = months.dropna().to_numpy(dtype=float)
+    if len(v):
+        med, q1, q3 = np.quantile(v, [0.5, 0.25, 0.75], method=qmethod)
+        row["m_rait"], row["m_rait_p25"], row["m_rait_p75"] = float(med), float(q1), float(q3)
+        row["m_rait_display"] = f"{med:.1f} ({q1:.1f}, {q3:.1f})"
+    row["n_missing"] = int(months.isna().sum())
+    return row
+
+
+def _paired_rows(cohort: pd.DataFrame, group: pd.Series) -> list[dict]:
+    m = cohort[group == GROUPS[1]]
+    rank = {c: i for i, c in enumerate(RESPONSE_ORDER)}
+    f = m["first_response"].map(rank)
+    la = m["last_response"].map(rank)
+    ok = f.notna() & la.notna()
+    n_pairs = int(ok.sum())
+    counts = {
+        "improved": int((la[ok] < f[ok]).sum()),
+        "unchanged": int((la[ok] == f[ok]).sum()),
+        "worsened": int((la[ok] > f[ok]).sum()),
+        "not_evaluable": int((~ok).sum()),
+    }
+    try:
+        wil, sm = paired_ordinal_tests(m["first_response"], m["last_response"])
+    except InsufficientDataError:
+        wil = sm = None
+    ch = Characteristic("m_rait_first_vs_last", "m-RAIT: last vs first RAIT response (CR<PR<SD<PD)", "categorical")
+    rows = []
+    for lv, n in counts.items():
+        row = _blank(ch, level=lv, statistic="n_pct" if lv != "not_evaluable" else "n")
+        row["m_rait"] = n
+        if lv != "not_evaluable" and n_pairs:
+            row["m_rait_pct"] = 100.0 * n / n_pairs
+            row["m_rait_display"] = f"{n} ({row['m_rait_pct']:.1f})"
+        else:
+            row["m_rait_display"] = f"{n}"
+        row["n_missing"] = counts["not_evaluable"]
+        if wil is not None:
+            row["p_value"], row["test"] = wil.p_value, wil.test
+        row["p_display"] = format_p(row["p_value"])
+        rows.append(row)
+    ch = Characteristic("m_rait_marginal_homogeneity", "m-RAIT: first vs last response, marginal homogeneity",
+                        "categorical")
+    row = _blank(ch, level=None, statistic="n")
+    row["m_rait"], row["m_rait_display"], row["n_missing"] = n_pairs, f"{n_pairs} pairs", counts["not_evaluable"]
+    if sm is not None:
+        row["p_value"], row["test"] = sm.p_value, sm.test
+    row["p_display"] = format_p(row["p_value"])
+    rows.append(row)
+    return rows
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _blank(ch: Characteristic, level: str | None, statistic: str) -> dict:
+    row: dict[str, Any] = {c: None for c in ROW_COLUMNS}
+    row.update(variable=ch.variable, label=ch.label, level=level, statistic=statistic)
+    return row
+
+
+def _frame(rows: list[dict]) -> pd.DataFrame:
+    df = pd.DataFrame(rows, columns=ROW_COLUMNS, dtype=object)
+    # overall/o_rait/m_rait mix counts (int) and medians (float): kept as objects so counts
+    # stay integers in CSV and JSON; the other numeric columns are float, n_missing Int64
+    for c in ("overall", "o_rait", "m_rait"):
+        df[c] = df[c].astype(object).where(df[c].notna(), None)
+    num = [c for c in ROW_COLUMNS if c.endswith(("_pct", "_p25", "_p75")) or c == "p_value"]
+    for c in num:
+        df[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
+    df["n_missing"] = pd.to_numeric(df["n_missing"], errors="coerce").astype("Int64")
+    return df
+
+
+def _require(df: pd.DataFrame, columns: list[str], name: str) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise AnalysisError(
+            f"{name} lacks column(s) {missing}; pass the published mart marts.{name} (contract section 3)."
+        )
+
+
+def _checked_groups(cohort: pd.DataFrame) -> pd.Series:
+    g = cohort["rait_group"]
+    bad = ~g.isin(GROUPS)
+    if bad.any():
+        raise AnalysisError(
+            f"{int(bad.sum())} cohort row(s) have a rait_group other than {list(GROUPS)} (first at row "
+            f"{int(np.flatnonzero(bad.to_numpy())[0]) + 1}); analysis_cohort should hold eligible patients only."
+        )
+    return g
+
+
+def _json_value(v: Any) -> Any:
+    if v is None or v is pd.NA or v is pd.NaT:
+        return None
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.floating, float)):
+        return None if not math.isfinite(float(v)) else float(v)
+    if isinstance(v, np.bool_):
+        return bool(v)
+    if isinstance(v, (pd.Timestamp,)):
+        return v.isoformat()
+    if isinstance(v, np.ndarray):
+        return [_json_value(x) for x in v.tolist()]
+    if isinstance(v, (list, tuple)):
+        return [_json_value(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _json_value(x) for k, x in v.items()}
+    return v
