@@ -61,3 +61,22 @@ def tiny_extract(tmp_path) -> Path:
     target = tmp_path / "tiny"
     shutil.copytree(DATA / "tiny_extract", target)
     return target
+
+
+@pytest.fixture(scope="session")
+def edge_warehouse(tmp_path_factory) -> Path:
+    """The hand-written golden edge-case extract, refreshed once per session."""
+    warehouse = tmp_path_factory.mktemp("edge") / "registry.duckdb"
+    run_cli("refresh", "--extract", str(DATA / "edge_extract"), "--warehouse", str(warehouse), check=True)
+    return warehouse
+
+
+def read_published_marts(warehouse: Path) -> dict:
+    """All five marts of a published warehouse as DataFrames."""
+    from rait_registry.warehouse import MARTS
+
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return {name: con.execute(f"select * from marts.{name}").df() for name in MARTS}
+    finally:
+        con.close()

@@ -13,7 +13,7 @@
 {%- endmacro %}
 
 {% macro to_decimal(column) -%}
-    {{ dbt.cast(clean_text(column), api.Column.translate_type('float')) }}
+    {{ dbt.cast(clean_text(column), type_double()) }}
 {%- endmacro %}
 
 {% macro to_integer(column) -%}

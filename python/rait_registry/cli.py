@@ -98,13 +98,14 @@ def refresh(
     warehouse: Optional[Path] = WAREHOUSE_OPTION,
     var: list[str] = typer.Option([], "--var", help="Study parameter override NAME=VALUE (repeatable)."),
     threads: int = typer.Option(2, "--threads", min=1, help="dbt threads."),
+    unit_tests: bool = typer.Option(False, "--unit-tests", help="Also run the dbt unit tests of the SQL rules."),
 ) -> None:
     """Ingest an extract, build the warehouse with dbt and publish it atomically."""
     from .refresh import refresh as do_refresh
 
     target = _warehouse(warehouse)
     try:
-        result = do_refresh(extract, target, dbt_vars=_parse_vars(var), threads=threads)
+        result = do_refresh(extract, target, dbt_vars=_parse_vars(var), threads=threads, with_unit_tests=unit_tests)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
     table = Table(title=f"refresh {result.run_id}: {result.status}")
@@ -153,6 +154,50 @@ def _print_change_summary(result) -> None:
 
 
 @app.command()
+def validate(
+    extract: Path = typer.Option(..., "--extract", help="Extract folder (CSV or Parquet files + manifest.json)."),
+    top: int = typer.Option(10, "--top", min=1, help="Show this many of the most frequent reasons."),
+) -> None:
+    """Check an extract without building: per-table counts and the top quarantine reasons.
+
+    Exit code 0 when every row would be accepted, 1 when rows would be quarantined or the
+    extract is refused.
+    """
+    from .validate import validate_extract
+
+    try:
+        report = validate_extract(extract)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    if report.refused is not None:
+        err.print(f"[bold red]error:[/] {report.refused}", highlight=False, markup=True)
+        err.print("the extract would be refused; nothing was checked row by row.", highlight=False)
+        raise typer.Exit(1)
+    table = Table(title=f"validate {extract}")
+    for column in ("table", "read", "accepted", "quarantined"):
+        table.add_column(column, justify="right" if column != "table" else "left")
+    for load in report.ingest.tables.values():
+        table.add_row(load.table, str(load.rows_read), str(load.rows_staged), str(load.rows_quarantined))
+    out.print(table)
+    for warning in report.ingest.warnings:
+        err.print(f"warning: {warning}", highlight=False)
+    if report.reasons:
+        reasons = Table(title=f"top reasons (distinct rows; {len(report.reasons)} in all)")
+        for column in ("table", "reason_code", "column", "rows"):
+            reasons.add_column(column, justify="right" if column == "rows" else "left")
+        for reason in report.reasons[:top]:
+            reasons.add_row(reason.table, reason.reason_code, reason.column or "", str(reason.rows))
+        out.print(reasons)
+        out.print(
+            f"{report.rows_quarantined} row(s) would be quarantined; see docs/quarantine-reasons.md, or refresh "
+            "and query quarantine.rejected_rows for each row.",
+            highlight=False,
+        )
+        raise typer.Exit(1)
+    out.print("clean: every row would be accepted.", highlight=False)
+
+
+@app.command()
 def query(
     sql: str = typer.Argument(..., help="SQL to run on the published warehouse (read-only)."),
     warehouse: Optional[Path] = WAREHOUSE_OPTION,
@@ -195,6 +240,40 @@ def query(
     out.print(table)
     if len(rows) > max_rows:
         err.print(f"(more than {max_rows} rows; showing the first {max_rows}; use --max-rows)")
+
+
+@app.command()
+def analyze(
+    warehouse: Optional[Path] = WAREHOUSE_OPTION,
+    out_dir: Path = typer.Option(Path("out"), "--out", help="Folder for results.json and tables/*.csv."),
+    age_cut: float = typer.Option(45.0, "--age-cut", help="Age cut (years) for Table 3 and the subgroups."),
+    size_cut: float = typer.Option(4.0, "--size-cut", help="Tumour size cut (cm) for the subgroups."),
+    threshold: float = typer.Option(0.1, "--selection-threshold", help="Univariable p below which a variable enters the multivariable model."),
+    caliper: float = typer.Option(0.05, "--caliper", help="Matching caliper."),
+    caliper_scale: str = typer.Option("propensity", "--caliper-scale", help="propensity or logit_sd."),
+) -> None:
+    """Run the study's statistics on the published marts and write results.json + tables."""
+    from .analysis.run import AnalysisConfig, analyze as run_analysis
+
+    if caliper_scale not in ("propensity", "logit_sd"):
+        err.print("error: --caliper-scale must be propensity or logit_sd")
+        raise typer.Exit(2)
+    config = AnalysisConfig(
+        age_cut_years=age_cut, size_cut_cm=size_cut, selection_threshold=threshold, caliper=caliper,
+        caliper_scale=caliper_scale,
+    )
+    try:
+        result = run_analysis(_warehouse(warehouse), out_dir, config)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    cohort = result.results["cohort"]
+    out.print(
+        f"cohort: {cohort['n_eligible']} eligible ({cohort['n_o_rait']} o-RAIT, {cohort['n_m_rait']} m-RAIT)",
+        highlight=False,
+    )
+    for warning in result.results.get("logistic", {}).get("warnings", []):
+        err.print(f"warning: {warning}", highlight=False)
+    out.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'tables'}/", highlight=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -81,6 +81,7 @@ def refresh(
     dbt_vars: dict | None = None,
     threads: int = 2,
     keep_failed_build: bool = False,
+    with_unit_tests: bool = False,
 ) -> RefreshResult:
     """Build a new warehouse from ``extract_dir`` and publish it atomically onto ``warehouse``.
 
@@ -96,6 +97,9 @@ def refresh(
         dbt threads.
     keep_failed_build
         Keep the build folder of a failed run for inspection (it is removed by the next run).
+    with_unit_tests
+        Also run the dbt unit tests (they test the SQL rules on fixed inputs, so they do not
+        depend on the extract; CI runs them).
 
     Raises
     ------
@@ -131,7 +135,16 @@ def refresh(
 
             started = time.perf_counter()
             result.dbt = require_success(
-                run_dbt("build", build_file, work_dir=warehouse.parent / ".dbt", dbt_vars=dbt_vars, threads=threads)
+                run_dbt(
+                    "build",
+                    build_file,
+                    work_dir=warehouse.parent / ".dbt",
+                    dbt_vars=dbt_vars,
+                    threads=threads,
+                    # dbt unit tests check the SQL, not the data: they run in `make test`/CI
+                    # (tests/test_dbt_unit.py) and on request, not on every scheduled refresh.
+                    extra_args=[] if with_unit_tests else ["--exclude-resource-type", "unit_test"],
+                )
             )
             result.timings_s["dbt_build"] = time.perf_counter() - started
 
