@@ -78,18 +78,37 @@ def synth(
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same bytes)."),
     out_dir: Path = typer.Option(..., "--out", help="Folder to write the extract into."),
     fmt: str = typer.Option("csv", "--format", help="csv or parquet."),
+    messy: bool = typer.Option(
+        False, "--messy", help="Inject every fault class of rait_registry.messy; writes an answer key beside the tables."
+    ),
+    messy_rate: float = typer.Option(
+        0.02, "--messy-rate", min=0.0, max=0.2, help="Share of eligible rows broken per fault class (with --messy)."
+    ),
 ) -> None:
     """Write a synthetic registry extract (raw events only) in the contract format."""
     if fmt not in ("csv", "parquet"):
         err.print("error: --format must be csv or parquet")
         raise typer.Exit(2)
     try:
-        from .synth import write_extract
+        if messy:
+            from .messy import write_messy_extract
 
-        path = write_extract(out_dir, n_patients=patients, seed=seed, fmt=fmt)
+            path, injected = write_messy_extract(out_dir, n_patients=patients, seed=seed, rate=messy_rate, fmt=fmt)
+        else:
+            from .synth import write_extract
+
+            path = write_extract(out_dir, n_patients=patients, seed=seed, fmt=fmt)
     except Exception as exc:  # noqa: BLE001 - mapped to exit codes
         _fail(exc)
     out.print(f"wrote a synthetic extract of {patients} patients (seed {seed}) to {path}")
+    if messy:
+        broken = sum(injected.counts.values())
+        out.print(
+            f"messy: {broken} row(s) broken in {sum(1 for n in injected.counts.values() if n)} fault classes "
+            f"(rate {messy_rate:g}); {len(injected.expected)} row(s) must be quarantined, cascades included; "
+            f"answer key {path / 'messy_expected_quarantine.csv'}",
+            highlight=False,
+        )
 
 
 @app.command()
@@ -262,8 +281,14 @@ def analyze(
         age_cut_years=age_cut, size_cut_cm=size_cut, selection_threshold=threshold, caliper=caliper,
         caliper_scale=caliper_scale,
     )
+    import warnings
+
+    from .exceptions import StatisticsWarning
+
     try:
-        result = run_analysis(_warehouse(warehouse), out_dir, config)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", StatisticsWarning)  # printed below from results.json
+            result = run_analysis(_warehouse(warehouse), out_dir, config)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
     cohort = result.results["cohort"]
@@ -274,6 +299,24 @@ def analyze(
     for warning in result.results.get("logistic", {}).get("warnings", []):
         err.print(f"warning: {warning}", highlight=False)
     out.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'tables'}/", highlight=False)
+
+
+@app.command()
+def report(
+    warehouse: Optional[Path] = WAREHOUSE_OPTION,
+    out_dir: Path = typer.Option(Path("out"), "--out", help="Folder for report.html, figures/ and tables/."),
+    results: Optional[Path] = typer.Option(
+        None, "--results", help="results.json to report (default: OUT/results.json; the analysis runs first when it is missing)."
+    ),
+) -> None:
+    """Write the self-contained HTML study report with its figures (PNG, SVG) and tables (CSV)."""
+    from .report import build_report
+
+    try:
+        path = build_report(_warehouse(warehouse), out_dir, results)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    out.print(f"wrote {path} (figures in {out_dir / 'figures'}/, tables in {out_dir / 'tables'}/)", highlight=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

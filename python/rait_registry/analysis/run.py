@@ -29,11 +29,12 @@ class AnalysisConfig:
     age_cut_years: float = 45.0
     size_cut_cm: float = 4.0
     selection_threshold: float = 0.1
-    matching_covariates: tuple[str, ...] = ("age_at_diagnosis_years", "local_persistent", "follow_up_months")
+    matching_covariates: tuple[str, ...] = ("age_at_diagnosis_years", "local_persistent_disease", "follow_up_months")
     caliper: float = 0.05
     caliper_scale: str = "propensity"
     matching_order: str = "largest"
     random_state: int | None = None
+    subgroup_cohort: str = "matched"
 
 
 @dataclass
@@ -134,10 +135,16 @@ def _stats_two(results: dict, out_tables: dict, objects: dict, cohort: pd.DataFr
     objects["matching"] = matcher
     results["matching"] = matcher.to_dict()
     out_tables["matching_balance"] = matcher.balance_
-    results["survival"] = survival.survival_section(
-        cohort, matcher.matched_cohort_, age_cut=config.age_cut_years, size_cut=config.size_cut_cm
+    fitted = survival.survival_analyses(
+        cohort,
+        matcher.matched_cohort_,
+        age_cut=config.age_cut_years,
+        size_cut=config.size_cut_cm,
+        subgroup_cohort=config.subgroup_cohort,
     )
-    results["cutpoints"] = cutpoints.cutpoints_section(cohort)
+    objects["survival"] = fitted
+    results["survival"] = survival.section_from_analyses(fitted)
+    results["cutpoints"] = cutpoints.cutpoint_section(cohort)
     out_tables["cutpoints"] = pd.DataFrame(results["cutpoints"])
 
 

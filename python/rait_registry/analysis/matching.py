@@ -1,0 +1,791 @@
+"""Propensity-score matching of o-RAIT to m-RAIT patients (contract section 4, ``matching``).
+
+The study (``shared/paper/less-is-more-rait.txt``) balanced the risk factors for progression
+(age at diagnosis, local persistent disease before RAIT) and follow-up time between the groups
+with 1:1 propensity-score matching and a caliper of 0.05. This module reproduces what R's
+MatchIt (>= 4.5.4) does for
+
+.. code-block:: r
+
+    matchit(focal ~ age_at_diagnosis_years + local_persistent_disease + follow_up_months,
+            method = "nearest", distance = "glm", m.order = "largest",
+            caliper = 0.05, std.caliper = FALSE)
+
+with o-RAIT as the focal ("treated") group:
+
+1. **Propensity score.** Probability of being o-RAIT from a logistic regression on the
+   covariates (statsmodels ``Logit``, Newton-Raphson to a tight tolerance, so that the
+   estimates agree with R ``glm`` to about 1e-9). The linear predictor is accumulated column by
+   column, so patients with identical covariates get bit-identical scores (exact ties stay ties).
+2. **Greedy 1:1 nearest-neighbour matching without replacement.** Focal units are taken in
+   descending propensity (``order="largest"``); each takes the nearest still unmatched control.
+   Tie rules (``shared/statistics-notes.md``):
+
+   * a control farther than the caliper (``|p_focal - p_control| > caliper``, computed in IEEE
+     double arithmetic exactly as MatchIt does) is not eligible; a focal unit without an
+     eligible control stays unmatched;
+   * an exact distance tie goes to the lower-propensity control;
+   * remaining ties (controls with the same propensity) go to the smaller ``patient_id`` in
+     byte order;
+   * focal units with the same propensity are taken in ``patient_id`` byte order. MatchIt orders
+     focal units with R's stable ``order(distance, decreasing = TRUE)``, i.e. ties in data
+     order; the cohort is sorted by ``patient_id`` first, so data order is byte order.
+
+   MatchIt's own control search (``nn_matchC_vec``) breaks ties between controls of *equal*
+   propensity by their position in a stable sort relative to the focal unit rather than by id;
+   that only matters for patients with identical covariates, and there the rule above (from the
+   statistics notes) is used. The reference pairs in ``tests/data/r_reference`` come from
+   MatchIt's distance-matrix path (``nn_matchC``: first control of minimal distance in data
+   order), fed with controls sorted by (propensity, patient_id), which implements exactly these
+   rules. Debian's MatchIt 4.5.1 ignores the caliper on the vector path and is not used.
+3. **Balance.** Standardised mean differences before and after matching, as MatchIt's
+   ``summary.matchit`` computes them for the ATT (``s.d.denom = "treated"``)::
+
+       SMD = (mean_focal - mean_control) / s_focal
+
+   with ``s_focal`` the standard deviation of the covariate among *all* focal units before
+   matching (sample SD with n - 1 for a continuous covariate; ``sqrt(p (1 - p))`` for a 0/1
+   covariate), the same denominator before and after matching. After matching the means are
+   over matched units. As in MatchIt, a mean difference below ``sqrt(machine eps)`` is reported
+   unstandardised and a focal SD below ``sqrt(eps)`` falls back to the pooled SD.
+
+The matcher runs in O(n log n): controls are sorted once and grouped into blocks of equal
+propensity; two union-find structures skip exhausted blocks, so each focal unit finds its
+nearest unmatched neighbour on either side in near-constant time. No pairwise distance matrix
+is ever formed.
+
+References
+----------
+Ho DE, Imai K, King G, Stuart EA (2011). MatchIt: nonparametric preprocessing for parametric
+causal inference. *J Stat Softw* 42(8). https://doi.org/10.18637/jss.v042.i08
+Austin PC (2011). An introduction to propensity score methods for reducing the effects of
+confounding in observational studies. *Multivariate Behav Res* 46:399-424.
+Stuart EA (2010). Matching methods for causal inference: a review and a look forward.
+*Stat Sci* 25:1-21.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
+
+from rait_registry.exceptions import MatchingError, StatisticsWarning
+
+FOCAL_GROUP = "o-RAIT"
+CONTROL_GROUP = "m-RAIT"
+
+#: Default matching covariates: the study's risk factors for progression plus follow-up time.
+DEFAULT_COVARIATES: tuple[str, ...] = (
+    "age_at_diagnosis_years",
+    "local_persistent_disease",
+    "follow_up_months",
+)
+
+#: Named covariates derived from a cohort column: name -> "column==value" indicator.
+DERIVED_COVARIATES: dict[str, str] = {
+    "local_persistent_disease": "local_disease_status==local_persistent",
+}
+
+_SQRT_EPS = math.sqrt(np.finfo(float).eps)
+_CALIPER_SCALES = ("propensity", "logit_sd")
+_ORDERS = ("largest", "random")
+
+
+# ---------------------------------------------------------------------------------------------
+# The matcher (stateless)
+# ---------------------------------------------------------------------------------------------
+
+
+def _byte_order_rank(ids: Sequence[str]) -> np.ndarray:
+    """Rank of each id in byte order (UTF-8 byte order equals code-point order)."""
+    arr = np.asarray([str(i) for i in ids], dtype=str)
+    order = np.argsort(arr, kind="stable")
+    rank = np.empty(len(arr), dtype=np.int64)
+    rank[order] = np.arange(len(arr), dtype=np.int64)
+    return rank
+
+
+def nearest_neighbor_pairs(
+    focal_scores: np.ndarray,
+    control_scores: np.ndarray,
+    caliper: float | None,
+    focal_order: np.ndarray,
+    control_tiebreak: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy 1:1 nearest-neighbour matching without replacement on a scalar score.
+
+    Parameters
+    ----------
+    focal_scores, control_scores : ndarray of float
+        Scores (propensity or its logit) of focal and control units. Must be finite.
+    caliper : float or None
+        Maximal admissible ``|focal - control|``; ``None`` means no caliper.
+    focal_order : ndarray of int
+        Indices into ``focal_scores`` in the order focal units choose.
+    control_tiebreak : ndarray of int
+        Rank of each control used between controls of equal score (smaller wins), e.g. the
+        byte-order rank of ``patient_id``.
+
+    Returns
+    -------
+    focal_index, control_index : ndarray of int
+        Matched pairs in the order they were formed.
+
+    Notes
+    -----
+    Rules: a control farther than the caliper is not eligible; the nearest eligible control is
+    taken; an exact distance tie goes to the lower-score control; controls with equal score go
+    by ``control_tiebreak``. Distances are computed as ``abs(control - focal)`` in IEEE double
+    precision, as MatchIt does. The search is O(n log n) overall (sorting plus union-find),
+    never all pairwise distances; it is hand-written because neither statsmodels nor scipy
+    provides greedy caliper matching.
+    """
+    focal_scores = np.asarray(focal_scores, dtype=float)
+    control_scores = np.asarray(control_scores, dtype=float)
+    focal_order = np.asarray(focal_order, dtype=np.int64)
+    n0 = control_scores.size
+    if n0 == 0 or focal_order.size == 0:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty.copy()
+    cal = math.inf if caliper is None else float(caliper)
+
+    # Controls sorted by (score, tiebreak); blocks of equal score.
+    corder = np.lexsort((np.asarray(control_tiebreak), control_scores))
+    cs = control_scores[corder]
+    new_block = np.empty(n0, dtype=bool)
+    new_block[0] = True
+    new_block[1:] = cs[1:] != cs[:-1]
+    starts = np.flatnonzero(new_block)
+    ends = np.append(starts[1:], n0)
+    values = cs[starts]
+    nb = int(values.size)
+
+    fs = focal_scores[focal_order]
+    first_at_or_above = np.searchsorted(values, fs, side="left")
+
+    values_l = values.tolist()
+    ptr = starts.tolist()
+    end = ends.tolist()
+    corder_l = corder.tolist()
+    # left[x]: union-find over x = block + 1 (x = 0 is the "none" sentinel); a live block points
+    # to itself, an exhausted block b to b - 1. right[b]: live -> itself, exhausted -> b + 1,
+    # with b = nb the "none" sentinel.
+    left = list(range(nb + 1))
+    right = list(range(nb + 1))
+    remaining = n0
+    out_f: list[int] = []
+    out_c: list[int] = []
+
+    for f, pf, j in zip(focal_order.tolist(), fs.tolist(), first_at_or_above.tolist(), strict=True):
+        # nearest live block at or above pf
+        r = j
+        while right[r] != r:
+            right[r] = right[right[r]]
+            r = right[r]
+        # nearest live block strictly below pf
+        x = j
+        while left[x] != x:
+            left[x] = left[left[x]]
+            x = left[x]
+        lb = x - 1
+
+        dl = abs(values_l[lb] - pf) if lb >= 0 else math.inf
+        dr = abs(values_l[r] - pf) if r < nb else math.inf
+        left_ok = lb >= 0 and dl <= cal
+        right_ok = r < nb and dr <= cal
+        if left_ok and lb > 0 and abs(values_l[lb - 1] - pf) == dl:
+            # Distinct scores far below pf can round to the same distance; the rule then wants
+            # the lowest score, so walk left while the computed distance is unchanged. (Rounding
+            # is monotone: if the next lower score in the static order is farther, every lower
+            # live block is too, so the walk is needed only in this rare case.)
+            while True:
+                x = lb
+                while left[x] != x:
+                    left[x] = left[left[x]]
+                    x = left[x]
+                lb2 = x - 1
+                if lb2 >= 0 and abs(values_l[lb2] - pf) == dl:
+                    lb = lb2
+                else:
+                    break
+        if left_ok and (not right_ok or dl <= dr):
+            b = lb
+        elif right_ok:
+            b = r
+        else:
+            continue
+        k = ptr[b]
+        out_f.append(f)
+        out_c.append(corder_l[k])
+        ptr[b] = k + 1
+        if k + 1 == end[b]:
+            left[b + 1] = b
+            right[b] = b + 1
+        remaining -= 1
+        if remaining == 0:
+            break
+    return np.asarray(out_f, dtype=np.int64), np.asarray(out_c, dtype=np.int64)
+
+
+def _match_positions(
+    scores: np.ndarray,
+    focal: np.ndarray,
+    tiebreak: np.ndarray,
+    caliper: float | None,
+    order: str,
+    random_state: int | np.random.Generator | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Positions (into ``scores``) of matched focal and control units, in the order formed."""
+    fi = np.flatnonzero(focal)
+    ci = np.flatnonzero(~focal)
+    fs, cs = scores[fi], scores[ci]
+    if order == "largest":
+        focal_order = np.lexsort((tiebreak[fi], -fs))
+    else:
+        focal_order = np.random.default_rng(random_state).permutation(fi.size)
+    pf, pc = nearest_neighbor_pairs(fs, cs, caliper, focal_order, tiebreak[ci])
+    return fi[pf], ci[pc]
+
+
+def greedy_nearest_neighbor_match(
+    ids: Sequence[str],
+    is_focal: Sequence[bool],
+    scores: Sequence[float],
+    caliper: float | None = 0.05,
+    order: str = "largest",
+    random_state: int | np.random.Generator | None = None,
+) -> pd.DataFrame:
+    """Match focal units to controls on given scores (the matching step of `PropensityMatcher`).
+
+    Parameters
+    ----------
+    ids : sequence of str
+        Unique unit identifiers (``patient_id``).
+    is_focal : sequence of bool
+        True for focal (o-RAIT) units, False for controls.
+    scores : sequence of float
+        The matching score of each unit (propensity, or its logit).
+    caliper : float or None, default 0.05
+        Maximal admissible score distance (same scale as ``scores``); None for no caliper.
+    order : {"largest", "random"}
+        Focal units by descending score (ties by id in byte order), or in random order.
+    random_state : int or numpy Generator, optional
+        Seed for ``order="random"``.
+
+    Returns
+    -------
+    DataFrame
+        One row per pair, in the order formed: ``pair_id`` (1-based), ``focal_id``,
+        ``control_id``, ``focal_score``, ``control_score``, ``distance``.
+    """
+    ids_l = [str(i) for i in ids]
+    if len(set(ids_l)) != len(ids_l):
+        raise MatchingError("unit ids must be unique; check for duplicate patient_id values")
+    focal = np.asarray(is_focal, dtype=bool)
+    sc = np.asarray(scores, dtype=float)
+    if not (len(ids_l) == focal.size == sc.size):
+        raise MatchingError("ids, is_focal and scores must have the same length")
+    if not np.all(np.isfinite(sc)):
+        raise MatchingError("matching scores must be finite; check the propensity model")
+    if order not in _ORDERS:
+        raise MatchingError(f"order must be one of {_ORDERS}, got {order!r}")
+    fpos, cpos = _match_positions(sc, focal, _byte_order_rank(ids_l), caliper, order, random_state)
+    ids_arr = np.asarray(ids_l, dtype=object)
+    return pd.DataFrame(
+        {
+            "pair_id": np.arange(1, fpos.size + 1, dtype=np.int64),
+            "focal_id": ids_arr[fpos],
+            "control_id": ids_arr[cpos],
+            "focal_score": sc[fpos],
+            "control_score": sc[cpos],
+            "distance": np.abs(sc[cpos] - sc[fpos]),
+        }
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Balance (stateless)
+# ---------------------------------------------------------------------------------------------
+
+
+def _is_binary(x: np.ndarray) -> bool:
+    return bool(np.all((x == 0) | (x == 1)))
+
+
+def _variance(x: np.ndarray, binary: bool) -> float:
+    """MatchIt's ``wvar`` with unit weights: p(1-p) for 0/1 data, else the n-1 sample variance."""
+    if x.size == 0:
+        return math.nan
+    if binary:
+        m = float(x.mean())
+        return m * (1.0 - m)
+    if x.size < 2:
+        return math.nan
+    return float(np.var(x, ddof=1))
+
+
+def _pooled_sd(x: np.ndarray, focal: np.ndarray, binary: bool) -> float:
+    """MatchIt's ``pooled_sd`` (proportional contribution, unit weights)."""
+    n = x.size
+    groups = [x[focal], x[~focal]]
+    if binary:
+        v = sum(g.sum() * (1.0 - g.sum() / g.size) / n for g in groups if g.size)
+        return math.sqrt(v)
+    resid = np.concatenate([g - g.mean() for g in groups if g.size])
+    if n - 1 <= 0:
+        return math.nan
+    return math.sqrt(float((resid**2).sum()) / (n - 1))
+
+
+def standardized_mean_difference(
+    x: np.ndarray,
+    focal: np.ndarray,
+    selected: np.ndarray | None = None,
+    binary: bool | None = None,
+) -> float | None:
+    """Standardised mean difference focal - control, as MatchIt's summary for the ATT.
+
+    Parameters
+    ----------
+    x : ndarray of float
+        Covariate values of all units (before matching).
+    focal : ndarray of bool
+        Focal-group indicator of all units.
+    selected : ndarray of bool, optional
+        Units whose means enter the difference (the matched units); all units when None. The
+        denominator always comes from all focal units.
+    binary : bool, optional
+        Treat as a 0/1 covariate (SD ``sqrt(p(1-p))``); detected from the values when None.
+
+    Returns
+    -------
+    float or None
+        ``(mean_focal - mean_control) / s_focal``; the raw difference when it is below
+        ``sqrt(eps)`` in absolute value (as MatchIt), None when either group has fewer than two
+        selected units.
+    """
+    x = np.asarray(x, dtype=float)
+    focal = np.asarray(focal, dtype=bool)
+    sel = np.ones(x.size, dtype=bool) if selected is None else np.asarray(selected, dtype=bool)
+    if binary is None:
+        binary = _is_binary(x)
+    x1, x0 = x[sel & focal], x[sel & ~focal]
+    if x1.size == 0 or x0.size == 0 or (x1.size < 2 and x0.size < 2):
+        return None
+    mdiff = float(x1.mean() - x0.mean())
+    if abs(mdiff) <= _SQRT_EPS:
+        return mdiff
+    sd = math.sqrt(_variance(x[focal], binary)) if focal.sum() else math.nan
+    if not math.isfinite(sd) or sd < _SQRT_EPS:
+        sd = _pooled_sd(x, focal, binary)
+    if not math.isfinite(sd) or sd < _SQRT_EPS:
+        return None
+    return mdiff / sd
+
+
+# ---------------------------------------------------------------------------------------------
+# Propensity matcher (lifelines style)
+# ---------------------------------------------------------------------------------------------
+
+
+def _covariate_columns(cohort: pd.DataFrame, covariates: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Build (model matrix without intercept, balance matrix) from covariate specifications.
+
+    A specification is a cohort column (numeric, boolean or categorical), a derived name of
+    `DERIVED_COVARIATES`, or ``"column==value"`` (a 0/1 indicator). A categorical column enters
+    the model as indicators of every level but the first in byte order (R's treatment
+    contrasts) and the balance table with one row per level, as MatchIt's summary does.
+    """
+    model: dict[str, np.ndarray] = {}
+    balance: dict[str, np.ndarray] = {}
+    for spec in covariates:
+        expr = DERIVED_COVARIATES.get(spec, spec)
+        if "==" in expr:
+            col, value = (s.strip() for s in expr.split("==", 1))
+            _require_column(cohort, col, spec)
+            s = cohort[col]
+            _require_complete(s, col, spec)
+            v = (s.astype(str) == value).to_numpy(dtype=float)
+            model[spec] = balance[spec] = v
+            continue
+        _require_column(cohort, expr, spec)
+        s = cohort[expr]
+        _require_complete(s, expr, spec)
+        if pd.api.types.is_bool_dtype(s):
+            model[spec] = balance[spec] = s.to_numpy(dtype=float)
+        elif pd.api.types.is_numeric_dtype(s):
+            model[spec] = balance[spec] = s.to_numpy(dtype=float)
+        else:
+            levels = sorted(s.astype(str).unique())
+            if len(levels) < 2:
+                raise MatchingError(
+                    f"matching covariate {spec!r} takes a single value in this cohort; "
+                    "drop it from the covariate list"
+                )
+            sv = s.astype(str).to_numpy()
+            for i, lvl in enumerate(levels):
+                ind = (sv == lvl).astype(float)
+                balance[f"{spec}={lvl}"] = ind
+                if i > 0:
+                    model[f"{spec}={lvl}"] = ind
+    return pd.DataFrame(model, index=cohort.index), pd.DataFrame(balance, index=cohort.index)
+
+
+def _require_column(cohort: pd.DataFrame, col: str, spec: str) -> None:
+    if col not in cohort.columns:
+        raise MatchingError(
+            f"matching covariate {spec!r} needs column {col!r}, which the cohort lacks; "
+            "pass covariates= with columns of the analysis cohort"
+        )
+
+
+def _require_complete(s: pd.Series, col: str, spec: str) -> None:
+    n_missing = int(s.isna().sum())
+    if n_missing:
+        raise MatchingError(
+            f"matching covariate {spec!r}: column {col!r} is missing for {n_missing} patient(s); "
+            "matching needs complete covariates - drop those patients or choose other covariates"
+        )
+
+
+class PropensityMatcher:
+    """1:1 greedy nearest-neighbour propensity-score matching, o-RAIT (focal) to m-RAIT.
+
+    Parameters
+    ----------
+    covariates : sequence of str, default `DEFAULT_COVARIATES`
+        Covariates of the propensity model and the balance table: cohort columns, names of
+        `DERIVED_COVARIATES` (``"local_persistent_disease"``) or ``"column==value"`` indicators.
+    caliper : float or None, default 0.05
+        Caliper width; None disables it.
+    caliper_scale : {"propensity", "logit_sd"}, default "propensity"
+        ``"propensity"``: match on the propensity score, caliper in its units (MatchIt
+        ``std.caliper = FALSE``). ``"logit_sd"``: match on the logit of the propensity score,
+        caliper in standard deviations of that logit over all units (MatchIt
+        ``link = "linear.logit", std.caliper = TRUE``; Austin 2011 recommends 0.2).
+    order : {"largest", "random"}, default "largest"
+        Order in which focal units choose (MatchIt ``m.order``). ``"random"`` uses numpy's
+        generator, so its pairs are reproducible with ``random_state`` but not equal to R's.
+    random_state : int or numpy Generator, optional
+        Seed for ``order="random"``.
+    id_col, group_col : str
+        Patient id and group columns.
+    focal_group, control_group : str
+        Group labels (o-RAIT is the focal group of the study).
+
+    Attributes
+    ----------
+    propensity_ : Series
+        Propensity of being in the focal group, indexed by patient id (byte order).
+    model_ : statsmodels results
+        The fitted logistic model.
+    pairs_ : DataFrame
+        ``pair_id``, ``o_rait_patient_id``, ``m_rait_patient_id``, both propensities and the
+        distance on the matching scale, in the order the pairs were formed.
+    unmatched_ : DataFrame
+        ``patient_id``, group and propensity of every unit without a partner.
+    balance_ : DataFrame
+        Per covariate (level): means and SMD before and after matching.
+    matched_cohort_ : DataFrame
+        The cohort rows of matched patients plus ``pair_id`` and ``propensity_score``.
+    caliper_width_ : float or None
+        The caliper on the matching scale (equals ``caliper`` for ``"propensity"``).
+
+    Examples
+    --------
+    >>> m = PropensityMatcher(caliper=0.05).fit(cohort)          # doctest: +SKIP
+    >>> m.to_dict()["n_pairs"]                                    # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        covariates: Sequence[str] = DEFAULT_COVARIATES,
+        caliper: float | None = 0.05,
+        caliper_scale: str = "propensity",
+        order: str = "largest",
+        random_state: int | np.random.Generator | None = None,
+        id_col: str = "patient_id",
+        group_col: str = "rait_group",
+        focal_group: str = FOCAL_GROUP,
+        control_group: str = CONTROL_GROUP,
+    ) -> None:
+        if isinstance(covariates, str):
+            covariates = [covariates]
+        self.covariates = list(covariates)
+        if not self.covariates:
+            raise MatchingError("give at least one matching covariate")
+        if caliper is not None and not (caliper > 0 and math.isfinite(caliper)):
+            raise MatchingError(f"caliper must be a positive number or None, got {caliper!r}")
+        if caliper_scale not in _CALIPER_SCALES:
+            raise MatchingError(f"caliper_scale must be one of {_CALIPER_SCALES}, got {caliper_scale!r}")
+        if order not in _ORDERS:
+            raise MatchingError(f"order must be one of {_ORDERS}, got {order!r}")
+        self.caliper = caliper
+        self.caliper_scale = caliper_scale
+        self.order = order
+        self.random_state = random_state
+        self.id_col = id_col
+        self.group_col = group_col
+        self.focal_group = focal_group
+        self.control_group = control_group
+
+    # -- fitting ---------------------------------------------------------------------------
+
+    def fit(self, cohort: pd.DataFrame) -> PropensityMatcher:
+        """Estimate propensity scores, match, and compute balance.
+
+        Parameters
+        ----------
+        cohort : DataFrame
+            One row per patient with the id, group and covariate columns (contract section 3
+            ``analysis_cohort``).
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        MatchingError
+            Missing columns or covariate values, duplicate ids, unknown group labels, or a group
+            without patients.
+        """
+        for col in (self.id_col, self.group_col):
+            if col not in cohort.columns:
+                raise MatchingError(f"the cohort has no {col!r} column; matching needs it")
+        ids = cohort[self.id_col].astype(str)
+        dup = ids[ids.duplicated()]
+        if len(dup):
+            raise MatchingError(
+                f"patient_id {dup.iloc[0]!r} occurs more than once; the cohort must have one row per patient"
+            )
+        groups = cohort[self.group_col]
+        bad = ~groups.isin([self.focal_group, self.control_group])
+        if bad.any():
+            raise MatchingError(
+                f"{int(bad.sum())} row(s) have a {self.group_col} other than "
+                f"{self.focal_group!r}/{self.control_group!r} (first patient_id {ids[bad].iloc[0]!r}); "
+                "matching compares exactly these two groups"
+            )
+        # Data order = patient_id byte order (determines MatchIt's order among focal ties).
+        if pd.Index(ids).is_monotonic_increasing:  # Python str order = UTF-8 byte order
+            data = cohort.reset_index(drop=True)
+        else:
+            order = np.argsort(np.asarray(ids.to_numpy(), dtype=str), kind="stable")
+            data = cohort.iloc[order].reset_index(drop=True)
+        ids_sorted = data[self.id_col].astype(str).to_numpy(dtype=object)
+        focal = (data[self.group_col] == self.focal_group).to_numpy()
+        n1, n0 = int(focal.sum()), int((~focal).sum())
+        if n1 == 0 or n0 == 0:
+            missing = self.focal_group if n1 == 0 else self.control_group
+            raise MatchingError(f"no {missing} patients in the cohort; matching needs both groups")
+        if n0 < n1:
+            warnings.warn(
+                f"fewer {self.control_group} ({n0}) than {self.focal_group} ({n1}) patients: "
+                f"not every {self.focal_group} patient can get a match",
+                StatisticsWarning,
+                stacklevel=2,
+            )
+
+        model_X, balance_X = _covariate_columns(data, self.covariates)
+        lp, p, result = self._propensity(model_X, focal)
+        self.model_ = result
+        self.model_columns_ = list(model_X.columns)
+        if self.caliper_scale == "propensity":
+            score = p
+            self.caliper_width_ = self.caliper
+        else:
+            score = lp
+            sd = float(np.std(lp, ddof=1)) if lp.size > 1 else math.nan
+            self.caliper_width_ = None if self.caliper is None else self.caliper * sd
+
+        # rows are in patient_id byte order, so the position is the id's rank
+        fpos, cpos = _match_positions(
+            score, focal, np.arange(len(ids_sorted)), self.caliper_width_, self.order, self.random_state
+        )
+        n_pairs = int(fpos.size)
+        pair_ids = np.arange(1, n_pairs + 1, dtype=np.int64)
+        fcol, ccol = self._pair_columns()
+        fslug, cslug = self._slugs()
+        self.pairs_ = pd.DataFrame(
+            {
+                "pair_id": pair_ids,
+                fcol: ids_sorted[fpos],
+                ccol: ids_sorted[cpos],
+                f"{fslug}_propensity": p[fpos],
+                f"{cslug}_propensity": p[cpos],
+                "distance": np.abs(score[cpos] - score[fpos]),
+            }
+        )
+        matched = np.zeros(len(ids_sorted), dtype=bool)
+        matched[fpos] = True
+        matched[cpos] = True
+
+        self.propensity_ = pd.Series(p, index=pd.Index(ids_sorted, name=self.id_col), name="propensity_score")
+        self.unmatched_ = pd.DataFrame(
+            {
+                self.id_col: ids_sorted[~matched],
+                self.group_col: data[self.group_col].to_numpy()[~matched],
+                "propensity_score": p[~matched],
+            }
+        )
+        # matched cohort: pair by pair, the focal patient first
+        rows = np.empty(2 * n_pairs, dtype=np.int64)
+        rows[0::2] = fpos
+        rows[1::2] = cpos
+        mc = data.iloc[rows].reset_index(drop=True)
+        mc["pair_id"] = np.repeat(pair_ids, 2)
+        mc["propensity_score"] = p[rows]
+        self.matched_cohort_ = mc
+        self.balance_ = self._balance(balance_X, focal, matched)
+        self.n_focal_, self.n_control_ = n1, n0
+        return self
+
+    def _slugs(self) -> tuple[str, str]:
+        def slug(g: str) -> str:
+            return g.lower().replace("-", "_").replace(" ", "_")
+
+        return slug(self.focal_group), slug(self.control_group)
+
+    def _pair_columns(self) -> tuple[str, str]:
+        fs, cs = self._slugs()
+        return f"{fs}_patient_id", f"{cs}_patient_id"
+
+    @staticmethod
+    def _propensity(model_X: pd.DataFrame, focal: np.ndarray) -> tuple[np.ndarray, np.ndarray, Any]:
+        """Logistic regression of the focal indicator on the covariates (statsmodels Logit)."""
+        X = model_X.to_numpy(dtype=float)
+        exog = np.column_stack([np.ones(X.shape[0]), X])
+        y = focal.astype(float)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                result = sm.Logit(y, exog).fit(method="newton", maxiter=200, tol=1e-12, disp=0, warn_convergence=True)
+            except np.linalg.LinAlgError as exc:
+                raise MatchingError(
+                    "the propensity model cannot be fitted: the covariates are collinear "
+                    f"({', '.join(model_X.columns)}); drop a redundant covariate"
+                ) from exc
+        for w in caught:
+            if issubclass(w.category, (PerfectSeparationWarning, ConvergenceWarning)):
+                warnings.warn(
+                    "the propensity model did not converge cleanly (the covariates may separate the "
+                    "groups); units outside common support will stay unmatched",
+                    StatisticsWarning,
+                    stacklevel=3,
+                )
+                break
+        beta = np.asarray(result.params, dtype=float)
+        # Column-wise accumulation: identical covariate rows give bit-identical scores.
+        lp = np.full(X.shape[0], beta[0])
+        for j in range(X.shape[1]):
+            lp = lp + X[:, j] * beta[j + 1]
+        e = np.exp(lp)
+        p = e / (1.0 + e)
+        p = np.where(np.isfinite(p), p, 1.0)
+        return lp, p, result
+
+    def _balance(self, balance_X: pd.DataFrame, focal: np.ndarray, matched: np.ndarray) -> pd.DataFrame:
+        rows = []
+        fg, cg = self._slugs()
+        for name in balance_X.columns:
+            x = balance_X[name].to_numpy(dtype=float)
+            binary = _is_binary(x)
+            rows.append(
+                {
+                    "covariate": name,
+                    "type": "binary" if binary else "continuous",
+                    f"mean_{fg}_before": float(x[focal].mean()),
+                    f"mean_{cg}_before": float(x[~focal].mean()),
+                    "smd_before": standardized_mean_difference(x, focal, None, binary),
+                    f"mean_{fg}_after": float(x[focal & matched].mean()) if (focal & matched).any() else None,
+                    f"mean_{cg}_after": float(x[~focal & matched].mean()) if (~focal & matched).any() else None,
+                    "smd_after": standardized_mean_difference(x, focal, matched, binary),
+                }
+            )
+        return pd.DataFrame(rows)
+
+    # -- results ---------------------------------------------------------------------------
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "pairs_"):
+            raise MatchingError("call fit(cohort) before asking for results")
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """The balance table (`balance_`)."""
+        self._check_fitted()
+        return self.balance_
+
+    def to_dict(self) -> dict[str, Any]:
+        """The contract section 4 ``matching`` object (JSON-ready).
+
+        Keys: ``covariates``, ``caliper``, ``caliper_scale``, ``n_pairs``, ``pairs``
+        (``[[o_rait_patient_id, m_rait_patient_id], ...]`` in the order formed), ``unmatched``
+        (``{group: [patient_id, ...]}``), ``balance`` (rows ``{covariate, smd_before,
+        smd_after}``), plus ``caliper_width`` (on the matching scale), ``order``,
+        ``n_unmatched`` per group, ``n`` per group, ``focal_group`` and ``method``.
+        """
+        self._check_fitted()
+        fcol, ccol = self._pair_columns()
+        um = self.unmatched_
+        return {
+            "covariates": list(self.covariates),
+            "caliper": self.caliper,
+            "caliper_scale": self.caliper_scale,
+            "caliper_width": self.caliper_width_,
+            "order": self.order,
+            "focal_group": self.focal_group,
+            "method": (
+                "1:1 greedy nearest-neighbour matching without replacement on the propensity score "
+                "(logistic regression), focal units in "
+                + ("descending propensity" if self.order == "largest" else "random order")
+                + "; as MatchIt method='nearest', distance='glm'"
+            ),
+            "n": {self.focal_group: self.n_focal_, self.control_group: self.n_control_},
+            "n_pairs": int(len(self.pairs_)),
+            "pairs": [[str(a), str(b)] for a, b in zip(self.pairs_[fcol], self.pairs_[ccol], strict=True)],
+            "unmatched": {
+                g: [str(i) for i in um.loc[um[self.group_col] == g, self.id_col]]
+                for g in (self.focal_group, self.control_group)
+            },
+            "n_unmatched": {
+                g: int((um[self.group_col] == g).sum()) for g in (self.focal_group, self.control_group)
+            },
+            "balance": [
+                {
+                    "covariate": r.covariate,
+                    "smd_before": _none_if_nan(r.smd_before),
+                    "smd_after": _none_if_nan(r.smd_after),
+                }
+                for r in self.balance_.itertuples(index=False)
+            ],
+        }
+
+
+def _none_if_nan(v: Any) -> float | None:
+    if v is None:
+        return None
+    v = float(v)
+    return None if math.isnan(v) else v
+
+
+def matching_section(cohort: pd.DataFrame, **options: Any) -> tuple[dict[str, Any], PropensityMatcher]:
+    """Fit `PropensityMatcher` with ``options`` on the eligible cohort.
+
+    Returns
+    -------
+    section : dict
+        The contract ``matching`` object.
+    matcher : PropensityMatcher
+        The fitted matcher (its ``matched_cohort_`` feeds the survival section).
+    """
+    m = PropensityMatcher(**options).fit(cohort)
+    return m.to_dict(), m

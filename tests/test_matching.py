@@ -1,0 +1,296 @@
+"""Propensity-score matching: hand-worked cases, a brute-force O(n^2) matcher, and R (MatchIt).
+
+Reference pairs come from MatchIt's distance-matrix path (``tests/r/stats2_references.R``;
+Debian's MatchIt 4.5.1 ignores the caliper on its vector path). Pairs are compared exactly,
+propensities and standardised mean differences to 1e-6 relative.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rait_registry.analysis.matching import (
+    DEFAULT_COVARIATES,
+    PropensityMatcher,
+    greedy_nearest_neighbor_match,
+    matching_section,
+    nearest_neighbor_pairs,
+    standardized_mean_difference,
+)
+from rait_registry.exceptions import MatchingError, StatisticsWarning
+
+DATA = Path(__file__).parent / "data"
+CASES = sorted((DATA / "matching_cases").glob("*.json"))
+REF = DATA / "r_reference"
+
+
+def _load(name: str) -> dict:
+    return json.loads((REF / name).read_text())
+
+
+@pytest.fixture(scope="module")
+def cohort() -> pd.DataFrame:
+    return pd.read_csv(DATA / "frozen_cohort" / "analysis_cohort.csv")
+
+
+@pytest.fixture(scope="module")
+def fitted(cohort) -> PropensityMatcher:
+    return PropensityMatcher().fit(cohort)
+
+
+# --- brute force ------------------------------------------------------------------------------
+
+
+def brute_force_pairs(focal_scores, control_scores, caliper, focal_order, control_rank):
+    """O(n^2) statement of the rule: each focal unit in turn takes, among unused controls within
+    the caliper, the minimum of (distance, control score, control rank)."""
+    used = np.zeros(len(control_scores), dtype=bool)
+    out = []
+    for f in focal_order:
+        d = np.abs(control_scores - focal_scores[f])
+        ok = ~used & (d <= (math.inf if caliper is None else caliper))
+        if not ok.any():
+            continue
+        idx = np.flatnonzero(ok)
+        best = idx[np.lexsort((control_rank[idx], control_scores[idx], d[idx]))[0]]
+        used[best] = True
+        out.append((int(f), int(best)))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_fast_matcher_equals_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    n1, n0 = int(rng.integers(0, 60)), int(rng.integers(0, 80))
+    # coarse grids force exact propensity ties and exact distance ties
+    decimals = int(rng.choice([1, 2, 3, 12]))
+    fs = np.round(rng.beta(2, 3, n1), decimals)
+    cs = np.round(rng.beta(2, 2, n0), decimals)
+    caliper = [0.05, 0.01, 0.2, None][seed % 4]
+    order = np.lexsort((rng.permutation(n1), -fs)) if seed % 2 else rng.permutation(n1)
+    rank = rng.permutation(n0)
+    pf, pc = nearest_neighbor_pairs(fs, cs, caliper, order, rank)
+    assert list(zip(pf.tolist(), pc.tolist(), strict=True)) == brute_force_pairs(fs, cs, caliper, order, rank)
+
+
+def test_fast_matcher_equals_brute_force_with_rounding_ties():
+    # distinct low scores whose distances to the focal unit round to the same double
+    base = 0.01
+    cs = np.array([base, math.nextafter(base, 1), math.nextafter(math.nextafter(base, 1), 1), 0.2])
+    fs = np.array([0.05, 0.05, 0.05])
+    order = np.arange(3)
+    rank = np.arange(4)
+    pf, pc = nearest_neighbor_pairs(fs, cs, 0.05, order, rank)
+    assert list(zip(pf.tolist(), pc.tolist(), strict=True)) == brute_force_pairs(fs, cs, 0.05, order, rank)
+    assert pc.tolist() == [0, 1, 2]
+
+
+def test_greedy_match_by_id_equals_brute_force_on_random_ids():
+    rng = np.random.default_rng(7)
+    ids = [f"{chr(rng.integers(65, 123))}{rng.integers(0, 1000)}" for _ in range(300)]
+    ids = list(dict.fromkeys(ids))
+    focal = rng.random(len(ids)) < 0.35
+    scores = np.round(rng.random(len(ids)), 2)
+    got = greedy_nearest_neighbor_match(ids, focal, scores, 0.05)
+    ids_arr = np.array(ids)
+    fi, ci = np.flatnonzero(focal), np.flatnonzero(~focal)
+    id_rank = np.argsort(np.argsort(ids_arr.astype(str), kind="stable"))
+    order = sorted(range(fi.size), key=lambda k: (-scores[fi[k]], ids[fi[k]]))
+    exp = brute_force_pairs(scores[fi], scores[ci], 0.05, order, id_rank[ci])
+    assert list(zip(got["focal_id"], got["control_id"], strict=True)) == [(ids[fi[a]], ids[ci[b]]) for a, b in exp]
+    assert (got["distance"] <= 0.05).all()
+
+
+# --- hand-worked cases --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
+def test_hand_worked_case(path):
+    case = json.loads(path.read_text())
+    units = case["units"]
+    got = greedy_nearest_neighbor_match(
+        [u["patient_id"] for u in units],
+        [u["group"] == "o-RAIT" for u in units],
+        [u["propensity"] for u in units],
+        case["caliper"],
+    )
+    assert [[a, b] for a, b in zip(got["focal_id"], got["control_id"], strict=True)] == case["expected_pairs"]
+    # MatchIt (distance-matrix path) agrees with the hand-worked answer
+    ref = _load("stats2_matching_cases.json")["cases"][path.name]
+    assert ref["pairs"] == case["expected_pairs"]
+
+
+def test_hand_worked_cases_present():
+    assert len(CASES) >= 9
+
+
+# --- the frozen cohort against R ------------------------------------------------------------------
+
+
+def test_frozen_cohort_matches_matchit(fitted):
+    ref = _load("stats2_frozen_cohort.json")
+    p_ref = pd.Series(ref["propensity"]["p"], index=ref["propensity"]["patient_id"])
+    np.testing.assert_allclose(fitted.propensity_.loc[p_ref.index], p_ref, rtol=1e-6)
+    out = fitted.to_dict()
+    assert out["pairs"] == ref["matching"]["pairs"]
+    assert out["n_pairs"] == ref["matching"]["n_pairs"]
+    for mine, theirs in zip(out["balance"], ref["matching"]["balance"], strict=True):
+        assert mine["covariate"] == theirs["covariate"]
+        assert mine["smd_before"] == pytest.approx(theirs["smd_before"], rel=1e-6, abs=1e-12)
+        assert mine["smd_after"] == pytest.approx(theirs["smd_after"], rel=1e-6, abs=1e-12)
+
+
+def test_model_coefficients_match_glm(fitted):
+    coef = _load("stats2_frozen_cohort.json")["propensity"]["coef"]
+    np.testing.assert_allclose(np.asarray(fitted.model_.params), list(coef.values()), rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["stats2_rossi.json", "stats2_rossi_logit_sd.json"])
+def test_rossi_matches_matchit(name):
+    ref = _load(name)
+    mc = ref["config"]["matching"]
+    d = pd.read_csv(DATA / "lifelines_rossi.csv", dtype={"fin": str})
+    m = PropensityMatcher(
+        covariates=mc["covariates"],
+        caliper=mc["caliper"],
+        caliper_scale=mc["caliper_scale"],
+        id_col="id",
+        group_col="fin",
+        focal_group="1",
+        control_group="0",
+    ).fit(d)
+    out = m.to_dict()
+    assert out["caliper_width"] == pytest.approx(ref["matching"]["caliper_width"], rel=1e-9)
+    assert out["pairs"] == ref["matching"]["pairs"]
+    for mine, theirs in zip(out["balance"], ref["matching"]["balance"], strict=True):
+        assert mine["smd_before"] == pytest.approx(theirs["smd_before"], rel=1e-6)
+        assert mine["smd_after"] == pytest.approx(theirs["smd_after"], rel=1e-6)
+
+
+# --- behaviour ------------------------------------------------------------------------------------
+
+
+def test_contract_shape(fitted, cohort):
+    out = fitted.to_dict()
+    json.dumps(out, allow_nan=False)
+    assert out["covariates"] == list(DEFAULT_COVARIATES)
+    assert out["caliper"] == 0.05 and out["caliper_scale"] == "propensity"
+    assert out["n_pairs"] == len(out["pairs"]) > 0
+    groups = cohort.set_index("patient_id")["rait_group"]
+    assert all(groups[o] == "o-RAIT" and groups[m] == "m-RAIT" for o, m in out["pairs"])
+    ids = [i for pair in out["pairs"] for i in pair]
+    assert len(ids) == len(set(ids))  # without replacement
+    assert out["n_unmatched"]["o-RAIT"] == (groups == "o-RAIT").sum() - out["n_pairs"]
+    assert sorted(out["unmatched"]["o-RAIT"] + [o for o, _ in out["pairs"]]) == sorted(groups.index[groups == "o-RAIT"])
+    assert [b["covariate"] for b in out["balance"]] == list(DEFAULT_COVARIATES)
+    # every pair lies within the caliper; pairs formed in descending o-RAIT propensity
+    assert (fitted.pairs_["distance"] <= 0.05).all()
+    assert fitted.pairs_["o_rait_propensity"].is_monotonic_decreasing
+    mc = fitted.matched_cohort_
+    assert len(mc) == 2 * out["n_pairs"] and set(mc.columns) >= set(cohort.columns) | {"pair_id", "propensity_score"}
+    assert (mc.groupby("pair_id")["rait_group"].apply(sorted) == pd.Series([["m-RAIT", "o-RAIT"]] * out["n_pairs"], index=range(1, out["n_pairs"] + 1))).all()
+    sec, m = matching_section(cohort)
+    assert sec == out and isinstance(m, PropensityMatcher)
+
+
+def test_balance_improves_on_frozen_cohort(fitted):
+    b = fitted.balance_.set_index("covariate")
+    assert (b["smd_after"].abs() < b["smd_before"].abs()).all()
+
+
+def test_row_order_does_not_change_pairs(cohort, fitted):
+    shuffled = cohort.sample(frac=1.0, random_state=3)
+    assert PropensityMatcher().fit(shuffled).to_dict()["pairs"] == fitted.to_dict()["pairs"]
+
+
+def test_identical_covariates_give_identical_propensities():
+    rng = np.random.default_rng(11)
+    n = 200
+    c = pd.DataFrame(
+        {
+            "patient_id": [f"P{i:04d}" for i in range(n)],
+            "rait_group": np.where(rng.random(n) < 0.4, "o-RAIT", "m-RAIT"),
+            "age_at_diagnosis_years": rng.choice([30.0, 45.5, 61.2], n),
+            "local_disease_status": rng.choice(["neither", "local_persistent", "local_recurrence"], n),
+            "follow_up_months": rng.choice([24.0, 60.25], n),
+        }
+    )
+    m = PropensityMatcher().fit(c)
+    key = c.set_index("patient_id")[["age_at_diagnosis_years", "local_disease_status", "follow_up_months"]]
+    key["local_disease_status"] = key["local_disease_status"] == "local_persistent"
+    per_pattern = m.propensity_.groupby([key[col] for col in key.columns]).nunique()
+    assert (per_pattern == 1).all()  # bit-identical within a covariate pattern
+    assert m.to_dict()["n_pairs"] > 0
+
+
+def test_smd_formula_matches_matchit_definitions():
+    x = np.array([1.0, 2.0, 3.0, 4.0, 10.0, 12.0])
+    focal = np.array([True, True, True, False, False, False])
+    # continuous: (mean_f - mean_c) / sd_focal (n - 1)
+    assert standardized_mean_difference(x, focal) == pytest.approx((2.0 - 26 / 3) / 1.0)
+    b = np.array([1.0, 0.0, 0.0, 1.0, 1.0, 0.0])
+    # binary: sd = sqrt(p (1 - p)) of the focal group
+    p = 1 / 3
+    assert standardized_mean_difference(b, focal) == pytest.approx((p - 2 / 3) / math.sqrt(p * (1 - p)))
+    # after matching: means over selected units, the same (focal, before) denominator
+    sel = np.array([True, True, False, True, False, True])
+    assert standardized_mean_difference(x, focal, sel) == pytest.approx((1.5 - 8.0) / 1.0)
+    # focal SD zero -> pooled SD (proportional), as MatchIt
+    z = np.array([0.0, 0.0, 0.0, 1.0, 1.0, 0.0])
+    pooled = math.sqrt((0 + 2 * (1 - 2 / 3)) / 6)
+    assert standardized_mean_difference(z, focal) == pytest.approx((0 - 2 / 3) / pooled)
+    # no difference: the raw difference (0), not a division
+    assert standardized_mean_difference(np.ones(6), focal) == 0.0
+
+
+def test_caliper_none_pairs_every_focal_unit_when_enough_controls(cohort):
+    m = PropensityMatcher(caliper=None).fit(cohort)
+    assert m.to_dict()["n_pairs"] == int((cohort["rait_group"] == "o-RAIT").sum())
+
+
+def test_random_order_is_seeded_and_respects_the_caliper(cohort):
+    a = PropensityMatcher(order="random", random_state=5).fit(cohort)
+    b = PropensityMatcher(order="random", random_state=5).fit(cohort)
+    assert a.to_dict()["pairs"] == b.to_dict()["pairs"]
+    assert (a.pairs_["distance"] <= 0.05).all()
+
+
+def test_categorical_covariate_and_indicator_syntax(cohort):
+    m = PropensityMatcher(covariates=["age_at_diagnosis_years", "sex", "metastasis_timing==synchronous"]).fit(cohort)
+    names = [b["covariate"] for b in m.to_dict()["balance"]]
+    assert names == ["age_at_diagnosis_years", "sex=F", "sex=M", "metastasis_timing==synchronous"]
+    assert m.model_columns_ == ["age_at_diagnosis_years", "sex=M", "metastasis_timing==synchronous"]
+
+
+def test_errors_say_what_to_do(cohort):
+    with pytest.raises(MatchingError, match="missing for 1 patient"):
+        c = cohort.copy()
+        c.loc[c.index[0], "age_at_diagnosis_years"] = np.nan
+        PropensityMatcher().fit(c)
+    with pytest.raises(MatchingError, match="lacks"):
+        PropensityMatcher(covariates=["no_such_column"]).fit(cohort)
+    with pytest.raises(MatchingError, match="more than once"):
+        PropensityMatcher().fit(pd.concat([cohort, cohort.iloc[:1]]))
+    with pytest.raises(MatchingError, match="other than"):
+        c = cohort.copy()
+        c.loc[c.index[0], "rait_group"] = "x-RAIT"
+        PropensityMatcher().fit(c)
+    with pytest.raises(MatchingError, match="no m-RAIT"):
+        PropensityMatcher().fit(cohort[cohort["rait_group"] == "o-RAIT"])
+    with pytest.raises(MatchingError, match="caliper_scale"):
+        PropensityMatcher(caliper_scale="sd")
+    with pytest.raises(MatchingError, match="fit"):
+        PropensityMatcher().to_dict()
+
+
+def test_warns_when_fewer_controls(cohort):
+    few = pd.concat([cohort[cohort["rait_group"] == "o-RAIT"], cohort[cohort["rait_group"] == "m-RAIT"].head(10)])
+    with pytest.warns(StatisticsWarning, match="fewer m-RAIT"):
+        m = PropensityMatcher().fit(few)
+    assert m.to_dict()["n_pairs"] <= 10

@@ -1,0 +1,273 @@
+"""Kaplan-Meier, log-rank and Cox against R (survival 3.5: survfit conf.type="log-log", survdiff,
+coxph Efron), made by ``tests/r/stats2_references.R``.
+
+References in ``tests/data/r_reference/``:
+* ``stats2_frozen_cohort.json`` - the frozen demo cohort: eligible, matched (R's own matching) and
+  the Fig. 4 subgroups of the matched cohort;
+* ``stats2_rossi.json`` / ``stats2_waltons.json`` - lifelines' public data sets exported to
+  ``tests/data/lifelines_*.csv`` (tied event times: Efron ties, KM with ties).
+Tolerance: 1e-6 relative (agreement is ~1e-12 in practice).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from lifelines.datasets import load_rossi, load_waltons
+
+from rait_registry.analysis.matching import PropensityMatcher
+from rait_registry.analysis.survival import (
+    SurvivalComparison,
+    compare_groups,
+    r_quantile_time,
+    subgroup_specs,
+    survival_analyses,
+    survival_section,
+)
+from rait_registry.exceptions import AnalysisError
+
+DATA = Path(__file__).parent / "data"
+REF = DATA / "r_reference"
+RTOL = 1e-6
+
+
+def _load(name: str) -> dict:
+    return json.loads((REF / name).read_text())
+
+
+@pytest.fixture(scope="module")
+def cohort() -> pd.DataFrame:
+    return pd.read_csv(DATA / "frozen_cohort" / "analysis_cohort.csv")
+
+
+@pytest.fixture(scope="module")
+def matched(cohort: pd.DataFrame) -> pd.DataFrame:
+    return PropensityMatcher().fit(cohort).matched_cohort_
+
+
+@pytest.fixture(scope="module")
+def rossi() -> pd.DataFrame:
+    return pd.read_csv(DATA / "lifelines_rossi.csv", dtype={"fin": str, "prio_group": str})
+
+
+def _close(a, b, what: str) -> None:
+    if b is None:
+        assert a is None or (isinstance(a, float) and math.isnan(a)), f"{what}: python {a}, R null"
+        return
+    assert a is not None, f"{what}: python null, R {b}"
+    assert a == pytest.approx(b, rel=RTOL, abs=1e-12), f"{what}: python {a!r}, R {b!r}"
+
+
+def _arr(x) -> np.ndarray:
+    return np.array([np.nan if v is None else v for v in np.atleast_1d(x)], dtype=float)
+
+
+def assert_matches_r(comp: SurvivalComparison, ref: dict, label: str) -> None:
+    """Every number of one analysis against R's (KM curves, landmark, median, tests, HR, at risk)."""
+    out = comp.to_dict()
+    assert out["n"] == ref["n"] and out["events"] == ref["events"], label
+    _close(out["logrank_chi2"], ref.get("logrank_chi2"), f"{label} log-rank chi2")
+    _close(out["logrank_p"], ref.get("logrank_p"), f"{label} log-rank p")
+    assert out["logrank_df"] == ref.get("logrank_df"), label
+    for key in ("hr", "hr_ci_low", "hr_ci_high", "hr_p"):
+        _close(out[key], ref.get(key), f"{label} {key}")
+    for g, rg in ref["groups"].items():
+        pg = out["groups"][g]
+        assert (pg["n"], pg["events"]) == (rg["n"], rg["events"]), f"{label} {g}"
+        assert pg["at_risk"] == rg["at_risk"], f"{label} {g} at risk"
+        _close(pg["median_months"], rg.get("median"), f"{label} {g} median")
+        _close(pg["pfs_5y"], rg.get("surv_h"), f"{label} {g} landmark survival")
+        _close(pg["pfs_5y_ci_low"], rg.get("lower_h"), f"{label} {g} landmark CI low")
+        _close(pg["pfs_5y_ci_high"], rg.get("upper_h"), f"{label} {g} landmark CI high")
+        if rg["n"] == 0:
+            continue
+        tab = comp.km_tables_[g].set_index("time")
+        km = rg["km"]
+        t = _arr(km["time"])
+        sub = tab.loc[t]
+        np.testing.assert_allclose(sub["survival"], _arr(km["surv"]), rtol=RTOL, err_msg=f"{label} {g} KM")
+        np.testing.assert_allclose(sub["ci_low"], _arr(km["lower"]), rtol=RTOL, err_msg=f"{label} {g} KM lower")
+        np.testing.assert_allclose(sub["ci_high"], _arr(km["upper"]), rtol=RTOL, err_msg=f"{label} {g} KM upper")
+        np.testing.assert_array_equal(sub["n_at_risk"], _arr(km["n_risk"]), err_msg=f"{label} {g} n.risk")
+        np.testing.assert_array_equal(sub["n_events"], _arr(km["n_event"]), err_msg=f"{label} {g} n.event")
+
+
+# --- the frozen demo cohort -------------------------------------------------------------------
+
+
+def test_frozen_cohort_overall_matches_r(cohort):
+    ref = _load("stats2_frozen_cohort.json")["survival"]["overall"]
+    comp = compare_groups(cohort, "rait_group", ["o-RAIT", "m-RAIT"])
+    assert_matches_r(comp, ref, "overall")
+    assert comp.to_dict()["hr_reference"] == "o-RAIT" and comp.to_dict()["hr_comparison"] == "m-RAIT"
+
+
+def test_frozen_cohort_matched_and_subgroups_match_r(cohort, matched):
+    ref = _load("stats2_frozen_cohort.json")
+    ref_ids = sorted(i for pair in ref["matching"]["pairs"] for i in pair)
+    assert sorted(matched["patient_id"]) == ref_ids  # the same matched cohort as R's
+    fitted = survival_analyses(cohort, matched)
+    assert_matches_r(fitted["matched"], ref["survival"]["matched"], "matched")
+    names = [spec["name"] for spec, _, _ in fitted["subgroups"]]
+    assert names == list(ref["survival"]["subgroups"])
+    for spec, comp, _ in fitted["subgroups"]:
+        assert_matches_r(comp, ref["survival"]["subgroups"][spec["name"]], spec["name"])
+
+
+def test_survival_section_shape_and_json(cohort, matched):
+    sec = survival_section(cohort, matched)
+    assert set(sec) == {"overall", "matched", "subgroups"}
+    json.dumps(sec, allow_nan=False)  # JSON-ready: no NaN, no numpy types
+    assert [s["figure"] for s in sec["subgroups"]] == ["4A", "4B", "4C", "4D", "4E", "4F"]
+    for analysis in [sec["overall"], sec["matched"], *sec["subgroups"]]:
+        for key in ("logrank_chi2", "logrank_df", "logrank_p", "hr", "hr_ci_low", "hr_ci_high", "groups"):
+            assert key in analysis
+        for g in analysis["groups"].values():
+            for key in ("n", "events", "median_months", "pfs_5y", "pfs_5y_ci_low", "pfs_5y_ci_high", "at_risk"):
+                assert key in g
+    local = next(s for s in sec["subgroups"] if s["name"] == "local_disease_status")
+    assert local["logrank_df"] == 2 and local["hr"] is None
+    assert list(local["groups"]) == ["neither", "local_recurrence", "local_persistent"]
+    assert sec["matched"]["n"] == 2 * PropensityMatcher().fit(cohort).to_dict()["n_pairs"]
+
+
+def test_cut_values_are_configurable(cohort, matched):
+    sec = survival_section(cohort, matched, age_cut=40, size_cut=2.5, subgroup_cohort="eligible")
+    age = sec["subgroups"][0]
+    assert list(age["groups"]) == ["age < 40", "age >= 40"]
+    assert age["groups"]["age >= 40"]["n"] == int((cohort["age_at_diagnosis_years"] >= 40).sum())
+    size = sec["subgroups"][1]
+    assert size["groups"]["tumour > 2.5 cm"]["n"] == int((cohort["max_tumor_size_cm"] > 2.5).sum())
+    assert size["n_excluded_missing"] == int(cohort["max_tumor_size_cm"].isna().sum())
+    assert sec["subgroups"][3]["name"] == "rait_group_in_age_ge_40"
+
+
+# --- public data sets -------------------------------------------------------------------------
+
+
+def test_exported_csvs_equal_lifelines_datasets(rossi):
+    r = load_rossi()
+    pd.testing.assert_frame_equal(
+        rossi[list(r.columns)].assign(fin=lambda d: d["fin"].astype(int)), r, check_dtype=False
+    )
+    prio_group = np.where(r.prio == 0, "0", np.where(r.prio <= 2, "1-2", "3+"))
+    assert (rossi["prio_group"].to_numpy() == prio_group).all()
+    w = pd.read_csv(DATA / "lifelines_waltons.csv")
+    pd.testing.assert_frame_equal(w[["T", "E", "group"]], load_waltons(), check_dtype=False)
+
+
+@pytest.mark.parametrize(("name", "levels"), [("fin", ["0", "1"]), ("prio_group", ["0", "1-2", "3+"])])
+def test_rossi_matches_r(rossi, name, levels):
+    ref = _load("stats2_rossi.json")
+    comp = compare_groups(
+        rossi, name, levels, time_col="week", event_col="arrest", horizon=26, at_risk_every=13
+    )
+    assert_matches_r(comp, ref["survival"][name], f"rossi {name}")
+
+
+def test_waltons_matches_r():
+    w = pd.read_csv(DATA / "lifelines_waltons.csv")
+    ref = _load("stats2_waltons.json")
+    comp = compare_groups(w, "group", ["control", "miR-137"], time_col="T", event_col="E", horizon=30, at_risk_every=10)
+    assert_matches_r(comp, ref["survival"]["group"], "waltons")
+
+
+# --- rules and edge cases ---------------------------------------------------------------------
+
+
+def test_median_follows_r_rule_on_plateau():
+    # S = .75, .5, .25, 0 at 1..4: S = 0.5 on [2, 3) -> R takes the midpoint 2.5 (lifelines: 2)
+    comp = SurvivalComparison().fit([1, 2, 3, 4], [1, 1, 1, 1], ["a"] * 4)
+    assert comp.group_results_["a"]["median_months"] == 2.5
+    assert comp.kmf_["a"].median_survival_time_ == 2.0
+    # S stays at 0.5 until the last time (4): midpoint of 2 and 4
+    comp = SurvivalComparison().fit([1, 2, 3, 4], [1, 1, 0, 0], ["a"] * 4)
+    assert comp.group_results_["a"]["median_months"] == 3.0
+    assert r_quantile_time(np.array([0.0, 5.0]), np.array([1.0, 0.8])) is None
+
+
+def test_landmark_is_step_value_at_or_before_horizon():
+    # event exactly at 60 counts; censored at 70 keeps follow-up past the horizon
+    comp = SurvivalComparison().fit([10, 60, 70, 80], [1, 1, 0, 0], ["g"] * 4)
+    r = comp.group_results_["g"]
+    assert r["pfs_5y"] == pytest.approx(0.75 * 2 / 3)
+    assert r["pfs_5y_ci_low"] < r["pfs_5y"] < r["pfs_5y_ci_high"]
+    comp = SurvivalComparison().fit([10, 59.9, 70, 80], [1, 1, 0, 0], ["g"] * 4)
+    assert comp.group_results_["g"]["pfs_5y"] == pytest.approx(0.5)
+
+
+def test_undefined_ci_and_short_follow_up_give_null_with_reason():
+    comp = SurvivalComparison().fit(
+        [61, 70, 80, 5, 10, 20], [0, 0, 0, 1, 1, 0], ["none", "none", "none", "short", "short", "short"]
+    )
+    none = comp.group_results_["none"]
+    assert none["pfs_5y"] == 1.0 and none["pfs_5y_ci_low"] is None and none["pfs_5y_ci_high"] is None
+    assert any("S = 1" in n for n in none["notes"])
+    assert none["median_months"] is None and "median not reached" in none["notes"]
+    short = comp.group_results_["short"]
+    assert short["pfs_5y"] is None and any("before 60" in n for n in short["notes"])
+    assert comp.hr_["hr"] is None and any("no events in group" in n for n in comp.notes_)
+    assert comp.logrank_["chi2"] is not None  # the log-rank test is still defined
+    # KM table: S = 1 rows have no CI (as R), others do
+    tab = comp.km_tables_["none"]
+    assert tab["ci_low"].isna().all()
+
+
+def test_empty_group_and_no_events_do_not_raise():
+    comp = SurvivalComparison(group_order=["o-RAIT", "m-RAIT"]).fit([5, 8], [1, 0], ["o-RAIT", "o-RAIT"])
+    d = comp.to_dict()
+    assert d["groups"]["m-RAIT"]["n"] == 0 and d["groups"]["m-RAIT"]["pfs_5y"] is None
+    assert d["logrank_chi2"] is None and d["hr"] is None
+    assert any("no patients" in n for n in d["notes"])
+    comp = SurvivalComparison(group_order=["a", "b"]).fit([5, 8, 9], [0, 0, 0], ["a", "b", "b"])
+    assert comp.logrank_["chi2"] is None and any("no events" in n for n in comp.notes_)
+    json.dumps(comp.to_dict(), allow_nan=False)
+
+
+def test_three_group_comparison_with_one_empty_group_uses_the_others():
+    comp = SurvivalComparison(group_order=["x", "y", "z"]).fit([1, 2, 3, 4, 5, 6], [1, 0, 1, 1, 0, 1], list("xxxyyy"))
+    two = SurvivalComparison(group_order=["x", "y"]).fit([1, 2, 3, 4, 5, 6], [1, 0, 1, 1, 0, 1], list("xxxyyy"))
+    assert comp.logrank_["df"] == 1
+    assert comp.logrank_["chi2"] == pytest.approx(two.logrank_["chi2"], rel=1e-12)
+    assert comp.hr_["hr"] is None  # three groups were asked for
+
+
+def test_matched_subgroups_need_a_matched_cohort(cohort):
+    sec = survival_section(cohort, None)
+    assert sec["matched"] is None
+    assert all(s["logrank_chi2"] is None and s["notes"] for s in sec["subgroups"])
+    sec = survival_section(cohort, None, subgroup_cohort="eligible")
+    assert sec["subgroups"][0]["logrank_chi2"] is not None
+
+
+def test_bad_input_raises_analysis_error():
+    with pytest.raises(AnalysisError, match=">= 0"):
+        SurvivalComparison().fit([-1, 2], [1, 0], ["a", "b"])
+    with pytest.raises(AnalysisError, match="0/1"):
+        SurvivalComparison().fit([1, 2], [2, 0], ["a", "b"])
+    with pytest.raises(AnalysisError, match="group_order"):
+        SurvivalComparison(group_order=["a"]).fit([1, 2], [1, 0], ["a", "b"])
+    with pytest.raises(AnalysisError, match="lacks column"):
+        compare_groups(pd.DataFrame({"pfs_months": [1.0]}), "rait_group")
+
+
+def test_subgroup_specs_define_paper_groups():
+    specs = {s["name"]: s for s in subgroup_specs(45, 4)}
+    c = pd.DataFrame(
+        {
+            "age_at_diagnosis_years": [44.99, 45.0, np.nan],
+            "max_tumor_size_cm": [4.0, 4.01, np.nan],
+            "local_disease_status": ["neither", "local_persistent", "local_recurrence"],
+            "rait_group": ["o-RAIT", "m-RAIT", "o-RAIT"],
+        }
+    )
+    assert specs["age"]["group_of"](c).tolist() == ["age < 45", "age >= 45", None]
+    assert specs["tumour_size"]["group_of"](c).tolist() == ["tumour <= 4 cm", "tumour > 4 cm", None]
+    assert specs["rait_group_in_age_ge_45"]["subset"](c).tolist() == [False, True, False]
+    assert specs["rait_group_in_tumour_gt_4cm"]["subset"](c).tolist() == [False, True, False]
+    assert specs["rait_group_in_local_persistent"]["subset"](c).tolist() == [False, True, False]
