@@ -17,11 +17,6 @@
     percentile({{ column }}, 0.5)
 {%- endmacro %}
 
-{#- True when the expression is true on every row (NULL counts as false); NULL over no rows. -#}
-{% macro bool_and_strict(expression) -%}
-    min(case when {{ expression }} then 1 else 0 end) = 1
-{%- endmacro %}
-
 {#- True when the expression is true on some row (NULL counts as false); false over no rows. -#}
 {% macro any_true(expression) -%}
     coalesce(max(case when {{ expression }} then 1 else 0 end), 0) = 1

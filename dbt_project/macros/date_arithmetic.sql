@@ -16,14 +16,31 @@
 
 {#- Days expressed in months (30.4375 days) or years (365.25 days), unrounded. -#}
 {% macro days_to_months(days_expression) -%}
-    ({{ dbt.cast(days_expression, api.Column.translate_type('float')) }} / 30.4375)
+    ({{ dbt.cast(days_expression, type_double()) }} / 30.4375)
 {%- endmacro %}
 
 {% macro days_to_years(days_expression) -%}
-    ({{ dbt.cast(days_expression, api.Column.translate_type('float')) }} / 365.25)
+    ({{ dbt.cast(days_expression, type_double()) }} / 365.25)
 {%- endmacro %}
 
 {#- A date-valued project var (ISO 'YYYY-MM-DD') as a DATE literal. -#}
 {% macro date_var(name) -%}
     {{ dbt.cast(dbt.string_literal(var(name)), api.Column.translate_type('date')) }}
+{%- endmacro %}
+
+{#-
+  8-byte floating point type. dbt's type_float() / translate_type('float') is FLOAT, which is
+  4-byte REAL on DuckDB (5.55 would read back as 5.550000190734863); every decimal of the
+  contract is held as a double instead: DOUBLE PRECISION (DuckDB, PostgreSQL), DOUBLE (Spark).
+-#}
+{% macro type_double() -%}
+    {{ return(adapter.dispatch('type_double', 'rait_registry')()) }}
+{%- endmacro %}
+
+{% macro default__type_double() -%}
+    double precision
+{%- endmacro %}
+
+{% macro spark__type_double() -%}
+    double
 {%- endmacro %}

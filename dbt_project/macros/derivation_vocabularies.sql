@@ -21,3 +21,25 @@
 {% macro thyroidectomy_procedures() -%}
     {{ return(['total_thyroidectomy', 'subtotal_thyroidectomy', 'completion_thyroidectomy']) }}
 {%- endmacro %}
+
+{#-
+  The eligibility criteria of contract section 2, in order. `met_when` is the flag value that
+  lets a patient through: true for criteria 1-3 (criterion met), false for 4-6 (exclusion does
+  not apply). Used by int_patients__eligibility and marts.cohort_attrition.
+-#}
+{% macro eligibility_criteria() -%}
+    {{ return([
+        {'step': 1, 'name': 'dtc_surgery', 'met_when': true},
+        {'step': 2, 'name': 'lung_only_micromets', 'met_when': true},
+        {'step': 3, 'name': 'avid_on_every_rxwbs', 'met_when': true},
+        {'step': 4, 'name': 'mets_after_first_rait', 'met_when': false},
+        {'step': 5, 'name': 'massive_remnant', 'met_when': false},
+        {'step': 6, 'name': 'early_progression', 'met_when': false},
+    ]) }}
+{%- endmacro %}
+
+{#- SQL condition under which a patient fails one eligibility criterion. -#}
+{% macro fails_criterion(criterion, relation_alias=none) -%}
+    {%- set column = (relation_alias ~ '.' if relation_alias else '') ~ criterion['name'] -%}
+    {%- if criterion['met_when'] -%} not {{ column }} {%- else -%} {{ column }} {%- endif -%}
+{%- endmacro %}

@@ -1,0 +1,28 @@
+-- Mart (contract section 3, marts.pfs): one row per patient with a RAIT: progression-free
+-- survival from first_rait_date to the first of progression and death, else censored at last
+-- contact. The rule is int_patients__pfs; this mart publishes it.
+
+with pfs as (
+
+    select * from {{ ref('int_patients__pfs') }}
+
+),
+
+final as (
+
+    select
+        patient_id,
+        start_date,
+        end_date,
+        pfs_months,
+        pfs_event,
+        event_type,
+        follow_up_months,
+        pd_date,
+        death_date,
+        last_contact_date
+    from pfs
+
+)
+
+select * from final
