@@ -23,9 +23,11 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/rait-registry synth --patients 160 --seed 0 --out $(DEMO_EXTRACT)
 	$(BIN)/rait-registry refresh --extract $(DEMO_EXTRACT) --warehouse $(WAREHOUSE)
+	$(BIN)/rait-registry analyze --warehouse $(WAREHOUSE) --out $(OUT)
 	@echo
 	@echo "Extract:   $(DEMO_EXTRACT)"
 	@echo "Warehouse: $(WAREHOUSE)   (try: $(BIN)/rait-registry query \"select * from marts.cohort_attrition\")"
+	@echo "Results:   $(OUT)/results.json, $(OUT)/tables/"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

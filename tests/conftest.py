@@ -80,3 +80,11 @@ def read_published_marts(warehouse: Path) -> dict:
         return {name: con.execute(f"select * from marts.{name}").df() for name in MARTS}
     finally:
         con.close()
+
+
+@pytest.fixture(scope="session")
+def demo_results(tmp_path_factory, demo_warehouse) -> Path:
+    """``rait-registry analyze`` on the demo warehouse, once per session; returns the output folder."""
+    out = tmp_path_factory.mktemp("analysis")
+    run_cli("analyze", "--warehouse", str(demo_warehouse), "--out", str(out), check=True)
+    return out

@@ -1,0 +1,114 @@
+"""``rait-registry analyze`` end to end on the demo warehouse, and the calibration check.
+
+The calibration bands are stated around the paper's headline figures (Shi et al. 2025): the
+seed-0 synthetic registry must look like the study, within the bands below, when it goes
+through the same rules as a real registry. They are tolerance bands for a simulator of 160
+patients, not reproductions of the paper's numbers.
+"""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import pytest
+
+from rait_registry.analysis.run import validate_results
+
+from .conftest import run_cli
+
+
+@pytest.fixture(scope="module")
+def results(demo_results):
+    return json.loads((demo_results / "results.json").read_text())
+
+
+def test_results_json_follows_the_shipped_schema(results):
+    validate_results(results)
+    broken = dict(results, cohort={"n_eligible": "117"})
+    with pytest.raises(jsonschema.ValidationError):
+        validate_results(broken)
+
+
+def test_every_contract_section_is_present(results, demo_results):
+    assert {"cohort", "table1", "table2", "logistic", "matching", "survival", "cutpoints"} <= set(results)
+    assert {"overall", "matched", "subgroups"} <= set(results["survival"])
+    for name in ("table1", "table2", "logistic_univariable", "logistic_multivariable", "matching_balance"):
+        assert (demo_results / "tables" / f"{name}.csv").stat().st_size > 0
+
+
+def test_cohort_counts_equal_the_published_cohort(results, demo_con):
+    counts = dict(demo_con.execute("select rait_group, count(*) from marts.analysis_cohort group by 1").fetchall())
+    assert results["cohort"] == {
+        "n_eligible": counts["o-RAIT"] + counts["m-RAIT"],
+        "n_o_rait": counts["o-RAIT"],
+        "n_m_rait": counts["m-RAIT"],
+    }
+
+
+def test_matched_pairs_are_o_then_m_and_disjoint(results, demo_con):
+    groups = dict(demo_con.execute("select patient_id, rait_group from marts.analysis_cohort").fetchall())
+    pairs = results["matching"]["pairs"]
+    assert len(pairs) == results["matching"]["n_pairs"] > 0
+    assert all(groups[o] == "o-RAIT" and groups[m] == "m-RAIT" for o, m in pairs)
+    flat = [pid for pair in pairs for pid in pair]
+    assert len(flat) == len(set(flat))
+
+
+def test_analyze_without_a_warehouse_is_a_usage_error(tmp_path):
+    proc = run_cli("analyze", "--warehouse", str(tmp_path / "missing.duckdb"), "--out", str(tmp_path / "out"))
+    assert proc.returncode == 2
+    assert "refresh" in proc.stderr
+
+
+# --- calibration: the seed-0 registry against the paper's headline figures -----------------
+
+def _row(table, variable, level=None):
+    rows = [r for r in table if r["variable"] == variable and (level is None or r["level"] == level)]
+    assert rows, (variable, level)
+    return rows[0]
+
+
+def test_calibration_group_sizes(results):
+    cohort = results["cohort"]  # paper: 117 = 38 o-RAIT + 79 m-RAIT
+    assert 105 <= cohort["n_eligible"] <= 130
+    assert 0.25 <= cohort["n_o_rait"] / cohort["n_eligible"] <= 0.40
+
+
+def test_calibration_table1_proportions(results):
+    t1 = results["table1"]
+    n = results["cohort"]["n_eligible"]
+    # paper: median age 29.9; local persistent 25.6% overall, 7.9% o-RAIT vs 34.2% m-RAIT; synchronous 87.2%
+    assert 24 <= _row(t1, "age_at_diagnosis_years")["overall"] <= 36
+    persistent = _row(t1, "local_disease_status", "local_persistent")
+    assert 0.15 <= persistent["overall"] / n <= 0.35
+    assert persistent["m_rait"] / results["cohort"]["n_m_rait"] > persistent["o_rait"] / results["cohort"]["n_o_rait"]
+    assert 0.78 <= _row(t1, "metastasis_timing", "synchronous")["overall"] / n <= 0.95
+    assert _row(t1, "sex", "F")["overall"] / n == pytest.approx(0.615, abs=0.12)
+
+
+def test_calibration_events_and_pfs(results):
+    overall = results["survival"]["overall"]["groups"]
+    events = sum(group["events"] for group in overall.values())
+    assert 16 <= events <= 32  # paper: 24 PD events (4 o-RAIT, 20 m-RAIT)
+    assert overall["o-RAIT"]["pfs_5y"] > overall["m-RAIT"]["pfs_5y"]  # paper: 84.8% vs 72.9%
+    assert 0.75 <= overall["o-RAIT"]["pfs_5y"] <= 0.95
+    assert 0.60 <= overall["m-RAIT"]["pfs_5y"] <= 0.85
+
+
+def test_calibration_first_response_distribution(results):
+    t2 = results["table2"]
+    first = {level: _row(t2, "first_response", level)["overall"] for level in ("PR", "SD", "PD")}
+    total = sum(first.values())
+    # paper: PR 49.6%, SD 41.0%, PD 9.4%
+    assert 0.35 <= first["PR"] / total <= 0.65
+    assert 0.25 <= first["SD"] / total <= 0.55
+    assert first["PD"] / total <= 0.2
+
+
+def test_calibration_multivariable_risk_factors(results):
+    terms = {row["term"]: row for row in results["logistic"]["multivariable"]}
+    age = next(row for term, row in terms.items() if term.startswith("age") and ">=" in term)
+    persistent = next(row for term, row in terms.items() if term.endswith("local_persistent"))
+    # paper: OR 8.5 (age >= 45) and 9.1 (local persistent); both well above 1
+    assert age["or"] > 2.5 and persistent["or"] > 2.5
