@@ -24,12 +24,15 @@ demo: $(STAMP)
 	$(BIN)/rait-registry synth --patients 160 --seed 0 --out $(DEMO_EXTRACT)
 	$(BIN)/rait-registry refresh --extract $(DEMO_EXTRACT) --warehouse $(WAREHOUSE)
 	$(BIN)/rait-registry analyze --warehouse $(WAREHOUSE) --out $(OUT)
+	$(BIN)/rait-registry report --warehouse $(WAREHOUSE) --out $(OUT)
 	@echo
 	@echo "Extract:   $(DEMO_EXTRACT)"
 	@echo "Warehouse: $(WAREHOUSE)   (try: $(BIN)/rait-registry query \"select * from marts.cohort_attrition\")"
 	@echo "Results:   $(OUT)/results.json, $(OUT)/tables/"
+	@echo "Report:    $(OUT)/report.html (figures in $(OUT)/figures/)"
 
 test: $(STAMP)
+	bash scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest -q
 
 docs: $(STAMP)

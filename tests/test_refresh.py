@@ -85,7 +85,7 @@ def test_change_summary_reports_a_new_progression_event(published_copy, demo_ext
         confirmation="imaging",
     )
     with open(findings, "a", newline="") as handle:
-        csv.DictWriter(handle, fieldnames=header).writerow(row)
+        csv.DictWriter(handle, fieldnames=header, lineterminator="\n").writerow(row)
     run_cli("refresh", "--extract", str(extract), "--warehouse", str(published_copy), check=True)
     con = duckdb.connect(str(published_copy), read_only=True)
     status, summary = con.execute(

@@ -1,0 +1,430 @@
+"""Table layouts (the paper's Tables 1-3 and the survival, matching and cut-point tables) and the HTML page.
+
+Every table is first laid out as a :class:`TableLayout` -- rows of display cells built
+from the numbers of ``results.json`` (never from its display strings), each cell tagged
+with the results field it shows -- and then rendered twice from the same layout: as an
+HTML ``<table>`` and as a CSV (:meth:`TableLayout.to_frame`). The report therefore shows
+exactly what the CSVs hold, and a test can read any rendered cell back and compare it with
+``results.json`` (``data-table``, ``data-variable``/``data-level``/``data-term``/
+``data-analysis``/``data-group`` on rows, ``data-col`` on cells).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
+
+import pandas as pd
+
+from .figures import FigureFiles, format_p
+from .labels import level_label, test_label, variable_label
+
+__all__ = [
+    "Cell",
+    "Row",
+    "TableLayout",
+    "paper_table",
+    "logistic_table",
+    "survival_table",
+    "balance_table",
+    "cutpoint_table",
+    "render_table",
+    "render_page",
+]
+
+DASH = "\u2013"
+#: Decimals of the median (P25, P75) cells per variable (default 1, as the paper prints them).
+DIGITS: dict[str, int] = {"median_activity_gbq": 2, "cumulative_gbq": 2}
+
+
+@dataclass
+class Cell:
+    text: str
+    col: str | None = None
+    cls: str = ""
+
+
+@dataclass
+class Row:
+    cells: list[Cell]
+    attrs: dict[str, str] = field(default_factory=dict)
+    kind: str = "level"  # "variable" (a block header), "level", "single", "reference"
+
+
+@dataclass
+class TableLayout:
+    """A table as rows of display cells; rendered to HTML and CSV from the same cells."""
+
+    table_id: str
+    caption: str
+    columns: list[str]
+    rows: list[Row]
+    footnotes: list[str] = field(default_factory=list)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The table as displayed (one CSV row per displayed row, level rows indented by two spaces)."""
+        records = []
+        for row in self.rows:
+            texts = [c.text for c in row.cells]
+            if row.kind in ("level", "reference") and texts:
+                texts[0] = "  " + texts[0]
+            records.append(texts + [""] * (len(self.columns) - len(texts)))
+        return pd.DataFrame(records, columns=self.columns)
+
+
+def _num(value: Any) -> float | None:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+def _int_text(value: Any) -> str:
+    x = _num(value)
+    return DASH if x is None else f"{int(round(x))}"
+
+
+# --------------------------------------------------------------------------- Tables 1 and 2
+
+
+def _cell_value(row: Mapping[str, Any], col: str, digits: int) -> str:
+    statistic = row.get("statistic")
+    value = _num(row.get(col))
+    if value is None:
+        return DASH
+    if statistic == "median_iqr":
+        q1, q3 = _num(row.get(f"{col}_p25")), _num(row.get(f"{col}_p75"))
+        if q1 is None or q3 is None:
+            return f"{value:.{digits}f}"
+        return f"{value:.{digits}f} ({q1:.{digits}f}, {q3:.{digits}f})"
+    if statistic == "n_pct":
+        pct = _num(row.get(f"{col}_pct"))
+        return f"{int(round(value))}" if pct is None else f"{int(round(value))} ({pct:.1f})"
+    if statistic == "n":
+        return f"{int(round(value))}"
+    shown = row.get(f"{col}_display")
+    return str(shown) if shown else f"{value:g}"
+
+
+def paper_table(rows: Sequence[Mapping[str, Any]], cohort: Mapping[str, Any], table_id: str, caption: str,
+                extra_rows: Iterable[Row] = (), footnotes: Sequence[str] = ()) -> TableLayout:
+    """Table 1 or 2 as the paper lays it out: characteristic | overall | o-RAIT | m-RAIT | P value | test.
+
+    ``rows`` are ``results.json`` ``table1``/``table2`` rows ``{variable, level, statistic,
+    overall, o_rait, m_rait, *_pct, *_p25, *_p75, p_value, test, label}``. A variable with one
+    row and no level is one line; otherwise a header line carries the variable, P value and
+    test, and one line per level follows.
+    """
+    columns = [
+        "Characteristic",
+        f"Overall (n = {cohort.get('n_eligible', '?')})",
+        f"o-RAIT (n = {cohort.get('n_o_rait', '?')})",
+        f"m-RAIT (n = {cohort.get('n_m_rait', '?')})",
+        "P value",
+        "Test",
+    ]
+    blocks: dict[str, list[Mapping[str, Any]]] = {}
+    for row in rows:
+        blocks.setdefault(str(row.get("variable")), []).append(row)
+    out: list[Row] = []
+    for variable, block in blocks.items():
+        digits = DIGITS.get(variable, 1)
+        first = block[0]
+        label = first.get("label") or variable_label(variable)
+        p_text = format_p(_num(first.get("p_value"))) if _num(first.get("p_value")) is not None else ""
+        test_text = test_label(first.get("test"))
+        if len(block) == 1 and first.get("level") is None:
+            suffix = " [median (P25, P75)]" if first.get("statistic") == "median_iqr" else ""
+            cells = [Cell(f"{label}{suffix}", "label")]
+            cells += [Cell(_cell_value(first, col, digits), col, "num") for col in ("overall", "o_rait", "m_rait")]
+            cells += [Cell(p_text, "p_value", "num"), Cell(test_text, "test", "test")]
+            out.append(Row(cells, {"variable": variable}, "single"))
+            continue
+        unit = ", n (%)" if any(r.get("statistic") == "n_pct" for r in block) else ", n"
+        out.append(Row([Cell(f"{label}{unit}", "label"), Cell(""), Cell(""), Cell(""),
+                        Cell(p_text, "p_value", "num"), Cell(test_text, "test", "test")],
+                       {"variable": variable}, "variable"))
+        for r in block:
+            cells = [Cell(level_label(r.get("level")), "level")]
+            cells += [Cell(_cell_value(r, col, digits), col, "num") for col in ("overall", "o_rait", "m_rait")]
+            cells += [Cell(""), Cell("")]
+            out.append(Row(cells, {"variable": variable, "level": str(r.get("level"))}, "level"))
+    out.extend(extra_rows)
+    return TableLayout(table_id, caption, columns, out, list(footnotes))
+
+
+# --------------------------------------------------------------------------- Table 3
+
+
+def _or_text(row: Mapping[str, Any] | None) -> tuple[str, str]:
+    if row is None:
+        return "", ""
+    est, lo, hi = _num(row.get("or")), _num(row.get("ci_low")), _num(row.get("ci_high"))
+    if est is None:
+        return "not estimable", ""
+    mark = " \u2020" if str(row.get("method") or "") == "firth" else ""
+    ci = f"{lo:.3f}{DASH}{hi:.3f}" if lo is not None and hi is not None else "CI undefined"
+    p = _num(row.get("p_value"))
+    return f"{est:.3f} ({ci}){mark}", (format_p(p) if p is not None else "")
+
+
+def logistic_table(logistic: Mapping[str, Any], n_eligible: Any, caption: str) -> TableLayout:
+    """Table 3: univariable and multivariable odds ratios of progression, REF rows as the paper prints them."""
+    uni = [r for r in logistic.get("univariable") or [] if r.get("term") is not None]
+    multi = {str(r.get("term")): r for r in logistic.get("multivariable") or []}
+    multi_vars = {str(r.get("variable")) for r in multi.values()}
+    columns = ["Characteristic", "Univariable OR (95% CI)", "P value", "Multivariable OR (95% CI)", "P value "]
+    out: list[Row] = []
+    seen: set[str] = set()
+    for r in uni:
+        variable = str(r.get("variable") if r.get("variable") is not None else r.get("term"))
+        reference = r.get("reference")
+        if reference is None:
+            level = r.get("level")
+            label = variable_label(variable)
+            label = f"{label} ({level})" if level else label
+            u_or, u_p = _or_text(r)
+            m_or, m_p = _or_text(multi.get(str(r["term"])))
+            out.append(Row([Cell(label, "label"), Cell(u_or, "uni_or", "num"), Cell(u_p, "uni_p", "num"),
+                            Cell(m_or, "multi_or", "num"), Cell(m_p, "multi_p", "num")],
+                           {"term": str(r["term"]), "variable": variable}, "single"))
+            continue
+        if variable not in seen:
+            seen.add(variable)
+            out.append(Row([Cell(variable_label(variable), "label")] + [Cell("") for _ in range(4)],
+                           {"variable": variable}, "variable"))
+            in_multi = variable in multi_vars
+            out.append(Row([Cell(level_label(reference), "level"), Cell("REF", "uni_or", "num"), Cell(""),
+                            Cell("REF" if in_multi else "", "multi_or", "num"), Cell("")],
+                           {"variable": variable, "level": str(reference)}, "reference"))
+        u_or, u_p = _or_text(r)
+        m_or, m_p = _or_text(multi.get(str(r["term"])))
+        out.append(Row([Cell(level_label(r.get("level")), "level"), Cell(u_or, "uni_or", "num"),
+                        Cell(u_p, "uni_p", "num"), Cell(m_or, "multi_or", "num"), Cell(m_p, "multi_p", "num")],
+                       {"term": str(r["term"]), "variable": variable, "level": str(r.get("level"))}, "level"))
+    threshold = logistic.get("selection_threshold")
+    notes = [
+        f"Outcome: {logistic.get('outcome', 'pfs_event')} (progression or death after the first RAIT), "
+        f"n = {logistic.get('n_obs', n_eligible)}"
+        + (f", {logistic['n_events']} events" if logistic.get("n_events") is not None else "") + ".",
+        f"Characteristics with a univariable P value < {threshold} entered the multivariable model."
+        if threshold is not None else "",
+        "\u2020 Firth penalised-likelihood estimate (the maximum likelihood odds ratio does not exist: separation).",
+    ]
+    return TableLayout("table3", caption, columns, out, [n for n in notes if n])
+
+
+# --------------------------------------------------------------------------- survival, matching, cut-points
+
+
+def _pct_ci(group: Mapping[str, Any]) -> str:
+    s = _num(group.get("pfs_5y"))
+    if s is None:
+        return DASH
+    lo, hi = _num(group.get("pfs_5y_ci_low")), _num(group.get("pfs_5y_ci_high"))
+    ci = f"{100 * lo:.1f}{DASH}{100 * hi:.1f}" if lo is not None and hi is not None else "CI undefined"
+    return f"{100 * s:.1f} ({ci})"
+
+
+def _hr_text(analysis: Mapping[str, Any]) -> str:
+    hr = _num(analysis.get("hr"))
+    if hr is None:
+        return ""
+    lo, hi = _num(analysis.get("hr_ci_low")), _num(analysis.get("hr_ci_high"))
+    ci = f"{lo:.2f}{DASH}{hi:.2f}" if lo is not None and hi is not None else "CI undefined"
+    return f"{hr:.2f} ({ci})"
+
+
+def survival_table(analyses: Sequence[tuple[str, str, Mapping[str, Any]]], caption: str,
+                   group_labels: Mapping[str, str] | None = None) -> TableLayout:
+    """One line per group of each survival analysis: n, events, median, 5-year PFS; log-rank p and HR on its first line.
+
+    ``analyses``: ``(key, title, results.json analysis)``.
+    """
+    group_labels = dict(group_labels or {})
+    columns = ["Analysis", "Group", "n", "Events", "Median PFS (months)", "5-year PFS, % (95% CI)",
+               "Log-rank P", "HR (95% CI)"]
+    out: list[Row] = []
+    for key, title, analysis in analyses:
+        groups = analysis.get("groups") or {}
+        p = _num(analysis.get("logrank_p"))
+        hr = _hr_text(analysis)
+        if hr and analysis.get("hr_comparison"):
+            hr += f" [{level_label(analysis['hr_comparison'])} vs {level_label(analysis.get('hr_reference'))}]"
+        for i, (name, g) in enumerate(groups.items()):
+            median = _num(g.get("median_months"))
+            out.append(Row([
+                Cell(title if i == 0 else "", "analysis"),
+                Cell(group_labels.get(name, level_label(name)), "group"),
+                Cell(_int_text(g.get("n")), "n", "num"),
+                Cell(_int_text(g.get("events")), "events", "num"),
+                Cell("NR" if median is None else f"{median:.1f}", "median_months", "num"),
+                Cell(_pct_ci(g), "pfs_5y", "num"),
+                Cell((format_p(p) if p is not None else "") if i == 0 else "", "logrank_p", "num"),
+                Cell(hr if i == 0 else "", "hr", "num"),
+            ], {"analysis": key, "group": str(name)}, "single"))
+    notes = ["NR: median not reached. 5-year PFS is the Kaplan-Meier step value at 60 months with a pointwise "
+             "log-log 95% CI; HR from a Cox model (Efron ties), the second group against the first."]
+    return TableLayout("survival", caption, columns, out, notes)
+
+
+def balance_table(matching: Mapping[str, Any], caption: str, labels: Mapping[str, str]) -> TableLayout:
+    """Standardised mean differences before and after matching."""
+    out = []
+    for r in matching.get("balance") or []:
+        before, after = _num(r.get("smd_before")), _num(r.get("smd_after"))
+        name = str(r.get("covariate"))
+        out.append(Row([Cell(labels.get(name, variable_label(name)), "covariate"),
+                        Cell(DASH if before is None else f"{before:.3f}", "smd_before", "num"),
+                        Cell(DASH if after is None else f"{after:.3f}", "smd_after", "num")],
+                       {"covariate": name}, "single"))
+    n_unmatched = matching.get("n_unmatched") or {}
+    caliper = matching.get("caliper")
+    notes = [
+        f"{matching.get('n_pairs', 0)} pairs; caliper {caliper} ({matching.get('caliper_scale', '')} scale); "
+        "not matched: " + ", ".join(f"{g} {n}" for g, n in n_unmatched.items()) + "."
+        if n_unmatched else f"{matching.get('n_pairs', 0)} pairs; caliper {caliper}.",
+        "SMD = difference in means (o-RAIT minus m-RAIT) over the SD of the focal group before matching; "
+        "|SMD| < 0.1 is conventionally taken as balance.",
+    ]
+    return TableLayout("balance", caption, ["Covariate", "SMD before matching", "SMD after matching"], out, notes)
+
+
+def cutpoint_table(rows: Sequence[Mapping[str, Any]], caption: str) -> TableLayout:
+    out = []
+    for r in rows:
+        cut, stat, p = _num(r.get("cutpoint")), _num(r.get("statistic")), _num(r.get("p_value"))
+        name = str(r.get("variable"))
+        out.append(Row([Cell(variable_label(name), "variable"),
+                        Cell(DASH if cut is None else f"{cut:g}", "cutpoint", "num"),
+                        Cell(DASH if stat is None else f"{stat:.3f}", "statistic", "num"),
+                        Cell(DASH if p is None else format_p(p), "p_value", "num"),
+                        Cell(str(r.get("method") or ""), "method")],
+                       {"variable": name}, "single"))
+    notes = ["Maximally selected log-rank statistic for PFS over the cut-points between the 10th and 90th "
+             "percentiles; the P value corrects for the search (it can exceed the nominal P of any single cut)."]
+    return TableLayout("cutpoints", caption, ["Variable", "Cut-point", "Statistic", "P value", "Method"], out, notes)
+
+
+# --------------------------------------------------------------------------- HTML
+
+
+def _attrs(attrs: Mapping[str, str]) -> str:
+    return "".join(f' data-{k}="{html.escape(v, quote=True)}"' for k, v in attrs.items())
+
+
+def render_table(layout: TableLayout) -> str:
+    """``<table>`` of a layout, with ``data-*`` attributes for machine reading."""
+    parts = [f'<table class="results" id="table-{layout.table_id}" data-table="{layout.table_id}">',
+             f"<caption>{html.escape(layout.caption)}</caption>", "<thead><tr>"]
+    parts += [f"<th>{html.escape(c)}</th>" for c in layout.columns]
+    parts.append("</tr></thead><tbody>")
+    for row in layout.rows:
+        parts.append(f'<tr class="{row.kind}"{_attrs(row.attrs)}>')
+        for i, cell in enumerate(row.cells):
+            col = f' data-col="{cell.col}"' if cell.col else ""
+            cls = f' class="{cell.cls}"' if cell.cls else ""
+            tag = "th" if i == 0 else "td"
+            scope = ' scope="row"' if i == 0 else ""
+            parts.append(f"<{tag}{scope}{cls}{col}>{html.escape(cell.text)}</{tag}>")
+        parts.append("</tr>")
+    parts.append("</tbody></table>")
+    if layout.footnotes:
+        parts.append('<div class="footnotes">' + "".join(f"<p>{html.escape(n)}</p>" for n in layout.footnotes)
+                     + "</div>")
+    return "\n".join(parts)
+
+
+def render_figure(files: FigureFiles, number: str, caption: str, alt: str, scale: float = 1.0) -> str:
+    """``<figure>`` with the PNG embedded as base64 (no network, no files needed to view it).
+
+    The embedded PNG is 150 dpi and shown at about 100 dpi times ``scale`` (sharp on
+    high-density screens).
+    """
+    data = base64.b64encode(files.png_bytes).decode("ascii")
+    width = round(files.width_px / 1.5 * scale)
+    return (
+        f'<figure id="fig-{files.name}">'
+        f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt, quote=True)}" '
+        f'width="{width}" style="max-width:100%;height:auto">'
+        f"<figcaption><strong>{html.escape(number)}</strong> {html.escape(caption)} "
+        f'<span class="files">Files: figures/{html.escape(files.svg.name)}, figures/{html.escape(files.png.name)}'
+        f"</span></figcaption></figure>"
+    )
+
+
+CSS = """
+body{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;color:#1a1a1a;max-width:1180px;
+margin:0 auto;padding:24px 28px 60px;line-height:1.45;font-size:14px;background:#fff}
+h1{font-size:24px;margin:0 0 4px} h2{font-size:19px;margin-top:38px;border-bottom:2px solid #0072B2;
+padding-bottom:4px} h3{font-size:15px;margin-top:24px}
+.subtitle{color:#555;margin:0 0 18px}
+.summary{display:flex;gap:14px;flex-wrap:wrap;margin:14px 0}
+.summary div{border:1px solid #d0d7de;border-radius:6px;padding:8px 14px;min-width:120px}
+.summary b{display:block;font-size:22px}
+table.results{border-collapse:collapse;margin:10px 0 4px;font-size:13px;width:100%}
+table.results caption{text-align:left;font-weight:600;padding:4px 0 8px;font-size:14px}
+table.results th,table.results td{padding:3px 8px;text-align:left;vertical-align:top}
+table.results thead th{border-top:2px solid #222;border-bottom:1px solid #222;background:#fafafa}
+table.results tbody tr:last-child>*{border-bottom:2px solid #222}
+table.results td.num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
+table.results td.test{color:#555;font-size:12px}
+table.results tr.level th,table.results tr.reference th{padding-left:24px;font-weight:normal}
+table.results tr.variable th,table.results tr.single th{font-weight:600}
+table.results tbody tr:nth-child(even){background:#f7f9fb}
+.footnotes{font-size:12px;color:#444} .footnotes p{margin:2px 0}
+figure{margin:18px 0;text-align:center} figcaption{text-align:left;font-size:13px;color:#333;margin-top:6px}
+figcaption .files{display:block;color:#777;font-size:11px}
+dl.prov{display:grid;grid-template-columns:max-content 1fr;gap:3px 16px;font-size:13px;
+background:#f6f8fa;border:1px solid #d0d7de;border-radius:6px;padding:12px 16px}
+dl.prov dt{font-weight:600} dl.prov dd{margin:0;font-family:ui-monospace,Menlo,Consolas,monospace;
+word-break:break-all}
+.notes li{margin:3px 0} .warn{color:#8a4b00}
+table.params{border-collapse:collapse;font-size:13px} table.params td,table.params th{border:1px solid #d0d7de;
+padding:2px 8px;text-align:left} table.params td.over{font-weight:700;color:#8a4b00}
+nav.toc{font-size:13px;columns:2;margin:10px 0 0} nav.toc a{color:#0072B2}
+@media print{body{max-width:none;padding:0} h2{page-break-before:auto} figure,table{page-break-inside:avoid}}
+"""
+
+
+def render_page(*, title: str, subtitle: str, summary: Sequence[tuple[str, str]], sections: Sequence[tuple[str, str, str]],
+                provenance: Sequence[tuple[str, str]], parameters: Sequence[tuple[str, str, str, bool]],
+                notes: Sequence[str]) -> str:
+    """The whole self-contained page.
+
+    ``sections``: ``(anchor, heading, inner html)``; ``parameters``: ``(name, value in
+    force, default, overridden)``.
+    """
+    e = html.escape
+    toc = "".join(f'<li><a href="#{a}">{e(h)}</a></li>' for a, h, _ in sections)
+    prov = "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in provenance)
+    params = "".join(
+        f'<tr><td>{e(n)}</td><td class="{"over" if o else ""}">{e(v)}</td><td>{e(d)}</td></tr>'
+        for n, v, d, o in parameters
+    )
+    body = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{e(title)}</title><style>{CSS}</style></head><body>",
+        f"<header><h1>{e(title)}</h1><p class=\"subtitle\">{e(subtitle)}</p>",
+        '<div class="summary">' + "".join(f"<div><b>{e(v)}</b>{e(k)}</div>" for k, v in summary) + "</div>",
+        f'<nav class="toc"><ol>{toc}<li><a href="#provenance">Provenance and study parameters</a></li></ol></nav>',
+        "</header><main>",
+    ]
+    for anchor, heading, inner in sections:
+        body.append(f'<section id="{anchor}"><h2>{e(heading)}</h2>{inner}</section>')
+    body.append('<section id="provenance"><h2>Provenance and study parameters</h2>')
+    body.append(f'<dl class="prov">{prov}</dl>')
+    body.append("<h3>Study parameters in force (dbt vars)</h3>")
+    body.append('<table class="params"><thead><tr><th>Parameter</th><th>Value in force</th><th>Default '
+                "(dbt_project.yml)</th></tr></thead><tbody>" + params + "</tbody></table>")
+    if notes:
+        body.append('<h3>Notes on this report</h3><ul class="notes">'
+                    + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>")
+    body.append("</section></main></body></html>")
+    return "\n".join(body)

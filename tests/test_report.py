@@ -1,0 +1,388 @@
+"""The study report: files, self-containment, rendering in headless Chromium, numbers equal to results.json.
+
+One report is built per session from the demo warehouse (``demo_warehouse`` fixture) and
+opened once in Debian's headless Chromium (``/usr/bin/chromium`` driven by
+``/usr/bin/chromedriver``; ``scripts/ensure-chromium.sh`` installs them). Selenium is
+given both paths, so Selenium Manager never runs and nothing downloads a browser.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from rait_registry.report import build_report
+from rait_registry.report.build import _progress
+
+from .conftest import run_cli
+
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+FIGURES = ("fig1_attrition", "fig2_response_sankey", "fig_forest_or", "fig_love_smd", "fig_propensity",
+           "fig_km_overall", "fig3_km_matched", "fig4_km_subgroups")
+TABLES = ("attrition", "table1", "table2", "table3", "survival", "balance")
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="session")
+def report(demo_warehouse, tmp_path_factory):
+    """Build the report once (results computed on the way); return (out_dir, results, stderr)."""
+    out = tmp_path_factory.mktemp("report")
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+        path = build_report(demo_warehouse, out)
+    assert path == out / "report.html"
+    results = json.loads((out / "results.json").read_text())
+    return out, results, stderr.getvalue()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()):
+        pytest.fail("Chromium is not installed: run scripts/ensure-chromium.sh (apt-get install chromium chromium-driver)")
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="rait-chromium-")
+    options = Options()
+    options.binary_location = str(CHROMIUM)
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1280,1600",
+                f"--user-data-dir={profile}"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.set_script_timeout(60)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+IMAGE_PROBE = """
+const done = arguments[arguments.length - 1];
+const imgs = Array.from(document.images);
+Promise.all(imgs.map(img => img.decode().then(() => true, () => false))).then(decoded => {
+  done(imgs.map((img, i) => {
+    const out = {id: img.closest('figure') ? img.closest('figure').id : null, decoded: decoded[i],
+                 width: img.naturalWidth, height: img.naturalHeight, src: img.getAttribute('src').slice(0, 22)};
+    if (!img.naturalWidth) return out;
+    const canvas = document.createElement('canvas');
+    canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
+    const ctx = canvas.getContext('2d');
+    ctx.drawImage(img, 0, 0);
+    const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+    let inked = 0, n = 0; const colours = new Set();
+    for (let k = 0; k < data.length; k += 4 * 5) {
+      n++;
+      if (data[k] < 235 || data[k + 1] < 235 || data[k + 2] < 235) inked++;
+      if (colours.size < 256) colours.add((data[k] << 16) | (data[k + 1] << 8) | data[k + 2]);
+    }
+    out.inked = inked / n; out.colours = colours.size;
+    return out;
+  }));
+});
+"""
+
+TABLE_PROBE = """
+return Array.from(document.querySelectorAll('table.results tbody tr')).map(tr => ({
+  table: tr.closest('table').dataset.table,
+  attrs: Object.assign({}, tr.dataset),
+  cells: Array.from(tr.children).map(c => [c.dataset.col || null, c.innerText.trim()])
+}));
+"""
+
+
+@pytest.fixture(scope="session")
+def rendered(report, browser):
+    """The report as Chromium rendered it: image probes, table cells, page text."""
+    out, _, _ = report
+    browser.get((out / "report.html").resolve().as_uri())
+    images = browser.execute_async_script(IMAGE_PROBE)
+    rows = browser.execute_script(TABLE_PROBE)
+    text = browser.execute_script("return document.body.innerText")
+    return images, rows, text
+
+
+# --------------------------------------------------------------------------- number reading
+
+
+NUMBER = re.compile(r"<?-?\d+(?:\.\d+)?")
+
+
+def numbers(text: str) -> list[str]:
+    return NUMBER.findall(text)
+
+
+def shows(token: str, value: float | None, scale: float = 1.0) -> bool:
+    """True when the displayed token is ``value * scale`` rounded to the token's decimals (or '<x' bounds it)."""
+    if value is None:
+        return False
+    if token.startswith("<"):
+        return value * scale < float(token[1:])
+    decimals = len(token.split(".")[1]) if "." in token else 0
+    return abs(float(token) - value * scale) <= 0.5 * 10 ** -decimals * (1 + 1e-9) + 1e-12
+
+
+def assert_shows(text: str, values: list[float | None], where: str, scale: float = 1.0) -> None:
+    tokens = numbers(text)
+    assert len(tokens) == len(values), f"{where}: {text!r} shows {len(tokens)} numbers, expected {len(values)}"
+    for token, value in zip(tokens, values):
+        assert shows(token, value, scale), f"{where}: {text!r} does not show {value}"
+
+
+def find_row(rows, table: str, **attrs) -> dict:
+    hits = [r for r in rows if r["table"] == table and all(r["attrs"].get(k) == v for k, v in attrs.items())]
+    assert len(hits) == 1, f"{table} {attrs}: {len(hits)} rendered rows"
+    return {col: text for col, text in hits[0]["cells"] if col}
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def test_writes_html_figures_and_tables(report):
+    out, _, _ = report
+    for name in FIGURES:
+        png, svg = out / "figures" / f"{name}.png", out / "figures" / f"{name}.svg"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+        assert int.from_bytes(png.read_bytes()[16:20], "big") > 1000, f"{name}.png is not publication size"
+        assert b"<svg" in svg.read_bytes()[:2000], name
+    for name in TABLES:
+        frame = pd.read_csv(out / "tables" / f"paper_{name}.csv", keep_default_na=False)
+        assert len(frame) > 0, name
+
+
+def test_html_is_self_contained(report):
+    out, _, _ = report
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "<script" not in page.lower() and "<link" not in page.lower()
+    assert not re.search(r"""(?:src|href)\s*=\s*["'](?:https?:)?//""", page), "the report references the network"
+    assert not re.search(r"url\(\s*['\"]?(?:https?:)?//", page)
+    sources = re.findall(r'<img[^>]*\ssrc="([^"]*)"', page)
+    assert len(sources) == len(FIGURES)
+    assert all(s.startswith("data:image/png;base64,") for s in sources)
+
+
+def test_quiet_without_a_terminal(report):
+    _, _, stderr = report
+    assert stderr == "", f"the report wrote to a non-terminal stderr: {stderr[:200]!r}"
+
+
+def test_progress_shows_when_asked():
+    buffer = io.StringIO()
+    with contextlib.redirect_stderr(buffer):
+        with _progress(True) as step:
+            step("drawing figure one")
+    assert "drawing figure one" in buffer.getvalue() or "report written" in buffer.getvalue()
+
+
+def test_every_image_decodes_with_ink(rendered):
+    images, _, _ = rendered
+    assert {i["id"] for i in images} == {f"fig-{name}" for name in FIGURES}
+    for image in images:
+        assert image["decoded"] and image["width"] > 300 and image["height"] > 200, image
+        assert image["src"] == "data:image/png;base64,", image
+        assert 0.01 < image["inked"] < 0.9, f"{image['id']} looks blank or solid: {image}"
+        assert image["colours"] >= 8, f"{image['id']} has only {image['colours']} colours"
+
+
+def test_table1_and_table2_numbers_equal_results(rendered, report):
+    _, results, _ = report
+    _, rows, _ = rendered
+    for table in ("table1", "table2"):
+        first_of_variable: dict[str, dict] = {}
+        for r in results[table]:
+            variable, level = r["variable"], r.get("level")
+            attrs = {"variable": variable} if level is None else {"variable": variable, "level": str(level)}
+            cells = find_row(rows, table, **attrs)
+            for col in ("overall", "o_rait", "m_rait"):
+                where = f"{table} {variable}/{level} {col}"
+                if r[col] is None:
+                    assert cells[col] == "\u2013", where
+                elif r["statistic"] == "median_iqr":
+                    assert_shows(cells[col], [r[col], r[f"{col}_p25"], r[f"{col}_p75"]], where)
+                elif r["statistic"] == "n_pct" and r.get(f"{col}_pct") is not None:
+                    assert_shows(cells[col], [r[col], r[f"{col}_pct"]], where)
+                else:
+                    assert_shows(cells[col], [r[col]], where)
+            first_of_variable.setdefault(variable, r)
+        for variable, r in first_of_variable.items():
+            cells = _header(rows, table, variable)  # the single row, or the header row of a categorical block
+            if r["p_value"] is None:
+                assert cells["p_value"] == "", variable
+            else:
+                assert_shows(cells["p_value"], [r["p_value"]], f"{table} {variable} p")
+
+
+def _header(rows, table, variable) -> dict:
+    hits = [r for r in rows if r["table"] == table and r["attrs"] == {"variable": variable}]
+    assert len(hits) == 1, f"{table} {variable}: no header row"
+    return {col: text for col, text in hits[0]["cells"] if col}
+
+
+def test_table2_five_year_pfs_equals_survival_results(rendered, report):
+    _, results, _ = report
+    _, rows, _ = rendered
+    overall = results["survival"]["overall"]
+    cells = find_row(rows, "table2", variable="pfs_5y")
+    for col, group in (("o_rait", "o-RAIT"), ("m_rait", "m-RAIT")):
+        assert_shows(cells[col], [overall["groups"][group]["pfs_5y"]], f"5-y PFS {group}", scale=100)
+    assert_shows(cells["p_value"], [overall["logrank_p"]], "5-y PFS log-rank p")
+
+
+def test_table3_odds_ratios_equal_results(rendered, report):
+    _, results, _ = report
+    _, rows, _ = rendered
+    logistic = results["logistic"]
+    multi = {r["term"]: r for r in logistic["multivariable"]}
+    assert logistic["univariable"], "no univariable rows to check"
+    for r in logistic["univariable"]:
+        cells = find_row(rows, "table3", term=r["term"])
+        for prefix, row in (("uni", r), ("multi", multi.get(r["term"]))):
+            if row is None:
+                assert cells[f"{prefix}_or"] == "", r["term"]
+                continue
+            if row["or"] is None:
+                assert cells[f"{prefix}_or"] == "not estimable"
+                continue
+            assert_shows(cells[f"{prefix}_or"], [row["or"], row["ci_low"], row["ci_high"]], f"{r['term']} {prefix}")
+            assert cells[f"{prefix}_or"].endswith("\u2020") == (row.get("method") == "firth")
+            assert_shows(cells[f"{prefix}_p"], [row["p_value"]], f"{r['term']} {prefix} p")
+
+
+def test_survival_table_equals_results(rendered, report):
+    _, results, _ = report
+    _, rows, _ = rendered
+    survival = results["survival"]
+    analyses = [("overall", survival["overall"]), ("matched", survival["matched"])]
+    analyses += [(s["name"], s) for s in survival["subgroups"]]
+    assert len(analyses) == 8
+    for key, analysis in analyses:
+        for i, (name, group) in enumerate(analysis["groups"].items()):
+            cells = find_row(rows, "survival", analysis=key, group=name)
+            assert_shows(cells["n"], [group["n"]], f"{key} {name} n")
+            assert_shows(cells["events"], [group["events"]], f"{key} {name} events")
+            if group["median_months"] is None:
+                assert cells["median_months"] == "NR"
+            else:
+                assert_shows(cells["median_months"], [group["median_months"]], f"{key} {name} median")
+            if group["pfs_5y"] is not None and group["pfs_5y_ci_low"] is not None:
+                assert_shows(cells["pfs_5y"], [group["pfs_5y"], group["pfs_5y_ci_low"], group["pfs_5y_ci_high"]],
+                             f"{key} {name} 5-y PFS", scale=100)
+            if i == 0 and analysis["logrank_p"] is not None:
+                assert_shows(cells["logrank_p"], [analysis["logrank_p"]], f"{key} log-rank p")
+            if i == 0 and analysis["hr"] is not None:
+                hr_numbers = numbers(cells["hr"].split("[")[0])
+                for token, value in zip(hr_numbers, (analysis["hr"], analysis["hr_ci_low"], analysis["hr_ci_high"])):
+                    assert shows(token, value), f"{key} HR {cells['hr']!r} vs {value}"
+
+
+def test_matching_and_cutpoint_tables_equal_results(rendered, report):
+    _, results, _ = report
+    images, rows, text = rendered
+    for r in results["matching"]["balance"]:
+        cells = find_row(rows, "balance", covariate=r["covariate"])
+        assert_shows(cells["smd_before"], [r["smd_before"]], r["covariate"])
+        assert_shows(cells["smd_after"], [r["smd_after"]], r["covariate"])
+    for r in results.get("cutpoints") or []:
+        cells = find_row(rows, "cutpoints", variable=r["variable"])
+        assert_shows(cells["cutpoint"], [r["cutpoint"]], r["variable"])
+        assert_shows(cells["p_value"], [r["p_value"]], r["variable"])
+    cohort = results["cohort"]
+    for value, label in ((cohort["n_eligible"], "eligible patients"), (cohort["n_o_rait"], "o-RAIT"),
+                         (cohort["n_m_rait"], "m-RAIT"), (results["matching"]["n_pairs"], "matched pairs")):
+        assert re.search(rf"\b{value}\s*\n\s*{re.escape(label)}", text), f"summary {label} != {value}"
+
+
+def test_attrition_table_equals_the_mart(rendered, demo_warehouse):
+    _, rows, _ = rendered
+    con = duckdb.connect(str(demo_warehouse), read_only=True)
+    try:
+        mart = con.execute("select step, n_excluded, n_remaining from marts.cohort_attrition order by step").fetchall()
+    finally:
+        con.close()
+    for step, excluded, remaining in mart:
+        cells = find_row(rows, "attrition", step=str(step))
+        assert (int(cells["n_excluded"]), int(cells["n_remaining"])) == (excluded, remaining)
+
+
+def test_csv_tables_equal_the_rendered_tables(rendered, report):
+    out, _, _ = report
+    _, rows, _ = rendered
+    for table in TABLES:
+        frame = pd.read_csv(out / "tables" / f"paper_{table}.csv", dtype=str, keep_default_na=False)
+        shown = [[text for _, text in r["cells"]] for r in rows if r["table"] == table]
+        written = [[cell.strip() for cell in record] for record in frame.itertuples(index=False)]
+        assert written == shown, table
+
+
+def test_provenance_shows_the_refresh_and_parameters(rendered, demo_warehouse):
+    _, _, text = rendered
+    con = duckdb.connect(str(demo_warehouse), read_only=True)
+    try:
+        run_id, invocation = con.execute(
+            "select run_id, dbt_invocation_id from history.refresh_runs order by started_at desc limit 1"
+        ).fetchone()
+    finally:
+        con.close()
+    assert run_id in text and invocation in text
+    assert re.search(r"micromet_max_mm\s+10\s+10", text), "study parameters (dbt vars) not shown"
+    assert "Manifest SHA-256" in text and "Results SHA-256" in text
+
+
+def test_cli_reports_a_missing_warehouse_as_usage_error(tmp_path):
+    proc = run_cli("report", "--warehouse", str(tmp_path / "none.duckdb"), "--out", str(tmp_path / "out"))
+    assert proc.returncode == 2
+    assert "rait-registry refresh" in proc.stderr
+    assert not (tmp_path / "out" / "report.html").exists()
+
+
+def test_cli_refuses_results_that_are_not_json(demo_warehouse, tmp_path):
+    bad = tmp_path / "results.json"
+    bad.write_text("{not json")
+    proc = run_cli("report", "--warehouse", str(demo_warehouse), "--out", str(tmp_path / "out"), "--results", str(bad))
+    assert proc.returncode == 2
+    assert "not valid JSON" in proc.stderr and "rait-registry analyze" in proc.stderr
+
+
+def test_fallback_survival_statistics_agree_with_the_analysis(report, demo_warehouse):
+    """When results.json lacks an analysis the panel's numbers come from figures.fallback_survival_stats:
+    they must equal what rait_registry.analysis.survival published (log-rank chi2 and Cox HR)."""
+    import numpy as np
+
+    from rait_registry.report.figures import KMGroup, fallback_survival_stats
+
+    _, results, _ = report
+    con = duckdb.connect(str(demo_warehouse), read_only=True)
+    try:
+        cohort = con.execute("select rait_group, pfs_months, pfs_event from marts.analysis_cohort").df()
+    finally:
+        con.close()
+    groups = [KMGroup(g, g, cohort.loc[cohort.rait_group == g, "pfs_months"].to_numpy(float),
+                      cohort.loc[cohort.rait_group == g, "pfs_event"].to_numpy(int), "#000000")
+              for g in ("o-RAIT", "m-RAIT")]
+    ours, published = fallback_survival_stats(groups), results["survival"]["overall"]
+    for key in ("logrank_chi2", "logrank_p", "hr", "hr_ci_low", "hr_ci_high"):
+        assert math.isclose(ours[key], published[key], rel_tol=1e-6), key
+    assert ours["logrank_df"] == published["logrank_df"] == 1
+    assert np.isfinite(ours["hr"])
+
+
+def test_study_parameters_mark_overrides():
+    from rait_registry.report import study_parameters
+
+    rows = {name: (value, default, overridden) for name, value, default, overridden
+            in study_parameters({"dbt_vars": {"micromet_max_mm": 8}})}
+    assert rows["micromet_max_mm"] == ("8", "10", True)
+    assert rows["early_pd_exclusion_days"] == ("183", "183", False)
+    assert all(not o for _, _, o in (v for k, v in rows.items() if k != "micromet_max_mm"))
