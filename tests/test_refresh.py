@@ -109,7 +109,7 @@ def test_second_writer_exits_3_naming_the_holder(published_copy, demo_extract):
 def test_stale_lock_from_dead_process_is_taken_over(published_copy, tiny_extract):
     lock = Path(str(published_copy) + ".lock")
     lock.write_text(json.dumps({"pid": 999999, "host": "gone", "started_at": "2020-01-01T00:00:00+00:00"}))
-    proc = run_cli("refresh", "--extract", str(tiny_extract), "--warehouse", str(published_copy), "-v")
+    proc = run_cli("-v", "refresh", "--extract", str(tiny_extract), "--warehouse", str(published_copy))
     assert proc.returncode == 0, proc.stderr
     assert "stale lock" in proc.stderr
 
