@@ -112,3 +112,14 @@ def test_calibration_multivariable_risk_factors(results):
     persistent = next(row for term, row in terms.items() if term.endswith("local_persistent"))
     # paper: OR 8.5 (age >= 45) and 9.1 (local persistent); both well above 1
     assert age["or"] > 2.5 and persistent["or"] > 2.5
+
+
+def test_beyond_the_paper_sections_carry_numbers_and_interpretations(results):
+    for section in ("landmark", "time_varying_cox", "non_inferiority", "sensitivity", "dose_response"):
+        assert results[section]["interpretation"], section
+    ni = results["non_inferiority"]
+    assert ni["hr_margin"] == 1.5
+    for row in ni["hr"]:
+        if row["ci_high"] is not None:
+            # the verdict is the CI statement, never a reading of a non-significant log-rank test
+            assert row["non_inferior"] == (row["ci_high"] < ni["hr_margin"])

@@ -270,6 +270,10 @@ def analyze(
     threshold: float = typer.Option(0.1, "--selection-threshold", help="Univariable p below which a variable enters the multivariable model."),
     caliper: float = typer.Option(0.05, "--caliper", help="Matching caliper."),
     caliper_scale: str = typer.Option("propensity", "--caliper-scale", help="propensity or logit_sd."),
+    landmark: float = typer.Option(12.0, "--landmark-months", help="Landmark (months after first RAIT) of the immortal-time analysis."),
+    ni_hr_margin: float = typer.Option(1.5, "--ni-hr-margin", help="Non-inferiority margin for the HR of o-RAIT vs m-RAIT."),
+    ni_pfs_margin: float = typer.Option(0.10, "--ni-pfs-margin", help="Non-inferiority margin for the 5-year PFS difference."),
+    beyond: bool = typer.Option(True, "--beyond/--paper-only", help="Also run the analyses beyond the paper."),
 ) -> None:
     """Run the study's statistics on the published marts and write results.json + tables."""
     from .analysis.run import AnalysisConfig, analyze as run_analysis
@@ -279,7 +283,8 @@ def analyze(
         raise typer.Exit(2)
     config = AnalysisConfig(
         age_cut_years=age_cut, size_cut_cm=size_cut, selection_threshold=threshold, caliper=caliper,
-        caliper_scale=caliper_scale,
+        caliper_scale=caliper_scale, beyond=beyond, landmark_months=landmark, ni_hr_margin=ni_hr_margin,
+        ni_pfs_margin=ni_pfs_margin,
     )
     import warnings
 

@@ -35,6 +35,10 @@ class AnalysisConfig:
     matching_order: str = "largest"
     random_state: int | None = None
     subgroup_cohort: str = "matched"
+    beyond: bool = True
+    landmark_months: float = 12.0
+    ni_hr_margin: float = 1.5
+    ni_pfs_margin: float = 0.10
 
 
 @dataclass
@@ -111,6 +115,9 @@ def analyze(
 
     _stats_two(results, out_tables, objects, cohort, config)
 
+    if config.beyond and "matching" in objects:
+        _beyond(results, out_tables, objects, cohort, cycles, config)
+
     results = _jsonable(results)
     validate_results(results)
     result = AnalysisResult(results=results, tables=out_tables, objects=objects)
@@ -146,6 +153,29 @@ def _stats_two(results: dict, out_tables: dict, objects: dict, cohort: pd.DataFr
     results["survival"] = survival.section_from_analyses(fitted)
     results["cutpoints"] = cutpoints.cutpoint_section(cohort)
     out_tables["cutpoints"] = pd.DataFrame(results["cutpoints"])
+
+
+def _beyond(results: dict, out_tables: dict, objects: dict, cohort, cycles, config: AnalysisConfig) -> None:
+    """Analyses beyond the paper: landmark, time-varying Cox, non-inferiority, sensitivity, dose-response."""
+    from .beyond import BeyondOptions, fit_beyond
+
+    fitted = fit_beyond(
+        cohort,
+        cycles,
+        objects["matching"],
+        BeyondOptions(
+            landmark_months=config.landmark_months,
+            ni_hr_margin=config.ni_hr_margin,
+            ni_pfs_margin=config.ni_pfs_margin,
+        ),
+    )
+    objects["beyond"] = fitted
+    sections = fitted.to_dict()
+    results["beyond_options"] = sections.pop("_options")
+    results.update(sections)
+    for name, table in fitted.tables_.items():
+        if isinstance(table, pd.DataFrame):
+            out_tables[f"beyond_{name}"] = table
 
 
 def validate_results(results: dict) -> None:

@@ -38,7 +38,7 @@ from ..exceptions import StatisticsWarning, UsageError
 from ..warehouse import connect_read_only, default_warehouse
 from . import figures as F
 from .html import (Cell, Row, TableLayout, balance_table, cutpoint_table, logistic_table, paper_table, render_figure,
-                   render_page, render_table, survival_table)
+                   render_beyond, render_page, render_table, survival_table)
 from .labels import VARIABLE_LABELS, criterion_labels, level_label, plot_labels
 
 log = logging.getLogger(__name__)
@@ -627,6 +627,11 @@ def build_report(warehouse: str | Path | None = None, out_dir: str | Path = "out
                          + figs.get("km_subgroups", "")))
         if t_cut:
             sections.append(("cutpoints", "Cut-points", render_table(t_cut)))
+        beyond_html, t_ni = render_beyond(res)
+        if t_ni is not None or "landmark" in res:
+            sections.append(("beyond", "Beyond the paper: immortal time, non-inferiority, sensitivity", beyond_html))
+            if t_ni is not None:
+                t_ni.to_frame().to_csv(tab_dir / f"paper_{t_ni.table_id}.csv", index=False)
         refreshed = _fmt_time((data.refresh or {}).get("finished_at")) if data.refresh else "unknown"
         page = render_page(
             title="RAIT registry study report: once vs multiple radioactive iodine therapy",

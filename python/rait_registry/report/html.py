@@ -428,3 +428,53 @@ def render_page(*, title: str, subtitle: str, summary: Sequence[tuple[str, str]]
                     + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>")
     body.append("</section></main></body></html>")
     return "\n".join(body)
+
+
+BEYOND_SECTIONS: tuple[tuple[str, str], ...] = (
+    ("landmark", "Landmark analysis (immortal time)"),
+    ("time_varying_cox", "m-RAIT as a time-varying covariate (immortal time)"),
+    ("non_inferiority", "Non-inferiority of o-RAIT, stated properly"),
+    ("sensitivity", "Sensitivity of the matched result"),
+    ("dose_response", "Cumulative activity and progression"),
+)
+
+
+def non_inferiority_table(section: Mapping[str, Any], caption: str) -> TableLayout:
+    """HR of o-RAIT vs m-RAIT per analysis with its CI, one-sided p and the verdict at the margin."""
+    margin = _num(section.get("hr_margin"))
+    rows = []
+    for entry in section.get("hr") or []:
+        hr, low, high = _num(entry.get("hr_o_vs_m")), _num(entry.get("ci_low")), _num(entry.get("ci_high"))
+        p = _num(entry.get("p_one_sided"))
+        verdict = {True: "shown", False: "not shown"}.get(entry.get("non_inferior"), "n/a")
+        rows.append(Row([
+            Cell(str(entry.get("description") or entry.get("analysis"))),
+            Cell("n/a" if hr is None else f"{hr:.2f}", "hr_o_vs_m", "num"),
+            Cell("n/a" if low is None or high is None else f"{low:.2f}-{high:.2f}", "ci", "num"),
+            Cell("n/a" if p is None else f"{p:.3f}", "p_one_sided", "num"),
+            Cell(verdict, "non_inferior"),
+        ], kind="single"))
+    footnote = (f"Non-inferiority of o-RAIT is shown when the upper limit of the "
+                f"{section.get('ci_level', 0.95):.0%} CI of the HR (o-RAIT vs m-RAIT) lies below the margin "
+                f"{margin if margin is not None else 'n/a'} (one-sided alpha {section.get('alpha_one_sided')}).")
+    return TableLayout("non_inferiority", caption,
+                       ["Analysis", "HR (o vs m)", "95% CI", "One-sided p", "Non-inferiority"], rows, [footnote])
+
+
+def render_beyond(results: Mapping[str, Any]) -> tuple[str, TableLayout | None]:
+    """The 'Beyond the paper' section: each analysis' interpretation, plus the non-inferiority table."""
+    parts = ['<p class="lead">The study compares groups defined by the number of cycles received during '
+             "follow-up, which creates immortal time, and reads a non-significant log-rank test as "
+             "non-inferiority. These analyses answer those weaknesses; each sentence is generated from the "
+             "numbers in results.json.</p>"]
+    table = None
+    for key, title in BEYOND_SECTIONS:
+        section = results.get(key)
+        if not section:
+            continue
+        parts.append(f"<h3>{html.escape(title)}</h3>")
+        parts.append(f'<p class="interpretation">{html.escape(str(section.get("interpretation") or ""))}</p>')
+        if key == "non_inferiority":
+            table = non_inferiority_table(section, "Non-inferiority of o-RAIT vs m-RAIT by analysis")
+            parts.append(render_table(table))
+    return "".join(parts), table

@@ -1,0 +1,496 @@
+"""Analyses beyond the study (``rait_registry.analysis.beyond``): landmark, time-varying Cox,
+non-inferiority, sensitivity (matching variants, IPTW, E-values) and cumulative-dose splines.
+
+R references (``tests/r/beyond_references.R``; R survival 3.5, splines, glm):
+* ``beyond_frozen_cohort.json`` - the frozen stand-in cohort: ``tmerge`` counting-process rows,
+  ``coxph`` on them (m-RAIT status, cycles received, adjusted), the landmark analyses, the
+  fixed-group HR, Greenwood SEs of 5-year PFS, IPTW (glm propensity, stabilised ATE weights,
+  ``coxph(robust = TRUE)``, weighted ``survfit``) and ``ns()`` dose-response models;
+* ``beyond_toy.json`` - ``tmerge`` + ``coxph`` on the hand-made cases of
+  ``beyond_toy_input.json`` (same-day cycles, a cycle on the event day with a rounded
+  pfs_months, a cycle after progression, tied times).
+Tolerance: 1e-6 relative (agreement is ~1e-12), except the IPTW robust SE (1e-5: lifelines'
+sandwich does not use Efron-weighted score residuals for tied event times; measured 4e-7).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rait_registry.analysis.beyond import (
+    DAYS_PER_MONTH,
+    BeyondAnalyses,
+    BeyondOptions,
+    MatchingVariant,
+    beyond_sections,
+    counting_process,
+    e_value,
+    e_value_rr,
+    fit_beyond,
+    hr_sentence,
+    hr_to_rr_common,
+    iptw_weights,
+    km_at,
+    landmark_cohort,
+    non_inferiority_hr,
+    on_day_grid,
+    spline_basis,
+    time_varying_cox,
+)
+from rait_registry.analysis.matching import PropensityMatcher
+from rait_registry.exceptions import AnalysisError
+
+DATA = Path(__file__).parent / "data"
+REF = DATA / "r_reference"
+RTOL = 1e-6
+SECTIONS = {"landmark", "time_varying_cox", "non_inferiority", "sensitivity", "dose_response"}
+
+
+def _close(a, b, what: str, rtol: float = RTOL) -> None:
+    assert a is not None and b is not None, f"{what}: python {a}, R {b}"
+    assert a == pytest.approx(b, rel=rtol, abs=1e-12), f"{what}: python {a!r}, R {b!r}"
+
+
+@pytest.fixture(scope="module")
+def cohort() -> pd.DataFrame:
+    return pd.read_csv(DATA / "frozen_cohort" / "analysis_cohort.csv")
+
+
+@pytest.fixture(scope="module")
+def cycles() -> pd.DataFrame:
+    return pd.read_csv(DATA / "frozen_cohort" / "rait_cycles.csv")
+
+
+@pytest.fixture(scope="module")
+def ref() -> dict:
+    return json.loads((REF / "beyond_frozen_cohort.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def toy() -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    inp = json.loads((REF / "beyond_toy_input.json").read_text())
+    out = json.loads((REF / "beyond_toy.json").read_text())
+    return pd.DataFrame(inp["cohort"]), pd.DataFrame(inp["cycles"]), out
+
+
+@pytest.fixture(scope="module")
+def fitted(cohort, cycles) -> BeyondAnalyses:
+    return fit_beyond(cohort, cycles)
+
+
+@pytest.fixture(scope="module")
+def sections(fitted) -> dict:
+    return fitted.to_dict()
+
+
+def make_data(patients: dict, start: dt.date = dt.date(2015, 3, 1)) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Cohort and cycles from {pid: (cycle days, pfs days, event, extra cohort columns)}."""
+    rows, cyc = [], []
+    for i, (pid, (days, pfs_days, event, *extra)) in enumerate(patients.items()):
+        first = start + dt.timedelta(days=11 * i)
+        row = {
+            "patient_id": pid,
+            "rait_group": "o-RAIT" if len(days) == 1 else "m-RAIT",
+            "pfs_months": pfs_days / DAYS_PER_MONTH,
+            "pfs_event": event,
+        }
+        if extra:
+            row.update(extra[0])
+        rows.append(row)
+        cum = 0.0
+        for k, d in enumerate(days, start=1):
+            cum += 5.5
+            cyc.append({"patient_id": pid, "cycle_number": k, "admin_date": first + dt.timedelta(days=d),
+                        "activity_gbq": 5.5, "cumulative_gbq": cum})
+    return pd.DataFrame(rows), pd.DataFrame(cyc)
+
+
+# ---------------------------------------------------------------------------------------------
+# Counting process (tmerge) and the time-varying Cox model
+# ---------------------------------------------------------------------------------------------
+
+
+def _assert_rows_equal(py: pd.DataFrame, r: dict) -> None:
+    rr = pd.DataFrame(r)
+    assert list(py["patient_id"]) == list(rr["patient_id"])
+    for col in ("start", "stop", "cumulative_gbq"):
+        np.testing.assert_allclose(py[col].to_numpy(float), rr[col].to_numpy(float), rtol=1e-12, atol=1e-12, err_msg=col)
+    for col in ("event", "n_cycles", "m_rait"):
+        assert py[col].tolist() == rr[col].astype(int).tolist(), col
+
+
+def test_counting_process_equals_tmerge_on_frozen_cohort(cohort, cycles, ref):
+    cp = counting_process(cohort, cycles)
+    assert len(cp) == 288
+    _assert_rows_equal(cp, ref["counting_process"])
+
+
+def test_counting_process_equals_tmerge_on_hand_made_edge_cases(toy):
+    c, y, out = toy
+    _assert_rows_equal(counting_process(c, y), out["counting_process"])
+
+
+def test_counting_process_three_cycles_by_hand():
+    c, y = make_data({"A": ([0, 100, 250], 400, 1), "B": ([0], 300, 0)})
+    cp = counting_process(c, y).set_index("patient_id")
+    a = cp.loc["A"]
+    assert a["start"].tolist() == [0.0, 100 / DAYS_PER_MONTH, 250 / DAYS_PER_MONTH]
+    assert a["stop"].tolist() == [100 / DAYS_PER_MONTH, 250 / DAYS_PER_MONTH, 400 / DAYS_PER_MONTH]
+    assert a["event"].tolist() == [0, 0, 1]
+    assert a["n_cycles"].tolist() == [1, 2, 3]
+    assert a["m_rait"].tolist() == [0, 1, 1]
+    assert a["cumulative_gbq"].tolist() == [5.5, 11.0, 16.5]
+    b = cp.loc[["B"]]
+    assert b[["start", "event", "n_cycles", "m_rait"]].values.tolist() == [[0.0, 0, 1, 0]]
+
+
+def test_counting_process_same_day_and_after_end_cycles(toy):
+    c, y, _ = toy
+    cp = counting_process(c, y).groupby("patient_id")
+    # second cycle on the day of the first: m-RAIT from time 0
+    assert cp.get_group("T03")[["start", "n_cycles", "m_rait"]].values.tolist() == [[0.0, 2, 1]]
+    # second cycle on the event day (pfs_months rounded up to 6.6037): no change before the event
+    t04 = cp.get_group("T04")
+    assert len(t04) == 1 and t04["m_rait"].iloc[0] == 0 and t04["event"].iloc[0] == 1
+    assert t04["stop"].iloc[0] == 201 / DAYS_PER_MONTH
+    # second cycle after progression: never m-RAIT in the model
+    assert cp.get_group("T05")["m_rait"].tolist() == [0]
+    # two cycles on one later day: one split, count jumps by two
+    assert cp.get_group("T06")["n_cycles"].tolist() == [1, 3]
+
+
+def test_on_day_grid_snaps_only_whole_days():
+    assert on_day_grid([round(365 / DAYS_PER_MONTH, 4)])[0] == 365 / DAYS_PER_MONTH
+    assert on_day_grid([12.0])[0] == 12.0 and on_day_grid([10.5])[0] == 10.5  # 365.25 / 319.6 days: left alone
+
+
+@pytest.mark.parametrize("name", ["m_rait_status", "cycles_received", "m_rait_status_adjusted"])
+def test_time_varying_cox_matches_r_coxph_on_tmerge(sections, ref, name):
+    model = next(m for m in sections["time_varying_cox"]["models"] if m["name"] == name)
+    r = ref["time_varying"][name]
+    for key in ("hr", "ci_low", "ci_high", "p", "se_log_hr"):
+        _close(model[key], r[key], f"{name} {key}")
+    assert model["n_patients"] == 117 and model["events"] == 28
+
+
+@pytest.mark.parametrize("name", ["m_rait_status", "cycles_received"])
+def test_time_varying_cox_matches_r_on_hand_made_cases(toy, name):
+    c, y, out = toy
+    models, fitters = time_varying_cox(c, counting_process(c, y))
+    assert [m["name"] for m in models] == ["m_rait_status", "cycles_received"]
+    model = next(m for m in models if m["name"] == name)
+    for key in ("hr", "ci_low", "ci_high", "p", "se_log_hr"):
+        _close(model[key], out["time_varying"][name][key], f"toy {name} {key}")
+
+
+def test_fixed_group_hr_differs_from_time_varying(sections, ref):
+    tv = sections["time_varying_cox"]
+    _close(tv["fixed_group_hr"]["hr"], ref["fixed_group"]["hr"], "fixed-group HR")
+    # immortal time inflates the fixed-group contrast on this cohort
+    assert tv["fixed_group_hr"]["hr"] > tv["models"][0]["hr"]
+    rows = pd.DataFrame(ref["counting_process"])
+    assert tv["n_switched_before_end"] == rows.loc[rows["m_rait"] == 1, "patient_id"].nunique()
+
+
+# ---------------------------------------------------------------------------------------------
+# Landmark
+# ---------------------------------------------------------------------------------------------
+
+
+def test_landmark_boundary_assignment():
+    # 16 months = 487 days exactly, so boundaries fall on whole days
+    c, y = make_data({
+        "A": ([0, 487], 900, 0),   # second cycle exactly at the landmark: m-RAIT
+        "B": ([0, 488], 900, 1),   # one day after: o-RAIT at the landmark
+        "C": ([0, 200], 487, 0),   # follow-up ends exactly at the landmark: not at risk
+        "D": ([0], 488, 1),        # progression one day after: at risk, event
+        "E": ([0, 100], 300, 1),   # progression before the landmark
+    })
+    data, counts = landmark_cohort(c, y, 16.0)
+    assert data["patient_id"].tolist() == ["A", "B", "D"]
+    assert data.set_index("patient_id")["landmark_group"].to_dict() == {"A": "m-RAIT", "B": "o-RAIT", "D": "o-RAIT"}
+    assert data.set_index("patient_id")["cycles_by_landmark"].to_dict() == {"A": 2, "B": 1, "D": 1}
+    assert counts["n_event_before"] == 1 and counts["n_censored_before"] == 1 and counts["n_at_landmark"] == 3
+    assert counts["reclassified"]["m-RAIT at the end, o-RAIT at the landmark"] == 1
+    np.testing.assert_allclose(data["months_from_landmark"], np.array([900, 900, 488]) / DAYS_PER_MONTH - 16.0)
+
+
+def test_landmark_twelve_months_is_365_25_days():
+    c, y = make_data({"A": ([0, 365], 800, 0), "B": ([0, 366], 800, 0)})
+    data, _ = landmark_cohort(c, y, 12.0)
+    assert data.set_index("patient_id")["landmark_group"].to_dict() == {"A": "m-RAIT", "B": "o-RAIT"}
+
+
+def test_landmark_matches_r(sections, fitted, ref):
+    lm, r = sections["landmark"], ref["landmark"]
+    assert lm["n_at_landmark"] == r["n_at_landmark"] == 107
+    assert lm["groups"] == {"o-RAIT": r["n_o_rait"], "m-RAIT": r["n_m_rait"]}
+    data = fitted.landmark_data_.sort_values("patient_id")
+    assert data["patient_id"].tolist() == r["patient_ids"]
+    assert (data["landmark_group"] == "m-RAIT").astype(int).tolist() == r["m_rait"]
+    a = lm["analysis"]
+    _close(a["logrank_chi2"], r["logrank_chi2"], "landmark log-rank")
+    for k_py, k_r in (("hr", "hr"), ("hr_ci_low", "ci_low"), ("hr_ci_high", "ci_high"), ("hr_p", "p")):
+        _close(a[k_py], r["cox"][k_r], f"landmark {k_py}")
+    for k in ("hr", "ci_low", "ci_high", "p"):
+        _close(lm["hr_adjusted"][k], r["cox_adjusted"][k], f"landmark adjusted {k}")
+    six = next(row for row in lm["by_landmark"] if row["landmark_months"] == 6.0)
+    r6 = ref["landmark_6"]
+    assert (six["n_o_rait"], six["n_m_rait"]) == (r6["n_o_rait"], r6["n_m_rait"])
+    _close(six["hr"], r6["cox"]["hr"], "landmark 6 HR")
+    _close(six["logrank_p"], r6["logrank_p"], "landmark 6 log-rank p")
+    km = fitted.tables_["landmark_km_o-RAIT"]
+    np.testing.assert_allclose(km["months_since_first_rait"], km["time"] + 12.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Non-inferiority
+# ---------------------------------------------------------------------------------------------
+
+
+def test_non_inferiority_hr_by_hand():
+    # HR 1, SE 0.2: 95% upper limit exp(1.96 * 0.2) = 1.48 < 1.5, z = -ln(1.5) / 0.2
+    res = non_inferiority_hr(0.0, 0.2, margin=1.5, alpha=0.025)
+    assert res["ci_high"] == pytest.approx(math.exp(1.959963984540054 * 0.2), rel=1e-12)
+    assert res["z"] == pytest.approx(-math.log(1.5) / 0.2, rel=1e-12)
+    assert res["p_one_sided"] == pytest.approx(0.0213146, abs=1e-7)  # Phi(-2.02733)
+    assert res["non_inferior"] is True
+    assert non_inferiority_hr(0.0, 0.25, margin=1.5)["non_inferior"] is False
+
+
+def test_non_inferiority_ci_and_test_agree():
+    rng = np.random.default_rng(7)
+    for log_hr, se in zip(rng.normal(0, 0.5, 200), rng.uniform(0.05, 1.0, 200), strict=True):
+        res = non_inferiority_hr(float(log_hr), float(se), 1.5, 0.025)
+        if abs(res["p_one_sided"] - 0.025) > 1e-9:
+            assert res["non_inferior"] == (res["p_one_sided"] < 0.025)
+
+
+def test_non_inferiority_direction_is_o_vs_m(sections):
+    ni = sections["non_inferiority"]
+    assert "o-RAIT versus m-RAIT" in ni["direction"] and ni["hr_margin"] == 1.5 and ni["alpha_one_sided"] == 0.025
+    tv_hr = sections["time_varying_cox"]["models"][0]
+    row = next(r for r in ni["hr"] if r["analysis"] == "time_varying")
+    assert row["hr_o_vs_m"] == pytest.approx(1 / tv_hr["hr"], rel=1e-12)
+    assert row["ci_high"] == pytest.approx(1 / tv_hr["ci_low"], rel=1e-9)
+    assert row["non_inferior"] == (row["ci_high"] < 1.5)
+    matched = next(r for r in ni["hr"] if r["analysis"] == "matched")
+    assert matched["non_inferior"] is False and "not shown" in ni["interpretation"]
+    assert "tests equality, not non-inferiority" in ni["interpretation"]
+
+
+def test_pfs_difference_greenwood_matches_r(sections, ref):
+    rows = {r["analysis"]: r for r in sections["non_inferiority"]["pfs_difference"]}
+    el = rows["eligible_fixed_groups"]
+    _close(el["pfs_o_rait"], ref["pfs_eligible"]["o_rait"]["surv"], "5y PFS o")
+    _close(el["se_o_rait"], ref["pfs_eligible"]["o_rait"]["se"], "Greenwood SE o")
+    _close(el["se_m_rait"], ref["pfs_eligible"]["m_rait"]["se"], "Greenwood SE m")
+    lm = rows["landmark"]
+    assert lm["horizon_months"] == 48.0
+    _close(lm["pfs_m_rait"], ref["landmark"]["pfs_m_rait"]["surv"], "landmark PFS m")
+    _close(lm["se_o_rait"], ref["landmark"]["pfs_o_rait"]["se"], "landmark SE o")
+    se = math.hypot(el["se_o_rait"], el["se_m_rait"])
+    assert el["ci_low"] == pytest.approx(el["difference"] - 1.959963984540054 * se, rel=1e-12)
+    assert el["non_inferior"] == (el["ci_low"] > -0.10)
+
+
+def test_km_at_undefined_before_horizon_and_one_without_events():
+    assert km_at(np.array([10.0, 20.0]), np.array([1, 0]), 60.0)[0] is None
+    assert km_at(np.array([70.0, 80.0]), np.array([0, 1]), 60.0)[:2] == (1.0, 0.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sensitivity: matching variants, IPTW, E-values
+# ---------------------------------------------------------------------------------------------
+
+
+def test_matching_variants(sections, fitted):
+    rows = sections["sensitivity"]["matching"]
+    assert len(rows) == 4  # primary (= caliper 0.05 with follow-up) + 3 further specifications
+    assert rows[0]["label"].startswith("primary") and "= caliper 0.05 (propensity), with follow-up" in rows[0]["label"]
+    without = [r for r in rows if "without follow-up" in r["label"]]
+    assert len(without) == 2 and all("follow_up_months" not in r["covariates"] for r in without)
+    for v, m, _ in fitted.matching_variants_:
+        if v.caliper_scale == "logit_sd":
+            lp = np.log(m.propensity_ / (1 - m.propensity_))
+            assert m.caliper_width_ == pytest.approx(0.2 * lp.std(ddof=1), rel=1e-12)
+
+
+def test_iptw_weight_sums_with_a_saturated_propensity_model():
+    # one binary covariate: the logistic model is saturated, so 1/e sums to n exactly
+    pats = {}
+    flags = [1, 1, 1, 0, 0, 0, 0, 1, 0, 0, 1, 0]
+    groups = [1, 1, 2, 1, 2, 2, 1, 2, 2, 1, 1, 2]  # cycles: 1 = o-RAIT
+    for i, (f, g) in enumerate(zip(flags, groups, strict=True)):
+        days = [0] if g == 1 else [0, 150]
+        pats[f"P{i:02d}"] = (days, 400 + 30 * i, i % 3 == 0, {"x": f})
+    c, _ = make_data(pats)
+    pm = PropensityMatcher(covariates=["x"], caliper=None).fit(c)
+    e = pm.propensity_.reindex(c["patient_id"]).to_numpy()
+    focal = (c["rait_group"] == "o-RAIT").to_numpy()
+    n, n1 = len(c), int(focal.sum())
+    w = iptw_weights(e, focal, "ATE", stabilized=False)
+    assert w[focal].sum() == pytest.approx(n, rel=1e-9) and w[~focal].sum() == pytest.approx(n, rel=1e-9)
+    ws = iptw_weights(e, focal, "ATE", stabilized=True)
+    assert ws[focal].sum() == pytest.approx(n1, rel=1e-9) and ws[~focal].sum() == pytest.approx(n - n1, rel=1e-9)
+    wt = iptw_weights(e, focal, "ATT")
+    assert (wt[focal] == 1).all() and wt[~focal].sum() == pytest.approx(n1, rel=1e-9)
+    with pytest.raises(AnalysisError, match="separation"):
+        iptw_weights(np.array([0.5, 1.0]), np.array([True, False]))
+
+
+def test_iptw_matches_r(sections, fitted, ref):
+    ip, r = sections["sensitivity"]["iptw"], ref["iptw"]
+    assert ip["estimand"] == "ATE" and ip["stabilized"] is True and "sandwich" in ip["se_method"]
+    w = fitted.iptw_["weights"].reindex(r["patient_id"]).to_numpy()
+    np.testing.assert_allclose(w, r["weights"], rtol=1e-9)
+    _close(ip["hr"], r["cox"]["hr"], "IPTW HR")
+    _close(ip["se_log_hr"], r["cox"]["se_log_hr"], "IPTW robust SE", rtol=1e-5)
+    _close(ip["pfs_5y_weighted"]["o-RAIT"], r["pfs_o_rait"]["surv"], "weighted KM o")
+    _close(ip["pfs_5y_weighted"]["m-RAIT"], r["pfs_m_rait"]["surv"], "weighted KM m")
+    bal = {b["covariate"]: b for b in ip["balance"]}
+    assert abs(bal["local_persistent_disease"]["smd_weighted"]) < abs(bal["local_persistent_disease"]["smd_unweighted"])
+
+
+def test_e_values_known_values():
+    # VanderWeele & Ding (2017): RR 3.9 (95% CI 1.8 to 8.7) -> E-values 7.26 and 3.00
+    ev = e_value(3.9, 1.8, 8.7, measure="RR")
+    assert ev["e_value_estimate"] == pytest.approx(3.9 + math.sqrt(3.9 * 2.9), rel=1e-12)
+    assert round(ev["e_value_estimate"], 2) == 7.26 and ev["e_value_ci"] == pytest.approx(3.0, rel=1e-12)
+    # protective estimates are inverted; a CI including 1 gives 1
+    assert e_value_rr(1 / 3.9) == pytest.approx(e_value_rr(3.9), rel=1e-12)
+    assert e_value(0.8, 0.5, 1.3)["e_value_ci"] == 1.0
+    assert e_value(0.5, 0.3, 0.8, rare=True)["e_value_ci"] == pytest.approx(e_value_rr(1 / 0.8), rel=1e-12)
+    # common outcome: HR 4 -> RR (1 - 0.5**2) / (1 - 0.5**0.5) = 0.75 / 0.292893 = 2.560660,
+    # E = 2.560660 + sqrt(2.560660 * 1.560660) = 2.560660 + 1.999080 = 4.559740
+    assert hr_to_rr_common(4.0) == pytest.approx(2.560660, rel=1e-6)
+    assert e_value(4.0, rare=False)["e_value_estimate"] == pytest.approx(4.559740, rel=1e-6)
+    assert hr_to_rr_common(1.0) == 1.0
+    assert hr_to_rr_common(0.25) == pytest.approx(1 / hr_to_rr_common(4.0), rel=1e-12)
+
+
+def test_e_values_section(sections):
+    rows = {r["analysis"]: r for r in sections["sensitivity"]["e_values"]}
+    assert set(rows) == {"matched", "iptw", "time_varying", "landmark"}
+    tv = rows["time_varying"]
+    # 28 events among 117, KM cumulative incidence 41%: a common outcome
+    assert tv["outcome_rare"] is False and "square-root" in tv["transformation"]
+    assert tv["e_value_estimate"] == pytest.approx(e_value(tv["hr"], rare=False)["e_value_estimate"], rel=1e-12)
+    assert tv["e_value_ci"] == 1.0  # the CI includes 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Dose-response
+# ---------------------------------------------------------------------------------------------
+
+
+def test_spline_basis_is_a_natural_spline_zero_at_reference():
+    knots = {"interior": [8.0, 15.0], "boundary": [4.0, 30.0]}
+    x = np.linspace(4.0, 30.0, 40)
+    B = spline_basis(x, knots, 5.55).to_numpy()
+    assert B.shape == (40, 3)
+    np.testing.assert_allclose(spline_basis(np.array([5.55]), knots, 5.55).to_numpy(), 0.0, atol=1e-12)
+    # linear functions lie in the span (a natural spline), so x - 5.55 is fitted exactly
+    coef, *_ = np.linalg.lstsq(B, x - 5.55, rcond=None)
+    np.testing.assert_allclose(B @ coef, x - 5.55, atol=1e-9)
+    # linear beyond the boundary knots
+    out = spline_basis(np.array([31.0, 32.0, 33.0, 1.0, 2.0, 3.0]), knots, 5.55).to_numpy()
+    np.testing.assert_allclose(out[0] - 2 * out[1] + out[2], 0.0, atol=1e-9)
+    np.testing.assert_allclose(out[3] - 2 * out[4] + out[5], 0.0, atol=1e-9)
+
+
+@pytest.mark.parametrize("model", ["time_fixed", "time_varying"])
+def test_dose_response_matches_r_ns(sections, ref, model):
+    dr, r = sections["dose_response"], ref["dose"]
+    np.testing.assert_allclose(dr["spline"]["interior_knots"], r["interior_knots"], rtol=1e-12)
+    np.testing.assert_allclose(dr["spline"]["boundary_knots"], r["boundary_knots"], rtol=1e-12)
+    py, rr = dr[model], r[model]
+    _close(py["linear"]["hr_per_gbq"], rr["linear"]["hr"], f"{model} linear HR")
+    _close(py["nonlinearity"]["chi2"], rr["nonlinearity_chi2"], f"{model} non-linearity LRT")
+    _close(py["overall"]["chi2"], rr["overall_chi2"], f"{model} overall LRT")
+    assert py["nonlinearity"]["df"] == 2 and py["overall"]["df"] == 3
+    curve = pd.DataFrame(py["curve"])
+    np.testing.assert_allclose(curve["gbq"], rr["curve"]["gbq"], rtol=1e-12)
+    for k in ("hr", "ci_low", "ci_high"):
+        np.testing.assert_allclose(curve[k], rr["curve"][k], rtol=RTOL, err_msg=f"{model} curve {k}")
+    assert curve.loc[np.isclose(curve["gbq"], 5.55), "hr"].item() == pytest.approx(1.0, abs=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sections, sentences, small data, options
+# ---------------------------------------------------------------------------------------------
+
+
+def test_sections_are_json_ready_with_interpretations(cohort, cycles):
+    out = beyond_sections(cohort, cycles, PropensityMatcher().fit(cohort), BeyondOptions(landmark_months=12))
+    assert set(out) == SECTIONS
+    json.dumps(out, allow_nan=False)
+    for name in SECTIONS:
+        assert isinstance(out[name]["interpretation"], str) and out[name]["interpretation"]
+    lm = out["landmark"]["analysis"]
+    assert f"{lm['hr']:.2f}" in out["landmark"]["interpretation"]
+
+
+def test_hr_sentence_does_not_overclaim():
+    s = hr_sentence("X", 1.2, 0.4, 2.1)
+    assert "0.40 to 2.10" in s and "neither benefit nor harm is shown" in s
+    assert "higher hazard of progression with m-RAIT" in hr_sentence("X", 2.5, 1.2, 5.0)
+    assert "could not be estimated" in hr_sentence("X", None, None, None)
+
+
+def test_small_data_gives_nulls_with_reasons():
+    # no o-RAIT events: HRs are not estimable; nothing raises
+    c, y = make_data({
+        "A": ([0], 900, 0, {"age_at_diagnosis_years": 30.0, "local_disease_status": "neither"}),
+        "B": ([0], 950, 0, {"age_at_diagnosis_years": 50.0, "local_disease_status": "local_persistent"}),
+        "C": ([0, 150], 700, 1, {"age_at_diagnosis_years": 40.0, "local_disease_status": "neither"}),
+        "D": ([0, 160], 800, 0, {"age_at_diagnosis_years": 35.0, "local_disease_status": "local_persistent"}),
+        "E": ([0, 170], 500, 1, {"age_at_diagnosis_years": 45.0, "local_disease_status": "neither"}),
+    })
+    c["follow_up_months"] = c["pfs_months"]
+    c["cumulative_gbq"] = c["patient_id"].map(y.groupby("patient_id")["cumulative_gbq"].max())
+    out = beyond_sections(c, y)
+    assert set(out) == SECTIONS
+    json.dumps(out, allow_nan=False)
+    assert out["landmark"]["analysis"]["hr"] is None
+    assert any("no events" in n for n in out["landmark"]["analysis"]["notes"])
+    # a separated weighted Cox model is refused, not reported as an HR of 1e16
+    assert out["sensitivity"]["iptw"]["hr"] is None
+    assert any("no finite maximum" in n for n in out["sensitivity"]["iptw"]["notes"])
+    assert out["time_varying_cox"]["models"][0]["hr"] is None
+    assert "could not be estimated (no events with m_rait = 0" in out["time_varying_cox"]["interpretation"]
+    ni = {r["analysis"]: r for r in out["non_inferiority"]["hr"]}
+    assert ni["landmark"]["non_inferior"] is None and ni["landmark"]["notes"]
+
+
+def test_options_are_validated():
+    with pytest.raises(AnalysisError, match="must exceed 1"):
+        BeyondOptions(ni_hr_margin=0.8).validate()
+    with pytest.raises(AnalysisError, match="landmark_months"):
+        BeyondAnalyses(BeyondOptions(landmark_months=60.0))
+    with pytest.raises(AnalysisError, match="iptw_estimand"):
+        BeyondAnalyses(BeyondOptions(iptw_estimand="ATC"))
+
+
+def test_missing_cycles_are_refused(cohort, cycles):
+    with pytest.raises(AnalysisError, match="no rows in rait_cycles"):
+        counting_process(cohort, cycles.loc[cycles["patient_id"] != "SP0002"])
+
+
+def test_custom_matching_variant_and_att(cohort, cycles):
+    opts = BeyondOptions(
+        matching_variants=(MatchingVariant("age only, 0.2 SD", ("age_at_diagnosis_years",), 0.2, "logit_sd"),),
+        iptw_estimand="ATT", landmark_sensitivity_months=(),
+    )
+    out = fit_beyond(cohort, cycles, config=opts).to_dict()
+    rows = out["sensitivity"]["matching"]
+    assert [r["label"] for r in rows][1:] == ["age only, 0.2 SD"]
+    assert out["sensitivity"]["iptw"]["estimand"] == "ATT" and out["sensitivity"]["iptw"]["stabilized"] is False
+    assert [r["landmark_months"] for r in out["landmark"]["by_landmark"]] == [12.0]
