@@ -12,10 +12,12 @@ File-level problems refuse the whole extract with :class:`~rait_registry.excepti
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import hashlib
 import json
 import logging
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -112,11 +114,24 @@ def verify_manifest(manifest: dict, files: dict[str, Path]) -> None:
     for name, entry in listed.items():
         if name not in by_name:
             raise ExtractRefused(f"manifest.json lists {name}, which is not in the extract; re-export the extract.")
+        if entry is not None and not isinstance(entry, dict):
+            raise ExtractRefused(f'manifest.json: the entry of {name} must be an object {{"rows", "sha256"}}.')
+        rows = (entry or {}).get("rows")
+        if rows is not None and (isinstance(rows, bool) or not isinstance(rows, int) or rows < 0):
+            raise ExtractRefused(f"manifest.json: rows of {name} must be a whole number >= 0; re-export the manifest.")
         expected = (entry or {}).get("sha256")
+        if expected is not None and not (isinstance(expected, str) and re.fullmatch(r"[0-9a-fA-F]{64}", expected)):
+            raise ExtractRefused(f"manifest.json: sha256 of {name} must be 64 hexadecimal digits; re-export the manifest.")
         if expected and sha256_file(by_name[name]) != str(expected).lower():
             raise ExtractRefused(
                 f"{name}: sha256 differs from manifest.json; the file changed or was truncated after export."
             )
+    unlisted = [path.name for path in files.values() if path.name not in listed]
+    if unlisted:
+        raise ExtractRefused(
+            f"{unlisted[0]}: not listed in manifest.json, so it cannot be verified; re-export the extract "
+            "with a complete manifest (or remove manifest.json)."
+        )
 
 
 def extract_date(manifest: dict | None, files: dict[str, Path]) -> dt.date:
@@ -131,25 +146,58 @@ def extract_date(manifest: dict | None, files: dict[str, Path]) -> dt.date:
     return dt.datetime.fromtimestamp(newest, tz=dt.timezone.utc).date()
 
 
+def _read_csv_header(path: Path) -> list[str]:
+    """The header names of a CSV file, read strictly (UTF-8, optional BOM, comma-separated).
+
+    Only the first line is read here; DuckDB then parses the data rows against exactly these
+    columns, so a row with another number of fields is an error instead of a guess.
+    """
+    with open(path, "rb") as handle:
+        first = handle.readline()
+    if not first.strip(b"\r\n"):
+        raise ExtractRefused(
+            f"{path.name}: the file is empty or its first line is blank; the first line must be the header row."
+        )
+    try:
+        text = first.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ExtractRefused(f"{path.name} line 1: not valid UTF-8; export the file as UTF-8.") from None
+    text = text.removeprefix("\ufeff").rstrip("\r\n")
+    try:
+        names = next(csv.reader([text], delimiter=",", quotechar='"', strict=True))
+    except csv.Error:
+        raise ExtractRefused(f"{path.name} line 1: the header row is not valid CSV (unbalanced quotes).") from None
+    names = [name if name.strip() else f"column{i + 1}" for i, name in enumerate(names)]
+    if len(set(names)) != len(names):
+        duplicate = next(name for name in names if names.count(name) > 1)
+        raise ExtractRefused(f"{path.name}: column {duplicate.strip().lower()} appears twice in the header; keep one.")
+    return names
+
+
 def _read_as_text(con: duckdb.DuckDBPyConnection, table: str, path: Path) -> list[str]:
     """Load one file into ``landing.<table>`` as all-VARCHAR columns + ``source_row``; return its column names."""
     target = f'landing."{table}"'
     if path.suffix == ".csv":
+        header = _read_csv_header(path)
         scan = (
-            "read_csv(?, header = true, all_varchar = true, delim = ',', quote = '\"', escape = '\"', "
-            "auto_detect = true, strict_mode = true, null_padding = false, encoding = 'utf-8')"
+            "read_csv(?, columns = ?, header = true, delim = ',', quote = '\"', escape = '\"', "
+            "auto_detect = false, strict_mode = true, null_padding = false, encoding = 'utf-8')"
         )
         try:
-            con.execute(f"create or replace temp table landing_scan as select * from {scan}", [str(path)])
+            con.execute(
+                f"create or replace temp table landing_scan as select * from {scan}",
+                [str(path), {name: "VARCHAR" for name in header}],
+            )
         except duckdb.Error as exc:
-            raise ExtractRefused(_csv_error_message(path, exc)) from None
+            raise ExtractRefused(_csv_error_message(path, exc, len(header))) from None
         con.execute(f"create or replace table {target} as select rowid + 1 as source_row, * from landing_scan")
         con.execute("drop table landing_scan")
     else:
         try:
             described = con.execute("describe select * from read_parquet(?)", [str(path)]).fetchall()
-            columns = [row[0] for row in described]
-            select = ", ".join(f'cast("{c}" as varchar) as "{c}"' for c in columns if c != "file_row_number")
+            select = ", ".join(
+                _parquet_text(name, str(data_type)) for name, data_type, *_ in described if name != "file_row_number"
+            )
             con.execute(
                 f"create or replace table {target} as select file_row_number + 1 as source_row, {select} "
                 "from read_parquet(?, file_row_number = true) order by file_row_number",
@@ -160,17 +208,44 @@ def _read_as_text(con: duckdb.DuckDBPyConnection, table: str, path: Path) -> lis
     return [row[0] for row in con.execute(f"describe {target}").fetchall() if row[0] != "source_row"]
 
 
-def _csv_error_message(path: Path, exc: duckdb.Error) -> str:
+def _parquet_text(name: str, data_type: str) -> str:
+    """A Parquet column as text. A timestamp exactly at midnight (pandas writes date columns as
+    timestamps) is that date; any other time of day stays as read and fails the date check."""
+    column = '"' + name.replace('"', '""') + '"'
+    if data_type.upper() in ("TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S"):
+        return (
+            f"case when cast({column} as time) = time '00:00:00' then strftime({column}, '%Y-%m-%d') "
+            f"else cast({column} as varchar) end as {column}"
+        )
+    return f"cast({column} as varchar) as {column}"
+
+
+def _csv_error_message(path: Path, exc: duckdb.Error, n_header_fields: int) -> str:
+    """A refusal message for a CSV parse error: file, line and kind of problem, never the line's content."""
     text = str(exc)
-    if "unicode" in text.lower() or "utf" in text.lower() or "encoding" in text.lower():
-        reason = "is not valid UTF-8; export it as UTF-8"
-    elif "quote" in text.lower():
-        reason = "has an unterminated quote (truncated or malformed CSV)"
-    elif "column" in text.lower() or "expected" in text.lower():
-        reason = "has rows with a different number of fields than the header (wrong delimiter or truncated file)"
+    lower = text.lower()
+    line = re.search(r"CSV Error on Line: (\d+)", text)
+    where = f"{path.name} line {line.group(1)}" if line else path.name
+    fields = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", text)
+    if "unicode" in lower or "not utf-8" in lower:
+        reason = "not valid UTF-8; export the file as UTF-8"
+    elif "unterminated quote" in lower:
+        reason = "a quoted value is never closed (the file is truncated or malformed)"
+    elif fields:
+        found = int(fields.group(2))
+        reason = (
+            f"{found} field{'s' if found != 1 else ''} where the header has {n_header_fields} "
+            "(wrong delimiter, an unquoted comma, or a truncated file)"
+        )
+    elif "maximum line size" in lower:
+        reason = "a line is longer than the reader's limit (not a CSV file, or a quote never closed)"
     else:
-        reason = "cannot be parsed as a comma-separated UTF-8 file with a header row"
-    return f"{path.name}: {reason}; fix the file and run again."
+        # the first line of DuckDB's message names the kind of problem; later lines quote the data
+        first = text.splitlines()[0] if text else ""
+        first = re.sub(r"'[^']*'|\"[^\"]*\"", "'...'", first)[:160]  # quoted parts may be data
+        detail = "" if "original line" in first.lower() else f" ({type(exc).__name__}: {first})"
+        reason = f"cannot be parsed as a comma-separated UTF-8 file with a header row{detail}"
+    return f"{where}: {reason}; fix the file and run again."
 
 
 def _normalise_columns(con: duckdb.DuckDBPyConnection, table: str, path: Path, columns: list[str], report: IngestReport) -> list[str]:
@@ -202,7 +277,9 @@ def _normalise_columns(con: duckdb.DuckDBPyConnection, table: str, path: Path, c
     return unknown
 
 
-def ingest(extract_dir: str | Path, con: duckdb.DuckDBPyConnection) -> IngestReport:
+def ingest(
+    extract_dir: str | Path, con: duckdb.DuckDBPyConnection, tgab_positive_cutoff: float = 115.0
+) -> IngestReport:
     """Verify and load an extract into ``raw.*`` of the database behind ``con``.
 
     Parameters
@@ -236,6 +313,7 @@ def ingest(extract_dir: str | Path, con: duckdb.DuckDBPyConnection) -> IngestRep
         extracted_at=extracted_at.isoformat(),
         manifest_sha256=manifest_sha,
     )
+    con.execute("set enable_progress_bar = false")  # long scans must not draw on the command's stdout
     for schema in ("landing", "raw", "quarantine"):
         con.execute(f"create schema if not exists {schema}")
 
@@ -256,7 +334,7 @@ def ingest(extract_dir: str | Path, con: duckdb.DuckDBPyConnection) -> IngestRep
 
     checks.run_row_checks(con, extracted_at=extracted_at)
     _stage_accepted_rows(con, report)
-    report.tgab_positive_samples = checks.count_tgab_positive(con)
+    report.tgab_positive_samples = checks.count_tgab_positive(con, default_cutoff=tgab_positive_cutoff)
     return report
 
 

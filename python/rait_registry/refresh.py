@@ -45,6 +45,7 @@ class RefreshResult:
     is_unchanged: bool = False
     change_summary: dict = field(default_factory=dict)
     removed_leftovers: list[str] = field(default_factory=list)
+    mart_checks: object | None = None
 
 
 def new_run_id() -> str:
@@ -66,13 +67,11 @@ def _remove_leftovers(warehouse: Path) -> list[str]:
     return removed
 
 
-def _check_marts(con: duckdb.DuckDBPyConnection) -> None:
-    """pandera checks on the marts before publication (see :mod:`rait_registry.mart_checks`)."""
-    try:
-        from .mart_checks import validate_marts
-    except ImportError:  # pragma: no cover - mart checks land with the validation issue
-        return
-    validate_marts(con)
+def _check_marts(con: duckdb.DuckDBPyConnection):
+    """pandera checks on the marts before publication (raises MartCheckFailed; nothing is published)."""
+    from .mart_checks import validate_marts
+
+    return validate_marts(con)
 
 
 def refresh(
@@ -124,7 +123,9 @@ def refresh(
             started = time.perf_counter()
             con = duckdb.connect(str(build_file))
             try:
-                result.ingest = ingest(extract_dir, con)
+                result.ingest = ingest(
+                    extract_dir, con, tgab_positive_cutoff=float((dbt_vars or {}).get("tgab_positive_cutoff", 115.0))
+                )
                 has_previous = history.attach_previous(con, warehouse)
                 history.carry_forward(con, has_previous)
                 if has_previous:
@@ -151,7 +152,7 @@ def refresh(
             con = duckdb.connect(str(build_file))
             try:
                 started = time.perf_counter()
-                _check_marts(con)
+                result.mart_checks = _check_marts(con)
                 result.timings_s["mart_checks"] = time.perf_counter() - started
 
                 started = time.perf_counter()
