@@ -110,6 +110,7 @@ from statsmodels.stats.weightstats import DescrStatsW
 from rait_registry.exceptions import AnalysisError, MatchingError, StatisticsWarning
 
 from . import survival
+from .jsonutil import jsonable as _jsonable
 from .matching import DEFAULT_COVARIATES, DERIVED_COVARIATES, PropensityMatcher, _covariate_columns
 
 FOCAL_GROUP = survival.FOCAL_GROUP  # o-RAIT
@@ -1659,20 +1660,6 @@ def spline_basis(x: np.ndarray, knots: dict, ref: float) -> pd.DataFrame:
     C = np.column_stack([np.asarray(v, dtype=float) for v in at_ref.values()])
     vals = cubic_spline(np.asarray(x, dtype=float), constraints=C, _state={}, **kw)
     return pd.DataFrame({f"gbq_s{i}": np.asarray(v, dtype=float) for i, v in enumerate(vals.values(), start=1)})
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating, float)):
-        return None if not math.isfinite(float(value)) else float(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from .. import __version__
 from ..warehouse import connect_read_only
+from .jsonutil import jsonable as _jsonable
 
 
 @dataclass
@@ -198,22 +197,3 @@ def write_results(result: AnalysisResult, out_dir: Path) -> Path:
     tmp.write_text(json.dumps(result.results, indent=2, allow_nan=False) + "\n")
     tmp.replace(path)
     return path
-
-
-def _jsonable(value: Any) -> Any:
-    """Recursively convert numpy/pandas scalars to JSON types; NaN/inf -> None."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating, float)):
-        return None if not math.isfinite(float(value)) else float(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, (pd.Timestamp, dt.date)):
-        return value.isoformat()
-    if value is pd.NA or value is pd.NaT:
-        return None
-    return value
