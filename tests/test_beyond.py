@@ -6,11 +6,14 @@ R references (``tests/r/beyond_references.R``; R survival 3.5, splines, glm):
   ``coxph`` on them (m-RAIT status, cycles received, adjusted), the landmark analyses, the
   fixed-group HR, Greenwood SEs of 5-year PFS, IPTW (glm propensity, stabilised ATE weights,
   ``coxph(robust = TRUE)``, weighted ``survfit``) and ``ns()`` dose-response models;
+* ``beyond_demo.json`` - the same on the frozen demo warehouse cohort (tests/data/frozen_demo/);
+  the cohort-level comparisons run on both (fixture ``frozen``);
 * ``beyond_toy.json`` - ``tmerge`` + ``coxph`` on the hand-made cases of
   ``beyond_toy_input.json`` (same-day cycles, a cycle on the event day with a rounded
   pfs_months, a cycle after progression, tied times).
-Tolerance: 1e-6 relative (agreement is ~1e-12), except the IPTW robust SE (1e-5: lifelines'
-sandwich does not use Efron-weighted score residuals for tied event times; measured 4e-7).
+Tolerance: 1e-6 relative (agreement is ~1e-11), the IPTW robust SE included: it comes from
+``beyond.efron_score_residuals`` (lifelines' ``robust=True`` ignores tied times and was 2e-4 off
+R on the demo cohort).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -27,12 +31,15 @@ import pytest
 from rait_registry.analysis.beyond import (
     DAYS_PER_MONTH,
     BeyondAnalyses,
+    COX_FIT_OPTIONS,
     BeyondOptions,
     MatchingVariant,
     beyond_sections,
     counting_process,
+    cox_robust_covariance,
     e_value,
     e_value_rr,
+    efron_score_residuals,
     fit_beyond,
     hr_sentence,
     hr_to_rr_common,
@@ -47,6 +54,8 @@ from rait_registry.analysis.beyond import (
 from rait_registry.analysis.matching import PropensityMatcher
 from rait_registry.exceptions import AnalysisError
 
+from .frozen_data import FROZEN, FrozenCohort, load_frozen, read_frozen_csv
+
 DATA = Path(__file__).parent / "data"
 REF = DATA / "r_reference"
 RTOL = 1e-6
@@ -58,19 +67,43 @@ def _close(a, b, what: str, rtol: float = RTOL) -> None:
     assert a == pytest.approx(b, rel=rtol, abs=1e-12), f"{what}: python {a!r}, R {b!r}"
 
 
+@pytest.fixture(scope="module", params=FROZEN)
+def frozen(request) -> FrozenCohort:
+    """Each frozen data set (stand-in, demo) with its R references."""
+    return load_frozen(request.param)
+
+
+@pytest.fixture(scope="module")
+def ref(frozen) -> dict:
+    return frozen.ref("beyond")
+
+
+@lru_cache(maxsize=None)
+def _fit_frozen(name: str) -> BeyondAnalyses:
+    """One fit per frozen data set, shared by the R comparisons and the stand-in tests."""
+    data = load_frozen(name)
+    return fit_beyond(data.cohort, data.cycles)
+
+
+@pytest.fixture(scope="module")
+def ffitted(frozen) -> BeyondAnalyses:
+    return _fit_frozen(frozen.name)
+
+
+@pytest.fixture(scope="module")
+def fsections(ffitted) -> dict:
+    return ffitted.to_dict()
+
+
 @pytest.fixture(scope="module")
 def cohort() -> pd.DataFrame:
-    return pd.read_csv(DATA / "frozen_cohort" / "analysis_cohort.csv")
+    """The stand-in cohort (for tests of its properties)."""
+    return read_frozen_csv("frozen_cohort", "analysis_cohort")
 
 
 @pytest.fixture(scope="module")
 def cycles() -> pd.DataFrame:
-    return pd.read_csv(DATA / "frozen_cohort" / "rait_cycles.csv")
-
-
-@pytest.fixture(scope="module")
-def ref() -> dict:
-    return json.loads((REF / "beyond_frozen_cohort.json").read_text())
+    return read_frozen_csv("frozen_cohort", "rait_cycles")
 
 
 @pytest.fixture(scope="module")
@@ -81,8 +114,8 @@ def toy() -> tuple[pd.DataFrame, pd.DataFrame, dict]:
 
 
 @pytest.fixture(scope="module")
-def fitted(cohort, cycles) -> BeyondAnalyses:
-    return fit_beyond(cohort, cycles)
+def fitted() -> BeyondAnalyses:
+    return _fit_frozen("frozen_cohort")
 
 
 @pytest.fixture(scope="module")
@@ -126,9 +159,9 @@ def _assert_rows_equal(py: pd.DataFrame, r: dict) -> None:
         assert py[col].tolist() == rr[col].astype(int).tolist(), col
 
 
-def test_counting_process_equals_tmerge_on_frozen_cohort(cohort, cycles, ref):
-    cp = counting_process(cohort, cycles)
-    assert len(cp) == 288
+def test_counting_process_equals_tmerge_on_frozen_cohort(frozen, ref):
+    cp = counting_process(frozen.cohort, frozen.cycles)
+    assert len(cp) == {"frozen_cohort": 288, "frozen_demo": 258}[frozen.name]
     _assert_rows_equal(cp, ref["counting_process"])
 
 
@@ -172,12 +205,13 @@ def test_on_day_grid_snaps_only_whole_days():
 
 
 @pytest.mark.parametrize("name", ["m_rait_status", "cycles_received", "m_rait_status_adjusted"])
-def test_time_varying_cox_matches_r_coxph_on_tmerge(sections, ref, name):
-    model = next(m for m in sections["time_varying_cox"]["models"] if m["name"] == name)
+def test_time_varying_cox_matches_r_coxph_on_tmerge(frozen, fsections, ref, name):
+    model = next(m for m in fsections["time_varying_cox"]["models"] if m["name"] == name)
     r = ref["time_varying"][name]
     for key in ("hr", "ci_low", "ci_high", "p", "se_log_hr"):
         _close(model[key], r[key], f"{name} {key}")
-    assert model["n_patients"] == 117 and model["events"] == 28
+    assert model["n_patients"] == len(frozen.cohort) == 117
+    assert model["events"] == frozen.cohort["pfs_event"].sum() == {"frozen_cohort": 28, "frozen_demo": 24}[frozen.name]
 
 
 @pytest.mark.parametrize("name", ["m_rait_status", "cycles_received"])
@@ -190,8 +224,8 @@ def test_time_varying_cox_matches_r_on_hand_made_cases(toy, name):
         _close(model[key], out["time_varying"][name][key], f"toy {name} {key}")
 
 
-def test_fixed_group_hr_differs_from_time_varying(sections, ref):
-    tv = sections["time_varying_cox"]
+def test_fixed_group_hr_differs_from_time_varying(fsections, ref):
+    tv = fsections["time_varying_cox"]
     _close(tv["fixed_group_hr"]["hr"], ref["fixed_group"]["hr"], "fixed-group HR")
     # immortal time inflates the fixed-group contrast on this cohort
     assert tv["fixed_group_hr"]["hr"] > tv["models"][0]["hr"]
@@ -228,11 +262,11 @@ def test_landmark_twelve_months_is_365_25_days():
     assert data.set_index("patient_id")["landmark_group"].to_dict() == {"A": "m-RAIT", "B": "o-RAIT"}
 
 
-def test_landmark_matches_r(sections, fitted, ref):
-    lm, r = sections["landmark"], ref["landmark"]
-    assert lm["n_at_landmark"] == r["n_at_landmark"] == 107
+def test_landmark_matches_r(frozen, fsections, ffitted, ref):
+    lm, r = fsections["landmark"], ref["landmark"]
+    assert lm["n_at_landmark"] == r["n_at_landmark"] == {"frozen_cohort": 107, "frozen_demo": 108}[frozen.name]
     assert lm["groups"] == {"o-RAIT": r["n_o_rait"], "m-RAIT": r["n_m_rait"]}
-    data = fitted.landmark_data_.sort_values("patient_id")
+    data = ffitted.landmark_data_.sort_values("patient_id")
     assert data["patient_id"].tolist() == r["patient_ids"]
     assert (data["landmark_group"] == "m-RAIT").astype(int).tolist() == r["m_rait"]
     a = lm["analysis"]
@@ -246,7 +280,7 @@ def test_landmark_matches_r(sections, fitted, ref):
     assert (six["n_o_rait"], six["n_m_rait"]) == (r6["n_o_rait"], r6["n_m_rait"])
     _close(six["hr"], r6["cox"]["hr"], "landmark 6 HR")
     _close(six["logrank_p"], r6["logrank_p"], "landmark 6 log-rank p")
-    km = fitted.tables_["landmark_km_o-RAIT"]
+    km = ffitted.tables_["landmark_km_o-RAIT"]
     np.testing.assert_allclose(km["months_since_first_rait"], km["time"] + 12.0)
 
 
@@ -286,8 +320,8 @@ def test_non_inferiority_direction_is_o_vs_m(sections):
     assert "tests equality, not non-inferiority" in ni["interpretation"]
 
 
-def test_pfs_difference_greenwood_matches_r(sections, ref):
-    rows = {r["analysis"]: r for r in sections["non_inferiority"]["pfs_difference"]}
+def test_pfs_difference_greenwood_matches_r(fsections, ref):
+    rows = {r["analysis"]: r for r in fsections["non_inferiority"]["pfs_difference"]}
     el = rows["eligible_fixed_groups"]
     _close(el["pfs_o_rait"], ref["pfs_eligible"]["o_rait"]["surv"], "5y PFS o")
     _close(el["se_o_rait"], ref["pfs_eligible"]["o_rait"]["se"], "Greenwood SE o")
@@ -346,17 +380,44 @@ def test_iptw_weight_sums_with_a_saturated_propensity_model():
         iptw_weights(np.array([0.5, 1.0]), np.array([True, False]))
 
 
-def test_iptw_matches_r(sections, fitted, ref):
-    ip, r = sections["sensitivity"]["iptw"], ref["iptw"]
+def test_iptw_matches_r(fsections, ffitted, ref):
+    ip, r = fsections["sensitivity"]["iptw"], ref["iptw"]
     assert ip["estimand"] == "ATE" and ip["stabilized"] is True and "sandwich" in ip["se_method"]
-    w = fitted.iptw_["weights"].reindex(r["patient_id"]).to_numpy()
+    w = ffitted.iptw_["weights"].reindex(r["patient_id"]).to_numpy()
     np.testing.assert_allclose(w, r["weights"], rtol=1e-9)
     _close(ip["hr"], r["cox"]["hr"], "IPTW HR")
-    _close(ip["se_log_hr"], r["cox"]["se_log_hr"], "IPTW robust SE", rtol=1e-5)
+    for k_py, k_r in (("se_log_hr", "se_log_hr"), ("hr_ci_low", "ci_low"), ("hr_ci_high", "ci_high"), ("hr_p", "p")):
+        _close(ip[k_py], r["cox"][k_r], f"IPTW robust {k_py}")
     _close(ip["pfs_5y_weighted"]["o-RAIT"], r["pfs_o_rait"]["surv"], "weighted KM o")
     _close(ip["pfs_5y_weighted"]["m-RAIT"], r["pfs_m_rait"]["surv"], "weighted KM m")
     bal = {b["covariate"]: b for b in ip["balance"]}
     assert abs(bal["local_persistent_disease"]["smd_weighted"]) < abs(bal["local_persistent_disease"]["smd_unweighted"])
+
+
+def test_robust_covariance_equals_lifelines_without_ties_and_scores_sum_to_zero():
+    from lifelines import CoxPHFitter
+
+    rng = np.random.default_rng(3)
+    n = 60
+    df = pd.DataFrame({"x": rng.normal(size=n), "z": rng.integers(0, 2, n).astype(float),
+                       "T": rng.permutation(n) + rng.uniform(1, 2, n), "E": (rng.random(n) < 0.6).astype(float),
+                       "w": rng.uniform(0.5, 2.0, n)})
+    cph = CoxPHFitter().fit(df, "T", "E", weights_col="w", robust=True, fit_options=dict(COX_FIT_OPTIONS))
+    U = efron_score_residuals(df[["x", "z"]].to_numpy(), df["T"], df["E"], df["w"], cph.params_.to_numpy())
+    np.testing.assert_allclose(U.sum(axis=0), 0.0, atol=1e-9)  # the score vanishes at the MLE
+    # no tied times: lifelines' robust SE is right, and ours equals it
+    cov = cox_robust_covariance(cph, df, "T", "E", "w")
+    np.testing.assert_allclose(np.sqrt(np.diag(cov)), cph.standard_errors_[["x", "z"]], rtol=1e-9)
+    # a censoring tied with an event time: lifelines drops it from the event's risk set (row order)
+    ev = df.index[df["E"] == 1][3]
+    tied = df.assign(T=lambda d: d["T"].where(d.index != ev + 1, d.loc[ev, "T"]))
+    tied.loc[ev + 1, "E"] = 0.0
+    tied = pd.concat([tied.loc[[ev + 1]], tied.drop(index=ev + 1)])  # the censored row first
+    ct = CoxPHFitter().fit(tied, "T", "E", weights_col="w", robust=True, fit_options=dict(COX_FIT_OPTIONS))
+    ours = np.sqrt(np.diag(cox_robust_covariance(ct, tied, "T", "E", "w")))
+    # (ours agrees with R coxph there: test_iptw_matches_r on the demo cohort, which has such ties)
+    assert np.abs(ours / ct.standard_errors_[["x", "z"]].to_numpy() - 1).max() > 1e-6, (
+        "lifelines' robust SE now handles tied times: cox_robust_covariance may be replaced by robust=True")
 
 
 def test_e_values_known_values():
@@ -407,8 +468,8 @@ def test_spline_basis_is_a_natural_spline_zero_at_reference():
 
 
 @pytest.mark.parametrize("model", ["time_fixed", "time_varying"])
-def test_dose_response_matches_r_ns(sections, ref, model):
-    dr, r = sections["dose_response"], ref["dose"]
+def test_dose_response_matches_r_ns(fsections, ref, model):
+    dr, r = fsections["dose_response"], ref["dose"]
     np.testing.assert_allclose(dr["spline"]["interior_knots"], r["interior_knots"], rtol=1e-12)
     np.testing.assert_allclose(dr["spline"]["boundary_knots"], r["boundary_knots"], rtol=1e-12)
     py, rr = dr[model], r[model]

@@ -1,6 +1,8 @@
 """Maximally selected log-rank statistics against R maxstat 0.7
 (``maxstat.test(Surv(t, e) ~ x, smethod = "LogRank", pmethod = "Lau94", minprop = 0.1,
 maxprop = 0.9)``), references made by ``tests/r/stats2_references.R``. Tolerance 1e-6 relative.
+The cohort-level comparison runs on both frozen data sets (fixture ``frozen``: the stand-in,
+r_reference/stats2_frozen_cohort.json, and the demo warehouse, r_reference/stats2_demo.json).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from rait_registry.analysis.cutpoints import (
 )
 from rait_registry.exceptions import AnalysisError, InsufficientDataError
 
+from .frozen_data import FROZEN, FrozenCohort, load_frozen, read_frozen_csv
+
 DATA = Path(__file__).parent / "data"
 REF = DATA / "r_reference"
 
@@ -29,9 +33,16 @@ def _load(name: str) -> dict:
     return json.loads((REF / name).read_text())
 
 
+@pytest.fixture(scope="module", params=FROZEN)
+def frozen(request) -> FrozenCohort:
+    """Each frozen data set (stand-in, demo) with its R references."""
+    return load_frozen(request.param)
+
+
 @pytest.fixture(scope="module")
 def cohort() -> pd.DataFrame:
-    return pd.read_csv(DATA / "frozen_cohort" / "analysis_cohort.csv")
+    """The stand-in cohort (it has missing tumour sizes)."""
+    return read_frozen_csv("frozen_cohort", "analysis_cohort")
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +58,9 @@ def _assert_row(est: MaxstatCutpoint, ref: dict) -> None:
     np.testing.assert_allclose(est.cuts_["statistic"], np.atleast_1d(ref["stats"]), rtol=1e-6)
 
 
-def test_frozen_cohort_matches_maxstat(cohort):
-    ref = {r["variable"]: r for r in _load("stats2_frozen_cohort.json")["cutpoints"]}
+def test_frozen_cohort_matches_maxstat(frozen):
+    cohort = frozen.cohort
+    ref = {r["variable"]: r for r in frozen.ref("stats2")["cutpoints"]}
     for var in DEFAULT_VARIABLES:
         est = MaxstatCutpoint().fit(cohort["pfs_months"], cohort["pfs_event"], cohort[var])
         _assert_row(est, ref[var])

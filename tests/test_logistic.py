@@ -1,5 +1,10 @@
 """Table 3 (logistic regression, Firth fallback) against R (tests/r/stats1_references.R).
 
+The R comparisons run on both frozen data sets (fixture ``frozen``: the stand-in,
+tests/data/frozen_cohort/ -> r_reference/stats1.json, and the demo warehouse,
+tests/data/frozen_demo/ -> r_reference/stats1_demo.json); tests of the stand-in's deliberate
+separation and warnings run on the stand-in only.
+
 R fits ``glm(..., control = glm.control(epsilon = 1e-14, maxit = 100))`` with
 ``confint.default`` Wald intervals, and a hand-written Firth regression (logistf is not
 packaged for Debian) with penalised likelihood-ratio p-values and profile penalised-
@@ -10,6 +15,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -19,31 +25,51 @@ import pytest
 from rait_registry.analysis.logistic import FirthLogisticRegression, LogisticAnalysis, logistic_section
 from rait_registry.exceptions import AnalysisError, InsufficientDataError, StatisticsWarning
 
+from .frozen_data import FROZEN, FrozenCohort, load_frozen, read_frozen_csv
+
 DATA = Path(__file__).parent / "data"
 REL = 1e-6
 STATS = ["coef", "se", "or", "ci_low", "ci_high", "p_value"]
 
 
-@pytest.fixture(scope="module")
-def cohort() -> pd.DataFrame:
-    return pd.read_csv(DATA / "frozen_cohort" / "analysis_cohort.csv")
+@pytest.fixture(scope="module", params=FROZEN)
+def frozen(request) -> FrozenCohort:
+    """Each frozen data set (stand-in, demo) with its R references."""
+    return load_frozen(request.param)
 
 
 @pytest.fixture(scope="module")
-def ref() -> dict:
-    return json.loads((DATA / "r_reference" / "stats1.json").read_text())["logistic"]
+def ref(frozen) -> dict:
+    return frozen.ref("stats1")["logistic"]
 
 
 @pytest.fixture(scope="module")
-def firth_case() -> dict:
-    return json.loads((DATA / "r_reference" / "stats1.json").read_text())["firth_case"]
+def firth_case(frozen) -> dict:
+    return frozen.ref("stats1")["firth_case"]
 
 
-@pytest.fixture(scope="module")
-def fitted(cohort) -> LogisticAnalysis:
+@lru_cache(maxsize=None)
+def _fit_frozen(name: str) -> LogisticAnalysis:
+    """One fit per frozen data set, shared by the R comparisons and the stand-in tests."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", StatisticsWarning)
-        return LogisticAnalysis().fit(cohort)
+        return LogisticAnalysis().fit(load_frozen(name).cohort)
+
+
+@pytest.fixture(scope="module")
+def ffitted(frozen) -> LogisticAnalysis:
+    return _fit_frozen(frozen.name)
+
+
+@pytest.fixture(scope="module")
+def cohort() -> pd.DataFrame:
+    """The stand-in cohort (for tests of its deliberate properties)."""
+    return read_frozen_csv("frozen_cohort", "analysis_cohort")
+
+
+@pytest.fixture(scope="module")
+def fitted() -> LogisticAnalysis:
+    return _fit_frozen("frozen_cohort")
 
 
 def _compare_rows(ours: pd.DataFrame, r_rows: list[dict]) -> None:
@@ -55,27 +81,27 @@ def _compare_rows(ours: pd.DataFrame, r_rows: list[dict]) -> None:
             assert row[k] == pytest.approx(r[k], rel=REL), (row["term"], k)
 
 
-def test_univariable_matches_r(fitted, ref):
-    _compare_rows(fitted.univariable_, ref["univariable"])
+def test_univariable_matches_r(ffitted, ref):
+    _compare_rows(ffitted.univariable_, ref["univariable"])
 
 
-def test_selection_and_multivariable_match_r(fitted, ref):
-    assert fitted.selected_ == ref["selected"]
-    _compare_rows(fitted.multivariable_, ref["multivariable"])
+def test_selection_and_multivariable_match_r(ffitted, ref):
+    assert ffitted.selected_ == ref["selected"]
+    _compare_rows(ffitted.multivariable_, ref["multivariable"])
 
 
-def test_continuous_age_sensitivity_matches_r(fitted, ref):
-    s = fitted.sensitivity_
+def test_continuous_age_sensitivity_matches_r(ffitted, ref):
+    s = ffitted.sensitivity_
     _compare_rows(s["univariable"], ref["sensitivity"]["univariable"])
     assert s["selected_variables"] == ref["sensitivity"]["selected"]
     _compare_rows(s["multivariable"], ref["sensitivity"]["multivariable"])
     assert s["univariable"]["level"].tolist() == ["per year"]
 
 
-def test_forced_firth_matches_r_on_every_univariable_model(cohort, ref):
+def test_forced_firth_matches_r_on_every_univariable_model(frozen, ref):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", StatisticsWarning)
-        la = LogisticAnalysis(firth="always", sensitivity=False).fit(cohort)
+        la = LogisticAnalysis(firth="always", sensitivity=False).fit(frozen.cohort)
     _compare_rows(la.univariable_, ref["univariable_firth"])
 
 
@@ -129,10 +155,10 @@ def test_reference_level_override_inverts_the_odds_ratio(cohort, fitted):
         LogisticAnalysis(reference_levels={"sex": "X"}).fit(cohort)
 
 
-def test_threshold_controls_selection(cohort, ref):
+def test_threshold_controls_selection(frozen, ref):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        la = LogisticAnalysis(threshold=0.001, sensitivity=False).fit(cohort)
+        la = LogisticAnalysis(threshold=0.001, sensitivity=False).fit(frozen.cohort)
     strict = sorted({r["variable"] for r in ref["univariable"] if r["p_value"] < 0.001})
     assert sorted(la.selected_) == strict
     assert la.to_dict()["selection_threshold"] == 0.001
@@ -182,8 +208,8 @@ def _firth_design(cohort: pd.DataFrame, case: dict):
     return X, d["pfs_event"].to_numpy()
 
 
-def test_firth_class_matches_r_hand_check(cohort, firth_case):
-    X, y = _firth_design(cohort, firth_case)
+def test_firth_class_matches_r_hand_check(frozen, firth_case):
+    X, y = _firth_design(frozen.cohort, firth_case)
     m = FirthLogisticRegression().fit(X, y)
     assert m.converged_ and firth_case["converged"]
     assert firth_case["max_abs_gradient_check"] < 1e-6  # R: modified score == gradient of l*
@@ -196,8 +222,8 @@ def test_firth_class_matches_r_hand_check(cohort, firth_case):
     assert list(m.summary.columns)[:2] == ["coef", "se"]
 
 
-def test_firth_wald_intervals(cohort, firth_case):
-    X, y = _firth_design(cohort, firth_case)
+def test_firth_wald_intervals(frozen, firth_case):
+    X, y = _firth_design(frozen.cohort, firth_case)
     m = FirthLogisticRegression(ci_method="wald").fit(X, y)
     lo = np.asarray(firth_case["coef"]) - 1.959963984540054 * np.asarray(firth_case["se"])
     assert m.confidence_intervals_["lower"].to_numpy() == pytest.approx(lo, rel=REL)

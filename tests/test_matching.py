@@ -2,7 +2,9 @@
 
 Reference pairs come from MatchIt's distance-matrix path (``tests/r/stats2_references.R``;
 Debian's MatchIt 4.5.1 ignores the caliper on its vector path). Pairs are compared exactly,
-propensities and standardised mean differences to 1e-6 relative.
+propensities and standardised mean differences to 1e-6 relative. The cohort-level comparisons run
+on both frozen data sets (fixture ``frozen``: the stand-in, r_reference/stats2_frozen_cohort.json,
+and the demo warehouse, r_reference/stats2_demo.json).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from rait_registry.analysis.matching import (
 )
 from rait_registry.exceptions import MatchingError, StatisticsWarning
 
+from .frozen_data import FROZEN, FrozenCohort, load_frozen, read_frozen_csv
+
 DATA = Path(__file__).parent / "data"
 CASES = sorted((DATA / "matching_cases").glob("*.json"))
 REF = DATA / "r_reference"
@@ -34,9 +38,21 @@ def _load(name: str) -> dict:
     return json.loads((REF / name).read_text())
 
 
+@pytest.fixture(scope="module", params=FROZEN)
+def frozen(request) -> FrozenCohort:
+    """Each frozen data set (stand-in, demo) with its R references."""
+    return load_frozen(request.param)
+
+
+@pytest.fixture(scope="module")
+def ffitted(frozen) -> PropensityMatcher:
+    return PropensityMatcher().fit(frozen.cohort)
+
+
 @pytest.fixture(scope="module")
 def cohort() -> pd.DataFrame:
-    return pd.read_csv(DATA / "frozen_cohort" / "analysis_cohort.csv")
+    """The stand-in cohort (for behaviour tests)."""
+    return read_frozen_csv("frozen_cohort", "analysis_cohort")
 
 
 @pytest.fixture(scope="module")
@@ -133,11 +149,12 @@ def test_hand_worked_cases_present():
 # --- the frozen cohort against R ------------------------------------------------------------------
 
 
-def test_frozen_cohort_matches_matchit(fitted):
-    ref = _load("stats2_frozen_cohort.json")
+def test_frozen_cohort_matches_matchit(frozen, ffitted):
+    ref = frozen.ref("stats2")
     p_ref = pd.Series(ref["propensity"]["p"], index=ref["propensity"]["patient_id"])
-    np.testing.assert_allclose(fitted.propensity_.loc[p_ref.index], p_ref, rtol=1e-6)
-    out = fitted.to_dict()
+    assert len(p_ref) == len(frozen.cohort)
+    np.testing.assert_allclose(ffitted.propensity_.loc[p_ref.index], p_ref, rtol=1e-6)
+    out = ffitted.to_dict()
     assert out["pairs"] == ref["matching"]["pairs"]
     assert out["n_pairs"] == ref["matching"]["n_pairs"]
     for mine, theirs in zip(out["balance"], ref["matching"]["balance"], strict=True):
@@ -146,9 +163,9 @@ def test_frozen_cohort_matches_matchit(fitted):
         assert mine["smd_after"] == pytest.approx(theirs["smd_after"], rel=1e-6, abs=1e-12)
 
 
-def test_model_coefficients_match_glm(fitted):
-    coef = _load("stats2_frozen_cohort.json")["propensity"]["coef"]
-    np.testing.assert_allclose(np.asarray(fitted.model_.params), list(coef.values()), rtol=1e-6)
+def test_model_coefficients_match_glm(frozen, ffitted):
+    coef = frozen.ref("stats2")["propensity"]["coef"]
+    np.testing.assert_allclose(np.asarray(ffitted.model_.params), list(coef.values()), rtol=1e-6)
 
 
 @pytest.mark.parametrize("name", ["stats2_rossi.json", "stats2_rossi_logit_sd.json"])

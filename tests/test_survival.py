@@ -2,8 +2,10 @@
 coxph Efron), made by ``tests/r/stats2_references.R``.
 
 References in ``tests/data/r_reference/``:
-* ``stats2_frozen_cohort.json`` - the frozen demo cohort: eligible, matched (R's own matching) and
-  the Fig. 4 subgroups of the matched cohort;
+* ``stats2_frozen_cohort.json`` / ``stats2_demo.json`` - the frozen stand-in cohort
+  (tests/data/frozen_cohort/) and the frozen demo warehouse cohort (tests/data/frozen_demo/):
+  eligible, matched (R's own matching) and the Fig. 4 subgroups of the matched cohort; these
+  comparisons run on both (fixture ``frozen``);
 * ``stats2_rossi.json`` / ``stats2_waltons.json`` - lifelines' public data sets exported to
   ``tests/data/lifelines_*.csv`` (tied event times: Efron ties, KM with ties).
 Tolerance: 1e-6 relative (agreement is ~1e-12 in practice).
@@ -31,6 +33,8 @@ from rait_registry.analysis.survival import (
 )
 from rait_registry.exceptions import AnalysisError
 
+from .frozen_data import FROZEN, FrozenCohort, load_frozen, read_frozen_csv
+
 DATA = Path(__file__).parent / "data"
 REF = DATA / "r_reference"
 RTOL = 1e-6
@@ -40,9 +44,16 @@ def _load(name: str) -> dict:
     return json.loads((REF / name).read_text())
 
 
+@pytest.fixture(scope="module", params=FROZEN)
+def frozen(request) -> FrozenCohort:
+    """Each frozen data set (stand-in, demo) with its R references."""
+    return load_frozen(request.param)
+
+
 @pytest.fixture(scope="module")
 def cohort() -> pd.DataFrame:
-    return pd.read_csv(DATA / "frozen_cohort" / "analysis_cohort.csv")
+    """The stand-in cohort (for behaviour tests)."""
+    return read_frozen_csv("frozen_cohort", "analysis_cohort")
 
 
 @pytest.fixture(scope="module")
@@ -86,10 +97,14 @@ def assert_matches_r(comp: SurvivalComparison, ref: dict, label: str) -> None:
         _close(pg["pfs_5y_ci_high"], rg.get("upper_h"), f"{label} {g} landmark CI high")
         if rg["n"] == 0:
             continue
-        tab = comp.km_tables_[g].set_index("time")
+        tab = comp.km_tables_[g]
         km = rg["km"]
         t = _arr(km["time"])
-        sub = tab.loc[t]
+        # R writes 15 significant digits (jsonlite): find each R time among ours to 1e-12
+        times = tab["time"].to_numpy(float)
+        nearest = np.abs(times[None, :] - t[:, None]).argmin(axis=1)
+        np.testing.assert_allclose(times[nearest], t, rtol=1e-12, err_msg=f"{label} {g} KM times")
+        sub = tab.iloc[nearest]
         np.testing.assert_allclose(sub["survival"], _arr(km["surv"]), rtol=RTOL, err_msg=f"{label} {g} KM")
         np.testing.assert_allclose(sub["ci_low"], _arr(km["lower"]), rtol=RTOL, err_msg=f"{label} {g} KM lower")
         np.testing.assert_allclose(sub["ci_high"], _arr(km["upper"]), rtol=RTOL, err_msg=f"{label} {g} KM upper")
@@ -97,18 +112,20 @@ def assert_matches_r(comp: SurvivalComparison, ref: dict, label: str) -> None:
         np.testing.assert_array_equal(sub["n_events"], _arr(km["n_event"]), err_msg=f"{label} {g} n.event")
 
 
-# --- the frozen demo cohort -------------------------------------------------------------------
+# --- the frozen cohorts (stand-in and demo) -----------------------------------------------------
 
 
-def test_frozen_cohort_overall_matches_r(cohort):
-    ref = _load("stats2_frozen_cohort.json")["survival"]["overall"]
-    comp = compare_groups(cohort, "rait_group", ["o-RAIT", "m-RAIT"])
+def test_frozen_cohort_overall_matches_r(frozen):
+    ref = frozen.ref("stats2")["survival"]["overall"]
+    comp = compare_groups(frozen.cohort, "rait_group", ["o-RAIT", "m-RAIT"])
     assert_matches_r(comp, ref, "overall")
     assert comp.to_dict()["hr_reference"] == "o-RAIT" and comp.to_dict()["hr_comparison"] == "m-RAIT"
 
 
-def test_frozen_cohort_matched_and_subgroups_match_r(cohort, matched):
-    ref = _load("stats2_frozen_cohort.json")
+def test_frozen_cohort_matched_and_subgroups_match_r(frozen):
+    cohort = frozen.cohort
+    matched = PropensityMatcher().fit(cohort).matched_cohort_
+    ref = frozen.ref("stats2")
     ref_ids = sorted(i for pair in ref["matching"]["pairs"] for i in pair)
     assert sorted(matched["patient_id"]) == ref_ids  # the same matched cohort as R's
     fitted = survival_analyses(cohort, matched)

@@ -1,8 +1,10 @@
-"""Tables 1-2 and their tests against R (tests/r/stats1_references.R on the frozen cohort).
+"""Tables 1-2 and their tests against R (tests/r/stats1_references.R on the frozen cohorts).
 
-Reference values: tests/data/r_reference/stats1.json, written by
-``Rscript tests/r/stats1_references.R`` from tests/data/frozen_cohort/. Statistics are
-compared at 1e-6 relative tolerance; counts exactly.
+Reference values: tests/data/r_reference/stats1.json (stand-in, tests/data/frozen_cohort/) and
+stats1_demo.json (demo warehouse, tests/data/frozen_demo/), written by
+``Rscript tests/r/stats1_references.R COHORT.csv CYCLES.csv OUT.json``. The R comparisons run on
+both (fixture ``frozen``); tests of stand-in properties (CR/NE rows, missing values) on the
+stand-in only. Statistics are compared at 1e-6 relative tolerance; counts exactly.
 """
 
 from __future__ import annotations
@@ -35,23 +37,42 @@ from rait_registry.analysis.tables import (
 )
 from rait_registry.exceptions import AnalysisError, InsufficientDataError
 
+from .frozen_data import FROZEN, REFERENCES, FrozenCohort, load_frozen, read_frozen_csv
+
 DATA = Path(__file__).parent / "data"
 REL = 1e-6
 
 
+@pytest.fixture(scope="module", params=FROZEN)
+def frozen(request) -> FrozenCohort:
+    """Each frozen data set (stand-in, demo) with its R references."""
+    return load_frozen(request.param)
+
+
+@pytest.fixture(scope="module")
+def ref(frozen) -> dict:
+    return frozen.ref("stats1")
+
+
+@pytest.fixture(scope="module")
+def ft1(frozen) -> pd.DataFrame:
+    return table1(frozen.cohort)
+
+
+@pytest.fixture(scope="module")
+def ft2(frozen) -> pd.DataFrame:
+    return table2(frozen.cohort, frozen.cycles)
+
+
 @pytest.fixture(scope="module")
 def cohort() -> pd.DataFrame:
-    return pd.read_csv(DATA / "frozen_cohort" / "analysis_cohort.csv")
+    """The stand-in cohort (for tests of its deliberate properties)."""
+    return read_frozen_csv("frozen_cohort", "analysis_cohort")
 
 
 @pytest.fixture(scope="module")
 def cycles() -> pd.DataFrame:
-    return pd.read_csv(DATA / "frozen_cohort" / "rait_cycles.csv")
-
-
-@pytest.fixture(scope="module")
-def ref() -> dict:
-    return json.loads((DATA / "r_reference" / "stats1.json").read_text())
+    return read_frozen_csv("frozen_cohort", "rait_cycles")
 
 
 @pytest.fixture(scope="module")
@@ -102,21 +123,21 @@ def _check_categorical(df: pd.DataFrame, variable: str, r: dict) -> None:
 # --------------------------------------------------------------------------- Table 1
 
 
-def test_cohort_section_counts_groups(cohort, ref):
-    assert cohort_section(cohort) == ref["cohort"]
+def test_cohort_section_counts_groups(frozen, ref):
+    assert cohort_section(frozen.cohort) == ref["cohort"]
 
 
 @pytest.mark.parametrize("variable", ["age_at_diagnosis_years", "max_tumor_size_cm"])
-def test_table1_continuous_rows_match_r(t1, ref, variable):
-    _check_continuous(t1, variable, ref["table1"]["continuous"][variable])
+def test_table1_continuous_rows_match_r(ft1, ref, variable):
+    _check_continuous(ft1, variable, ref["table1"]["continuous"][variable])
 
 
 @pytest.mark.parametrize(
     "variable",
     ["sex", "histology", "t_stage_group", "n_stage_max", "ata_risk", "local_disease_status", "metastasis_timing"],
 )
-def test_table1_categorical_rows_match_r(t1, ref, variable):
-    _check_categorical(t1, variable, ref["table1"]["categorical"][variable])
+def test_table1_categorical_rows_match_r(ft1, ref, variable):
+    _check_categorical(ft1, variable, ref["table1"]["categorical"][variable])
 
 
 def test_table1_uses_fisher_for_sparse_rxc_and_chi_square_otherwise(t1):
@@ -140,7 +161,8 @@ def test_table1_percentages_use_testable_denominator(t1, cohort):
     "table, r_key",
     [("sex", "sex"), ("metastasis_timing", "metastasis_timing"), ("local_disease_status", "local_disease_status")],
 )
-def test_chi_square_and_fisher_both_match_r(cohort, ref, table, r_key):
+def test_chi_square_and_fisher_both_match_r(frozen, ref, table, r_key):
+    cohort = frozen.cohort
     r = ref["table1"]["categorical"][r_key]
     tab = pd.crosstab(cohort[table], cohort["rait_group"]).reindex(columns=["o-RAIT", "m-RAIT"])
     assert pearson_chi2(tab).statistic == pytest.approx(r["chisq_stat"], rel=REL)
@@ -148,7 +170,8 @@ def test_chi_square_and_fisher_both_match_r(cohort, ref, table, r_key):
     assert fisher_exact_rxc(tab).p_value == pytest.approx(r["fisher_p"], rel=REL)
 
 
-def test_mann_whitney_statistic_is_r_w(cohort, ref):
+def test_mann_whitney_statistic_is_r_w(frozen, ref):
+    cohort = frozen.cohort
     x = cohort["max_tumor_size_cm"]
     res = mann_whitney(x[cohort.rait_group == "o-RAIT"], x[cohort.rait_group == "m-RAIT"])
     assert res.statistic == pytest.approx(ref["table1"]["continuous"]["max_tumor_size_cm"]["W"], rel=REL)
@@ -187,13 +210,13 @@ def test_records_are_strict_json(t1, t2):
 
 
 @pytest.mark.parametrize("variable", ["median_activity_gbq", "cumulative_gbq"])
-def test_table2_activity_rows_match_r(t2, ref, variable):
-    _check_continuous(t2, variable, ref["table2"]["continuous"][variable])
+def test_table2_activity_rows_match_r(ft2, ref, variable):
+    _check_continuous(ft2, variable, ref["table2"]["continuous"][variable])
 
 
 @pytest.mark.parametrize("how, key", [("pooled", "interval_pooled"), ("patient_median", "interval_patient_median")])
-def test_table2_interval_matches_r(cohort, cycles, ref, how, key):
-    row = _single(table2(cohort, cycles, interval=how), "interval_months")
+def test_table2_interval_matches_r(frozen, ref, how, key):
+    row = _single(table2(frozen.cohort, frozen.cycles, interval=how), "interval_months")
     med, q1, q3 = ref["table2"][key]
     assert (row["m_rait"], row["m_rait_p25"], row["m_rait_p75"]) == pytest.approx((med, q1, q3), rel=REL)
     assert row["overall"] is None and row["o_rait"] is None and pd.isna(row["p_value"])
@@ -208,27 +231,27 @@ def test_table2_interval_ignores_cycles_outside_the_cohort(cohort, cycles, t2):
 
 
 @pytest.mark.parametrize("variable", ["first_response", "last_response"])
-def test_table2_response_rows_match_r(t2, ref, variable):
-    _check_categorical(t2, variable, ref["table2"]["categorical"][variable])
-    ne = _single(t2, variable, "NE")
+def test_table2_response_rows_match_r(ft2, ref, variable):
+    _check_categorical(ft2, variable, ref["table2"]["categorical"][variable])
+    ne = _single(ft2, variable, "NE")
     assert ne["statistic"] == "n"
 
 
-def test_table2_paired_rows_match_r(t2, ref):
+def test_table2_paired_rows_match_r(ft2, ref):
     r = ref["table2"]["paired"]
     for level in ("improved", "unchanged", "worsened", "not_evaluable"):
-        row = _single(t2, "m_rait_first_vs_last", level)
+        row = _single(ft2, "m_rait_first_vs_last", level)
         assert row["m_rait"] == r[level]
         assert row["test"] == "wilcoxon_signed_rank"
         assert row["p_value"] == pytest.approx(r["wilcoxon_p"], rel=REL)
-    sm = _single(t2, "m_rait_marginal_homogeneity")
+    sm = _single(ft2, "m_rait_marginal_homogeneity")
     assert sm["m_rait"] == r["n_pairs"] and sm["test"] == "stuart_maxwell"
     assert sm["p_value"] == pytest.approx(r["sm_p"], rel=REL)
 
 
-def test_paired_tests_statistics_match_r(cohort, ref):
+def test_paired_tests_statistics_match_r(frozen, ref):
     r = ref["table2"]["paired"]
-    m = cohort[cohort.rait_group == "m-RAIT"]
+    m = frozen.cohort[frozen.cohort.rait_group == "m-RAIT"]
     wil, sm = paired_ordinal_tests(m["first_response"], m["last_response"])
     assert wil.statistic == pytest.approx(r["V"], rel=REL)
     assert sm.statistic == pytest.approx(r["sm_stat"], rel=REL)
@@ -247,8 +270,8 @@ def test_paired_tests_drop_absent_categories_and_ne():
         paired_ordinal_tests(["NE"], ["PD"])
 
 
-def test_response_shift_table_counts_pairs(cohort, ref):
-    tab = response_shift_table(cohort)
+def test_response_shift_table_counts_pairs(frozen, ref):
+    tab = response_shift_table(frozen.cohort)
     assert int(tab.to_numpy().sum()) == ref["cohort"]["n_m_rait"]
     ranks = {c: i for i, c in enumerate(["CR", "PR", "SD", "PD"])}
     worse = sum(int(tab.loc[f, la]) for f in ranks for la in ranks if ranks[la] > ranks[f])
@@ -258,8 +281,8 @@ def test_response_shift_table_counts_pairs(cohort, ref):
 # --------------------------------------------------------------------------- test helpers
 
 
-def test_fisher_rxc_matches_r_on_small_and_tied_tables(ref):
-    for case in ref["fisher_cases"]:
+def test_fisher_rxc_matches_r_on_small_and_tied_tables():
+    for case in load_frozen("frozen_cohort").ref("stats1")["fisher_cases"]:
         assert fisher_exact_rxc(case["table"]).p_value == pytest.approx(case["p"], rel=REL), case["table"]
 
 
@@ -295,15 +318,16 @@ def test_tables_without_one_group_give_no_p_value(cohort, cycles):
 
 
 @pytest.mark.skipif(shutil.which("Rscript") is None, reason="R not installed")
-def test_r_reference_is_current_for_the_frozen_cohort(tmp_path):
+@pytest.mark.parametrize("name", FROZEN)
+def test_r_reference_is_current_for_the_frozen_cohort(tmp_path, name):
     """Re-running the R script on the frozen CSVs reproduces the committed reference."""
     out = tmp_path / "stats1.json"
     script = Path(__file__).parent / "r" / "stats1_references.R"
-    subprocess.run(["Rscript", str(script), str(DATA / "frozen_cohort" / "analysis_cohort.csv"),
-                    str(DATA / "frozen_cohort" / "rait_cycles.csv"), str(out)], check=True, capture_output=True,
+    subprocess.run(["Rscript", str(script), str(DATA / name / "analysis_cohort.csv"),
+                    str(DATA / name / "rait_cycles.csv"), str(out)], check=True, capture_output=True,
                    timeout=120)
     fresh = json.loads(out.read_text())
-    committed = json.loads((DATA / "r_reference" / "stats1.json").read_text())
+    committed = json.loads((DATA / "r_reference" / REFERENCES[name]["stats1"]).read_text())
     fresh["meta"].pop("created")
     committed["meta"].pop("created")
     assert fresh == committed

@@ -227,7 +227,12 @@ fit_rows <- function(tl, method = c("auto", "ml", "firth")) {
   X <- ds$X; y <- ds$y
   g <- suppressWarnings(glm(y ~ 0 + X, family = binomial, control = glm.control(epsilon = 1e-14, maxit = 100)))
   cf <- coef(g); names(cf) <- sub("^X", "", names(cf))
-  se <- sqrt(diag(vcov(g))); names(se) <- names(cf)
+  # glm's vcov() is the covariance of the last-but-one IRLS iteration; take the inverse Fisher
+  # information at the final estimate instead (what the Python layer reports).
+  p_hat <- as.vector(plogis(X %*% coef(g)))
+  info <- crossprod(X, X * (p_hat * (1 - p_hat)))
+  se <- tryCatch(sqrt(diag(solve(info))), error = function(e) sqrt(diag(vcov(g))))
+  names(se) <- names(cf)
   sep <- ds$sep || !g$converged || any(abs(cf[-1]) > 10) || any(se[-1] > 10)
   use_firth <- method == "firth" || (method == "auto" && sep)
   terms_out <- colnames(X)[-1]
