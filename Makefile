@@ -40,3 +40,16 @@ docs: $(STAMP)
 
 clean:
 	rm -rf demo warehouse out dbt_project/target dbt_project/logs .pytest_cache
+
+# The same dbt project on PostgreSQL / Apache Spark, marts compared row for row with the DuckDB
+# build (docs/other-engines.md). Each target installs what it needs: the pyproject extra, and
+# Debian's postgresql (scripts/postgres-test-server.sh) or a Java 17 runtime when missing.
+.PHONY: test-postgres test-spark
+test-postgres: $(STAMP)
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev,postgres]"
+	timeout 1800 scripts/postgres-test-server.sh env RAIT_TEST_POSTGRES=1 $(BIN)/python -m pytest -q --durations=3 tests/test_postgres.py
+
+test-spark: $(STAMP)
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev,spark]"
+	command -v java >/dev/null || { apt-get update -q && apt-get install -y -q openjdk-17-jre-headless; }
+	RAIT_TEST_SPARK=1 timeout 2700 $(BIN)/python -m pytest -q --durations=3 tests/test_spark.py
