@@ -130,7 +130,7 @@ def _num(value: float) -> str:
 
 
 def _work(table: str) -> str:
-    """Name of the typed working copy of ``landing.<table>``."""
+    """Name of the narrow typed working table of ``landing.<table>`` (see :func:`_create_work_table`)."""
     return f"_chk_{table}"
 
 
@@ -178,15 +178,35 @@ def _range_violation(column: Column, value: str) -> str | None:
     return " or ".join(parts) if parts else None
 
 
-def _create_work_table(con: duckdb.DuckDBPyConnection, table: str) -> None:
-    """``_chk_<table>``: source_row, every column trimmed (``c``) and typed (``c__v``)."""
-    spec = TABLES[table]
+def _checked_columns(table: str) -> str:
+    """Select list over ``landing.<table>``: source_row, every column trimmed (``c``) and typed (``c__v``)."""
     select = ["source_row"]
-    for column in spec.columns:
+    for column in TABLES[table].columns:
         select.append(f"nullif(trim({_q(column.name)}), '') as {_q(column.name)}")
         typed = _typed_expression(column)
         if typed is not None:
             select.append(f"{typed} as {_q(column.name + '__v')}")
+    return ", ".join(select)
+
+
+def _checked_rows(table: str) -> str:
+    """Every row of ``landing.<table>`` with its columns trimmed and typed, as an SQL relation
+    (computed while it is read, never stored: at registry scale a stored copy of every column,
+    twice, costs more than the checks)."""
+    return f"(select {_checked_columns(table)} from landing.{_q(table)})"
+
+
+def _create_work_table(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """``_chk_<table>``: what the key and cross-row rules read -- source_row, the key, patient_id
+    and the references trimmed, and every date column typed (``c__v``)."""
+    spec = TABLES[table]
+    needed = {spec.key, "patient_id", *spec.references}
+    select = ["source_row"]
+    for column in spec.columns:
+        if column.name in needed:
+            select.append(f"nullif(trim({_q(column.name)}), '') as {_q(column.name)}")
+        elif column.dtype == "date":
+            select.append(f"{_typed_expression(column)} as {_q(column.name + '__v')}")
     con.execute(
         f"create or replace temp table {_work(table)} as select {', '.join(select)} from landing.{_q(table)}"
     )
@@ -247,9 +267,11 @@ def _insert_failures(con: duckdb.DuckDBPyConnection, table: str, rules: list[tup
         f"case when {condition} then {{'column': {_lit(column)}, 'reason': {_lit(reason)}}} end"
         for condition, column, reason in rules
     )
+    # the list of failures is built only for the (few) rows that fail some rule
+    any_failure = " or ".join(f"({condition})" for condition, _, _ in rules)
     con.execute(
         f"insert into _failures select {_lit(table)}, source_row, f.column, f.reason, 0 from "
-        f"(select source_row, unnest([{items}]) as f from {source}) where f is not null"
+        f"(select source_row, unnest([{items}]) as f from {source} where {any_failure}) where f is not null"
     )
 
 
@@ -270,13 +292,21 @@ def _key_rules(con: duckdb.DuckDBPyConnection, table: str) -> None:
     key = _q(spec.key)
     # Rows that are exact copies share their key (or have none), so only rows whose key is not
     # unique, or empty, need the full-row comparison: keys are almost always unique, and this
-    # keeps the pass cheap on tens of millions of rows.
+    # keeps the pass cheap on tens of millions of rows. Keys are grouped by their 64-bit hash
+    # (far cheaper than grouping the text); a hash collision only adds a candidate, which the
+    # rules below, on the keys themselves, then leave alone.
     con.execute(
         f"""
         create or replace temp table _key_candidates as
-        select w.* from {_work(table)} as w
-        where w.{key} is null
-           or w.{key} in (select {key} from {_work(table)} where {key} is not null group by {key} having count(*) > 1)
+        select {_checked_columns(table)} from landing.{_q(table)}
+        where source_row in (
+            select source_row from {_work(table)}
+            where {key} is null
+               or hash({key}) in (
+                   select hash({key}) from {_work(table)} where {key} is not null
+                   group by hash({key}) having count(*) > 1
+               )
+        )
         """
     )
     con.execute(
@@ -369,9 +399,12 @@ def _cross_row_queries() -> list[str]:
 def _cross_row_rules(con: duckdb.DuckDBPyConnection) -> int:
     """Iterate the cross-row rules to a fixed point; return the number of rounds that added rows."""
     queries = _cross_row_queries()
+    # ``_acc_<table>`` are views: the CREATE TABLE of a round is one statement, so every rule
+    # of the round sees the accepted rows as of its start (the snapshot), and no round copies the
+    # working tables (tens of millions of rows at registry scale).
+    for table in TABLE_ORDER:
+        con.execute(f"create or replace temp view _acc_{table} as select * from {_accepted(table)}")
     for round_number in range(1, MAX_ROUNDS + 1):
-        for table in TABLE_ORDER:
-            con.execute(f"create or replace temp table _acc_{table} as select * from {_accepted(table)}")
         con.execute(
             "create or replace temp table _round as "
             + "\nunion all\n".join(f"select * from ({q})" for q in queries)
@@ -430,16 +463,16 @@ def run_row_checks(con: duckdb.DuckDBPyConnection, extracted_at: dt.date) -> Che
     )
     try:
         for table in TABLE_ORDER:
+            _insert_failures(con, table, _row_rules(table, extracted_at), _checked_rows(table))
             _create_work_table(con, table)
-            _insert_failures(con, table, _row_rules(table, extracted_at), _work(table))
             _key_rules(con, table)
         rounds = _cross_row_rules(con)
         _write_quarantine(con)
         failures = dict(con.execute("select reason_code, count(*) from _failures group by 1 order by 1").fetchall())
     finally:
         for table in TABLE_ORDER:
+            con.execute(f"drop view if exists _acc_{table}")
             con.execute(f"drop table if exists {_work(table)}")
-            con.execute(f"drop table if exists _acc_{table}")
         con.execute("drop table if exists _round")
         con.execute("drop table if exists _failures")
     return CheckSummary(rounds=rounds, failures=failures)

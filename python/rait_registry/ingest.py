@@ -1,9 +1,10 @@
 """Ingest: verify an extract and load it into the ``raw`` schema of a build database.
 
-Design step 1 (``shared/design.md``). Every file is read by DuckDB *as text* into
-``landing.<table>`` with ``source_row`` (1-based data row: the first record after the header
-is 1). Row checks (:mod:`rait_registry.checks`) then write every failing row to
-``quarantine.rejected_rows``; the accepted rows are copied to ``raw.<table>`` and the counts are
+Design step 1 (``shared/design.md``). Every file is read by DuckDB *as text*, once, into
+``raw.<table>`` with ``source_row`` (1-based data row: the first record after the header
+is 1); the row checks (:mod:`rait_registry.checks`) read it as ``landing.<table>`` (a view) and
+write every failing row to ``quarantine.rejected_rows``; the quarantined rows are then deleted
+from ``raw.<table>``, which keeps the accepted rows in file order, and the counts are
 reconciled: per table, rows read = rows staged + rows quarantined (distinct source rows).
 
 File-level problems refuse the whole extract with :class:`~rait_registry.exceptions.ExtractRefused`
@@ -174,9 +175,16 @@ def _read_csv_header(path: Path) -> list[str]:
     return names
 
 
-def _read_as_text(con: duckdb.DuckDBPyConnection, table: str, path: Path) -> list[str]:
-    """Load one file into ``landing.<table>`` as all-VARCHAR columns + ``source_row``; return its column names."""
-    target = f'landing."{table}"'
+def _read_as_text(con: duckdb.DuckDBPyConnection, table: str, path: Path, report: IngestReport) -> list[str]:
+    """Load one file into ``raw.<table>`` in one pass; return the unknown columns it dropped.
+
+    The table holds ``source_row`` and every contract column of the table as text (VARCHAR), in
+    file order; a contract column the file lacks is NULL. Every row read is loaded: the row checks
+    read them through the view ``landing.<table>``, and :func:`_stage_accepted_rows` deletes the
+    quarantined ones afterwards, so the rows are written once (a copy from a landing table to
+    ``raw`` would write tens of millions of rows twice at registry scale).
+    """
+    target = f'raw."{table}"'
     if path.suffix == ".csv":
         header = _read_csv_header(path)
         scan = (
@@ -190,34 +198,54 @@ def _read_as_text(con: duckdb.DuckDBPyConnection, table: str, path: Path) -> lis
             )
         except duckdb.Error as exc:
             raise ExtractRefused(_csv_error_message(path, exc, len(header))) from None
-        con.execute(f"create or replace table {target} as select rowid + 1 as source_row, * from landing_scan")
+        sources, unknown = _normalise_columns(table, path, header, report)
+        select = ", ".join(
+            f"{_quote(source)} as {_quote(column)}" if source is not None else f"cast(null as varchar) as {_quote(column)}"
+            for column, source in sources.items()
+        )
+        # the temp table keeps the file's order, so rowid + 1 is the data row number
+        con.execute(f"create or replace table {target} as select rowid + 1 as source_row, {select} from landing_scan")
         con.execute("drop table landing_scan")
     else:
         try:
             described = con.execute("describe select * from read_parquet(?)", [str(path)]).fetchall()
-            select = ", ".join(
-                _parquet_text(name, str(data_type)) for name, data_type, *_ in described if name != "file_row_number"
-            )
+        except duckdb.Error as exc:
+            raise ExtractRefused(f"{path.name}: cannot be read as Parquet ({type(exc).__name__}); re-export the file.") from None
+        types = {name: str(data_type) for name, data_type, *_ in described if name != "file_row_number"}
+        sources, unknown = _normalise_columns(table, path, list(types), report)
+        select = ", ".join(
+            _parquet_text(source, types[source], column) if source is not None
+            else f"cast(null as varchar) as {_quote(column)}"
+            for column, source in sources.items()
+        )
+        try:
+            # a Parquet scan keeps the file's order (DuckDB preserves insertion order), so no sort
             con.execute(
                 f"create or replace table {target} as select file_row_number + 1 as source_row, {select} "
-                "from read_parquet(?, file_row_number = true) order by file_row_number",
+                "from read_parquet(?, file_row_number = true)",
                 [str(path)],
             )
         except duckdb.Error as exc:
             raise ExtractRefused(f"{path.name}: cannot be read as Parquet ({type(exc).__name__}); re-export the file.") from None
-    return [row[0] for row in con.execute(f"describe {target}").fetchall() if row[0] != "source_row"]
+    con.execute(f'create or replace view landing."{table}" as select * from {target}')
+    return unknown
 
 
-def _parquet_text(name: str, data_type: str) -> str:
-    """A Parquet column as text. A timestamp exactly at midnight (pandas writes date columns as
-    timestamps) is that date; any other time of day stays as read and fails the date check."""
-    column = '"' + name.replace('"', '""') + '"'
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _parquet_text(name: str, data_type: str, alias: str) -> str:
+    """A Parquet column as text, named ``alias``. A timestamp exactly at midnight (pandas writes
+    date columns as timestamps) is that date; any other time of day stays as read and fails the
+    date check."""
+    column = _quote(name)
     if data_type.upper() in ("TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S"):
         return (
             f"case when cast({column} as time) = time '00:00:00' then strftime({column}, '%Y-%m-%d') "
-            f"else cast({column} as varchar) end as {column}"
+            f"else cast({column} as varchar) end as {_quote(alias)}"
         )
-    return f"cast({column} as varchar) as {column}"
+    return f"cast({column} as varchar) as {_quote(alias)}"
 
 
 def _csv_error_message(path: Path, exc: duckdb.Error, n_header_fields: int) -> str:
@@ -248,11 +276,20 @@ def _csv_error_message(path: Path, exc: duckdb.Error, n_header_fields: int) -> s
     return f"{where}: {reason}; fix the file and run again."
 
 
-def _normalise_columns(con: duckdb.DuckDBPyConnection, table: str, path: Path, columns: list[str], report: IngestReport) -> list[str]:
-    """Lower-case/trim header names, drop unknown columns with a warning, refuse a missing required column."""
+def _normalise_columns(
+    table: str, path: Path, columns: list[str], report: IngestReport
+) -> tuple[dict[str, str | None], list[str]]:
+    """Match the file's header to the contract: lower-case/trim names, drop unknown columns with a
+    warning, refuse a missing required column.
+
+    Returns the contract columns in contract order, each with the file's column that holds it
+    (None when the file lacks an optional column), and the unknown columns dropped.
+    """
     spec = TABLES[table]
     seen: dict[str, str] = {}
     for column in columns:
+        if column == "source_row":
+            continue  # ingest's own row number; a file's column of that name is not contract data
         name = column.strip().lower()
         if name in seen:
             raise ExtractRefused(f"{path.name}: column {name} appears twice in the header; keep one.")
@@ -270,11 +307,7 @@ def _normalise_columns(con: duckdb.DuckDBPyConnection, table: str, path: Path, c
     if unknown:
         report.warnings.append(f"{path.name}: unknown column(s) {', '.join(unknown)} dropped before any check.")
         log.info("%s: unknown column(s) dropped", path.name)
-    select = ["source_row"] + [
-        (f'"{seen[c]}" as "{c}"' if c in seen else f'cast(null as varchar) as "{c}"') for c in spec.column_names
-    ]
-    con.execute(f'create or replace table landing."{table}" as select {", ".join(select)} from landing."{table}"')
-    return unknown
+    return {c: seen.get(c) for c in spec.column_names}, unknown
 
 
 def ingest(
@@ -319,9 +352,8 @@ def ingest(
 
     for table in TABLE_ORDER:
         path = files[table]
-        columns = _read_as_text(con, table, path)
-        unknown = _normalise_columns(con, table, path, columns, report)
-        rows = con.execute(f'select count(*) from landing."{table}"').fetchone()[0]
+        unknown = _read_as_text(con, table, path, report)
+        rows = con.execute(f'select count(*) from raw."{table}"').fetchone()[0]
         if rows == 0:
             raise ExtractRefused(f"{path.name}: the table has no data rows; an extract needs every table filled.")
         listed = ((manifest or {}).get("files") or {}).get(path.name) or {}
@@ -339,21 +371,25 @@ def ingest(
 
 
 def _stage_accepted_rows(con: duckdb.DuckDBPyConnection, report: IngestReport) -> None:
-    """Copy rows not quarantined from landing to raw and reconcile read = staged + quarantined."""
+    """Delete the quarantined rows from ``raw.*`` and reconcile read = staged + quarantined.
+
+    ``raw.<table>`` already holds every row read (:func:`_read_as_text`); deleting the few
+    quarantined rows keeps the rest in file order without copying or sorting them.
+    """
     quarantined = dict(
         con.execute(
             "select source_table, count(distinct source_row) from quarantine.rejected_rows group by source_table"
         ).fetchall()
     )
     for table, load in report.tables.items():
-        con.execute(
-            f'create or replace table raw."{table}" as select landing.* from landing."{table}" as landing '
-            "where not exists (select 1 from quarantine.rejected_rows as rejected "
-            "where rejected.source_table = ? and rejected.source_row = landing.source_row) order by source_row",
-            [table],
-        )
-        load.rows_staged = con.execute(f'select count(*) from raw."{table}"').fetchone()[0]
         load.rows_quarantined = int(quarantined.get(table, 0))
+        if load.rows_quarantined:
+            con.execute(
+                f'delete from raw."{table}" where source_row in '
+                "(select source_row from quarantine.rejected_rows where source_table = ?)",
+                [table],
+            )
+        load.rows_staged = con.execute(f'select count(*) from raw."{table}"').fetchone()[0]
         if load.rows_read != load.rows_staged + load.rows_quarantined:
             raise RuntimeError(
                 f"{table}: reconciliation failed: {load.rows_read} read != {load.rows_staged} staged + "

@@ -115,15 +115,26 @@ def _failures_from(mart: str, exc: pandera.errors.SchemaErrors) -> list[MartFail
 
 
 def _read(con: duckdb.DuckDBPyConnection, mart: str, chunk: tuple[int, int] | None) -> pd.DataFrame:
-    where = ""
-    if chunk is not None:
-        k, n = chunk
-        where = f"where hash(patient_id) % {n} = {k}"
-    frame = con.execute(
-        f"select * from (select row_number() over (order by {MART_KEYS[mart]}) - 1 as _mart_row, * "
-        f"from marts.{mart}) {where} order by _mart_row"
-    ).df()
+    """The mart (or one chunk of it) indexed by the 0-based row in key order.
+
+    Unchunked, the rows are read in key order and the default index is that row number (no
+    window function: sorting alone is about twice as fast at 2 million rows). A chunk reads
+    ``_mart_rows`` (see :func:`_number_rows`).
+    """
+    if chunk is None:
+        return con.execute(f"select * from marts.{mart} order by {MART_KEYS[mart]}").df()
+    k, _ = chunk
+    frame = con.execute(f"select * exclude (_chunk) from _mart_rows where _chunk = {k} order by _mart_row").df()
     return frame.set_index("_mart_row").rename_axis(None)
+
+
+def _number_rows(con: duckdb.DuckDBPyConnection, mart: str, n_chunks: int) -> None:
+    """Temp table ``_mart_rows``: the mart with its row number in key order and its chunk
+    (``hash(patient_id) % n_chunks``: whole patients), numbered once for all chunks."""
+    con.execute(
+        f"create or replace temp table _mart_rows as select row_number() over (order by {MART_KEYS[mart]}) - 1 "
+        f"as _mart_row, hash(patient_id) % {n_chunks} as _chunk, * from marts.{mart}"
+    )
 
 
 def _type_failures(con: duckdb.DuckDBPyConnection) -> list[MartFailure]:
@@ -243,6 +254,8 @@ def validate_marts(con: duckdb.DuckDBPyConnection, chunk_rows: int = DEFAULT_CHU
         report.rows_checked[mart] = rows
         columns = {r[0] for r in con.execute(f"describe marts.{mart}").fetchall()}
         n_chunks = max(1, math.ceil(rows / chunk_rows)) if "patient_id" in columns else 1
+        if n_chunks > 1:
+            _number_rows(con, mart, n_chunks)
         for k in range(n_chunks):
             frame = _read(con, mart, (k, n_chunks) if n_chunks > 1 else None)
             try:
@@ -251,6 +264,9 @@ def validate_marts(con: duckdb.DuckDBPyConnection, chunk_rows: int = DEFAULT_CHU
                 report.failures.extend(_failures_from(mart, exc))
             except pandera.errors.SchemaError as exc:  # pragma: no cover - lazy mode collects
                 report.failures.append(MartFailure(mart, None, type(exc).__name__, None))
+            del frame
+        if n_chunks > 1:
+            con.execute("drop table _mart_rows")
     report.failures.extend(_type_failures(con))
     report.failures.extend(_agreement_failures(con, present))
     if report.failures:
