@@ -71,6 +71,27 @@ def stable_database_path(database: Path, work_dir: Path) -> Path:
 PARSE_CACHE_SIZE = 8
 
 
+def _close_duckdb_environment() -> None:
+    """Close the DuckDB database dbt-duckdb keeps open after an invocation.
+
+    dbt-duckdb caches one open database per process (``DuckDBConnectionManager._ENV``) and only
+    closes it when a later invocation uses other credentials. The build database is reached
+    through the same path every refresh (:func:`stable_database_path`), so a database left open
+    would be reused by the next refresh -- still holding the previous build file, which by then
+    is the published warehouse -- and would stay open beside the refresh's own connection to the
+    same file. Closing it after every invocation leaves exactly one owner of the file at a time.
+    """
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:  # pragma: no cover - dbt-duckdb is a dependency
+        return
+    with DuckDBConnectionManager._LOCK:
+        environment = DuckDBConnectionManager._ENV
+        DuckDBConnectionManager._ENV = None
+        if environment is not None:
+            environment.close()
+
+
 def _restore_parse_cache(work_dir: Path, target_path: Path, dbt_vars: dict | None) -> Path:
     """Put the saved parse of the project for these ``dbt_vars`` where dbt looks for it.
 
@@ -144,7 +165,10 @@ def run_dbt(
         args += ["--vars", json.dumps(dbt_vars, sort_keys=True)]
     args += extra_args or []
     parse_cache = _restore_parse_cache(work_dir, target_path, dbt_vars)
-    res = dbtRunner().invoke(args)
+    try:
+        res = dbtRunner().invoke(args)
+    finally:
+        _close_duckdb_environment()
     _save_parse_cache(target_path, parse_cache)
     result = DbtResult(command=command, success=bool(res.success), target_path=str(target_path))
     run_results = target_path / "run_results.json"
