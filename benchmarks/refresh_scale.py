@@ -71,8 +71,55 @@ def max_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 def cpu_s():
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
+
+import threading
+
+def _tree_rss_mb():
+    # resident memory of this process and of its descendants (worker processes), from /proc
+    me = os.getpid()
+    parents, rss = {}, {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status") as handle:
+                text = handle.read()
+        except OSError:
+            continue
+        ppid = re.search(r"PPid:\s+(\d+)", text)
+        vmrss = re.search(r"VmRSS:\s+(\d+)", text)
+        parents[int(entry)] = int(ppid.group(1)) if ppid else 0
+        rss[int(entry)] = int(vmrss.group(1)) / 1024 if vmrss else 0.0
+    total, frontier = rss.get(me, 0.0), [me]
+    while frontier:
+        parent = frontier.pop()
+        for pid, pp in parents.items():
+            if pp == parent:
+                total += rss.get(pid, 0.0)
+                frontier.append(pid)
+    return total
+
+class Sampler:
+    # samples the resident memory of the process tree every `interval` seconds
+    def __init__(self, interval=0.25):
+        self.interval, self.samples, self._stop = interval, [], threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.t0 = time.perf_counter()
+        self._thread.start()
+    def _run(self):
+        while not self._stop.is_set():
+            self.samples.append((time.perf_counter() - self.t0, _tree_rss_mb()))
+            self._stop.wait(self.interval)
+    def stop(self):
+        self._stop.set(); self._thread.join()
+        return self.samples
+    def peak(self, start=0.0, end=float("inf")):
+        return max((mb for t, mb in self.samples if start <= t <= end), default=0.0)
 """
 
 BARE = COMMON + r"""
@@ -103,6 +150,7 @@ from rait_registry import checks, history
 from rait_registry import ingest as ingest_module
 from rait_registry.dbt_runner import require_success, run_dbt
 from rait_registry.mart_checks import validate_marts
+from rait_registry.refresh import connect_build
 
 extract, work, threads = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
 shutil_work = work
@@ -123,15 +171,21 @@ def timed_checks(*args, **kwargs):
         check_time["s"] = time.perf_counter() - t
 checks.run_row_checks = timed_checks
 
+sampler = Sampler()
+
 def phase(name, fn):
     reset_hwm()
     t, c = time.perf_counter(), cpu_s()
+    start = t - sampler.t0
     out = fn()
-    phases[name] = {"wall_s": time.perf_counter() - t, "cpu_s": cpu_s() - c, "peak_mb": hwm_mb()}
+    end = time.perf_counter() - sampler.t0
+    # own high-water mark, or the sampled process tree (worker processes included) if higher
+    phases[name] = {"wall_s": time.perf_counter() - t, "cpu_s": cpu_s() - c,
+                    "peak_mb": max(hwm_mb(), sampler.peak(start, end))}
     return out
 
 def do_ingest():
-    con = duckdb.connect(str(build))
+    con = connect_build(build)
     try:
         report = ingest_module.ingest(extract, con)
         history.carry_forward(con, False)
@@ -164,7 +218,7 @@ tests = phase("dbt test", lambda: dbt("test", ["--exclude-resource-type", "unit_
 collect("dbt test")
 
 def do_checks():
-    con = duckdb.connect(str(build))
+    con = connect_build(build)
     try:
         return validate_marts(con)
     finally:
@@ -172,7 +226,7 @@ def do_checks():
 phase("mart checks", do_checks)
 
 def do_history():
-    con = duckdb.connect(str(build))
+    con = connect_build(build)
     try:
         hashes = history.mart_hashes(con)
         history.record_run(con, {"run_id": "benchmark", "status": "published",
@@ -197,13 +251,21 @@ print("@@RESULT " + json.dumps({
 REFRESH = COMMON + r"""
 from rait_registry.refresh import refresh
 extract, warehouse, threads, label = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+sampler = Sampler()
 t, c = time.perf_counter(), cpu_s()
 result = refresh(extract, warehouse, threads=threads)
 wall, cpu = time.perf_counter() - t, cpu_s() - c
+sampler.stop()
+# peak memory per refresh phase: the phases run one after the other in this order
+phase_peaks, start = {}, t - sampler.t0
+for name, seconds in result.timings_s.items():
+    phase_peaks[name] = sampler.peak(start, start + seconds + 0.5)
+    start += seconds
 data = json.loads((warehouse.parent / ".dbt" / "dbt-target" / "run_results.json").read_text())
 nodes = {item["unique_id"]: {"s": item.get("execution_time") or 0.0, "status": str(item.get("status"))}
          for item in data.get("results", [])}
-print("@@RESULT " + json.dumps({"label": label, "wall_s": wall, "cpu_s": cpu, "peak_mb": max_rss_mb(), "timings_s": result.timings_s,
+print("@@RESULT " + json.dumps({"label": label, "wall_s": wall, "cpu_s": cpu,
+                  "peak_mb": max(max_rss_mb(), sampler.peak()), "phase_peak_mb": phase_peaks, "timings_s": result.timings_s,
                   "status": result.status, "dbt_elapsed_s": data.get("elapsed_time"), "nodes": nodes,
                   "mart_rows": result.mart_rows}))
 """
@@ -295,8 +357,10 @@ def print_size(r: dict) -> None:
               f"{(_fmt_mb(peak) if peak is not None else ''):>12}")
     for key in ("refresh_first", "refresh_repeat"):
         if key in r:
-            print(f"refresh() phases ({r[key]['label']}): "
-                  + ", ".join(f"{k} {v:.1f}" for k, v in r[key]["timings_s"].items()))
+            peaks = r[key].get("phase_peak_mb", {})
+            print(f"refresh() phases ({r[key]['label']}), s [peak MB]: "
+                  + ", ".join(f"{k} {v:.1f}" + (f" [{peaks[k]:,.0f}]" if peaks.get(k) else "")
+                              for k, v in r[key]["timings_s"].items()))
     nodes = ph["node_times"]
     models = sorted(((k, v["s"]) for k, v in nodes.items() if v["phase"] == "dbt run"), key=lambda kv: -kv[1])
     tests = [v["s"] for v in nodes.values() if v["phase"] == "dbt test"]

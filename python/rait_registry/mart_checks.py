@@ -221,6 +221,17 @@ def _agreement_failures(con: duckdb.DuckDBPyConnection, present: set[str]) -> li
     return failures
 
 
+def _validate_frame(mart: str, frame: pd.DataFrame) -> list[MartFailure]:
+    """Failures of one mart (or chunk) against its pandera model."""
+    try:
+        MART_MODELS[mart].validate(frame, lazy=True)
+    except pandera.errors.SchemaErrors as exc:
+        return _failures_from(mart, exc)
+    except pandera.errors.SchemaError as exc:  # pragma: no cover - lazy mode collects
+        return [MartFailure(mart, None, type(exc).__name__, None)]
+    return []
+
+
 def validate_marts(con: duckdb.DuckDBPyConnection, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> MartCheckReport:
     """Validate every mart of the build database behind ``con``.
 
@@ -246,7 +257,7 @@ def validate_marts(con: duckdb.DuckDBPyConnection, chunk_rows: int = DEFAULT_CHU
         row[0]
         for row in con.execute("select table_name from information_schema.tables where table_schema = 'marts'").fetchall()
     }
-    for mart, model in MART_MODELS.items():
+    for mart in MART_MODELS:
         if mart not in present:
             report.failures.append(MartFailure(mart, None, "the mart exists", None))
             continue
@@ -258,12 +269,7 @@ def validate_marts(con: duckdb.DuckDBPyConnection, chunk_rows: int = DEFAULT_CHU
             _number_rows(con, mart, n_chunks)
         for k in range(n_chunks):
             frame = _read(con, mart, (k, n_chunks) if n_chunks > 1 else None)
-            try:
-                model.validate(frame, lazy=True)
-            except pandera.errors.SchemaErrors as exc:
-                report.failures.extend(_failures_from(mart, exc))
-            except pandera.errors.SchemaError as exc:  # pragma: no cover - lazy mode collects
-                report.failures.append(MartFailure(mart, None, type(exc).__name__, None))
+            report.failures.extend(_validate_frame(mart, frame))
             del frame
         if n_chunks > 1:
             con.execute("drop table _mart_rows")

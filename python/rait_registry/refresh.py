@@ -67,6 +67,17 @@ def _remove_leftovers(warehouse: Path) -> list[str]:
     return removed
 
 
+#: DuckDB memory limit of a refresh (its own connections and dbt's, see dbt_project/profiles.yml);
+#: ``$RAIT_DUCKDB_MEMORY_LIMIT`` overrides. Above it DuckDB spills to disk beside the build file.
+DEFAULT_MEMORY_LIMIT = "4GB"
+
+
+def connect_build(build_file: Path) -> duckdb.DuckDBPyConnection:
+    """Read-write connection to the build database, under the refresh's DuckDB memory limit."""
+    limit = os.environ.get("RAIT_DUCKDB_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT)
+    return duckdb.connect(str(build_file), config={"memory_limit": limit})
+
+
 def _check_marts(con: duckdb.DuckDBPyConnection):
     """pandera checks on the marts before publication (raises MartCheckFailed; nothing is published)."""
     from .mart_checks import validate_marts
@@ -121,7 +132,7 @@ def refresh(
         error: BaseException | None = None
         try:
             started = time.perf_counter()
-            con = duckdb.connect(str(build_file))
+            con = connect_build(build_file)
             try:
                 result.ingest = ingest(
                     extract_dir, con, tgab_positive_cutoff=float((dbt_vars or {}).get("tgab_positive_cutoff", 115.0))
@@ -149,7 +160,7 @@ def refresh(
             )
             result.timings_s["dbt_build"] = time.perf_counter() - started
 
-            con = duckdb.connect(str(build_file))
+            con = connect_build(build_file)
             try:
                 started = time.perf_counter()
                 result.mart_checks = _check_marts(con)
