@@ -8,14 +8,17 @@ or line) -- never a traceback, never a cell value.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import json
 import shutil
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
-from rait_registry.contract import TABLES
+from rait_registry.contract import TABLE_ORDER, TABLES
 from rait_registry.exceptions import ExtractRefused
 from rait_registry.ingest import ingest, sha256_file
 
@@ -421,9 +424,10 @@ def test_pandas_parquet_dates_at_midnight_are_dates_other_times_are_rejected(tmp
         frame.to_parquet(folder / f"{table}.parquet")
     con, report, rejected = run_ingest(folder)
     assert reasons(rejected) == {("lab_results", 3, "invalid_date")}
+    # the midnight timestamp is the date; the float 2.0 a pandas writer made of an integer is 2
     assert con.execute("select surgery_date, positive_nodes from raw.surgeries where surgery_id = 'S1'").fetchone() == (
-        "2010-01-10",
-        "2.0",
+        dt.date(2010, 1, 10),
+        2,
     )
     assert_reconciled(con, report)
 
@@ -465,3 +469,50 @@ def test_validate_cli_exit_codes_and_summary(tmp_path):
     proc = run_cli("validate", "--extract", str(tmp_path / "refused"))
     assert proc.returncode == 1
     assert "patients" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_typed_parquet_values_are_checked_like_their_text(tmp_path):
+    # Typed Parquet values (DATE, DOUBLE, integers, BOOLEAN) are checked as they are, not through
+    # their text: the quarantine and raw tables must equal those of the same values as text.
+    from rait_registry import checks as checks_module
+    from rait_registry.ingest import IngestReport, _read_as_text
+
+    csv_dir = write_extract(tmp_path / "csv", extracted_at=None)
+    typed_dir, text_dir = tmp_path / "typed", tmp_path / "text"
+    typed_dir.mkdir()
+    text_dir.mkdir()
+    sql_types = {"date": "date", "decimal": "double", "integer": "bigint", "boolean": "boolean"}
+    con = duckdb.connect()
+    for table in TABLE_ORDER:
+        casts = ", ".join(
+            f"cast(nullif({c.name}, '') as {sql_types[c.dtype]}) as {c.name}"
+            if c.vocabulary is None and c.dtype in sql_types
+            else c.name
+            for c in TABLES[table].columns
+        )
+        con.execute(f"create table {table} as select {casts} from read_csv('{csv_dir / table}.csv', all_varchar = true)")
+    # values whose text breaks a rule: not finite, not a float32, a five-digit year, not a 32-bit integer
+    con.execute("update lab_results set value = 'inf'::double where lab_id = 'L1'")
+    con.execute("update lab_results set tgab_cutoff = 1e300 where lab_id = 'L6'")
+    con.execute("update lab_results set sample_date = date '10000-01-01' where lab_id = 'L2'")
+    con.execute("update surgeries set positive_nodes = 3000000000 where surgery_id = 'S1'")
+    for table in TABLE_ORDER:
+        con.execute(f"copy {table} to '{typed_dir / table}.parquet' (format parquet)")
+        con.execute(f"copy (select columns(*)::varchar from {table}) to '{text_dir / table}.parquet' (format parquet)")
+    con.close()
+
+    probe = duckdb.connect()
+    probe.execute("create schema landing")
+    _read_as_text(probe, "lab_results", typed_dir / "lab_results.parquet", IngestReport("x", None, "2024-01-01", None))
+    assert checks_module.native_columns(probe, "lab_results") == {"sample_date", "value", "tgab_cutoff"}
+
+    typed_con, _, typed_rejected = run_ingest(typed_dir)
+    text_con, _, text_rejected = run_ingest(text_dir)
+    assert {("lab_results", 1, "invalid_decimal"), ("lab_results", 6, "invalid_decimal"),
+            ("lab_results", 2, "invalid_date"), ("surgeries", 1, "invalid_integer")} <= reasons(typed_rejected)
+    pd.testing.assert_frame_equal(typed_rejected, text_rejected)
+    for table in TABLE_ORDER:
+        pd.testing.assert_frame_equal(
+            typed_con.execute(f"select * from raw.{table} order by source_row").df(),
+            text_con.execute(f"select * from raw.{table} order by source_row").df(),
+        )

@@ -89,8 +89,9 @@ def test_cascaded_rows_carry_only_cascade_reasons(messy_run):
 def test_harmless_noise_and_unknown_column_are_not_quarantined(messy_run):
     messy, report, _, con = messy_run
     assert messy.noise > 0
-    upper = con.execute("select count(*) from raw.imaging_findings where status <> lower(status)").fetchone()[0]
-    assert upper > 0  # " NEW " etc. staged as read, normalised by staging
+    # " NEW " etc. are accepted and staged in the contract's spelling
+    statuses = {row[0] for row in con.execute("select distinct status from raw.imaging_findings").fetchall()}
+    assert statuses and statuses <= {"new", "present", "stable", "increased", "reduced", "resolved", "absent", None}
     assert any("notes" in warning for warning in report.warnings)
 
 

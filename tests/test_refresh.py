@@ -86,12 +86,37 @@ def test_change_summary_reports_a_new_progression_event(published_copy, demo_ext
     )
     with open(findings, "a", newline="") as handle:
         csv.DictWriter(handle, fieldnames=header, lineterminator="\n").writerow(row)
+    # and, for the snapshots, one TSH result corrected and another withdrawn
+    labs = extract / "lab_results.csv"
+    with open(labs, newline="") as handle:
+        reader = csv.DictReader(handle)
+        lab_header, lab_rows = reader.fieldnames, list(reader)
+    tsh = [row for row in lab_rows if row["analyte"] == "TSH"]
+    corrected, withdrawn = tsh[0]["lab_id"], tsh[1]["lab_id"]
+    tsh[0]["value"] = str(float(tsh[0]["value"]) + 1.0)
+    lab_rows = [row for row in lab_rows if row["lab_id"] != withdrawn]
+    with open(labs, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=lab_header, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(lab_rows)
     run_cli("refresh", "--extract", str(extract), "--warehouse", str(published_copy), check=True)
     con = duckdb.connect(str(published_copy), read_only=True)
     status, summary = con.execute(
         "select status, change_summary from history.refresh_runs order by started_at desc limit 1"
     ).fetchone()
+    versions = con.execute(
+        """select lab_id, count(*), count(*) filter (where dbt_valid_to is null)
+           from snapshots.lab_results_history group by lab_id"""
+    ).fetchall()
+    new_finding = con.execute(
+        "select count(*) from snapshots.imaging_findings_history where finding_id = 'FZZZ-new-lesion' and dbt_valid_to is null"
+    ).fetchone()[0]
     con.close()
+    by_lab = {lab_id: (n, current) for lab_id, n, current in versions}
+    assert by_lab.pop(corrected) == (2, 1)  # the old version closed, the corrected one current
+    assert by_lab.pop(withdrawn) == (1, 0)  # invalidated: no current version
+    assert set(by_lab.values()) == {(1, 1)}  # every other result untouched
+    assert new_finding == 1
     summary = json.loads(summary)
     assert status == "published"
     assert summary["new_progression_events"] == [patient_id]

@@ -134,8 +134,48 @@ def _work(table: str) -> str:
     return f"_chk_{table}"
 
 
-def _typed_expression(column: Column) -> str | None:
-    """SQL for the typed value of a trimmed text column ``t``; NULL when the text is invalid."""
+#: Parquet types whose values are read as they are (``<column>__native`` in ``landing.<table>``)
+#: instead of through their text, by contract type: the outcome of every rule is the same as for
+#: the text DuckDB writes for them, without printing and re-parsing tens of millions of numbers.
+NATIVE_TYPES = {
+    "date": ("DATE",),
+    "decimal": ("DOUBLE",),
+    "integer": ("TINYINT", "SMALLINT", "INTEGER", "BIGINT"),
+    "boolean": ("BOOLEAN",),
+}
+NATIVE_SUFFIX = "__native"
+
+
+def native_columns(con: duckdb.DuckDBPyConnection, table: str) -> frozenset[str]:
+    """Columns of ``landing.<table>`` that also come as a typed Parquet value (``<column>__native``)."""
+    names = [row[0] for row in con.execute(f"describe landing.{_q(table)}").fetchall()]
+    return frozenset(name[: -len(NATIVE_SUFFIX)] for name in names if name.endswith(NATIVE_SUFFIX))
+
+
+def _native_expression(column: Column) -> str:
+    """SQL for the typed value of a typed Parquet value; NULL where its text would be invalid."""
+    n = _q(column.name + NATIVE_SUFFIX)
+    if column.dtype == "date":  # the text of a year before 1 or after 9999 is not YYYY-MM-DD
+        return f"case when {n} between date '0001-01-01' and date '9999-12-31' then {n} end"
+    if column.dtype == "decimal":
+        return f"case when isfinite({n}) and isfinite(try_cast({n} as float)) then cast({n} as double) end"
+    if column.dtype == "integer":
+        return f"try_cast({n} as integer)"
+    return n  # boolean
+
+
+def _present(column: Column, native: frozenset[str] = frozenset()) -> str:
+    """SQL that is true when the column has a (non-empty) value."""
+    if column.name in native:
+        return f"{_q(column.name + NATIVE_SUFFIX)} is not null"
+    return f"{_q(column.name)} is not null"
+
+
+def _typed_expression(column: Column, native: frozenset[str] = frozenset()) -> str | None:
+    """SQL for the typed value of a trimmed text column ``t``; NULL when the text is invalid.
+    For a column in ``native``, from its typed Parquet value instead."""
+    if column.name in native and column.vocabulary is None:
+        return _native_expression(column)
     t = f"nullif(trim({_q(column.name)}), '')"
     if column.vocabulary is not None:
         cases = " ".join(f"when {_lit(v.lower())} then {_lit(v)}" for v in column.vocabulary)
@@ -178,25 +218,43 @@ def _range_violation(column: Column, value: str) -> str | None:
     return " or ".join(parts) if parts else None
 
 
-def _checked_columns(table: str) -> str:
-    """Select list over ``landing.<table>``: source_row, every column trimmed (``c``) and typed (``c__v``)."""
+def _checked_columns(table: str, native: frozenset[str] = frozenset(), with_text: bool = False) -> str:
+    """Select list over ``landing.<table>``: source_row, every column trimmed (``c``) and typed (``c__v``).
+
+    A column in ``native`` comes as its typed Parquet value (``c__native``) and, only when
+    ``with_text``, as text too (the rules test its presence on the typed value)."""
     select = ["source_row"]
     for column in TABLES[table].columns:
-        select.append(f"nullif(trim({_q(column.name)}), '') as {_q(column.name)}")
-        typed = _typed_expression(column)
+        if column.name in native:
+            select.append(_q(column.name + NATIVE_SUFFIX))
+        if column.name not in native or with_text:
+            select.append(f"nullif(trim({_q(column.name)}), '') as {_q(column.name)}")
+        typed = _typed_expression(column, native)
         if typed is not None:
             select.append(f"{typed} as {_q(column.name + '__v')}")
     return ", ".join(select)
 
 
-def _checked_rows(table: str) -> str:
+def typed_select(table: str, native: frozenset[str] = frozenset()) -> str:
+    """Select list over ``landing.<table>``: ``source_row`` and every column with its contract type
+    (text trimmed with empty as NULL, vocabulary in the contract's spelling, DATE, DOUBLE,
+    INTEGER, BOOLEAN), named as in the contract. For a row that passed the row rules these are
+    the values the rules checked; :mod:`rait_registry.ingest` writes them to ``raw.<table>``."""
+    select = ["source_row"]
+    for column in TABLES[table].columns:
+        typed = _typed_expression(column, native) or f"nullif(trim({_q(column.name)}), '')"
+        select.append(f"{typed} as {_q(column.name)}")
+    return ", ".join(select)
+
+
+def _checked_rows(table: str, native: frozenset[str] = frozenset()) -> str:
     """Every row of ``landing.<table>`` with its columns trimmed and typed, as an SQL relation
     (computed while it is read, never stored: at registry scale a stored copy of every column,
     twice, costs more than the checks)."""
-    return f"(select {_checked_columns(table)} from landing.{_q(table)})"
+    return f"(select {_checked_columns(table, native)} from landing.{_q(table)})"
 
 
-def _create_work_table(con: duckdb.DuckDBPyConnection, table: str) -> None:
+def _create_work_table(con: duckdb.DuckDBPyConnection, table: str, native: frozenset[str] = frozenset()) -> None:
     """``_chk_<table>``: what the key and cross-row rules read -- source_row, the key, patient_id
     and the references trimmed, and every date column typed (``c__v``)."""
     spec = TABLES[table]
@@ -206,24 +264,24 @@ def _create_work_table(con: duckdb.DuckDBPyConnection, table: str) -> None:
         if column.name in needed:
             select.append(f"nullif(trim({_q(column.name)}), '') as {_q(column.name)}")
         elif column.dtype == "date":
-            select.append(f"{_typed_expression(column)} as {_q(column.name + '__v')}")
+            select.append(f"{_typed_expression(column, native)} as {_q(column.name + '__v')}")
     con.execute(
         f"create or replace temp table {_work(table)} as select {', '.join(select)} from landing.{_q(table)}"
     )
 
 
-def _row_rules(table: str, extracted_at: dt.date) -> list[tuple[str, str, str]]:
+def _row_rules(table: str, extracted_at: dt.date, native: frozenset[str] = frozenset()) -> list[tuple[str, str, str]]:
     """(condition, column, reason_code) of every row rule of ``table`` (contract section 1)."""
     spec = TABLES[table]
     rules: list[tuple[str, str, str]] = []
     for column in spec.columns:
-        name = _q(column.name)
+        present = _present(column, native)
         if column.required:
-            rules.append((f"{name} is null", column.name, "missing_required"))
-        typed = _typed_expression(column)
+            rules.append((f"not ({present})", column.name, "missing_required"))
+        typed = _typed_expression(column, native)
         if typed is not None:
             typed_name = _q(column.name + "__v")
-            rules.append((f"{name} is not null and {typed_name} is null", column.name, _type_reason(column)))
+            rules.append((f"{present} and {typed_name} is null", column.name, _type_reason(column)))
             violation = _range_violation(column, typed_name)
             if violation:
                 rules.append((f"{typed_name} is not null and ({violation})", column.name, "out_of_range"))
@@ -253,8 +311,9 @@ def _row_rules(table: str, extracted_at: dt.date) -> list[tuple[str, str, str]]:
     if table == "imaging_findings":
         rules.append(("modality__v = 'RxWBS' and rait_id is null", "rait_id", "rait_id_required_for_rxwbs"))
     if table == "follow_up":
-        rules.append(("vital_status__v = 'dead' and death_date is null", "death_date", "death_date_required_when_dead"))
-        rules.append(("vital_status__v = 'alive' and death_date is not null", "death_date", "death_date_when_alive"))
+        death_date = _present(spec.column("death_date"), native)
+        rules.append((f"vital_status__v = 'dead' and not ({death_date})", "death_date", "death_date_required_when_dead"))
+        rules.append((f"vital_status__v = 'alive' and {death_date}", "death_date", "death_date_when_alive"))
         rules.append(
             ("last_contact_date__v > death_date__v", "last_contact_date", "last_contact_after_death")
         )
@@ -275,7 +334,7 @@ def _insert_failures(con: duckdb.DuckDBPyConnection, table: str, rules: list[tup
     )
 
 
-def _key_rules(con: duckdb.DuckDBPyConnection, table: str) -> None:
+def _key_rules(con: duckdb.DuckDBPyConnection, table: str, native: frozenset[str] = frozenset()) -> None:
     """Exact duplicates (all but the first copy) and keys shared by rows with different values."""
     spec = TABLES[table]
     # a valid value compares by its typed value ("2.50" = "2.5", "TRUE" = "true", "lung" = "Lung"),
@@ -298,7 +357,7 @@ def _key_rules(con: duckdb.DuckDBPyConnection, table: str) -> None:
     con.execute(
         f"""
         create or replace temp table _key_candidates as
-        select {_checked_columns(table)} from landing.{_q(table)}
+        select {_checked_columns(table, native, with_text=True)} from landing.{_q(table)}
         where source_row in (
             select source_row from {_work(table)}
             where {key} is null
@@ -463,9 +522,10 @@ def run_row_checks(con: duckdb.DuckDBPyConnection, extracted_at: dt.date) -> Che
     )
     try:
         for table in TABLE_ORDER:
-            _insert_failures(con, table, _row_rules(table, extracted_at), _checked_rows(table))
-            _create_work_table(con, table)
-            _key_rules(con, table)
+            native = native_columns(con, table)
+            _insert_failures(con, table, _row_rules(table, extracted_at, native), _checked_rows(table, native))
+            _create_work_table(con, table, native)
+            _key_rules(con, table, native)
         rounds = _cross_row_rules(con)
         _write_quarantine(con)
         failures = dict(con.execute("select reason_code, count(*) from _failures group by 1 order by 1").fetchall())
@@ -530,16 +590,15 @@ def count_tgab_positive(con: duckdb.DuckDBPyConnection, default_cutoff: float = 
 
     Positive: value >= the row's ``tgab_cutoff`` (else ``default_cutoff``, the dbt var
     ``tgab_positive_cutoff``, 115 IU/mL) and the value is not reported with comparator ``<``.
-    Reads ``raw.lab_results`` (accepted rows only; the accepted units of TgAb are equal, factor 1).
+    Reads ``raw.lab_results`` (accepted rows only, typed; the accepted units of TgAb are equal, factor 1).
     """
     return int(
         con.execute(
             """
             select count(*) from raw.lab_results
-            where lower(trim(analyte)) = 'tgab'
-              and cast(nullif(trim(value), '') as double)
-                  >= coalesce(cast(nullif(trim(tgab_cutoff), '') as double), ?)
-              and coalesce(trim(comparator), '') <> '<'
+            where analyte = 'TgAb'
+              and value >= coalesce(tgab_cutoff, ?)
+              and coalesce(comparator, '') <> '<'
             """,
             [float(default_cutoff)],
         ).fetchone()[0]

@@ -5,7 +5,7 @@ outgrows one DuckDB file, the same models run on an existing engine:
 
 1. the extract is verified and loaded with the usual ingest (:func:`rait_registry.ingest.ingest`)
    into a throwaway in-memory DuckDB, so exactly the same rows are accepted or quarantined;
-2. the accepted ``raw.*`` tables (all text, plus ``source_row``) are copied to the ``raw``
+2. the accepted, typed ``raw.*`` tables (with ``source_row``) are copied to the ``raw``
    schema of the engine (PostgreSQL ``COPY``; Spark ``saveAsTable``);
 3. ``dbt build --target postgres|spark`` builds the seeds, staging views, intermediate and mart
    tables and snapshots there and runs the data tests and unit tests (on Spark without the
@@ -52,8 +52,24 @@ ENGINES = ("postgres", "spark")
 PROJECT_SCHEMAS = ("raw", "reference", "staging", "intermediate", "marts", "snapshots")
 
 #: Arrow type of a raw column -> PostgreSQL / Spark SQL type.
-_POSTGRES_TYPES = {"string": "text", "large_string": "text", "int64": "bigint", "int32": "integer"}
-_SPARK_TYPES = {"string": "string", "large_string": "string", "int64": "bigint", "int32": "int"}
+_POSTGRES_TYPES = {
+    "string": "text",
+    "large_string": "text",
+    "int64": "bigint",
+    "int32": "integer",
+    "double": "double precision",
+    "date32[day]": "date",
+    "bool": "boolean",
+}
+_SPARK_TYPES = {
+    "string": "string",
+    "large_string": "string",
+    "int64": "bigint",
+    "int32": "int",
+    "double": "double",
+    "date32[day]": "date",
+    "bool": "boolean",
+}
 
 
 @dataclass
@@ -93,7 +109,7 @@ def ingest_extract(extract_dir: str | Path) -> tuple[IngestReport, dict[str, pa.
     -------
     report, tables
         The :class:`~rait_registry.ingest.IngestReport` and ``raw.<table>`` as Arrow tables
-        (text columns plus ``source_row``), in ingest order.
+        (accepted rows, typed, plus ``source_row``), in ingest order.
 
     Raises
     ------
@@ -127,7 +143,7 @@ def _column_types(table: pa.Table, mapping: Mapping[str, str], engine: str, name
         if type_name not in mapping:
             raise RaitRegistryError(
                 f"raw.{name}.{column.name} has type {type_name}, which rait_registry.engines cannot copy to "
-                f"{engine}; raw tables hold text and source_row only (is the ingest newer than engines.py?)."
+                f"{engine}; raw tables hold text, date, double, integer and boolean columns (is the ingest newer than engines.py?)."
             )
         columns.append((column.name, mapping[type_name]))
     return columns
@@ -352,7 +368,14 @@ def spark_session(work_dir: str | Path, cores: int = 2, driver_memory: str = "2g
 def load_raw_spark(tables: Mapping[str, pa.Table], spark: SparkSession) -> None:
     """Replace ``raw.<table>`` in the Spark catalog with ``tables`` (parquet tables)."""
     types = _import_optional("pyspark.sql.types", "spark")
-    spark_type = {"string": types.StringType(), "bigint": types.LongType(), "int": types.IntegerType()}
+    spark_type = {
+        "string": types.StringType(),
+        "bigint": types.LongType(),
+        "int": types.IntegerType(),
+        "double": types.DoubleType(),
+        "date": types.DateType(),
+        "boolean": types.BooleanType(),
+    }
     spark.sql("create database if not exists raw")
     for name, table in tables.items():
         columns = _column_types(table, _SPARK_TYPES, "Spark", name)

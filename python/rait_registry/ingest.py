@@ -1,11 +1,16 @@
 """Ingest: verify an extract and load it into the ``raw`` schema of a build database.
 
-Design step 1 (``shared/design.md``). Every file is read by DuckDB *as text*, once, into
-``raw.<table>`` with ``source_row`` (1-based data row: the first record after the header
-is 1); the row checks (:mod:`rait_registry.checks`) read it as ``landing.<table>`` (a view) and
-write every failing row to ``quarantine.rejected_rows``; the quarantined rows are then deleted
-from ``raw.<table>``, which keeps the accepted rows in file order, and the counts are
-reconciled: per table, rows read = rows staged + rows quarantined (distinct source rows).
+Design step 1 (``shared/design.md``). Every file is read by DuckDB *as text* into
+``landing.<table>`` with ``source_row`` (1-based data row: the first record after the header
+is 1): a CSV file is parsed once into a landing table; a Parquet file is read through a view
+(``read_parquet`` with every column cast to text), so its tens of millions of rows are not
+written a second time. The row checks (:mod:`rait_registry.checks`) read ``landing.<table>`` and
+write every failing row to ``quarantine.rejected_rows``; the accepted rows, in file order, are
+then written once to ``raw.<table>`` with the contract's types (text trimmed, vocabulary in the
+contract's spelling, dates, decimals, integers, booleans: the values the checks accepted), and
+the counts are reconciled: per table, rows read = rows staged + rows quarantined (distinct
+source rows). ``landing`` is dropped at the end; the text as read stays only in
+``quarantine.rejected_rows.raw_record``.
 
 File-level problems refuse the whole extract with :class:`~rait_registry.exceptions.ExtractRefused`
 (exit code 1), naming the file and, where it applies, the column. Messages never contain cell values.
@@ -176,15 +181,15 @@ def _read_csv_header(path: Path) -> list[str]:
 
 
 def _read_as_text(con: duckdb.DuckDBPyConnection, table: str, path: Path, report: IngestReport) -> list[str]:
-    """Load one file into ``raw.<table>`` in one pass; return the unknown columns it dropped.
+    """Make one file readable as ``landing.<table>``; return the unknown columns it dropped.
 
-    The table holds ``source_row`` and every contract column of the table as text (VARCHAR), in
-    file order; a contract column the file lacks is NULL. Every row read is loaded: the row checks
-    read them through the view ``landing.<table>``, and :func:`_stage_accepted_rows` deletes the
-    quarantined ones afterwards, so the rows are written once (a copy from a landing table to
-    ``raw`` would write tens of millions of rows twice at registry scale).
+    ``landing.<table>`` holds ``source_row`` and every contract column of the table as text
+    (VARCHAR), in file order; a contract column the file lacks is NULL. A CSV file is parsed
+    into a table (once); a Parquet file becomes a view over ``read_parquet``, read again by each
+    check instead of being copied (a copy of the text of tens of millions of rows costs more at
+    registry scale than the reads it saves).
     """
-    target = f'raw."{table}"'
+    target = f'landing."{table}"'
     if path.suffix == ".csv":
         header = _read_csv_header(path)
         scan = (
@@ -218,16 +223,23 @@ def _read_as_text(con: duckdb.DuckDBPyConnection, table: str, path: Path, report
             else f"cast(null as varchar) as {_quote(column)}"
             for column, source in sources.items()
         )
-        try:
-            # a Parquet scan keeps the file's order (DuckDB preserves insertion order), so no sort
-            con.execute(
-                f"create or replace table {target} as select file_row_number + 1 as source_row, {select} "
-                "from read_parquet(?, file_row_number = true)",
-                [str(path)],
-            )
-        except duckdb.Error as exc:
-            raise ExtractRefused(f"{path.name}: cannot be read as Parquet ({type(exc).__name__}); re-export the file.") from None
-    con.execute(f'create or replace view landing."{table}" as select * from {target}')
+        # typed Parquet values the checks read directly (checks.NATIVE_TYPES), beside their text
+        spec = TABLES[table]
+        native = [
+            f"{_quote(source)} as {_quote(column + checks.NATIVE_SUFFIX)}"
+            for column, source in sources.items()
+            if source is not None
+            and spec.column(column).vocabulary is None
+            and types[source].upper() in checks.NATIVE_TYPES.get(spec.column(column).dtype, ())
+        ]
+        if native:
+            select += ", " + ", ".join(native)
+        # a view takes no parameters: the path is an SQL string literal
+        location = "'" + str(path.resolve()).replace("'", "''") + "'"
+        con.execute(
+            f"create or replace view {target} as select file_row_number + 1 as source_row, {select} "
+            f"from read_parquet({location}, file_row_number = true)"
+        )
     return unknown
 
 
@@ -353,7 +365,10 @@ def ingest(
     for table in TABLE_ORDER:
         path = files[table]
         unknown = _read_as_text(con, table, path, report)
-        rows = con.execute(f'select count(*) from raw."{table}"').fetchone()[0]
+        try:
+            rows = con.execute(f'select count(*) from landing."{table}"').fetchone()[0]
+        except duckdb.Error as exc:
+            raise ExtractRefused(f"{path.name}: cannot be read ({type(exc).__name__}); re-export the file.") from None
         if rows == 0:
             raise ExtractRefused(f"{path.name}: the table has no data rows; an extract needs every table filled.")
         listed = ((manifest or {}).get("files") or {}).get(path.name) or {}
@@ -364,17 +379,26 @@ def ingest(
             )
         report.tables[table] = TableLoad(table=table, file=path.name, rows_read=rows, unknown_columns=unknown)
 
-    checks.run_row_checks(con, extracted_at=extracted_at)
-    _stage_accepted_rows(con, report)
+    try:
+        checks.run_row_checks(con, extracted_at=extracted_at)
+        _stage_accepted_rows(con, report)
+    except duckdb.IOException as exc:
+        # a Parquet file is read again by each check: one changed or damaged since it was opened
+        raise ExtractRefused(
+            f"an extract file could not be read during the row checks ({type(exc).__name__}); "
+            "make sure no file changes while the refresh runs, and re-export damaged files."
+        ) from None
     report.tgab_positive_samples = checks.count_tgab_positive(con, default_cutoff=tgab_positive_cutoff)
     return report
 
 
 def _stage_accepted_rows(con: duckdb.DuckDBPyConnection, report: IngestReport) -> None:
-    """Delete the quarantined rows from ``raw.*`` and reconcile read = staged + quarantined.
+    """Write the accepted rows of each landing table to ``raw.<table>``, typed, and reconcile
+    read = staged + quarantined.
 
-    ``raw.<table>`` already holds every row read (:func:`_read_as_text`); deleting the few
-    quarantined rows keeps the rest in file order without copying or sorting them.
+    Each value is the one the row checks accepted (:func:`rait_registry.checks.typed_select`):
+    text trimmed (empty is NULL), vocabulary in the contract's spelling, dates, decimals
+    (DOUBLE), integers and booleans. The rows keep the file's order.
     """
     quarantined = dict(
         con.execute(
@@ -383,12 +407,14 @@ def _stage_accepted_rows(con: duckdb.DuckDBPyConnection, report: IngestReport) -
     )
     for table, load in report.tables.items():
         load.rows_quarantined = int(quarantined.get(table, 0))
+        accepted = f'from landing."{table}"'
         if load.rows_quarantined:
-            con.execute(
-                f'delete from raw."{table}" where source_row in '
-                "(select source_row from quarantine.rejected_rows where source_table = ?)",
-                [table],
+            accepted += (
+                " where source_row not in (select source_row from quarantine.rejected_rows "
+                f"where source_table = '{table}')"
             )
+        typed = checks.typed_select(table, checks.native_columns(con, table))
+        con.execute(f'create or replace table raw."{table}" as select {typed} {accepted}')
         load.rows_staged = con.execute(f'select count(*) from raw."{table}"').fetchone()[0]
         if load.rows_read != load.rows_staged + load.rows_quarantined:
             raise RuntimeError(

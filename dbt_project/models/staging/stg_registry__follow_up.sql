@@ -1,4 +1,4 @@
--- Staging: follow-up (contract section 1). Rename/cast/normalise only.
+-- Staging: follow-up (contract section 1). Rename only: ingest has already typed and checked every value.
 {{ config(alias='follow_up') }}
 
 with source as (
@@ -10,10 +10,10 @@ with source as (
 final as (
 
     select
-        {{ clean_text('patient_id') }} as patient_id,
-        {{ to_date('last_contact_date') }} as last_contact_date,
-        {{ canonical_vocab('vital_status', contract_vocabulary('vital_status')) }} as vital_status,
-        {{ to_date('death_date') }} as death_date,
+        patient_id,
+        last_contact_date,
+        vital_status,
+        death_date,
         source_row
     from source
 

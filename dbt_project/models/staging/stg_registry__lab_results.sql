@@ -15,17 +15,17 @@ unit_conversions as (
 
 ),
 
-typed as (
+renamed as (
 
     select
-        {{ clean_text('lab_id') }} as lab_id,
-        {{ clean_text('patient_id') }} as patient_id,
-        {{ to_date('sample_date') }} as sample_date,
-        {{ canonical_vocab('analyte', contract_vocabulary('analyte')) }} as analyte,
-        {{ to_decimal('value') }} as value,
-        {{ canonical_vocab('comparator', contract_vocabulary('comparator')) }} as comparator,
-        {{ canonical_vocab('unit', contract_vocabulary('lab_unit')) }} as unit_as_reported,
-        {{ to_decimal('tgab_cutoff') }} as tgab_cutoff,
+        lab_id,
+        patient_id,
+        sample_date,
+        analyte,
+        value,
+        comparator,
+        unit as unit_as_reported,
+        tgab_cutoff,
         source_row
     from source
 
@@ -34,20 +34,20 @@ typed as (
 final as (
 
     select
-        typed.lab_id,
-        typed.patient_id,
-        typed.sample_date,
-        typed.analyte,
-        typed.value * unit_conversions.factor_to_canonical as value,
-        typed.comparator,
+        renamed.lab_id,
+        renamed.patient_id,
+        renamed.sample_date,
+        renamed.analyte,
+        renamed.value * unit_conversions.factor_to_canonical as value,
+        renamed.comparator,
         unit_conversions.canonical_unit as unit,
-        typed.unit_as_reported,
-        typed.tgab_cutoff * unit_conversions.factor_to_canonical as tgab_cutoff,
-        typed.source_row
-    from typed
+        renamed.unit_as_reported,
+        renamed.tgab_cutoff * unit_conversions.factor_to_canonical as tgab_cutoff,
+        renamed.source_row
+    from renamed
     left join unit_conversions
-        on typed.analyte = unit_conversions.quantity
-        and typed.unit_as_reported = unit_conversions.unit
+        on renamed.analyte = unit_conversions.quantity
+        and renamed.unit_as_reported = unit_conversions.unit
 
 )
 

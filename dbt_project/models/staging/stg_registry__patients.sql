@@ -1,4 +1,4 @@
--- Staging: patients (contract section 1). Rename/cast/normalise only.
+-- Staging: patients (contract section 1). Rename only: ingest has already typed and checked every value.
 {{ config(alias='patients') }}
 
 with source as (
@@ -10,10 +10,10 @@ with source as (
 final as (
 
     select
-        {{ clean_text('patient_id') }} as patient_id,
-        {{ canonical_vocab('sex', contract_vocabulary('sex')) }} as sex,
-        {{ to_date('birth_date') }} as birth_date,
-        {{ clean_text('center_id') }} as center_id,
+        patient_id,
+        sex,
+        birth_date,
+        center_id,
         source_row
     from source
 

@@ -15,16 +15,16 @@ unit_conversions as (
 
 ),
 
-typed as (
+renamed as (
 
     select
-        {{ clean_text('rait_id') }} as rait_id,
-        {{ clean_text('patient_id') }} as patient_id,
-        {{ to_date('admin_date') }} as admin_date,
-        {{ to_decimal('activity') }} as activity,
-        {{ canonical_vocab('activity_unit', contract_vocabulary('activity_unit')) }} as activity_unit,
-        {{ canonical_vocab('preparation', contract_vocabulary('preparation')) }} as preparation,
-        {{ canonical_vocab('intent', contract_vocabulary('intent')) }} as intent,
+        rait_id,
+        patient_id,
+        admin_date,
+        activity,
+        activity_unit,
+        preparation,
+        intent,
         source_row
     from source
 
@@ -33,18 +33,18 @@ typed as (
 final as (
 
     select
-        typed.rait_id,
-        typed.patient_id,
-        typed.admin_date,
-        typed.activity,
-        typed.activity_unit,
-        typed.activity * unit_conversions.factor_to_canonical as activity_gbq,
-        typed.preparation,
-        typed.intent,
-        typed.source_row
-    from typed
+        renamed.rait_id,
+        renamed.patient_id,
+        renamed.admin_date,
+        renamed.activity,
+        renamed.activity_unit,
+        renamed.activity * unit_conversions.factor_to_canonical as activity_gbq,
+        renamed.preparation,
+        renamed.intent,
+        renamed.source_row
+    from renamed
     left join unit_conversions
-        on typed.activity_unit = unit_conversions.unit
+        on renamed.activity_unit = unit_conversions.unit
 
 )
 

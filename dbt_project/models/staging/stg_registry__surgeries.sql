@@ -1,4 +1,4 @@
--- Staging: surgeries (contract section 1). Rename/cast/normalise only.
+-- Staging: surgeries (contract section 1). Rename only: ingest has already typed and checked every value.
 {{ config(alias='surgeries') }}
 
 with source as (
@@ -10,20 +10,20 @@ with source as (
 final as (
 
     select
-        {{ clean_text('surgery_id') }} as surgery_id,
-        {{ clean_text('patient_id') }} as patient_id,
-        {{ to_date('surgery_date') }} as surgery_date,
-        {{ canonical_vocab('procedure', contract_vocabulary('procedure')) }} as procedure,
-        {{ canonical_vocab('histology', contract_vocabulary('histology')) }} as histology,
-        {{ to_decimal('max_tumor_size_cm') }} as max_tumor_size_cm,
-        {{ canonical_vocab('t_stage', contract_vocabulary('t_stage')) }} as t_stage,
-        {{ canonical_vocab('n_stage', contract_vocabulary('n_stage')) }} as n_stage,
-        {{ canonical_vocab('ete', contract_vocabulary('ete')) }} as ete,
-        {{ canonical_vocab('resection', contract_vocabulary('resection')) }} as resection,
-        {{ to_integer('vascular_invasion_foci') }} as vascular_invasion_foci,
-        {{ to_integer('positive_nodes') }} as positive_nodes,
-        {{ to_decimal('largest_node_cm') }} as largest_node_cm,
-        {{ to_boolean('aggressive_variant') }} as aggressive_variant,
+        surgery_id,
+        patient_id,
+        surgery_date,
+        procedure,
+        histology,
+        max_tumor_size_cm,
+        t_stage,
+        n_stage,
+        ete,
+        resection,
+        vascular_invasion_foci,
+        positive_nodes,
+        largest_node_cm,
+        aggressive_variant,
         source_row
     from source
 
