@@ -187,8 +187,8 @@ def phase(name, fn):
 def do_ingest():
     con = connect_build(build)
     try:
+        history.prepare_build(con)
         report = ingest_module.ingest(extract, con)
-        history.carry_forward(con, False)
         return report
     finally:
         con.close()

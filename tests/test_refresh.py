@@ -185,3 +185,36 @@ def test_failed_refresh_is_logged_and_publishes_nothing(published_copy, tiny_ext
     log = [json.loads(line) for line in (published_copy.parent / "refresh-log.jsonl").read_text().splitlines()]
     assert log[-1]["status"] == "failed"
     assert "ExtractRefused" in log[-1]["error"]
+
+
+def test_prepare_build_keeps_only_history_and_snapshots_and_upgrades_an_old_history(tmp_path):
+    from rait_registry import history
+
+    published = tmp_path / "registry.duckdb"
+    con = duckdb.connect(str(published))
+    for schema in ("raw", "staging", "marts", "quarantine", "history", "snapshots"):
+        con.execute(f"create schema {schema}")
+        con.execute(f"create table {schema}.t as select 1 as x")
+    # a history written by an older version: fewer columns, in another order
+    con.execute("create table history.refresh_runs (status varchar, run_id varchar)")
+    con.execute("insert into history.refresh_runs values ('published', 'run-1')")
+    con.close()
+    build = tmp_path / "build" / "registry.duckdb"
+    build.parent.mkdir()
+    assert history.start_build(build, published)
+    assert not history.start_build(tmp_path / "other.duckdb", tmp_path / "missing.duckdb")
+    con = duckdb.connect(str(build))
+    history.prepare_build(con)
+    schemas = {row[0] for row in con.execute("select schema_name from information_schema.schemata").fetchall()}
+    assert {"raw", "staging", "marts", "quarantine"}.isdisjoint(schemas)
+    assert con.execute("select x from snapshots.t").fetchall() == [(1,)]
+    columns = [row[0] for row in con.execute("describe history.refresh_runs").fetchall()]
+    assert columns[:2] == ["run_id", "extract_id"] and "mart_hashes" in columns
+    assert con.execute("select run_id, status, mart_hashes from history.refresh_runs").fetchall() == [
+        ("run-1", "published", None)
+    ]
+    con.close()
+    # the published file itself is untouched
+    con = duckdb.connect(str(published), read_only=True)
+    assert con.execute("select count(*) from marts.t").fetchone()[0] == 1
+    con.close()

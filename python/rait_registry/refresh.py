@@ -132,15 +132,14 @@ def refresh(
         error: BaseException | None = None
         try:
             started = time.perf_counter()
+            # the history and the snapshots come forward with a copy of the published file
+            history.start_build(build_file, warehouse)
             con = connect_build(build_file)
             try:
+                history.prepare_build(con)
                 result.ingest = ingest(
                     extract_dir, con, tgab_positive_cutoff=float((dbt_vars or {}).get("tgab_positive_cutoff", 115.0))
                 )
-                has_previous = history.attach_previous(con, warehouse)
-                history.carry_forward(con, has_previous)
-                if has_previous:
-                    con.execute(f"detach {history.PREVIOUS}")
             finally:
                 con.close()
             result.timings_s["ingest"] = time.perf_counter() - started
