@@ -1,9 +1,14 @@
-"""Row-level checks of contract section 1, run as set-based SQL in DuckDB on ``landing.*``.
+"""Row-level checks of contract section 1, run as set-based SQL in DuckDB.
 
-Every failing row is written to ``quarantine.rejected_rows`` -- one row per failed rule -- and
-never reaches ``raw.*``. The column rules (type, vocabulary, range, required) are generated from
-:mod:`rait_registry.contract`; nothing here runs Python per row, so the checks scale with DuckDB
-to tens of millions of rows.
+Every row of ``landing.<table>`` (the file as text) is written once to ``raw.<table>`` with its
+contract type (:func:`typed_select`: text trimmed, vocabulary in the contract's spelling, DATE,
+DOUBLE, INTEGER, BOOLEAN) and the list of its columns whose value has the wrong type
+(``_invalid``); the rules run on that typed table. Every failing row is written to
+``quarantine.rejected_rows`` -- one row per failed rule, with the row as read -- and deleted from
+``raw.<table>``, which then holds the accepted rows in file order. The column rules (type,
+vocabulary, range, required) are generated from :mod:`rait_registry.contract`; nothing here runs
+Python per row, so the checks scale with DuckDB to tens of millions of rows. Typed Parquet
+values (``NATIVE_TYPES``) are checked as they are, with the outcome their text would have.
 
 Order of evaluation (documented in ``docs/quarantine-reasons.md``):
 
@@ -20,8 +25,8 @@ Order of evaluation (documented in ``docs/quarantine-reasons.md``):
    rows; an RxWBS linked to another patient's administration; dates before birth, after death,
    after the last contact; a RAIT before the patient's first accepted operation.
 
-Values are compared after the contract's normalisation: surrounding spaces trimmed (the same
-``trim`` the staging models use), vocabulary values matched case-insensitively.
+Values are compared after the contract's normalisation: surrounding spaces trimmed, vocabulary
+values matched case-insensitively.
 """
 
 from __future__ import annotations
@@ -164,13 +169,6 @@ def _native_expression(column: Column) -> str:
     return n  # boolean
 
 
-def _present(column: Column, native: frozenset[str] = frozenset()) -> str:
-    """SQL that is true when the column has a (non-empty) value."""
-    if column.name in native:
-        return f"{_q(column.name + NATIVE_SUFFIX)} is not null"
-    return f"{_q(column.name)} is not null"
-
-
 def _typed_expression(column: Column, native: frozenset[str] = frozenset()) -> str | None:
     """SQL for the typed value of a trimmed text column ``t``; NULL when the text is invalid.
     For a column in ``native``, from its typed Parquet value instead."""
@@ -235,53 +233,87 @@ def _checked_columns(table: str, native: frozenset[str] = frozenset(), with_text
     return ", ".join(select)
 
 
+INVALID = "_invalid"
+
+
 def typed_select(table: str, native: frozenset[str] = frozenset()) -> str:
-    """Select list over ``landing.<table>``: ``source_row`` and every column with its contract type
+    """Select list over ``landing.<table>``: ``source_row``, every column with its contract type
     (text trimmed with empty as NULL, vocabulary in the contract's spelling, DATE, DOUBLE,
-    INTEGER, BOOLEAN), named as in the contract. For a row that passed the row rules these are
-    the values the rules checked; :mod:`rait_registry.ingest` writes them to ``raw.<table>``."""
+    INTEGER, BOOLEAN) named as in the contract, and ``_invalid``: the columns that have a value
+    whose type is wrong (NULL when there is none)."""
     select = ["source_row"]
+    invalid = []
     for column in TABLES[table].columns:
-        typed = _typed_expression(column, native) or f"nullif(trim({_q(column.name)}), '')"
+        typed = _typed_expression(column, native)
+        if typed is None:
+            select.append(f"nullif(trim({_q(column.name)}), '') as {_q(column.name)}")
+            continue
         select.append(f"{typed} as {_q(column.name)}")
+        if column.name in native:
+            text_present = f"{_q(column.name + NATIVE_SUFFIX)} is not null"
+        else:
+            text_present = f"nullif(trim({_q(column.name)}), '') is not null"
+        invalid.append(f"case when {text_present} and ({typed}) is null then {_lit(column.name)} end")
+    if invalid:
+        select.append(f"nullif(list_filter([{', '.join(invalid)}], lambda x: x is not null), []) as {INVALID}")
+    else:
+        select.append(f"cast(null as varchar[]) as {INVALID}")
     return ", ".join(select)
 
 
-def _checked_rows(table: str, native: frozenset[str] = frozenset()) -> str:
-    """Every row of ``landing.<table>`` with its columns trimmed and typed, as an SQL relation
-    (computed while it is read, never stored: at registry scale a stored copy of every column,
-    twice, costs more than the checks)."""
-    return f"(select {_checked_columns(table, native)} from landing.{_q(table)})"
+def _create_typed_table(con: duckdb.DuckDBPyConnection, table: str, native: frozenset[str]) -> None:
+    """``raw.<table>``: every row read, typed, with ``_invalid`` -- written once; the rules read it,
+    and :func:`_keep_accepted_rows` leaves the accepted rows in it."""
+    con.execute(f"create or replace table raw.{_q(table)} as select {typed_select(table, native)} from landing.{_q(table)}")
 
 
-def _create_work_table(con: duckdb.DuckDBPyConnection, table: str, native: frozenset[str] = frozenset()) -> None:
+def _typed_rows(table: str) -> str:
+    """``raw.<table>`` as the row rules read it: a typed column ``c`` as ``c__v`` (text columns as
+    they are) and ``_invalid``."""
+    select = ["source_row", INVALID]
+    for column in TABLES[table].columns:
+        if _typed_expression(column) is None:
+            select.append(_q(column.name))
+        else:
+            select.append(f"{_q(column.name)} as {_q(column.name + '__v')}")
+    return f"(select {', '.join(select)} from raw.{_q(table)})"
+
+
+def _typed_present(column: Column) -> str:
+    """Presence of a value in :func:`_typed_rows`: typed, or there but of the wrong type."""
+    if _typed_expression(column) is None:
+        return f"{_q(column.name)} is not null"
+    return f"({_q(column.name + '__v')} is not null or coalesce(list_contains({INVALID}, {_lit(column.name)}), false))"
+
+
+def _create_work_table(con: duckdb.DuckDBPyConnection, table: str) -> None:
     """``_chk_<table>``: what the key and cross-row rules read -- source_row, the key, patient_id
-    and the references trimmed, and every date column typed (``c__v``)."""
+    and the references, and every date column (``c__v``) -- as a view over ``raw.<table>``."""
     spec = TABLES[table]
     needed = {spec.key, "patient_id", *spec.references}
     select = ["source_row"]
     for column in spec.columns:
         if column.name in needed:
-            select.append(f"nullif(trim({_q(column.name)}), '') as {_q(column.name)}")
+            select.append(_q(column.name))
         elif column.dtype == "date":
-            select.append(f"{_typed_expression(column, native)} as {_q(column.name + '__v')}")
-    con.execute(
-        f"create or replace temp table {_work(table)} as select {', '.join(select)} from landing.{_q(table)}"
-    )
+            select.append(f"{_q(column.name)} as {_q(column.name + '__v')}")
+    con.execute(f"create or replace temp view {_work(table)} as select {', '.join(select)} from raw.{_q(table)}")
 
 
-def _row_rules(table: str, extracted_at: dt.date, native: frozenset[str] = frozenset()) -> list[tuple[str, str, str]]:
-    """(condition, column, reason_code) of every row rule of ``table`` (contract section 1)."""
+def _row_rules(table: str, extracted_at: dt.date) -> list[tuple[str, str, str]]:
+    """(condition, column, reason_code) of every row rule of ``table`` (contract section 1), over
+    :func:`_typed_rows`."""
     spec = TABLES[table]
     rules: list[tuple[str, str, str]] = []
     for column in spec.columns:
-        present = _present(column, native)
+        present = _typed_present(column)
         if column.required:
-            rules.append((f"not ({present})", column.name, "missing_required"))
-        typed = _typed_expression(column, native)
-        if typed is not None:
+            rules.append((f"not {present}", column.name, "missing_required"))
+        if _typed_expression(column) is not None:
             typed_name = _q(column.name + "__v")
-            rules.append((f"{present} and {typed_name} is null", column.name, _type_reason(column)))
+            rules.append(
+                (f"coalesce(list_contains({INVALID}, {_lit(column.name)}), false)", column.name, _type_reason(column))
+            )
             violation = _range_violation(column, typed_name)
             if violation:
                 rules.append((f"{typed_name} is not null and ({violation})", column.name, "out_of_range"))
@@ -311,7 +343,7 @@ def _row_rules(table: str, extracted_at: dt.date, native: frozenset[str] = froze
     if table == "imaging_findings":
         rules.append(("modality__v = 'RxWBS' and rait_id is null", "rait_id", "rait_id_required_for_rxwbs"))
     if table == "follow_up":
-        death_date = _present(spec.column("death_date"), native)
+        death_date = _typed_present(spec.column("death_date"))
         rules.append((f"vital_status__v = 'dead' and not ({death_date})", "death_date", "death_date_required_when_dead"))
         rules.append((f"vital_status__v = 'alive' and {death_date}", "death_date", "death_date_when_alive"))
         rules.append(
@@ -356,18 +388,26 @@ def _key_rules(con: duckdb.DuckDBPyConnection, table: str, native: frozenset[str
     # rules below, on the keys themselves, then leave alone.
     con.execute(
         f"""
-        create or replace temp table _key_candidates as
-        select {_checked_columns(table, native, with_text=True)} from landing.{_q(table)}
-        where source_row in (
-            select source_row from {_work(table)}
-            where {key} is null
-               or hash({key}) in (
-                   select hash({key}) from {_work(table)} where {key} is not null
-                   group by hash({key}) having count(*) > 1
-               )
-        )
+        create or replace temp table _key_candidate_rows as
+        select source_row from {_work(table)}
+        where {key} is null
+           or hash({key}) in (
+               select hash({key}) from {_work(table)} where {key} is not null
+               group by hash({key}) having count(*) > 1
+           )
         """
     )
+    if con.execute("select count(*) from _key_candidate_rows").fetchone()[0] == 0:
+        con.execute("drop table _key_candidate_rows")
+        return  # every key present and unique: no duplicates, and the landing table is not read again
+    con.execute(
+        f"""
+        create or replace temp table _key_candidates as
+        select {_checked_columns(table, native, with_text=True)} from landing.{_q(table)}
+        where source_row in (select source_row from _key_candidate_rows)
+        """
+    )
+    con.execute("drop table _key_candidate_rows")
     con.execute(
         f"""
         insert into _failures
@@ -520,11 +560,13 @@ def run_row_checks(con: duckdb.DuckDBPyConnection, extracted_at: dt.date) -> Che
         "create or replace temp table _failures (source_table varchar, source_row bigint, "
         '"column" varchar, reason_code varchar, phase integer)'
     )
+    con.execute("create schema if not exists raw")
     try:
         for table in TABLE_ORDER:
             native = native_columns(con, table)
-            _insert_failures(con, table, _row_rules(table, extracted_at, native), _checked_rows(table, native))
-            _create_work_table(con, table, native)
+            _create_typed_table(con, table, native)
+            _insert_failures(con, table, _row_rules(table, extracted_at), _typed_rows(table))
+            _create_work_table(con, table)
             _key_rules(con, table, native)
         rounds = _cross_row_rules(con)
         _write_quarantine(con)
@@ -532,10 +574,22 @@ def run_row_checks(con: duckdb.DuckDBPyConnection, extracted_at: dt.date) -> Che
     finally:
         for table in TABLE_ORDER:
             con.execute(f"drop view if exists _acc_{table}")
-            con.execute(f"drop table if exists {_work(table)}")
+            con.execute(f"drop view if exists {_work(table)}")
         con.execute("drop table if exists _round")
         con.execute("drop table if exists _failures")
+    _keep_accepted_rows(con)
     return CheckSummary(rounds=rounds, failures=failures)
+
+
+def _keep_accepted_rows(con: duckdb.DuckDBPyConnection) -> None:
+    """Delete the quarantined rows from ``raw.*`` and drop ``_invalid``: the accepted rows stay,
+    typed, in file order."""
+    for table in TABLE_ORDER:
+        con.execute(
+            f"delete from raw.{_q(table)} where source_row in "
+            f"(select source_row from quarantine.rejected_rows where source_table = {_lit(table)})"
+        )
+        con.execute(f"alter table raw.{_q(table)} drop column {INVALID}")
 
 
 def check_frames(frames: dict, extracted_at: dt.date):

@@ -4,12 +4,12 @@ Design step 1 (``shared/design.md``). Every file is read by DuckDB *as text* int
 ``landing.<table>`` with ``source_row`` (1-based data row: the first record after the header
 is 1): a CSV file is parsed once into a landing table; a Parquet file is read through a view
 (``read_parquet`` with every column cast to text), so its tens of millions of rows are not
-written a second time. The row checks (:mod:`rait_registry.checks`) read ``landing.<table>`` and
-write every failing row to ``quarantine.rejected_rows``; the accepted rows, in file order, are
-then written once to ``raw.<table>`` with the contract's types (text trimmed, vocabulary in the
-contract's spelling, dates, decimals, integers, booleans: the values the checks accepted), and
-the counts are reconciled: per table, rows read = rows staged + rows quarantined (distinct
-source rows). ``landing`` is dropped at the end; the text as read stays only in
+written a second time. The row checks (:mod:`rait_registry.checks`) write every row read
+once to ``raw.<table>`` with the contract's types (text trimmed, vocabulary in the contract's
+spelling, dates, decimals, integers, booleans), check it there, write every failing row to
+``quarantine.rejected_rows`` and delete it from ``raw``, which keeps the accepted rows in file
+order; the counts are reconciled: per table, rows read = rows staged + rows quarantined
+(distinct source rows). ``landing`` is dropped at the end; the text as read stays only in
 ``quarantine.rejected_rows.raw_record``.
 
 File-level problems refuse the whole extract with :class:`~rait_registry.exceptions.ExtractRefused`
@@ -393,12 +393,10 @@ def ingest(
 
 
 def _stage_accepted_rows(con: duckdb.DuckDBPyConnection, report: IngestReport) -> None:
-    """Write the accepted rows of each landing table to ``raw.<table>``, typed, and reconcile
-    read = staged + quarantined.
+    """Reconcile, per table, rows read = rows staged + rows quarantined, and drop ``landing``.
 
-    Each value is the one the row checks accepted (:func:`rait_registry.checks.typed_select`):
-    text trimmed (empty is NULL), vocabulary in the contract's spelling, dates, decimals
-    (DOUBLE), integers and booleans. The rows keep the file's order.
+    The row checks have left the accepted rows in ``raw.<table>``, typed (the values the rules
+    checked: :func:`rait_registry.checks.typed_select`) and in file order.
     """
     quarantined = dict(
         con.execute(
@@ -407,14 +405,6 @@ def _stage_accepted_rows(con: duckdb.DuckDBPyConnection, report: IngestReport) -
     )
     for table, load in report.tables.items():
         load.rows_quarantined = int(quarantined.get(table, 0))
-        accepted = f'from landing."{table}"'
-        if load.rows_quarantined:
-            accepted += (
-                " where source_row not in (select source_row from quarantine.rejected_rows "
-                f"where source_table = '{table}')"
-            )
-        typed = checks.typed_select(table, checks.native_columns(con, table))
-        con.execute(f'create or replace table raw."{table}" as select {typed} {accepted}')
         load.rows_staged = con.execute(f'select count(*) from raw."{table}"').fetchone()[0]
         if load.rows_read != load.rows_staged + load.rows_quarantined:
             raise RuntimeError(
