@@ -383,17 +383,15 @@ def _key_rules(con: duckdb.DuckDBPyConnection, table: str, native: frozenset[str
     key = _q(spec.key)
     # Rows that are exact copies share their key (or have none), so only rows whose key is not
     # unique, or empty, need the full-row comparison: keys are almost always unique, and this
-    # keeps the pass cheap on tens of millions of rows. Keys are grouped by their 64-bit hash
-    # (far cheaper than grouping the text); a hash collision only adds a candidate, which the
-    # rules below, on the keys themselves, then leave alone.
+    # keeps the pass cheap on tens of millions of rows (one grouping of the typed key column).
     con.execute(
         f"""
         create or replace temp table _key_candidate_rows as
         select source_row from {_work(table)}
         where {key} is null
-           or hash({key}) in (
-               select hash({key}) from {_work(table)} where {key} is not null
-               group by hash({key}) having count(*) > 1
+           or {key} in (
+               select {key} from {_work(table)} where {key} is not null
+               group by {key} having count(*) > 1
            )
         """
     )
