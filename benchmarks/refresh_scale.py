@@ -304,6 +304,24 @@ def ensure_extract(n: int, workdir: Path, seed: int) -> Path:
     return path
 
 
+def changed_extract(extract: Path, target: Path) -> Path:
+    """A copy of ``extract`` (no manifest) whose lab_results carry 100 corrected TSH values."""
+    import duckdb
+
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    for path in extract.iterdir():
+        if path.suffix == ".parquet" and path.stem != "lab_results":
+            shutil.copy(path, target / path.name)
+    source = extract / "lab_results.parquet"
+    duckdb.execute(
+        f"copy (select * replace (case when analyte = 'TSH' and file_row_number < 1000 then value + 0.5 else value end "
+        f"as value) exclude (file_row_number) from read_parquet('{source}', file_row_number = true) "
+        f"order by file_row_number) to '{target / 'lab_results.parquet'}' (format parquet)"
+    )
+    return target
+
+
 def loadavg() -> float:
     return os.getloadavg()[0]
 
@@ -323,6 +341,11 @@ def run_size(n: int, workdir: Path, seed: int, threads: int, phases_only: bool =
     warehouse = warehouse_dir / "registry.duckdb"
     out["refresh_first"] = _child(REFRESH, extract, warehouse, threads, "first")
     out["refresh_repeat"] = _child(REFRESH, extract, warehouse, threads, "repeat")
+    # the nightly case: the next extract corrects a few records of the largest table (its dbt
+    # snapshot then looks for changes; the snapshots of the unchanged tables are left alone)
+    changed = changed_extract(extract, workdir / f"extract_{n}_changed")
+    out["refresh_changed"] = _child(REFRESH, changed, warehouse, threads, "changed")
+    shutil.rmtree(changed, ignore_errors=True)
     shutil.rmtree(warehouse_dir, ignore_errors=True)
     out["load_after"] = loadavg()
     return out
@@ -346,7 +369,7 @@ def print_size(r: dict) -> None:
     rows.append(("ingest + dbt run", ingest_run, None, None))
     rows.append(("sum of phases", sum(p["wall_s"] for p in ph["phases"].values()),
                  sum(p.get("cpu_s") or 0 for p in ph["phases"].values()), ph["peak_mb"]))
-    for key in ("refresh_first", "refresh_repeat"):
+    for key in ("refresh_first", "refresh_repeat", "refresh_changed"):
         if key not in r:
             continue
         rr = r[key]
@@ -355,7 +378,7 @@ def print_size(r: dict) -> None:
         x = wall / bare["wall_s"] if bare["wall_s"] else float("nan")
         print(f"{name:<34} {wall:>8.1f} {x:>7.1f} {(f'{cpu:.1f}' if cpu is not None else ''):>7} "
               f"{(_fmt_mb(peak) if peak is not None else ''):>12}")
-    for key in ("refresh_first", "refresh_repeat"):
+    for key in ("refresh_first", "refresh_repeat", "refresh_changed"):
         if key in r:
             peaks = r[key].get("phase_peak_mb", {})
             print(f"refresh() phases ({r[key]['label']}), s [peak MB]: "
@@ -377,7 +400,7 @@ def check_targets(r: dict) -> list[str]:
     bare = r["bare"]["wall_s"]
     ph = r["phases"]["phases"]
     ingest_run = ph["ingest"]["wall_s"] + ph["dbt run"]["wall_s"]
-    refreshes = [r[k] for k in ("refresh_first", "refresh_repeat") if k in r]
+    refreshes = [r[k] for k in ("refresh_first", "refresh_repeat", "refresh_changed") if k in r]
     whole = max((rr["wall_s"] for rr in refreshes), default=sum(p["wall_s"] for p in ph.values()))
     peak = max([r["phases"]["peak_mb"]] + [rr["peak_mb"] for rr in refreshes])
     label = "whole refresh" if refreshes else "sum of phases"

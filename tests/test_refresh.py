@@ -37,6 +37,12 @@ def _history(path: Path) -> list[tuple]:
         con.close()
 
 
+def _snapshots_run(warehouse: Path) -> set[str]:
+    """The dbt snapshots the last refresh of ``warehouse`` ran (from dbt's run_results.json)."""
+    results = json.loads((warehouse.parent / ".dbt" / "dbt-target" / "run_results.json").read_text())["results"]
+    return {r["unique_id"].split(".")[-1] for r in results if r["unique_id"].startswith("snapshot.")}
+
+
 def test_same_extract_twice_is_unchanged_and_history_is_carried(published_copy, demo_extract):
     before = _history(published_copy)
     assert len(before) == 1 and before[0][1] == "published"
@@ -52,6 +58,8 @@ def test_same_extract_twice_is_unchanged_and_history_is_carried(published_copy, 
     staged = con.execute("select count(*) from staging.follow_up").fetchone()[0]
     assert snapshot_rows == staged  # nothing changed: no new snapshot versions
     con.close()
+    # every source table has the records of the last refresh: no snapshot was even run
+    assert _snapshots_run(published_copy) == set()
     log = [json.loads(line) for line in (published_copy.parent / "refresh-log.jsonl").read_text().splitlines()]
     assert [row["status"] for row in log] == ["unchanged"]
 
@@ -112,6 +120,8 @@ def test_change_summary_reports_a_new_progression_event(published_copy, demo_ext
         "select count(*) from snapshots.imaging_findings_history where finding_id = 'FZZZ-new-lesion' and dbt_valid_to is null"
     ).fetchone()[0]
     con.close()
+    # only the snapshots of the two tables that changed ran
+    assert _snapshots_run(published_copy) == {"lab_results_history", "imaging_findings_history"}
     by_lab = {lab_id: (n, current) for lab_id, n, current in versions}
     assert by_lab.pop(corrected) == (2, 1)  # the old version closed, the corrected one current
     assert by_lab.pop(withdrawn) == (1, 0)  # invalidated: no current version
@@ -218,3 +228,27 @@ def test_prepare_build_keeps_only_history_and_snapshots_and_upgrades_an_old_hist
     con = duckdb.connect(str(published), read_only=True)
     assert con.execute("select count(*) from marts.t").fetchone()[0] == 1
     con.close()
+
+
+def test_an_older_extract_is_refused_unless_forced_and_an_old_one_warns(published_copy, demo_extract, tmp_path):
+    con = duckdb.connect(str(published_copy), read_only=True)
+    published_at = con.execute("select max(extracted_at) from history.refresh_runs").fetchone()[0]
+    con.close()
+    older = tmp_path / "older"
+    shutil.copytree(demo_extract, older)
+    manifest = json.loads((older / "manifest.json").read_text())
+    manifest["extracted_at"] = (published_at - dt.timedelta(days=1)).isoformat()
+    (older / "manifest.json").write_text(json.dumps(manifest))
+    before = published_copy.read_bytes()
+    proc = run_cli("refresh", "--extract", str(older), "--warehouse", str(published_copy))
+    assert proc.returncode == 1
+    assert "before the published one" in proc.stderr and "--force" in proc.stderr
+    assert published_copy.read_bytes() == before
+    # forced, the day-older extract (every event is dated before it) publishes; it is also
+    # older than --max-age-days 0, which warns
+    proc = run_cli(
+        "refresh", "--extract", str(older), "--warehouse", str(published_copy), "--force", "--max-age-days", "0",
+        check=True,
+    )
+    assert "days old" in proc.stderr and "--force: publishing an extract" in proc.stderr
+    assert _history(published_copy)[-1][1] in ("published", "unchanged")

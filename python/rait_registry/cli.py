@@ -118,15 +118,27 @@ def refresh(
     var: list[str] = typer.Option([], "--var", help="Study parameter override NAME=VALUE (repeatable)."),
     threads: int = typer.Option(2, "--threads", min=1, help="dbt threads."),
     unit_tests: bool = typer.Option(False, "--unit-tests", help="Also run the dbt unit tests of the SQL rules."),
+    force: bool = typer.Option(False, "--force", help="Publish an extract taken before the published one."),
+    max_age_days: int = typer.Option(31, "--max-age-days", min=0, help="Warn when the extract is older than this."),
 ) -> None:
     """Ingest an extract, build the warehouse with dbt and publish it atomically."""
     from .refresh import refresh as do_refresh
 
     target = _warehouse(warehouse)
     try:
-        result = do_refresh(extract, target, dbt_vars=_parse_vars(var), threads=threads, with_unit_tests=unit_tests)
+        result = do_refresh(
+            extract,
+            target,
+            dbt_vars=_parse_vars(var),
+            threads=threads,
+            with_unit_tests=unit_tests,
+            force=force,
+            max_age_days=max_age_days,
+        )
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
+    for warning in result.warnings:
+        err.print(f"warning: {warning}", highlight=False)
     table = Table(title=f"refresh {result.run_id}: {result.status}")
     for column in ("table", "read", "staged", "quarantined"):
         table.add_column(column, justify="right" if column != "table" else "left")

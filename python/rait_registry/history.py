@@ -114,6 +114,36 @@ def prepare_build(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("drop table history.refresh_runs_previous")
 
 
+def unchanged_snapshots(con: duckdb.DuckDBPyConnection, report, definition: str) -> list[str]:
+    """The dbt snapshots (``<table>_history``) whose source table has exactly the records it had at
+    the last published refresh, with the same snapshot ``definition``
+    (:func:`rait_registry.refresh.snapshot_definition`).
+
+    Such a snapshot would record nothing (no new, changed or removed record), so the refresh
+    leaves it as carried forward. The fingerprints come from the history the build carries;
+    a table without one (a first refresh, an older history) is snapshotted as usual.
+    """
+    carried = {
+        row[0]
+        for row in con.execute(
+            "select table_name from information_schema.tables where table_schema = 'snapshots' "
+            "and table_catalog = current_database()"
+        ).fetchall()
+    }
+    row = con.execute(
+        "select table_counts from history.refresh_runs where status in ('published', 'unchanged') "
+        "order by finished_at desc limit 1"
+    ).fetchone()
+    previous = json.loads(row[0]) if row and row[0] else {}
+    skipped = []
+    for table, load in report.tables.items():
+        name = f"{table}_history"
+        before = (previous.get(table) or {}).get("fingerprint")
+        if name in carried and load.fingerprint and before == f"{load.fingerprint}:{definition}":
+            skipped.append(name)
+    return skipped
+
+
 def mart_hashes(con: duckdb.DuckDBPyConnection, catalog: str | None = None) -> dict[str, dict]:
     """Row count and an order-independent content hash of each mart.
 

@@ -48,6 +48,9 @@ class TableLoad:
     rows_staged: int = 0
     rows_quarantined: int = 0
     unknown_columns: list[str] = field(default_factory=list)
+    #: Order-independent hash of the accepted rows' values (``source_row`` left out): equal
+    #: fingerprints mean the same records (:func:`fingerprint`).
+    fingerprint: str | None = None
 
 
 @dataclass
@@ -406,9 +409,27 @@ def _stage_accepted_rows(con: duckdb.DuckDBPyConnection, report: IngestReport) -
     for table, load in report.tables.items():
         load.rows_quarantined = int(quarantined.get(table, 0))
         load.rows_staged = con.execute(f'select count(*) from raw."{table}"').fetchone()[0]
+        load.fingerprint = fingerprint(con, table)
         if load.rows_read != load.rows_staged + load.rows_quarantined:
             raise RuntimeError(
                 f"{table}: reconciliation failed: {load.rows_read} read != {load.rows_staged} staged + "
                 f"{load.rows_quarantined} quarantined"
             )
     con.execute("drop schema landing cascade")
+
+
+def fingerprint(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    """Order-independent fingerprint of the records of ``raw.<table>`` (``source_row`` left out).
+
+    The count and two sums of a 64-bit hash of each record (two seeds), like the mart hashes of
+    :func:`rait_registry.history.mart_hashes`: a record moving within the file is no change, a
+    repeated record counts twice. A refresh compares it with the last published run's to leave
+    the dbt snapshot of an unchanged table alone. ``hash()`` may change between DuckDB versions,
+    which can only make a table look changed.
+    """
+    columns = ", ".join(f'"{c}"' for c in TABLES[table].column_names)
+    rows, first, second = con.execute(
+        f"select count(*), coalesce(sum(hash(row({columns}))::hugeint), 0), "
+        f"coalesce(sum(hash(row({columns}), 'rait-registry')::hugeint), 0) from raw.\"{table}\""
+    ).fetchone()
+    return hashlib.md5(f"{rows}:{first}:{second}".encode()).hexdigest()

@@ -12,6 +12,8 @@ never blocked (the rename does not wait for them: they keep reading the file the
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import hashlib
 import logging
 import os
 import shutil
@@ -46,11 +48,89 @@ class RefreshResult:
     change_summary: dict = field(default_factory=dict)
     removed_leftovers: list[str] = field(default_factory=list)
     mart_checks: object | None = None
+    warnings: list[str] = field(default_factory=list)
+    #: dbt snapshots left alone: their source table has the same records as at the last published refresh
+    snapshots_skipped: list[str] = field(default_factory=list)
 
 
 def new_run_id() -> str:
     """Sortable, unique run id: UTC timestamp plus a random suffix."""
     return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+
+
+@functools.cache
+def snapshot_definition() -> str:
+    """sha256 (16 hex digits) of what a dbt snapshot of a source table depends on besides its
+    records: the staging models, the snapshot configuration, the seeds and this package's version.
+    A table's fingerprint in the history is stored with it, so a change of any of these runs
+    every snapshot again."""
+    from .dbt_runner import project_dir
+
+    project = project_dir()
+    digest = hashlib.sha256(__version__.encode())
+    files = sorted(
+        [*(project / "models" / "staging").glob("*"), *(project / "snapshots").glob("*"), *(project.parent / "seeds").glob("*")]
+    )
+    for path in files:
+        if path.is_file():
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+#: A refresh warns when the extract is older than this many days (``--max-age-days``).
+DEFAULT_MAX_AGE_DAYS = 31
+
+
+def check_freshness(
+    extract_dir: Path, warehouse: Path, force: bool = False, max_age_days: int | None = DEFAULT_MAX_AGE_DAYS
+) -> list[str]:
+    """Warnings about the extract's age; refuse an extract older than the published one.
+
+    The extract date is the manifest's ``extracted_at`` (else the newest file's date, as in
+    :func:`rait_registry.ingest.extract_date`); the published one is the latest
+    ``extracted_at`` of a published refresh in ``history.refresh_runs``.
+
+    Raises
+    ------
+    ExtractRefused
+        The extract was taken before the published one (it would roll the warehouse back), and
+        ``force`` is not set.
+    """
+    from .exceptions import ExtractRefused
+    from .ingest import discover_files, extract_date, read_manifest
+
+    extract_dir = Path(extract_dir)
+    manifest, _ = read_manifest(extract_dir)
+    extracted_at = extract_date(manifest, discover_files(extract_dir))
+    warnings = []
+    age = (dt.datetime.now(dt.timezone.utc).date() - extracted_at).days
+    if max_age_days is not None and age > max_age_days:
+        warnings.append(
+            f"the extract is {age} days old (extracted_at {extracted_at.isoformat()}; --max-age-days {max_age_days})."
+        )
+    if warehouse.is_file():
+        previous = None
+        con = duckdb.connect(str(warehouse), read_only=True)
+        try:
+            previous = con.execute(
+                "select max(extracted_at) from history.refresh_runs where status in ('published', 'unchanged')"
+            ).fetchone()[0]
+        except duckdb.Error:
+            previous = None  # no history (a warehouse not built by rait-registry): nothing to compare
+        finally:
+            con.close()
+        if previous is not None and extracted_at < previous:
+            if not force:
+                raise ExtractRefused(
+                    f"the extract was taken on {extracted_at.isoformat()}, before the published one "
+                    f"({previous.isoformat()}): publishing it would roll the warehouse back. Pass --force to "
+                    "publish it anyway."
+                )
+            warnings.append(
+                f"--force: publishing an extract of {extracted_at.isoformat()} over the published one of "
+                f"{previous.isoformat()}."
+            )
+    return warnings
 
 
 def log_path(warehouse: Path) -> Path:
@@ -92,6 +172,8 @@ def refresh(
     threads: int = 2,
     keep_failed_build: bool = False,
     with_unit_tests: bool = False,
+    force: bool = False,
+    max_age_days: int | None = DEFAULT_MAX_AGE_DAYS,
 ) -> RefreshResult:
     """Build a new warehouse from ``extract_dir`` and publish it atomically onto ``warehouse``.
 
@@ -110,6 +192,10 @@ def refresh(
     with_unit_tests
         Also run the dbt unit tests (they test the SQL rules on fixed inputs, so they do not
         depend on the extract; CI runs them).
+    force
+        Publish an extract taken before the published one (refused otherwise).
+    max_age_days
+        Warn (``RefreshResult.warnings``) when the extract is older than this; None: never.
 
     Raises
     ------
@@ -132,6 +218,7 @@ def refresh(
         error: BaseException | None = None
         try:
             started = time.perf_counter()
+            result.warnings = check_freshness(Path(extract_dir), warehouse, force=force, max_age_days=max_age_days)
             # the history and the snapshots come forward with a copy of the published file
             history.start_build(build_file, warehouse)
             con = connect_build(build_file)
@@ -140,6 +227,7 @@ def refresh(
                 result.ingest = ingest(
                     extract_dir, con, tgab_positive_cutoff=float((dbt_vars or {}).get("tgab_positive_cutoff", 115.0))
                 )
+                result.snapshots_skipped = history.unchanged_snapshots(con, result.ingest, snapshot_definition())
             finally:
                 con.close()
             result.timings_s["ingest"] = time.perf_counter() - started
@@ -154,7 +242,8 @@ def refresh(
                     threads=threads,
                     # dbt unit tests check the SQL, not the data: they run in `make test`/CI
                     # (tests/test_dbt_unit.py) and on request, not on every scheduled refresh.
-                    extra_args=[] if with_unit_tests else ["--exclude-resource-type", "unit_test"],
+                    extra_args=([] if with_unit_tests else ["--exclude-resource-type", "unit_test"])
+                    + (["--exclude", *result.snapshots_skipped] if result.snapshots_skipped else []),
                 )
             )
             result.timings_s["dbt_build"] = time.perf_counter() - started
@@ -217,7 +306,12 @@ def _history_row(result: RefreshResult, started_at: dt.datetime, dbt_vars: dict 
         "status": status,
         "is_unchanged": result.is_unchanged,
         "table_counts": {
-            name: {"read": t.rows_read, "staged": t.rows_staged, "quarantined": t.rows_quarantined}
+            name: {
+                "read": t.rows_read,
+                "staged": t.rows_staged,
+                "quarantined": t.rows_quarantined,
+                "fingerprint": f"{t.fingerprint}:{snapshot_definition()}" if t.fingerprint else None,
+            }
             for name, t in (report.tables.items() if report else [])
         },
         "mart_rows": result.mart_rows,
