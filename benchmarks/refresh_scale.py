@@ -315,8 +315,8 @@ def changed_extract(extract: Path, target: Path) -> Path:
             shutil.copy(path, target / path.name)
     source = extract / "lab_results.parquet"
     duckdb.execute(
-        f"copy (select * replace (case when analyte = 'TSH' and file_row_number < 1000 then value + 0.5 else value end "
-        f"as value) exclude (file_row_number) from read_parquet('{source}', file_row_number = true) "
+        f"copy (select * exclude (file_row_number) replace (case when analyte = 'TSH' and file_row_number < 1000 "
+        f"then value + 0.5 else value end as value) from read_parquet('{source}', file_row_number = true) "
         f"order by file_row_number) to '{target / 'lab_results.parquet'}' (format parquet)"
     )
     return target
