@@ -252,3 +252,12 @@ def test_an_older_extract_is_refused_unless_forced_and_an_old_one_warns(publishe
     )
     assert "days old" in proc.stderr and "--force: publishing an extract" in proc.stderr
     assert _history(published_copy)[-1][1] in ("published", "unchanged")
+
+
+def test_a_warehouse_named_like_a_schema_is_a_usage_error(tmp_path, tiny_extract):
+    from rait_registry.exceptions import UsageError
+    from rait_registry.refresh import refresh
+
+    with pytest.raises(UsageError, match="choose another name"):
+        refresh(tiny_extract, tmp_path / "raw.duckdb")
+    assert not (tmp_path / "raw.duckdb").exists()

@@ -77,6 +77,11 @@ def snapshot_definition() -> str:
     return digest.hexdigest()[:16]
 
 
+#: File stems a warehouse cannot have: the database would be named like one of its schemas.
+RESERVED_NAMES = frozenset(
+    {"raw", "landing", "staging", "intermediate", "marts", "quarantine", "reference", "snapshots", "history", "main"}
+)
+
 #: A refresh warns when the extract is older than this many days (``--max-age-days``).
 DEFAULT_MAX_AGE_DAYS = 31
 
@@ -205,6 +210,13 @@ def refresh(
         Data problems (exit code 1); the published warehouse is unchanged.
     """
     warehouse = Path(warehouse).resolve()
+    if warehouse.stem.lower() in RESERVED_NAMES:
+        from .exceptions import UsageError
+
+        raise UsageError(
+            f"the warehouse file cannot be named {warehouse.name}: DuckDB names a database after its file, "
+            f"and {warehouse.stem} is also a schema of the warehouse; choose another name (e.g. registry.duckdb)."
+        )
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     run_id = new_run_id()
     started_at = dt.datetime.now(dt.timezone.utc)
