@@ -216,17 +216,12 @@ def _range_violation(column: Column, value: str) -> str | None:
     return " or ".join(parts) if parts else None
 
 
-def _checked_columns(table: str, native: frozenset[str] = frozenset(), with_text: bool = False) -> str:
-    """Select list over ``landing.<table>``: source_row, every column trimmed (``c``) and typed (``c__v``).
-
-    A column in ``native`` comes as its typed Parquet value (``c__native``) and, only when
-    ``with_text``, as text too (the rules test its presence on the typed value)."""
+def _checked_columns(table: str, native: frozenset[str] = frozenset()) -> str:
+    """Select list over ``landing.<table>``: source_row, every column trimmed (``c``) and typed
+    (``c__v``; a column in ``native`` typed from its Parquet value)."""
     select = ["source_row"]
     for column in TABLES[table].columns:
-        if column.name in native:
-            select.append(_q(column.name + NATIVE_SUFFIX))
-        if column.name not in native or with_text:
-            select.append(f"nullif(trim({_q(column.name)}), '') as {_q(column.name)}")
+        select.append(f"nullif(trim({_q(column.name)}), '') as {_q(column.name)}")
         typed = _typed_expression(column, native)
         if typed is not None:
             select.append(f"{typed} as {_q(column.name + '__v')}")
@@ -401,7 +396,7 @@ def _key_rules(con: duckdb.DuckDBPyConnection, table: str, native: frozenset[str
     con.execute(
         f"""
         create or replace temp table _key_candidates as
-        select {_checked_columns(table, native, with_text=True)} from landing.{_q(table)}
+        select {_checked_columns(table, native)} from landing.{_q(table)}
         where source_row in (select source_row from _key_candidate_rows)
         """
     )
