@@ -139,9 +139,15 @@ def unchanged_snapshots(con: duckdb.DuckDBPyConnection, report, definition: str)
     for table, load in report.tables.items():
         name = f"{table}_history"
         before = (previous.get(table) or {}).get("fingerprint")
-        if name in carried and load.fingerprint and before == f"{load.fingerprint}:{definition}":
+        if name in carried and load.fingerprint and before == snapshot_fingerprint(load.fingerprint, definition):
             skipped.append(name)
     return skipped
+
+
+def snapshot_fingerprint(records: str | None, definition: str) -> str | None:
+    """What ``refresh_runs.table_counts`` stores per table, and :func:`unchanged_snapshots` compares:
+    the fingerprint of the table's records with the snapshot definition it was snapshotted under."""
+    return f"{records}:{definition}" if records else None
 
 
 def mart_hashes(con: duckdb.DuckDBPyConnection, catalog: str | None = None) -> dict[str, dict]:
@@ -167,13 +173,20 @@ def mart_hashes(con: duckdb.DuckDBPyConnection, catalog: str | None = None) -> d
     }
     result = {}
     for mart in (m for m in MARTS if m in present):
-        rows, digest = con.execute(
-            "select count(*), md5(count(*)::varchar || ':' || coalesce(sum(hash(mart)::hugeint), 0)::varchar"
-            " || ':' || coalesce(sum(hash(mart, 'rait-registry')::hugeint), 0)::varchar) "
-            f"from {prefix}marts.{mart} as mart"
-        ).fetchone()
+        rows, digest = content_digest(con, f"{prefix}marts.{mart} as mart", "mart")
         result[mart] = {"rows": int(rows), "md5": digest}
     return result
+
+
+def content_digest(con: duckdb.DuckDBPyConnection, relation: str, record: str) -> tuple[int, str]:
+    """Row count and order-independent digest of ``relation``: the md5 of the count and of two
+    sums of a 64-bit ``hash()`` of each ``record`` (an SQL expression of one row; two seeds).
+    A sum does not depend on the row order and, unlike an XOR, counts a repeated row twice."""
+    rows, digest = con.execute(
+        f"select count(*), md5(count(*)::varchar || ':' || coalesce(sum(hash({record})::hugeint), 0)::varchar"
+        f" || ':' || coalesce(sum(hash({record}, 'rait-registry')::hugeint), 0)::varchar) from {relation}"
+    ).fetchone()
+    return int(rows), digest
 
 
 def _five_year_pfs(cohort) -> dict[str, float | None]:

@@ -30,6 +30,7 @@ from pathlib import Path
 import duckdb
 
 from . import checks
+from .history import content_digest
 from .contract import TABLE_ORDER, TABLES
 from .exceptions import ExtractRefused
 
@@ -421,15 +422,11 @@ def _stage_accepted_rows(con: duckdb.DuckDBPyConnection, report: IngestReport) -
 def fingerprint(con: duckdb.DuckDBPyConnection, table: str) -> str:
     """Order-independent fingerprint of the records of ``raw.<table>`` (``source_row`` left out).
 
-    The count and two sums of a 64-bit hash of each record (two seeds), like the mart hashes of
-    :func:`rait_registry.history.mart_hashes`: a record moving within the file is no change, a
-    repeated record counts twice. A refresh compares it with the last published run's to leave
-    the dbt snapshot of an unchanged table alone. ``hash()`` may change between DuckDB versions,
-    which can only make a table look changed.
+    :func:`rait_registry.history.content_digest`, the digest of the mart hashes, over the
+    contract columns: a record moving within the file is no change, a repeated record counts
+    twice. A refresh compares it with the last published run's to leave the dbt snapshot of an
+    unchanged table alone. ``hash()`` may change between DuckDB versions, which can only make a
+    table look changed.
     """
     columns = ", ".join(f'"{c}"' for c in TABLES[table].column_names)
-    rows, first, second = con.execute(
-        f"select count(*), coalesce(sum(hash(row({columns}))::hugeint), 0), "
-        f"coalesce(sum(hash(row({columns}), 'rait-registry')::hugeint), 0) from raw.\"{table}\""
-    ).fetchone()
-    return hashlib.md5(f"{rows}:{first}:{second}".encode()).hexdigest()
+    return content_digest(con, f'raw."{table}"', f"row({columns})")[1]

@@ -322,7 +322,7 @@ def _history_row(result: RefreshResult, started_at: dt.datetime, dbt_vars: dict 
                 "read": t.rows_read,
                 "staged": t.rows_staged,
                 "quarantined": t.rows_quarantined,
-                "fingerprint": f"{t.fingerprint}:{snapshot_definition()}" if t.fingerprint else None,
+                "fingerprint": history.snapshot_fingerprint(t.fingerprint, snapshot_definition()),
             }
             for name, t in (report.tables.items() if report else [])
         },
