@@ -16,15 +16,12 @@ The server's default collation is linguistic (ICU en-US), so an id tie-break tha
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-from pathlib import Path
 
-import duckdb
 import pytest
 
-from .conftest import DATA, read_published_marts
-from .oracle import compare_marts
+from .conftest import DATA
+from .engine_builds import assert_every_node_passed, assert_marts_equal_the_duckdb_build
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("RAIT_TEST_POSTGRES") != "1",
@@ -81,12 +78,8 @@ def test_server_collation_is_not_byte_order(server):
 
 
 def test_dbt_build_runs_every_model_snapshot_and_test(build):
-    name, result, *_ = build
-    run_results = json.loads((Path(result.dbt.target_path) / "run_results.json").read_text())
-    by_type: dict[str, list[str]] = {}
-    for item in run_results["results"]:
-        by_type.setdefault(item["unique_id"].split(".")[0], []).append(item["status"])
-    assert all(status in ("success", "pass") for statuses in by_type.values() for status in statuses), by_type
+    _, result, *_ = build
+    by_type = assert_every_node_passed(result)
     assert len(by_type["seed"]) == 3
     assert len(by_type["snapshot"]) == 6
     assert len(by_type["model"]) >= 34  # 6 staging + 23 intermediate + 5 marts
@@ -95,22 +88,8 @@ def test_dbt_build_runs_every_model_snapshot_and_test(build):
 
 
 def test_marts_equal_the_duckdb_build(build):
-    from rait_registry.engines import mart_types_duckdb, type_family
-
     name, _, marts, types, warehouse = build
-    expected = read_published_marts(warehouse)
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        expected_types = mart_types_duckdb(con)
-    finally:
-        con.close()
-    for mart, frame in expected.items():
-        assert list(marts[mart].columns) == list(frame.columns), mart
-        assert len(marts[mart]) == len(frame), mart
-        families = {column: type_family(t) for column, t in types[mart].items()}
-        assert families == {column: type_family(t) for column, t in expected_types[mart].items()}, mart
-    differences = compare_marts(marts, expected)
-    assert not differences, f"{name}: " + "\n".join(differences[:50])
+    assert_marts_equal_the_duckdb_build(name, marts, types, warehouse)
 
 
 

@@ -153,6 +153,21 @@ def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
+def _timed_build(engine: str, extract_dir: str | Path, load_raw, dbt_build) -> EngineBuild:
+    """Ingest ``extract_dir``, ``load_raw(tables)`` on the engine, then ``dbt_build()``; each step timed."""
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    report, tables = ingest_extract(extract_dir)
+    timings["ingest"] = time.perf_counter() - started
+    started = time.perf_counter()
+    load_raw(tables)
+    timings["load_raw"] = time.perf_counter() - started
+    started = time.perf_counter()
+    result = dbt_build()
+    timings["dbt_build"] = time.perf_counter() - started
+    return EngineBuild(engine=engine, ingest=report, dbt=result, timings_s=timings)
+
+
 def _copy_text(value: Any) -> str:
     """One field in PostgreSQL COPY text format."""
     if value is None:
@@ -305,18 +320,12 @@ def build_on_postgres(
     """
     target = target or PostgresTarget.from_env()
     _import_optional("dbt.adapters.postgres", "postgres")
-    timings: dict[str, float] = {}
-    started = time.perf_counter()
-    report, tables = ingest_extract(extract_dir)
-    timings["ingest"] = time.perf_counter() - started
-    started = time.perf_counter()
-    load_raw_postgres(tables, target)
-    timings["load_raw"] = time.perf_counter() - started
-    started = time.perf_counter()
-    with _environment(target.dbt_env()):
-        result = _dbt_build("postgres", work_dir, dbt_vars, threads, with_unit_tests, exclude=())
-    timings["dbt_build"] = time.perf_counter() - started
-    return EngineBuild(engine="postgres", ingest=report, dbt=result, timings_s=timings)
+
+    def build():
+        with _environment(target.dbt_env()):
+            return _dbt_build("postgres", work_dir, dbt_vars, threads, with_unit_tests, exclude=())
+
+    return _timed_build("postgres", extract_dir, lambda tables: load_raw_postgres(tables, target), build)
 
 
 # --------------------------------------------------------------------------------------
@@ -415,17 +424,12 @@ def build_on_spark(
     """
     _import_optional("dbt.adapters.spark", "spark")
     spark = spark or spark_session(work_dir)
-    timings: dict[str, float] = {}
-    started = time.perf_counter()
-    report, tables = ingest_extract(extract_dir)
-    timings["ingest"] = time.perf_counter() - started
-    started = time.perf_counter()
-    load_raw_spark(tables, spark)
-    timings["load_raw"] = time.perf_counter() - started
-    started = time.perf_counter()
-    result = _dbt_build("spark", work_dir, dbt_vars, threads, with_unit_tests, exclude=("snapshot",))
-    timings["dbt_build"] = time.perf_counter() - started
-    return EngineBuild(engine="spark", ingest=report, dbt=result, timings_s=timings)
+    return _timed_build(
+        "spark",
+        extract_dir,
+        lambda tables: load_raw_spark(tables, spark),
+        lambda: _dbt_build("spark", work_dir, dbt_vars, threads, with_unit_tests, exclude=("snapshot",)),
+    )
 
 
 # --------------------------------------------------------------------------------------
