@@ -52,15 +52,16 @@ def attach_previous(con: duckdb.DuckDBPyConnection, published: Path) -> bool:
     return True
 
 
-def _previous_tables(con: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
-    return [
+def _table_names(con: duckdb.DuckDBPyConnection, schema: str, catalog: str | None = None) -> set[str]:
+    """The tables of ``schema`` in ``catalog`` (default: the connection's own database)."""
+    return {
         row[0]
         for row in con.execute(
-            "select table_name from information_schema.tables where table_catalog = ? and table_schema = ? "
-            "and table_type = 'BASE TABLE' order by 1",
-            [PREVIOUS, schema],
+            "select table_name from information_schema.tables where table_schema = ? and table_type = 'BASE TABLE' "
+            "and table_catalog = " + ("?" if catalog else "current_database()"),
+            [schema, catalog] if catalog else [schema],
         ).fetchall()
-    ]
+    }
 
 
 #: Schemas a build keeps from the published file it starts from; every other schema is rebuilt.
@@ -92,17 +93,10 @@ def prepare_build(con: duckdb.DuckDBPyConnection) -> None:
     for schema in schemas:
         if schema not in CARRIED_SCHEMAS and schema not in ("main", "information_schema", "pg_catalog"):
             con.execute(f'drop schema "{schema}" cascade')
-    for (table,) in con.execute(
-        "select table_name from information_schema.tables where table_schema = 'main' "
-        "and table_catalog = current_database()"
-    ).fetchall():
+    for table in _table_names(con, "main"):
         con.execute(f'drop table if exists main."{table}"')
     con.execute("create schema if not exists history")
-    exists = con.execute(
-        "select count(*) from information_schema.tables where table_schema = 'history' and table_name = 'refresh_runs' "
-        "and table_catalog = current_database()"
-    ).fetchone()[0]
-    if not exists:
+    if "refresh_runs" not in _table_names(con, "history"):
         con.execute(REFRESH_RUNS_DDL)
         return
     columns = [row[0] for row in con.execute("describe history.refresh_runs").fetchall()]
@@ -123,13 +117,7 @@ def unchanged_snapshots(con: duckdb.DuckDBPyConnection, report, definition: str)
     leaves it as carried forward. The fingerprints come from the history the build carries;
     a table without one (a first refresh, an older history) is snapshotted as usual.
     """
-    carried = {
-        row[0]
-        for row in con.execute(
-            "select table_name from information_schema.tables where table_schema = 'snapshots' "
-            "and table_catalog = current_database()"
-        ).fetchall()
-    }
+    carried = _table_names(con, "snapshots")
     row = con.execute(
         "select table_counts from history.refresh_runs where status in ('published', 'unchanged') "
         "order by finished_at desc limit 1"
@@ -163,14 +151,7 @@ def mart_hashes(con: duckdb.DuckDBPyConnection, catalog: str | None = None) -> d
     recorded in ``history.refresh_runs`` differ across such an upgrade.
     """
     prefix = f"{catalog}." if catalog else ""
-    present = {
-        row[0]
-        for row in con.execute(
-            "select table_name from information_schema.tables where table_schema = 'marts' and table_catalog = "
-            + ("?" if catalog else "current_database()"),
-            [catalog] if catalog else [],
-        ).fetchall()
-    }
+    present = _table_names(con, "marts", catalog)
     result = {}
     for mart in (m for m in MARTS if m in present):
         rows, digest = content_digest(con, f"{prefix}marts.{mart} as mart", "mart")

@@ -114,7 +114,6 @@ def check_freshness(
             f"the extract is {age} days old (extracted_at {extracted_at.isoformat()}; --max-age-days {max_age_days})."
         )
     if warehouse.is_file():
-        previous = None
         con = duckdb.connect(str(warehouse), read_only=True)
         try:
             previous = con.execute(
