@@ -26,6 +26,7 @@ import duckdb
 
 from . import __version__, history
 from .dbt_runner import DbtResult, require_success, run_dbt
+from .engines import PROJECT_SCHEMAS
 from .ingest import IngestReport, ingest
 from .lock import WarehouseLock
 
@@ -78,9 +79,7 @@ def snapshot_definition() -> str:
 
 
 #: File stems a warehouse cannot have: the database would be named like one of its schemas.
-RESERVED_NAMES = frozenset(
-    {"raw", "landing", "staging", "intermediate", "marts", "quarantine", "reference", "snapshots", "history", "main"}
-)
+RESERVED_NAMES = frozenset({*PROJECT_SCHEMAS, "landing", "quarantine", "history", "main"})
 
 #: A refresh warns when the extract is older than this many days (``--max-age-days``).
 DEFAULT_MAX_AGE_DAYS = 31
