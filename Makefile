@@ -11,7 +11,7 @@ WAREHOUSE ?= warehouse/registry.duckdb
 OUT ?= out
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 
-.PHONY: demo test install clean docs r-references
+.PHONY: demo test install clean docs r-references lint format
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,15 @@ demo: $(STAMP)
 test: $(STAMP)
 	bash scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest -q
+
+# Lint and format checks (ruff for Python; sqlfluff for the dbt SQL, .sqlfluff). CI runs it.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 docs: $(STAMP)
 	cd dbt_project && RAIT_DBT_DATABASE=$(abspath $(WAREHOUSE)) ../$(BIN)/dbt docs generate --profiles-dir . --target-path ../warehouse/.dbt/docs-target

@@ -68,11 +68,15 @@ def run(n: int, seed: int, cox: bool) -> list[dict]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         t, m = _time(lambda: PropensityMatcher().fit(cohort))
-        rows.append({"n": n, "step": "matching (PropensityMatcher.fit)", "seconds": t, "detail": f"{len(m.pairs_)} pairs"})
+        rows.append(
+            {"n": n, "step": "matching (PropensityMatcher.fit)", "seconds": t, "detail": f"{len(m.pairs_)} pairs"}
+        )
         focal = (cohort["rait_group"] == "o-RAIT").to_numpy()
         p = m.propensity_.to_numpy()
         ids = m.propensity_.index.to_numpy()
-        t, pairs = _time(lambda: greedy_nearest_neighbor_match(ids, focal[np.argsort(cohort["patient_id"].to_numpy())], p, 0.05))
+        t, pairs = _time(
+            lambda: greedy_nearest_neighbor_match(ids, focal[np.argsort(cohort["patient_id"].to_numpy())], p, 0.05)
+        )
         rows.append({"n": n, "step": "  of which greedy matching", "seconds": t, "detail": f"{len(pairs)} pairs"})
         T = cohort["pfs_months"].to_numpy()
         E = cohort["pfs_event"].to_numpy()

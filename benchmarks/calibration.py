@@ -32,13 +32,28 @@ from rait_registry.analysis.tables import table1, table2
 
 # (label, paper value) -- Tables 1-3 and the Results text of shared/paper/less-is-more-rait.txt
 PAPER = {
-    "n eligible": 117, "% m-RAIT": 67.5, "median age, all": 29.9, "median age, o-RAIT": 33.9,
-    "median age, m-RAIT": 27.1, "% female": 61.5, "% local persistent": 25.6, "% synchronous": 87.2,
-    "% progressed": 20.5, "median cumulative GBq, m-RAIT": 14.80, "median interval, months": 6.3,
-    "% first response PR": 49.6, "% first response PD": 9.4, "% last response PD, m-RAIT": 25.3,
-    "p age (Table 1)": 0.036, "p local disease (Table 1)": 0.0003, "p metastasis timing (Table 1)": 0.046,
-    "p last response o vs m": 0.005, "p first vs last, m-RAIT": 0.0003,
-    "OR age >= 45": 3.070, "OR local persistent": 7.547, "OR m-RAIT": 2.881,
+    "n eligible": 117,
+    "% m-RAIT": 67.5,
+    "median age, all": 29.9,
+    "median age, o-RAIT": 33.9,
+    "median age, m-RAIT": 27.1,
+    "% female": 61.5,
+    "% local persistent": 25.6,
+    "% synchronous": 87.2,
+    "% progressed": 20.5,
+    "median cumulative GBq, m-RAIT": 14.80,
+    "median interval, months": 6.3,
+    "% first response PR": 49.6,
+    "% first response PD": 9.4,
+    "% last response PD, m-RAIT": 25.3,
+    "p age (Table 1)": 0.036,
+    "p local disease (Table 1)": 0.0003,
+    "p metastasis timing (Table 1)": 0.046,
+    "p last response o vs m": 0.005,
+    "p first vs last, m-RAIT": 0.0003,
+    "OR age >= 45": 3.070,
+    "OR local persistent": 7.547,
+    "OR m-RAIT": 2.881,
 }
 
 
@@ -56,7 +71,8 @@ def headline(cohort: pd.DataFrame, cycles: pd.DataFrame) -> dict[str, float]:
         uni = LogisticAnalysis(sensitivity=False).fit(cohort).univariable_.set_index("term")
     m = cohort["rait_group"] == "m-RAIT"
     return {
-        "n eligible": len(cohort), "% m-RAIT": 100 * m.mean(),
+        "n eligible": len(cohort),
+        "% m-RAIT": 100 * m.mean(),
         "median age, all": _row(t1, "age_at_diagnosis_years")["overall"],
         "median age, o-RAIT": _row(t1, "age_at_diagnosis_years")["o_rait"],
         "median age, m-RAIT": _row(t1, "age_at_diagnosis_years")["m_rait"],
@@ -86,8 +102,12 @@ def run_seed(seed: int, patients: int, workdir: Path) -> dict[str, float]:
     extract, warehouse = workdir / f"extract_{seed}", workdir / f"registry_{seed}.duckdb"
     write_extract(extract, n_patients=patients, seed=seed)
     cli = shutil.which("rait-registry", path=str(Path(sys.executable).parent)) or "rait-registry"
-    subprocess.run([cli, "refresh", "--extract", str(extract), "--warehouse", str(warehouse)],
-                   check=True, capture_output=True, text=True)
+    subprocess.run(
+        [cli, "refresh", "--extract", str(extract), "--warehouse", str(warehouse)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     with duckdb.connect(str(warehouse), read_only=True) as con:
         cohort = con.execute("select * from marts.analysis_cohort").df()
         cycles = con.execute("select * from marts.rait_cycles").df()
@@ -109,12 +129,14 @@ def main(argv: list[str] | None = None) -> None:
             rows.append(run_seed(s, args.patients, workdir))
             print(f"seed {s}: {rows[-1]['n eligible']} eligible", file=sys.stderr)
     res = pd.DataFrame(rows)
-    out = pd.DataFrame({
-        "paper": pd.Series(PAPER),
-        "mean": res.mean(),
-        "p2.5": res.quantile(0.025),
-        "p97.5": res.quantile(0.975),
-    }).loc[list(PAPER)]
+    out = pd.DataFrame(
+        {
+            "paper": pd.Series(PAPER),
+            "mean": res.mean(),
+            "p2.5": res.quantile(0.025),
+            "p97.5": res.quantile(0.975),
+        }
+    ).loc[list(PAPER)]
     with pd.option_context("display.float_format", "{:.4g}".format, "display.width", 120):
         print(f"{len(res)} seeds, {args.patients} patients each")
         print(out.to_string())

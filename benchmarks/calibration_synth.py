@@ -93,15 +93,17 @@ def _km_at(months: pd.Series, event: pd.Series, t: float) -> float:
 def _odds_ratios(cohort: pd.DataFrame) -> dict[str, str]:
     import statsmodels.api as sm
 
-    d = pd.DataFrame({
-        "pd": cohort["pfs_event"].astype(float),
-        "age45": (cohort["age_at_diagnosis_years"] >= 45).astype(float),
-        "lp": cohort["local_disease_status"].eq("local_persistent").astype(float),
-        "lr": cohort["local_disease_status"].eq("local_recurrence").astype(float),
-        "size": cohort["max_tumor_size_cm"].astype(float),
-        "m": cohort["rait_group"].eq("m-RAIT").astype(float),
-        "cycles": cohort["n_rait_cycles"].astype(float),
-    }).dropna()
+    d = pd.DataFrame(
+        {
+            "pd": cohort["pfs_event"].astype(float),
+            "age45": (cohort["age_at_diagnosis_years"] >= 45).astype(float),
+            "lp": cohort["local_disease_status"].eq("local_persistent").astype(float),
+            "lr": cohort["local_disease_status"].eq("local_recurrence").astype(float),
+            "size": cohort["max_tumor_size_cm"].astype(float),
+            "m": cohort["rait_group"].eq("m-RAIT").astype(float),
+            "cycles": cohort["n_rait_cycles"].astype(float),
+        }
+    ).dropna()
 
     def fit(cols: list[str]) -> pd.Series:
         with warnings.catch_warnings():
@@ -111,8 +113,12 @@ def _odds_ratios(cohort: pd.DataFrame) -> dict[str, str]:
 
     multi = fit(["age45", "lp", "lr", "size", "m"])
     out = {}
-    for label, col in (("OR age>=45 uni/multi", "age45"), ("OR local persistent uni/multi", "lp"),
-                       ("OR size per cm uni/multi", "size"), ("OR m-RAIT uni/multi", "m")):
+    for label, col in (
+        ("OR age>=45 uni/multi", "age45"),
+        ("OR local persistent uni/multi", "lp"),
+        ("OR size per cm uni/multi", "size"),
+        ("OR m-RAIT uni/multi", "m"),
+    ):
         out[label] = f"{fit([col])[col]:.2f} / {multi[col]:.2f}"
     out["OR number of cycles uni"] = f"{fit(['cycles'])['cycles']:.2f}"
     return out
@@ -142,9 +148,12 @@ def figures(marts: dict[str, pd.DataFrame]) -> dict[str, str]:
     f["ATA low/int/high"] = "/".join(str(int(c["ata_risk"].eq(s).sum())) for s in ("low", "intermediate", "high"))
     f["ATA unknown"] = str(int(c["ata_risk"].eq("unknown").sum()))
     f["local neither/rec/pers %"] = "/".join(
-        str(_pct(c["local_disease_status"].eq(s))) for s in ("neither", "local_recurrence", "local_persistent"))
-    f["local persistent o/m %"] = (f"{_pct(o['local_disease_status'].eq('local_persistent'))}/"
-                                   f"{_pct(m['local_disease_status'].eq('local_persistent'))}")
+        str(_pct(c["local_disease_status"].eq(s))) for s in ("neither", "local_recurrence", "local_persistent")
+    )
+    f["local persistent o/m %"] = (
+        f"{_pct(o['local_disease_status'].eq('local_persistent'))}/"
+        f"{_pct(m['local_disease_status'].eq('local_persistent'))}"
+    )
     sy = lambda d: _pct(d["metastasis_timing"].eq("synchronous"))  # noqa: E731
     f["synchronous %"] = f"{sy(c)} (o {sy(o)}, m {sy(m)})"
     f["median activity overall"] = _mq(c["median_activity_gbq"], 2)
@@ -152,14 +161,19 @@ def figures(marts: dict[str, pd.DataFrame]) -> dict[str, str]:
     f["median activity m"] = _mq(m["median_activity_gbq"], 2)
     f["cumulative o"] = _mq(o["cumulative_gbq"], 2)
     f["cumulative m"] = _mq(m["cumulative_gbq"], 2)
-    f["cycles m"] = (f"median {m['n_rait_cycles'].median():g} (range {m['n_rait_cycles'].min()}-"
-                     f"{m['n_rait_cycles'].max()})" if len(m) else "-")
+    f["cycles m"] = (
+        f"median {m['n_rait_cycles'].median():g} (range {m['n_rait_cycles'].min()}-{m['n_rait_cycles'].max()})"
+        if len(m)
+        else "-"
+    )
     mc = cyc[cyc["patient_id"].isin(m["patient_id"])]
     f["interval m (months)"] = _mq(mc["days_since_previous"].astype(float) / 30.4375)
-    for label, d, col in (("first response PR/SD/PD", c, "first_response"),
-                          ("first response o PR/SD/PD", o, "first_response"),
-                          ("first response m PR/SD/PD", m, "first_response"),
-                          ("last response m PR/SD/PD", m, "last_response")):
+    for label, d, col in (
+        ("first response PR/SD/PD", c, "first_response"),
+        ("first response o PR/SD/PD", o, "first_response"),
+        ("first response m PR/SD/PD", m, "first_response"),
+        ("last response m PR/SD/PD", m, "last_response"),
+    ):
         counts = "/".join(str(int(d[col].eq(s).sum())) for s in ("PR", "SD", "PD"))
         other = int((~d[col].isin(["PR", "SD", "PD"])).sum())
         pcts = "/".join(str(_pct(d[col].eq(s))) for s in ("PR", "SD", "PD"))
@@ -177,7 +191,7 @@ def figures(marts: dict[str, pd.DataFrame]) -> dict[str, str]:
     if len(c) >= 20 and c["pfs_event"].sum() >= 3:
         try:
             f.update(_odds_ratios(c))
-        except Exception as exc:  # noqa: BLE001 - a measurement script: report and go on
+        except Exception as exc:
             f["OR"] = f"not estimable ({type(exc).__name__})"
     return f
 
@@ -193,8 +207,10 @@ def main() -> None:
     marts = derive_marts(tables)
     t2 = time.perf_counter()
     figs = figures(marts)
-    print(f"synthetic registry: {args.patients} patients, seed {args.seed} "
-          f"(simulate {t1 - t0:.1f} s, oracle {t2 - t1:.1f} s)\n")
+    print(
+        f"synthetic registry: {args.patients} patients, seed {args.seed} "
+        f"(simulate {t1 - t0:.1f} s, oracle {t2 - t1:.1f} s)\n"
+    )
     width = max(len(k) for k in figs)
     print(f"{'figure':<{width}}  {'simulated':<40}  paper")
     for key, value in figs.items():

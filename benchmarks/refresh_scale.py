@@ -122,7 +122,9 @@ class Sampler:
         return max((mb for t, mb in self.samples if start <= t <= end), default=0.0)
 """
 
-BARE = COMMON + r"""
+BARE = (
+    COMMON
+    + r"""
 import duckdb
 extract = Path(sys.argv[1])
 threads = int(sys.argv[2])
@@ -143,8 +145,11 @@ for path in sorted(extract.glob("*.parquet")):
 wall = time.perf_counter() - t0
 print("@@RESULT " + json.dumps({"wall_s": wall, "cpu_s": cpu_s() - c0, "peak_mb": max_rss_mb(), "rows": int(rows)}))
 """
+)
 
-PHASES = COMMON + r"""
+PHASES = (
+    COMMON
+    + r"""
 import duckdb, datetime as dt
 from rait_registry import checks, history
 from rait_registry import ingest as ingest_module
@@ -247,8 +252,11 @@ print("@@RESULT " + json.dumps({
     "tests": tests.counts,
 }))
 """
+)
 
-REFRESH = COMMON + r"""
+REFRESH = (
+    COMMON
+    + r"""
 from rait_registry.refresh import refresh
 extract, warehouse, threads, label = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 sampler = Sampler()
@@ -269,6 +277,7 @@ print("@@RESULT " + json.dumps({"label": label, "wall_s": wall, "cpu_s": cpu,
                   "status": result.status, "dbt_elapsed_s": data.get("elapsed_time"), "nodes": nodes,
                   "mart_rows": result.mart_rows}))
 """
+)
 
 SYNTH = r"""
 import sys
@@ -358,8 +367,10 @@ def _fmt_mb(mb: float) -> str:
 
 def print_size(r: dict) -> None:
     n, bare, ph = r["n"], r["bare"], r["phases"]
-    print(f"\n=== {n:,} patients  ({ph['rows_read']:,} raw rows, {ph['rows_quarantined']:,} quarantined; "
-          f"load average {r['load_before']:.1f} -> {r['load_after']:.1f}; dbt parse {ph['parse_s']:.1f} s)")
+    print(
+        f"\n=== {n:,} patients  ({ph['rows_read']:,} raw rows, {ph['rows_quarantined']:,} quarantined; "
+        f"load average {r['load_before']:.1f} -> {r['load_after']:.1f}; dbt parse {ph['parse_s']:.1f} s)"
+    )
     print(f"{'phase':<34} {'wall s':>8} {'x bare':>7} {'CPU s':>7} {'peak RSS MB':>12}")
     rows = [("bare DuckDB pass (yardstick)", bare["wall_s"], bare.get("cpu_s"), bare["peak_mb"])]
     for name, p in ph["phases"].items():
@@ -368,8 +379,14 @@ def print_size(r: dict) -> None:
             rows.append(("  of which row checks", p["row_checks_s"], None, None))
     ingest_run = ph["phases"]["ingest"]["wall_s"] + ph["phases"]["dbt run"]["wall_s"]
     rows.append(("ingest + dbt run", ingest_run, None, None))
-    rows.append(("sum of phases", sum(p["wall_s"] for p in ph["phases"].values()),
-                 sum(p.get("cpu_s") or 0 for p in ph["phases"].values()), ph["peak_mb"]))
+    rows.append(
+        (
+            "sum of phases",
+            sum(p["wall_s"] for p in ph["phases"].values()),
+            sum(p.get("cpu_s") or 0 for p in ph["phases"].values()),
+            ph["peak_mb"],
+        )
+    )
     for key in ("refresh_first", "refresh_repeat", "refresh_changed"):
         if key not in r:
             continue
@@ -377,21 +394,29 @@ def print_size(r: dict) -> None:
         rows.append((f"refresh() end to end ({rr['label']})", rr["wall_s"], rr.get("cpu_s"), rr["peak_mb"]))
     for name, wall, cpu, peak in rows:
         x = wall / bare["wall_s"] if bare["wall_s"] else float("nan")
-        print(f"{name:<34} {wall:>8.1f} {x:>7.1f} {(f'{cpu:.1f}' if cpu is not None else ''):>7} "
-              f"{(_fmt_mb(peak) if peak is not None else ''):>12}")
+        print(
+            f"{name:<34} {wall:>8.1f} {x:>7.1f} {(f'{cpu:.1f}' if cpu is not None else ''):>7} "
+            f"{(_fmt_mb(peak) if peak is not None else ''):>12}"
+        )
     for key in ("refresh_first", "refresh_repeat", "refresh_changed"):
         if key in r:
             peaks = r[key].get("phase_peak_mb", {})
-            print(f"refresh() phases ({r[key]['label']}), s [peak MB]: "
-                  + ", ".join(f"{k} {v:.1f}" + (f" [{peaks[k]:,.0f}]" if peaks.get(k) else "")
-                              for k, v in r[key]["timings_s"].items()))
+            print(
+                f"refresh() phases ({r[key]['label']}), s [peak MB]: "
+                + ", ".join(
+                    f"{k} {v:.1f}" + (f" [{peaks[k]:,.0f}]" if peaks.get(k) else "")
+                    for k, v in r[key]["timings_s"].items()
+                )
+            )
     nodes = ph["node_times"]
     models = sorted(((k, v["s"]) for k, v in nodes.items() if v["phase"] == "dbt run"), key=lambda kv: -kv[1])
     tests = [v["s"] for v in nodes.values() if v["phase"] == "dbt test"]
     snaps = sorted(((k, v["s"]) for k, v in nodes.items() if v["phase"] == "dbt snapshot"), key=lambda kv: -kv[1])
-    print(f"dbt: {len(models)} seeds/models ({sum(s for _, s in models):.1f} s summed), {len(tests)} data tests "
-          f"({sum(tests):.1f} s summed, slowest {max(tests, default=0):.2f} s), "
-          f"{len(snaps)} snapshots ({sum(s for _, s in snaps):.1f} s summed)")
+    print(
+        f"dbt: {len(models)} seeds/models ({sum(s for _, s in models):.1f} s summed), {len(tests)} data tests "
+        f"({sum(tests):.1f} s summed, slowest {max(tests, default=0):.2f} s), "
+        f"{len(snaps)} snapshots ({sum(s for _, s in snaps):.1f} s summed)"
+    )
     print("slowest models: " + ", ".join(f"{k.split('.')[-1]} {s:.2f}" for k, s in models[:8]))
 
 
@@ -406,10 +431,14 @@ def check_targets(r: dict) -> list[str]:
     peak = max([r["phases"]["peak_mb"]] + [rr["peak_mb"] for rr in refreshes])
     label = "whole refresh" if refreshes else "sum of phases"
     checks = [
-        (f"ingest + dbt run {ingest_run:.1f} s = {ingest_run / bare:.1f}x bare (target <= {TARGET_INGEST_RUN_X:g}x)",
-         ingest_run <= TARGET_INGEST_RUN_X * bare),
-        (f"{label} {whole:.1f} s = {whole / bare:.1f}x bare (target <= {TARGET_REFRESH_X:g}x)",
-         whole <= TARGET_REFRESH_X * bare),
+        (
+            f"ingest + dbt run {ingest_run:.1f} s = {ingest_run / bare:.1f}x bare (target <= {TARGET_INGEST_RUN_X:g}x)",
+            ingest_run <= TARGET_INGEST_RUN_X * bare,
+        ),
+        (
+            f"{label} {whole:.1f} s = {whole / bare:.1f}x bare (target <= {TARGET_REFRESH_X:g}x)",
+            whole <= TARGET_REFRESH_X * bare,
+        ),
         (f"{label} {whole:.1f} s (target < {TARGET_REFRESH_S:g} s)", whole < TARGET_REFRESH_S),
         (f"peak RSS {peak:,.0f} MB (target < {TARGET_PEAK_MB:,} MB)", peak < TARGET_PEAK_MB),
     ]
@@ -429,24 +458,35 @@ def print_growth(results: list[dict]) -> None:
     for r in results:
         k = r["n"] / 1000
         ph = r["phases"]["phases"]
-        print(f"{r['n']:>10,} {r['bare']['wall_s'] / k:>7.4f} {ph['ingest']['wall_s'] / k:>7.4f} "
-              f"{ph['dbt run']['wall_s'] / k:>8.4f} {ph['dbt test']['wall_s'] / k:>9.4f} "
-              f"{sum(p['wall_s'] for p in ph.values()) / k:>8.4f} "
-              + (f"{r['refresh_repeat']['wall_s'] / k:>8.4f}" if "refresh_repeat" in r else f"{'-':>8}"))
+        print(
+            f"{r['n']:>10,} {r['bare']['wall_s'] / k:>7.4f} {ph['ingest']['wall_s'] / k:>7.4f} "
+            f"{ph['dbt run']['wall_s'] / k:>8.4f} {ph['dbt test']['wall_s'] / k:>9.4f} "
+            f"{sum(p['wall_s'] for p in ph.values()) / k:>8.4f} "
+            + (f"{r['refresh_repeat']['wall_s'] / k:>8.4f}" if "refresh_repeat" in r else f"{'-':>8}")
+        )
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", default="10000,100000,1000000",
-                    help="comma-separated patient counts (default 10000,100000,1000000)")
-    ap.add_argument("--workdir", type=Path, default=None,
-                    help="folder for extracts (kept, reused) and builds; default a temporary folder")
+    ap = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--sizes", default="10000,100000,1000000", help="comma-separated patient counts (default 10000,100000,1000000)"
+    )
+    ap.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="folder for extracts (kept, reused) and builds; default a temporary folder",
+    )
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2, help="dbt and DuckDB threads")
     ap.add_argument("--json", type=Path, default=None, help="also write the raw figures to this file")
-    ap.add_argument("--phases-only", action="store_true",
-                    help="skip the two end-to-end refresh() runs (quicker; the whole-refresh targets are not checked)")
+    ap.add_argument(
+        "--phases-only",
+        action="store_true",
+        help="skip the two end-to-end refresh() runs (quicker; the whole-refresh targets are not checked)",
+    )
     args = ap.parse_args()
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="refresh_scale_"))

@@ -39,8 +39,9 @@ print(json.dumps({"wall_s": wall, "cpu_s": cpu, "peak_rss_mb": resource.getrusag
 
 def run(n: int, fmt: str, chunk: int, workdir: Path) -> dict:
     out = workdir / f"extract_{n}"
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(n), fmt, str(out), str(chunk)],
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, str(n), fmt, str(out), str(chunk)], capture_output=True, text=True, check=True
+    )
     shutil.rmtree(out, ignore_errors=True)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -58,8 +59,11 @@ def main() -> None:
     try:
         for n in args.sizes:
             r = run(n, args.format, args.chunk_size, workdir)
-            print(f"{n:>10,} {r['rows']:>12,} {r['bytes'] / 1e6:>11.1f} {r['wall_s']:>8.1f} "
-                  f"{r['cpu_s']:>8.1f} {r['peak_rss_mb']:>12.0f}", flush=True)
+            print(
+                f"{n:>10,} {r['rows']:>12,} {r['bytes'] / 1e6:>11.1f} {r['wall_s']:>8.1f} "
+                f"{r['cpu_s']:>8.1f} {r['peak_rss_mb']:>12.0f}",
+                flush=True,
+            )
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -199,7 +199,9 @@ class PatientsMart(pa.DataFrameModel):
     @pa.dataframe_check(name="t_stage_group_matches_t_stage_max")
     def _t_group(cls, df: pd.DataFrame) -> pd.Series:
         early = {"T1a", "T1b", "T2"}
-        expected = df["t_stage_max"].map(lambda t: None if t is None or t != t else ("T1+T2" if t in early else "T3+T4"))
+        expected = df["t_stage_max"].map(
+            lambda t: None if t is None or t != t else ("T1+T2" if t in early else "T3+T4")
+        )
         return _same(df["t_stage_group"], expected)
 
     @pa.dataframe_check(name="metastasis_timing_needs_both_dates")
@@ -268,7 +270,10 @@ class RaitCyclesMart(pa.DataFrameModel):
     @pa.dataframe_check(name="response_basis_consistent_with_response")
     def _basis(cls, df: pd.DataFrame) -> pd.Series:
         return pd.Series(
-            [basis in RESPONSE_BASES.get(response, ()) for response, basis in zip(df["response"], df["response_basis"])],
+            [
+                basis in RESPONSE_BASES.get(response, ())
+                for response, basis in zip(df["response"], df["response_basis"])
+            ],
             index=df.index,
             dtype=bool,
         )
@@ -570,13 +575,21 @@ SQL_CHECKS: dict[str, dict[str, str]] = {
         "is_eligible_iff_no_exclusion_reason": "is_eligible = (exclusion_reason is null)",
         "exclusion_step_matches_reason": _sql_same(
             "exclusion_step",
-            "(case exclusion_reason " + " ".join(f"when {_lit(c)} then {i + 1}" for i, c in enumerate(CRITERIA)) + " end)",
+            "(case exclusion_reason "
+            + " ".join(f"when {_lit(c)} then {i + 1}" for i, c in enumerate(CRITERIA))
+            + " end)",
         ),
         "rait_group_matches_n_rait_cycles": _sql_same("rait_group", _sql_group_for("n_rait_cycles")),
         "rait_fields_present_iff_rait": _all(
             *(
                 f"(n_rait_cycles > 0) = ({column} is not null)"
-                for column in ("first_rait_date", "cumulative_gbq", "median_activity_gbq", "first_response", "last_response")
+                for column in (
+                    "first_rait_date",
+                    "cumulative_gbq",
+                    "median_activity_gbq",
+                    "first_response",
+                    "last_response",
+                )
             ),
             "local_disease_status is null or n_rait_cycles > 0",
         ),
@@ -605,7 +618,9 @@ SQL_CHECKS: dict[str, dict[str, str]] = {
     },
     "rait_cycles": {
         "response_basis_consistent_with_response": "coalesce("
-        + " or ".join(f"(response = {_lit(r)} and {_in('response_basis', bases)})" for r, bases in RESPONSE_BASES.items())
+        + " or ".join(
+            f"(response = {_lit(r)} and {_in('response_basis', bases)})" for r, bases in RESPONSE_BASES.items()
+        )
         + ", false)",
         "response_evidence_present": _all(
             f"not ({_is('response', 'NE')} and (tg_post is not null or scan_change is not null))",
@@ -654,9 +669,7 @@ SQL_CHECKS: dict[str, dict[str, str]] = {
             # the earlier of progression and death (least() skips NULLs like min(axis=1))
             f"not {_is('pfs_event', 1)} or {_sql_same('end_date', 'least(pd_date, death_date)')}",
             f"not ({_is('event_type', 'censored')} and not {_sql_same('end_date', 'last_contact_date')})",
-            _sql_close(
-                "follow_up_months", f"{_sql_days('start_date', _FOLLOW_UP_END)} / {_lit(DAYS_PER_MONTH)}"
-            ),
+            _sql_close("follow_up_months", f"{_sql_days('start_date', _FOLLOW_UP_END)} / {_lit(DAYS_PER_MONTH)}"),
         ),
     },
     "analysis_cohort": {
@@ -674,9 +687,7 @@ SQL_CHECKS: dict[str, dict[str, str]] = {
         "criterion_matches_step": "criterion = (case step "
         + " ".join(f"when {i} then {_lit(c)}" for i, c in enumerate(["all_patients", *CRITERIA]))
         + " end)",
-        "every_criterion_has_a_step": (
-            "(select count(distinct step) from mart_rows where step between 1 and 6) = 6"
-        ),
+        "every_criterion_has_a_step": ("(select count(distinct step) from mart_rows where step between 1 and 6) = 6"),
         "n_remaining_is_previous_minus_excluded": _all(
             "lag(n_remaining) over (order by step, _mart_row) is null "
             "or n_remaining = lag(n_remaining) over (order by step, _mart_row) - n_excluded",

@@ -113,7 +113,7 @@ class IsoDate(_StrictType, dtypes.Timestamp):
         day = dt.date.fromisoformat(text)  # raises for 2019-02-30 and year 0
         return np.datetime64(day, "s")
 
-    def check(self, pandera_dtype, data_container=None):  # noqa: D102 - the engine maps every unit to ns
+    def check(self, pandera_dtype, data_container=None):
         if data_container is not None:
             return data_container.dtype == self.type
         return pd.api.types.is_datetime64_dtype(getattr(pandera_dtype, "type", None))
@@ -492,7 +492,5 @@ def raw_schema(table: str, extracted_at: dt.date | None = None) -> pa.DataFrameS
     for column in TABLES[table].columns:
         if column.dtype == "date":
             existing = list(schema.columns[column.name].checks)
-            schema = schema.update_column(
-                column.name, checks=[*existing, pa.Check.not_after(limit=limit.isoformat())]
-            )
+            schema = schema.update_column(column.name, checks=[*existing, pa.Check.not_after(limit=limit.isoformat())])
     return schema

@@ -23,8 +23,11 @@ DATA = Path(__file__).parent / "data"
 REF = DATA / "r_reference"
 FROZEN = ("frozen_cohort", "frozen_demo")
 REFERENCES = {
-    "frozen_cohort": {"stats1": "stats1.json", "stats2": "stats2_frozen_cohort.json",
-                      "beyond": "beyond_frozen_cohort.json"},
+    "frozen_cohort": {
+        "stats1": "stats1.json",
+        "stats2": "stats2_frozen_cohort.json",
+        "beyond": "beyond_frozen_cohort.json",
+    },
     "frozen_demo": {"stats1": "stats1_demo.json", "stats2": "stats2_demo.json", "beyond": "beyond_demo.json"},
 }
 

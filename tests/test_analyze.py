@@ -63,6 +63,7 @@ def test_analyze_without_a_warehouse_is_a_usage_error(tmp_path):
 
 # --- calibration: the seed-0 registry against the paper's headline figures -----------------
 
+
 def _row(table, variable, level=None):
     rows = [r for r in table if r["variable"] == variable and (level is None or r["level"] == level)]
     assert rows, (variable, level)

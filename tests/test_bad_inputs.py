@@ -9,7 +9,6 @@ or line) -- never a traceback, never a cell value.
 from __future__ import annotations
 
 import datetime as dt
-
 import json
 import shutil
 from pathlib import Path
@@ -130,9 +129,13 @@ def test_negative_lab_value_is_out_of_range(tmp_path):
 
 def test_implausible_activity_is_rejected(tmp_path):
     # 150 written in GBq instead of mCi: 150 GBq is far outside 0.5-15 GBq
-    _, _, rejected = _bad_cell(tmp_path, "rait_administrations", "rait_id", "R4", "activity_unit", "GBq", value_is_secret=False)
+    _, _, rejected = _bad_cell(
+        tmp_path, "rait_administrations", "rait_id", "R4", "activity_unit", "GBq", value_is_secret=False
+    )
     assert rejected.empty  # 1.1 GBq is plausible
-    _, _, rejected = _bad_cell(tmp_path / "b", "rait_administrations", "rait_id", "R2", "activity_unit", "GBq", value_is_secret=False)
+    _, _, rejected = _bad_cell(
+        tmp_path / "b", "rait_administrations", "rait_id", "R2", "activity_unit", "GBq", value_is_secret=False
+    )
     assert ("rait_administrations", 2, "activity_implausible") in reasons(rejected)
     # the RxWBS after R2 goes with it
     assert ("imaging_findings", 3, "reference_quarantined") in reasons(rejected)
@@ -197,7 +200,11 @@ def test_two_follow_up_rows_for_one_patient_quarantine_the_patient(tmp_path):
     tables["follow_up"].append({**find(tables["follow_up"], "patient_id", "P3"), "last_contact_date": "2021-02-02"})
     con, report, rejected = run_ingest(write_extract(tmp_path / "x", tables))
     got = reasons(rejected)
-    assert {("follow_up", 3, "duplicate_key"), ("follow_up", 4, "duplicate_key"), ("patients", 3, "no_valid_follow_up")} <= got
+    assert {
+        ("follow_up", 3, "duplicate_key"),
+        ("follow_up", 4, "duplicate_key"),
+        ("patients", 3, "no_valid_follow_up"),
+    } <= got
     assert con.execute("select count(*) from raw.surgeries where patient_id = 'P3'").fetchone()[0] == 0
 
 
@@ -437,7 +444,9 @@ def test_corrupt_parquet_refuses(tmp_path):
     folder.mkdir()
     con = duckdb.connect()
     for path in write_extract(tmp_path / "csv", extracted_at=None).glob("*.csv"):
-        con.execute(f"copy (select * from read_csv('{path}', all_varchar = true)) to '{folder / (path.stem + '.parquet')}' (format parquet)")
+        con.execute(
+            f"copy (select * from read_csv('{path}', all_varchar = true)) to '{folder / (path.stem + '.parquet')}' (format parquet)"
+        )
     data = (folder / "patients.parquet").read_bytes()
     (folder / "patients.parquet").write_bytes(data[: len(data) // 2])
     _refused(folder, "patients.parquet", "cannot be read as Parquet")
@@ -490,7 +499,9 @@ def test_typed_parquet_values_are_checked_like_their_text(tmp_path):
             else c.name
             for c in TABLES[table].columns
         )
-        con.execute(f"create table {table} as select {casts} from read_csv('{csv_dir / table}.csv', all_varchar = true)")
+        con.execute(
+            f"create table {table} as select {casts} from read_csv('{csv_dir / table}.csv', all_varchar = true)"
+        )
     # values whose text breaks a rule: not finite, not a float32, a five-digit year, not a 32-bit integer
     con.execute("update lab_results set value = 'inf'::double where lab_id = 'L1'")
     con.execute("update lab_results set tgab_cutoff = 1e300 where lab_id = 'L6'")
@@ -508,8 +519,12 @@ def test_typed_parquet_values_are_checked_like_their_text(tmp_path):
 
     typed_con, _, typed_rejected = run_ingest(typed_dir)
     text_con, _, text_rejected = run_ingest(text_dir)
-    assert {("lab_results", 1, "invalid_decimal"), ("lab_results", 6, "invalid_decimal"),
-            ("lab_results", 2, "invalid_date"), ("surgeries", 1, "invalid_integer")} <= reasons(typed_rejected)
+    assert {
+        ("lab_results", 1, "invalid_decimal"),
+        ("lab_results", 6, "invalid_decimal"),
+        ("lab_results", 2, "invalid_date"),
+        ("surgeries", 1, "invalid_integer"),
+    } <= reasons(typed_rejected)
     pd.testing.assert_frame_equal(typed_rejected, text_rejected)
     for table in TABLE_ORDER:
         pd.testing.assert_frame_equal(

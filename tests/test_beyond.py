@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -29,9 +29,9 @@ import pandas as pd
 import pytest
 
 from rait_registry.analysis.beyond import (
+    COX_FIT_OPTIONS,
     DAYS_PER_MONTH,
     BeyondAnalyses,
-    COX_FIT_OPTIONS,
     BeyondOptions,
     MatchingVariant,
     beyond_sections,
@@ -78,7 +78,7 @@ def ref(frozen) -> dict:
     return frozen.ref("beyond")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _fit_frozen(name: str) -> BeyondAnalyses:
     """One fit per frozen data set, shared by the R comparisons and the stand-in tests."""
     data = load_frozen(name)
@@ -140,8 +140,15 @@ def make_data(patients: dict, start: dt.date = dt.date(2015, 3, 1)) -> tuple[pd.
         cum = 0.0
         for k, d in enumerate(days, start=1):
             cum += 5.5
-            cyc.append({"patient_id": pid, "cycle_number": k, "admin_date": first + dt.timedelta(days=d),
-                        "activity_gbq": 5.5, "cumulative_gbq": cum})
+            cyc.append(
+                {
+                    "patient_id": pid,
+                    "cycle_number": k,
+                    "admin_date": first + dt.timedelta(days=d),
+                    "activity_gbq": 5.5,
+                    "cumulative_gbq": cum,
+                }
+            )
     return pd.DataFrame(rows), pd.DataFrame(cyc)
 
 
@@ -154,7 +161,9 @@ def _assert_rows_equal(py: pd.DataFrame, r: dict) -> None:
     rr = pd.DataFrame(r)
     assert list(py["patient_id"]) == list(rr["patient_id"])
     for col in ("start", "stop", "cumulative_gbq"):
-        np.testing.assert_allclose(py[col].to_numpy(float), rr[col].to_numpy(float), rtol=1e-12, atol=1e-12, err_msg=col)
+        np.testing.assert_allclose(
+            py[col].to_numpy(float), rr[col].to_numpy(float), rtol=1e-12, atol=1e-12, err_msg=col
+        )
     for col in ("event", "n_cycles", "m_rait"):
         assert py[col].tolist() == rr[col].astype(int).tolist(), col
 
@@ -240,13 +249,15 @@ def test_fixed_group_hr_differs_from_time_varying(fsections, ref):
 
 def test_landmark_boundary_assignment():
     # 16 months = 487 days exactly, so boundaries fall on whole days
-    c, y = make_data({
-        "A": ([0, 487], 900, 0),   # second cycle exactly at the landmark: m-RAIT
-        "B": ([0, 488], 900, 1),   # one day after: o-RAIT at the landmark
-        "C": ([0, 200], 487, 0),   # follow-up ends exactly at the landmark: not at risk
-        "D": ([0], 488, 1),        # progression one day after: at risk, event
-        "E": ([0, 100], 300, 1),   # progression before the landmark
-    })
+    c, y = make_data(
+        {
+            "A": ([0, 487], 900, 0),  # second cycle exactly at the landmark: m-RAIT
+            "B": ([0, 488], 900, 1),  # one day after: o-RAIT at the landmark
+            "C": ([0, 200], 487, 0),  # follow-up ends exactly at the landmark: not at risk
+            "D": ([0], 488, 1),  # progression one day after: at risk, event
+            "E": ([0, 100], 300, 1),  # progression before the landmark
+        }
+    )
     data, counts = landmark_cohort(c, y, 16.0)
     assert data["patient_id"].tolist() == ["A", "B", "D"]
     assert data.set_index("patient_id")["landmark_group"].to_dict() == {"A": "m-RAIT", "B": "o-RAIT", "D": "o-RAIT"}
@@ -399,9 +410,15 @@ def test_robust_covariance_equals_lifelines_without_ties_and_scores_sum_to_zero(
 
     rng = np.random.default_rng(3)
     n = 60
-    df = pd.DataFrame({"x": rng.normal(size=n), "z": rng.integers(0, 2, n).astype(float),
-                       "T": rng.permutation(n) + rng.uniform(1, 2, n), "E": (rng.random(n) < 0.6).astype(float),
-                       "w": rng.uniform(0.5, 2.0, n)})
+    df = pd.DataFrame(
+        {
+            "x": rng.normal(size=n),
+            "z": rng.integers(0, 2, n).astype(float),
+            "T": rng.permutation(n) + rng.uniform(1, 2, n),
+            "E": (rng.random(n) < 0.6).astype(float),
+            "w": rng.uniform(0.5, 2.0, n),
+        }
+    )
     cph = CoxPHFitter().fit(df, "T", "E", weights_col="w", robust=True, fit_options=dict(COX_FIT_OPTIONS))
     U = efron_score_residuals(df[["x", "z"]].to_numpy(), df["T"], df["E"], df["w"], cph.params_.to_numpy())
     np.testing.assert_allclose(U.sum(axis=0), 0.0, atol=1e-9)  # the score vanishes at the MLE
@@ -417,7 +434,8 @@ def test_robust_covariance_equals_lifelines_without_ties_and_scores_sum_to_zero(
     ours = np.sqrt(np.diag(cox_robust_covariance(ct, tied, "T", "E", "w")))
     # (ours agrees with R coxph there: test_iptw_matches_r on the demo cohort, which has such ties)
     assert np.abs(ours / ct.standard_errors_[["x", "z"]].to_numpy() - 1).max() > 1e-6, (
-        "lifelines' robust SE now handles tied times: cox_robust_covariance may be replaced by robust=True")
+        "lifelines' robust SE now handles tied times: cox_robust_covariance may be replaced by robust=True"
+    )
 
 
 def test_e_values_known_values():
@@ -508,13 +526,15 @@ def test_hr_sentence_does_not_overclaim():
 
 def test_small_data_gives_nulls_with_reasons():
     # no o-RAIT events: HRs are not estimable; nothing raises
-    c, y = make_data({
-        "A": ([0], 900, 0, {"age_at_diagnosis_years": 30.0, "local_disease_status": "neither"}),
-        "B": ([0], 950, 0, {"age_at_diagnosis_years": 50.0, "local_disease_status": "local_persistent"}),
-        "C": ([0, 150], 700, 1, {"age_at_diagnosis_years": 40.0, "local_disease_status": "neither"}),
-        "D": ([0, 160], 800, 0, {"age_at_diagnosis_years": 35.0, "local_disease_status": "local_persistent"}),
-        "E": ([0, 170], 500, 1, {"age_at_diagnosis_years": 45.0, "local_disease_status": "neither"}),
-    })
+    c, y = make_data(
+        {
+            "A": ([0], 900, 0, {"age_at_diagnosis_years": 30.0, "local_disease_status": "neither"}),
+            "B": ([0], 950, 0, {"age_at_diagnosis_years": 50.0, "local_disease_status": "local_persistent"}),
+            "C": ([0, 150], 700, 1, {"age_at_diagnosis_years": 40.0, "local_disease_status": "neither"}),
+            "D": ([0, 160], 800, 0, {"age_at_diagnosis_years": 35.0, "local_disease_status": "local_persistent"}),
+            "E": ([0, 170], 500, 1, {"age_at_diagnosis_years": 45.0, "local_disease_status": "neither"}),
+        }
+    )
     c["follow_up_months"] = c["pfs_months"]
     c["cumulative_gbq"] = c["patient_id"].map(y.groupby("patient_id")["cumulative_gbq"].max())
     out = beyond_sections(c, y)
@@ -548,7 +568,8 @@ def test_missing_cycles_are_refused(cohort, cycles):
 def test_custom_matching_variant_and_att(cohort, cycles):
     opts = BeyondOptions(
         matching_variants=(MatchingVariant("age only, 0.2 SD", ("age_at_diagnosis_years",), 0.2, "logit_sd"),),
-        iptw_estimand="ATT", landmark_sensitivity_months=(),
+        iptw_estimand="ATT",
+        landmark_sensitivity_months=(),
     )
     out = fit_beyond(cohort, cycles, config=opts).to_dict()
     rows = out["sensitivity"]["matching"]

@@ -133,7 +133,9 @@ def test_missing_values_are_dropped(cohort):
 
 
 def test_unscannable_variables_give_null_rows_with_reason():
-    c = pd.DataFrame({"pfs_months": [1.0, 2, 3, 4, 5, 6], "pfs_event": [1, 0, 1, 0, 1, 0], "x": [1.0] * 6, "y": [1.0, 2, 3, 4, 5, 6]})
+    c = pd.DataFrame(
+        {"pfs_months": [1.0, 2, 3, 4, 5, 6], "pfs_event": [1, 0, 1, 0, 1, 0], "x": [1.0] * 6, "y": [1.0, 2, 3, 4, 5, 6]}
+    )
     with pytest.raises(InsufficientDataError, match="no cut-point"):
         MaxstatCutpoint().fit(c["pfs_months"], c["pfs_event"], c["x"])
     rows = cutpoint_section(c.assign(pfs_event=0), ["x", "y"])

@@ -21,4 +21,3 @@ def test_every_dbt_unit_test_passes(demo_warehouse, tmp_path):
     unit_tests = [r for r in run_results["results"] if r["unique_id"].startswith("unit_test.")]
     assert len(unit_tests) >= 20
     assert all(r["status"] == "pass" for r in unit_tests)
-

@@ -41,7 +41,9 @@ def test_ingest_loads_every_table_typed_with_source_rows(tiny_extract):
         assert load.rows_read == load.rows_staged + load.rows_quarantined
     # the unknown column is dropped and named in a warning, never loaded
     assert any("extra_col" in warning for warning in report.warnings)
-    assert "landing" not in {row[0] for row in con.execute("select schema_name from information_schema.schemata").fetchall()}
+    assert "landing" not in {
+        row[0] for row in con.execute("select schema_name from information_schema.schemata").fetchall()
+    }
 
 
 def test_parquet_and_csv_extracts_load_identically(tiny_extract, tmp_path):
@@ -65,7 +67,13 @@ def test_manifest_sha_mismatch_refuses(tiny_extract):
     from rait_registry.exceptions import ExtractRefused
 
     (tiny_extract / "manifest.json").write_text(
-        json.dumps({"extract_id": "x", "extracted_at": "2024-01-01", "files": {"patients.csv": {"rows": 2, "sha256": "0" * 64}}})
+        json.dumps(
+            {
+                "extract_id": "x",
+                "extracted_at": "2024-01-01",
+                "files": {"patients.csv": {"rows": 2, "sha256": "0" * 64}},
+            }
+        )
     )
     with pytest.raises(ExtractRefused, match="patients.csv: sha256"):
         ingest(tiny_extract, duckdb.connect())
@@ -88,9 +96,7 @@ def test_demo_schemas_are_named_without_prefixes(demo_con):
 
 
 def test_activity_is_normalised_to_gbq(demo_con, demo_extract):
-    rows = demo_con.execute(
-        "select activity, activity_unit, activity_gbq from staging.rait_administrations"
-    ).fetchall()
+    rows = demo_con.execute("select activity, activity_unit, activity_gbq from staging.rait_administrations").fetchall()
     factors = {"GBq": 1.0, "MBq": 0.001, "mCi": 0.037}
     assert {unit for _, unit, _ in rows} >= {"GBq"}
     for activity, unit, gbq in rows:
@@ -99,8 +105,16 @@ def test_activity_is_normalised_to_gbq(demo_con, demo_extract):
 
 
 def test_lab_units_are_canonical(demo_con):
-    units = dict(demo_con.execute("select analyte, string_agg(distinct unit, ',') from staging.lab_results group by 1").fetchall())
-    assert units == {"Tg": "ng/mL", "TgAb": "IU/mL", "TSH": "mIU/L"} or set(units.values()) <= {"ng/mL", "IU/mL", "mIU/L"}
+    units = dict(
+        demo_con.execute(
+            "select analyte, string_agg(distinct unit, ',') from staging.lab_results group by 1"
+        ).fetchall()
+    )
+    assert units == {"Tg": "ng/mL", "TgAb": "IU/mL", "TSH": "mIU/L"} or set(units.values()) <= {
+        "ng/mL",
+        "IU/mL",
+        "mIU/L",
+    }
 
 
 def test_query_cli_reads_each_staging_table_after_extract_is_gone(demo_warehouse, demo_extract, tmp_path):

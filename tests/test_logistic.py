@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +48,7 @@ def firth_case(frozen) -> dict:
     return frozen.ref("stats1")["firth_case"]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _fit_frozen(name: str) -> LogisticAnalysis:
     """One fit per frozen data set, shared by the R comparisons and the stand-in tests."""
     with warnings.catch_warnings():
@@ -121,7 +121,7 @@ def test_few_events_per_variable_and_collinear_exposures_are_warned(fitted):
     epv = [w for w in fitted.warnings_ if "events per variable" in w]
     assert len(epv) == 1 and epv[0].startswith("multivariable model")
     assert "n_rait_cycles" not in fitted.selected_
-    assert (fitted.univariable_.set_index("term").loc["n_rait_cycles", "p_value"] < 0.1)
+    assert fitted.univariable_.set_index("term").loc["n_rait_cycles", "p_value"] < 0.1
     assert any(w.startswith("n_rait_cycles reached") and "rait_group" in w for w in fitted.warnings_)
 
 
@@ -198,12 +198,14 @@ def test_results_before_fit_are_refused():
 
 def _firth_design(cohort: pd.DataFrame, case: dict):
     d = cohort.dropna(subset=["histology", "local_disease_status", "max_tumor_size_cm"])
-    X = pd.DataFrame({
-        "histology=FTC": (d["histology"] == "FTC").astype(float),
-        "local_disease_status=local_recurrence": (d["local_disease_status"] == "local_recurrence").astype(float),
-        "local_disease_status=local_persistent": (d["local_disease_status"] == "local_persistent").astype(float),
-        "max_tumor_size_cm": d["max_tumor_size_cm"].astype(float),
-    })
+    X = pd.DataFrame(
+        {
+            "histology=FTC": (d["histology"] == "FTC").astype(float),
+            "local_disease_status=local_recurrence": (d["local_disease_status"] == "local_recurrence").astype(float),
+            "local_disease_status=local_persistent": (d["local_disease_status"] == "local_persistent").astype(float),
+            "max_tumor_size_cm": d["max_tumor_size_cm"].astype(float),
+        }
+    )
     assert ["Intercept"] + list(X.columns) == case["columns"]
     return X, d["pfs_event"].to_numpy()
 

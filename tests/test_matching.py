@@ -211,7 +211,10 @@ def test_contract_shape(fitted, cohort):
     assert fitted.pairs_["o_rait_propensity"].is_monotonic_decreasing
     mc = fitted.matched_cohort_
     assert len(mc) == 2 * out["n_pairs"] and set(mc.columns) >= set(cohort.columns) | {"pair_id", "propensity_score"}
-    assert (mc.groupby("pair_id")["rait_group"].apply(sorted) == pd.Series([["m-RAIT", "o-RAIT"]] * out["n_pairs"], index=range(1, out["n_pairs"] + 1))).all()
+    assert (
+        mc.groupby("pair_id")["rait_group"].apply(sorted)
+        == pd.Series([["m-RAIT", "o-RAIT"]] * out["n_pairs"], index=range(1, out["n_pairs"] + 1))
+    ).all()
     sec, m = matching_section(cohort)
     assert sec == out and isinstance(m, PropensityMatcher)
 

@@ -104,10 +104,22 @@ def test_manifest_matches_the_csv_files():
 def test_every_exclusion_step_and_response_is_exercised(expected):
     p, c = expected["patients"], expected["rait_cycles"]
     reasons = set(p["exclusion_reason"].dropna())
-    assert reasons == {"dtc_surgery", "lung_only_micromets", "avid_on_every_rxwbs",
-                       "mets_after_first_rait", "massive_remnant", "early_progression"}
-    assert set(c["response_basis"]) == {"new_lesion", "no_evidence_of_disease", "tg_decline",
-                                        "scan_reduction", "no_change", "insufficient_data"}
+    assert reasons == {
+        "dtc_surgery",
+        "lung_only_micromets",
+        "avid_on_every_rxwbs",
+        "mets_after_first_rait",
+        "massive_remnant",
+        "early_progression",
+    }
+    assert set(c["response_basis"]) == {
+        "new_lesion",
+        "no_evidence_of_disease",
+        "tg_decline",
+        "scan_reduction",
+        "no_change",
+        "insufficient_data",
+    }
     assert set(p["ata_risk"]) == {"high", "intermediate", "low", "unknown"}
     assert set(p["local_disease_status"].dropna()) == {"neither", "local_persistent", "local_recurrence"}
     assert set(expected["pfs"]["event_type"]) == {"progression", "death", "censored"}
@@ -119,8 +131,8 @@ def test_every_exclusion_step_and_response_is_exercised(expected):
 @pytest.mark.parametrize(
     ("var", "value", "changed"),
     [
-        ("micromet_max_mm", 11, {"E10"}),              # a 10 mm lesion becomes a micrometastasis
-        ("early_pd_exclusion_days", 182, {"E45"}),    # progression on day 183 is no longer early
+        ("micromet_max_mm", 11, {"E10"}),  # a 10 mm lesion becomes a micrometastasis
+        ("early_pd_exclusion_days", 182, {"E45"}),  # progression on day 183 is no longer early
         ("surgery_date_min", "1999-12-31", {"E03"}),  # the 1999-12-31 thyroidectomy enters the window
         ("surgery_date_max", "2023-01-01", {"E05"}),
         # lung mets on A1+15 are then baseline (E25), and so is E11's 12 mm lesion on A1+15
@@ -235,35 +247,53 @@ def test_twenty_thousand_patients_in_seconds(tables):
 
 
 def test_compare_marts_normalises_types():
-    actual = {"pfs": pd.DataFrame({
-        "patient_id": ["A", "B"],
-        "start_date": [pd.Timestamp("2015-03-01"), pd.NaT],
-        "pfs_months": [1 / 3, float("nan")],
-        "pfs_event": [True, 0],
-        "event_type": ["censored", None],
-    })}
-    expected = {"pfs": pd.DataFrame({
-        "patient_id": ["B", "A"],
-        "start_date": [None, "2015-03-01"],
-        "pfs_months": ["", "0.33333333333333337"],
-        "pfs_event": ["false", "1"],
-        "event_type": [None, "censored"],
-    })}
+    actual = {
+        "pfs": pd.DataFrame(
+            {
+                "patient_id": ["A", "B"],
+                "start_date": [pd.Timestamp("2015-03-01"), pd.NaT],
+                "pfs_months": [1 / 3, float("nan")],
+                "pfs_event": [True, 0],
+                "event_type": ["censored", None],
+            }
+        )
+    }
+    expected = {
+        "pfs": pd.DataFrame(
+            {
+                "patient_id": ["B", "A"],
+                "start_date": [None, "2015-03-01"],
+                "pfs_months": ["", "0.33333333333333337"],
+                "pfs_event": ["false", "1"],
+                "event_type": [None, "censored"],
+            }
+        )
+    }
     assert compare_marts(actual, expected) == []
 
 
 def test_compare_marts_reports_each_kind_of_difference():
     expected = {
-        "patients": pd.DataFrame({"patient_id": ["A", "B", "C"], "histology": ["PTC", "FTC", None],
-                                  "age_at_diagnosis_years": ["30.0", "40.0", "50.0"],
-                                  "is_eligible": ["true", "false", "true"]}),
+        "patients": pd.DataFrame(
+            {
+                "patient_id": ["A", "B", "C"],
+                "histology": ["PTC", "FTC", None],
+                "age_at_diagnosis_years": ["30.0", "40.0", "50.0"],
+                "is_eligible": ["true", "false", "true"],
+            }
+        ),
         "pfs": pd.DataFrame({"patient_id": ["A"], "end_date": ["2020-01-01"]}),
         "cohort_attrition": pd.DataFrame({"step": ["0"], "n_remaining": ["3"]}),
     }
     actual = {
-        "patients": pd.DataFrame({"patient_id": ["A", "B", "B", "D"], "histology": ["PTC", "other", "FTC", "PTC"],
-                                  "age_at_diagnosis_years": [30.0 + 1e-12, 40.001, 40.0, 1.0],
-                                  "is_eligible": [True, False, False, True]}),
+        "patients": pd.DataFrame(
+            {
+                "patient_id": ["A", "B", "B", "D"],
+                "histology": ["PTC", "other", "FTC", "PTC"],
+                "age_at_diagnosis_years": [30.0 + 1e-12, 40.001, 40.0, 1.0],
+                "is_eligible": [True, False, False, True],
+            }
+        ),
         "pfs": pd.DataFrame({"patient_id": ["A"]}),
     }
     diffs = compare_marts(actual, expected)

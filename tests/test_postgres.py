@@ -92,7 +92,6 @@ def test_marts_equal_the_duckdb_build(build):
     assert_marts_equal_the_duckdb_build(name, marts, types, warehouse)
 
 
-
 def test_raw_tables_are_copied_exactly(server):
     # COPY text format: tabs, newlines, backslashes and quotes survive; NULL stays apart from ''.
     import pyarrow as pa

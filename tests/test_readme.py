@@ -26,7 +26,9 @@ def test_every_readme_query_runs_and_returns_rows(demo_warehouse):
 def test_readme_pfs_query_agrees_with_the_cohort(demo_con, demo_warehouse):
     proc = run_cli("query", SQL_BLOCKS[2], "--warehouse", str(demo_warehouse), "--csv", check=True)
     rows = [line.split(",") for line in proc.stdout.strip().splitlines()[1:]]
-    events = dict(demo_con.execute("select rait_group, sum(pfs_event) from marts.analysis_cohort group by 1").fetchall())
+    events = dict(
+        demo_con.execute("select rait_group, sum(pfs_event) from marts.analysis_cohort group by 1").fetchall()
+    )
     assert {row[0]: int(float(row[2])) for row in rows} == {group: int(n) for group, n in events.items()}
 
 

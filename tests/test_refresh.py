@@ -32,7 +32,9 @@ def published_copy(tmp_path, demo_warehouse) -> Path:
 def _history(path: Path) -> list[tuple]:
     con = duckdb.connect(str(path), read_only=True)
     try:
-        return con.execute("select run_id, status, is_unchanged from history.refresh_runs order by started_at").fetchall()
+        return con.execute(
+            "select run_id, status, is_unchanged from history.refresh_runs order by started_at"
+        ).fetchall()
     finally:
         con.close()
 
@@ -81,7 +83,7 @@ def test_change_summary_reports_a_new_progression_event(published_copy, demo_ext
     findings = extract / "imaging_findings.csv"
     with open(findings, newline="") as handle:
         header = next(csv.reader(handle))
-    row = {name: "" for name in header}
+    row = dict.fromkeys(header, "")
     row.update(
         finding_id="FZZZ-new-lesion",
         patient_id=patient_id,
@@ -247,7 +249,14 @@ def test_an_older_extract_is_refused_unless_forced_and_an_old_one_warns(publishe
     # forced, the day-older extract (every event is dated before it) publishes; it is also
     # older than --max-age-days 0, which warns
     proc = run_cli(
-        "refresh", "--extract", str(older), "--warehouse", str(published_copy), "--force", "--max-age-days", "0",
+        "refresh",
+        "--extract",
+        str(older),
+        "--warehouse",
+        str(published_copy),
+        "--force",
+        "--max-age-days",
+        "0",
         check=True,
     )
     assert "days old" in proc.stderr and "--force: publishing an extract" in proc.stderr

@@ -27,8 +27,16 @@ from rait_registry.report.build import _progress
 from .conftest import run_cli
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
-FIGURES = ("fig1_attrition", "fig2_response_sankey", "fig_forest_or", "fig_love_smd", "fig_propensity",
-           "fig_km_overall", "fig3_km_matched", "fig4_km_subgroups")
+FIGURES = (
+    "fig1_attrition",
+    "fig2_response_sankey",
+    "fig_forest_or",
+    "fig_love_smd",
+    "fig_propensity",
+    "fig_km_overall",
+    "fig3_km_matched",
+    "fig4_km_subgroups",
+)
 TABLES = ("attrition", "table1", "table2", "table3", "survival", "balance")
 
 
@@ -50,7 +58,9 @@ def report(demo_warehouse, tmp_path_factory):
 @pytest.fixture(scope="session")
 def browser():
     if not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()):
-        pytest.fail("Chromium is not installed: run scripts/ensure-chromium.sh (apt-get install chromium chromium-driver)")
+        pytest.fail(
+            "Chromium is not installed: run scripts/ensure-chromium.sh (apt-get install chromium chromium-driver)"
+        )
     webdriver = pytest.importorskip("selenium.webdriver")
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
@@ -58,9 +68,17 @@ def browser():
     profile = tempfile.mkdtemp(prefix="rait-chromium-")
     options = Options()
     options.binary_location = str(CHROMIUM)
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1280,1600",
-                f"--user-data-dir={profile}"):
+    for arg in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1280,1600",
+        f"--user-data-dir={profile}",
+    ):
         options.add_argument(arg)
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     driver.set_script_timeout(60)
@@ -131,7 +149,7 @@ def shows(token: str, value: float | None, scale: float = 1.0) -> bool:
     if token.startswith("<"):
         return value * scale < float(token[1:])
     decimals = len(token.split(".")[1]) if "." in token else 0
-    return abs(float(token) - value * scale) <= 0.5 * 10 ** -decimals * (1 + 1e-9) + 1e-12
+    return abs(float(token) - value * scale) <= 0.5 * 10**-decimals * (1 + 1e-9) + 1e-12
 
 
 def assert_shows(text: str, values: list[float | None], where: str, scale: float = 1.0) -> None:
@@ -180,9 +198,8 @@ def test_quiet_without_a_terminal(report):
 
 def test_progress_shows_when_asked():
     buffer = io.StringIO()
-    with contextlib.redirect_stderr(buffer):
-        with _progress(True) as step:
-            step("drawing figure one")
+    with contextlib.redirect_stderr(buffer), _progress(True) as step:
+        step("drawing figure one")
     assert "drawing figure one" in buffer.getvalue() or "report written" in buffer.getvalue()
 
 
@@ -277,8 +294,12 @@ def test_survival_table_equals_results(rendered, report):
             else:
                 assert_shows(cells["median_months"], [group["median_months"]], f"{key} {name} median")
             if group["pfs_5y"] is not None and group["pfs_5y_ci_low"] is not None:
-                assert_shows(cells["pfs_5y"], [group["pfs_5y"], group["pfs_5y_ci_low"], group["pfs_5y_ci_high"]],
-                             f"{key} {name} 5-y PFS", scale=100)
+                assert_shows(
+                    cells["pfs_5y"],
+                    [group["pfs_5y"], group["pfs_5y_ci_low"], group["pfs_5y_ci_high"]],
+                    f"{key} {name} 5-y PFS",
+                    scale=100,
+                )
             if i == 0 and analysis["logrank_p"] is not None:
                 assert_shows(cells["logrank_p"], [analysis["logrank_p"]], f"{key} log-rank p")
             if i == 0 and analysis["hr"] is not None:
@@ -299,8 +320,12 @@ def test_matching_and_cutpoint_tables_equal_results(rendered, report):
         assert_shows(cells["cutpoint"], [r["cutpoint"]], r["variable"])
         assert_shows(cells["p_value"], [r["p_value"]], r["variable"])
     cohort = results["cohort"]
-    for value, label in ((cohort["n_eligible"], "eligible patients"), (cohort["n_o_rait"], "o-RAIT"),
-                         (cohort["n_m_rait"], "m-RAIT"), (results["matching"]["n_pairs"], "matched pairs")):
+    for value, label in (
+        (cohort["n_eligible"], "eligible patients"),
+        (cohort["n_o_rait"], "o-RAIT"),
+        (cohort["n_m_rait"], "m-RAIT"),
+        (results["matching"]["n_pairs"], "matched pairs"),
+    ):
         assert re.search(rf"\b{value}\s*\n\s*{re.escape(label)}", text), f"summary {label} != {value}"
 
 
@@ -368,9 +393,16 @@ def test_fallback_survival_statistics_agree_with_the_analysis(report, demo_wareh
         cohort = con.execute("select rait_group, pfs_months, pfs_event from marts.analysis_cohort").df()
     finally:
         con.close()
-    groups = [KMGroup(g, g, cohort.loc[cohort.rait_group == g, "pfs_months"].to_numpy(float),
-                      cohort.loc[cohort.rait_group == g, "pfs_event"].to_numpy(int), "#000000")
-              for g in ("o-RAIT", "m-RAIT")]
+    groups = [
+        KMGroup(
+            g,
+            g,
+            cohort.loc[cohort.rait_group == g, "pfs_months"].to_numpy(float),
+            cohort.loc[cohort.rait_group == g, "pfs_event"].to_numpy(int),
+            "#000000",
+        )
+        for g in ("o-RAIT", "m-RAIT")
+    ]
     ours, published = fallback_survival_stats(groups), results["survival"]["overall"]
     for key in ("logrank_chi2", "logrank_p", "hr", "hr_ci_low", "hr_ci_high"):
         assert math.isclose(ours[key], published[key], rel_tol=1e-6), key
@@ -381,8 +413,10 @@ def test_fallback_survival_statistics_agree_with_the_analysis(report, demo_wareh
 def test_study_parameters_mark_overrides():
     from rait_registry.report import study_parameters
 
-    rows = {name: (value, default, overridden) for name, value, default, overridden
-            in study_parameters({"dbt_vars": {"micromet_max_mm": 8}})}
+    rows = {
+        name: (value, default, overridden)
+        for name, value, default, overridden in study_parameters({"dbt_vars": {"micromet_max_mm": 8}})
+    }
     assert rows["micromet_max_mm"] == ("8", "10", True)
     assert rows["early_pd_exclusion_days"] == ("183", "183", False)
     assert all(not o for _, _, o in (v for k, v in rows.items() if k != "micromet_max_mm"))

@@ -12,9 +12,8 @@ import pandas as pd
 import pandera.pandas as pa
 import pytest
 
-from rait_registry import checks
+from rait_registry import checks, mart_checks
 from rait_registry.contract import ACTIVITY_UNITS_TO_GBQ, LAB_UNITS, TABLE_ORDER, TABLES
-from rait_registry import mart_checks
 from rait_registry.exceptions import MartCheckFailed, UsageError
 from rait_registry.mart_checks import SQL_RULES, validate_marts
 from rait_registry.schemas.marts import MART_MODELS, SQL_CHECKS
@@ -42,7 +41,9 @@ def test_raw_model_declares_the_contract_columns(table):
         declared = schema.columns[column.name]
         assert declared.nullable is (not column.required), column.name
         vocab = _check_stats(declared, "isin")
-        assert (vocab[0]["allowed_values"] if vocab else None) == (list(column.vocabulary) if column.vocabulary else None)
+        assert (vocab[0]["allowed_values"] if vocab else None) == (
+            list(column.vocabulary) if column.vocabulary else None
+        )
         ranges = _check_stats(declared, "contract_range")
         if column.min_value is None and column.max_value is None:
             assert not ranges, column.name
@@ -55,7 +56,12 @@ def test_raw_model_declares_the_contract_columns(table):
                     "max_inclusive": column.max_inclusive,
                 }
             ], column.name
-        expected_type = {"date": "iso_date", "decimal": "strict_decimal", "integer": "strict_integer", "boolean": "strict_boolean"}
+        expected_type = {
+            "date": "iso_date",
+            "decimal": "strict_decimal",
+            "integer": "strict_integer",
+            "boolean": "strict_boolean",
+        }
         assert str(declared.dtype) == expected_type.get(column.dtype, "str"), column.name
 
 
@@ -114,7 +120,12 @@ def _variants(table: str) -> list[tuple[dict[str, str], str | None]]:
                     changes["death_date"] = "2020-06-01"
                 variant(changes, None)
         elif column.dtype in BAD_TYPED:
-            reason = {"date": "invalid_date", "decimal": "invalid_decimal", "integer": "invalid_integer", "boolean": "invalid_boolean"}
+            reason = {
+                "date": "invalid_date",
+                "decimal": "invalid_decimal",
+                "integer": "invalid_integer",
+                "boolean": "invalid_boolean",
+            }
             for value in BAD_TYPED[column.dtype]:
                 variant({column.name: value}, reason[column.dtype])
             for value in GOOD_TYPED[column.dtype]:
@@ -144,7 +155,10 @@ def _variants(table: str) -> list[tuple[dict[str, str], str | None]]:
     if table == "follow_up":
         variant({"vital_status": "dead", "death_date": ""}, "death_date_required_when_dead")
         variant({"vital_status": "alive", "death_date": "2020-01-01"}, "death_date_when_alive")
-        variant({"vital_status": "dead", "death_date": "2020-01-01", "last_contact_date": "2020-02-01"}, "last_contact_after_death")
+        variant(
+            {"vital_status": "dead", "death_date": "2020-01-01", "last_contact_date": "2020-02-01"},
+            "last_contact_after_death",
+        )
         variant({"vital_status": "dead", "death_date": "2020-01-01", "last_contact_date": "2019-02-01"}, None)
     # keys: an exact copy of the base row (later copy rejected) and two rows sharing a key
     out.append((dict(base), None))
@@ -152,7 +166,17 @@ def _variants(table: str) -> list[tuple[dict[str, str], str | None]]:
     other = next(c.name for c in spec.columns if c.name not in (spec.key, "patient_id"))
     conflict = {**base, spec.key: "KEY-CONFLICT"}
     out.append((conflict, "duplicate_key"))
-    out.append(({**conflict, other: base_tables()[table][1][other] if base[other] != base_tables()[table][1][other] else "2001-01-01"}, "duplicate_key"))
+    out.append(
+        (
+            {
+                **conflict,
+                other: base_tables()[table][1][other]
+                if base[other] != base_tables()[table][1][other]
+                else "2001-01-01",
+            },
+            "duplicate_key",
+        )
+    )
     return out
 
 
@@ -183,7 +207,7 @@ def test_sql_checks_and_pandera_reject_the_same_rows(table):
             assert i not in sql_reasons, (i, variants[i], sql_reasons.get(i))
         else:
             assert reason in sql_reasons.get(i, set()), (i, variants[i], sql_reasons.get(i))
-    assert pandera_rows == set(sql_reasons), (sorted(pandera_rows ^ set(sql_reasons)))
+    assert pandera_rows == set(sql_reasons), sorted(pandera_rows ^ set(sql_reasons))
     assert sum(r is not None for _, r in variants) >= 3
 
 
@@ -289,21 +313,47 @@ def good_marts() -> dict[str, pd.DataFrame]:
     eligible = patients[patients.is_eligible].reset_index(drop=True)
     cohort = eligible[
         [
-            "patient_id", "rait_group", "n_rait_cycles", "sex", "age_at_diagnosis_years", "histology",
-            "max_tumor_size_cm", "t_stage_group", "n_stage_max", "ata_risk", "local_disease_status",
-            "metastasis_timing", "first_response", "last_response", "median_activity_gbq", "cumulative_gbq",
+            "patient_id",
+            "rait_group",
+            "n_rait_cycles",
+            "sex",
+            "age_at_diagnosis_years",
+            "histology",
+            "max_tumor_size_cm",
+            "t_stage_group",
+            "n_stage_max",
+            "ata_risk",
+            "local_disease_status",
+            "metastasis_timing",
+            "first_response",
+            "last_response",
+            "median_activity_gbq",
+            "cumulative_gbq",
         ]
     ].merge(pfs[["patient_id", "pfs_months", "pfs_event", "follow_up_months", "event_type"]], on="patient_id")
     attrition = pd.DataFrame(
         {
             "step": list(range(7)),
-            "criterion": ["all_patients", "dtc_surgery", "lung_only_micromets", "avid_on_every_rxwbs",
-                          "mets_after_first_rait", "massive_remnant", "early_progression"],
+            "criterion": [
+                "all_patients",
+                "dtc_surgery",
+                "lung_only_micromets",
+                "avid_on_every_rxwbs",
+                "mets_after_first_rait",
+                "massive_remnant",
+                "early_progression",
+            ],
             "n_remaining": [3, 3, 2, 2, 2, 2, 2],
             "n_excluded": [0, 0, 1, 0, 0, 0, 0],
         }
     )
-    return {"patients": patients, "rait_cycles": cycles, "pfs": pfs, "analysis_cohort": cohort, "cohort_attrition": attrition}
+    return {
+        "patients": patients,
+        "rait_cycles": cycles,
+        "pfs": pfs,
+        "analysis_cohort": cohort,
+        "cohort_attrition": attrition,
+    }
 
 
 def full_marts() -> dict[str, pd.DataFrame]:
@@ -332,9 +382,23 @@ def full_marts() -> dict[str, pd.DataFrame]:
     return marts
 
 
-DATE_COLUMNS = ("birth_date", "diagnosis_date", "initial_surgery_date", "first_rait_date", "lung_met_date", "pd_date",
-                "last_contact_date", "death_date", "admin_date", "start_date", "end_date", "window_start_date",
-                "window_end_date", "pfs_start_date", "pfs_end_date")
+DATE_COLUMNS = (
+    "birth_date",
+    "diagnosis_date",
+    "initial_surgery_date",
+    "first_rait_date",
+    "lung_met_date",
+    "pd_date",
+    "last_contact_date",
+    "death_date",
+    "admin_date",
+    "start_date",
+    "end_date",
+    "window_start_date",
+    "window_end_date",
+    "pfs_start_date",
+    "pfs_end_date",
+)
 
 
 def mart_database(marts: dict[str, pd.DataFrame]) -> duckdb.DuckDBPyConnection:
@@ -343,9 +407,7 @@ def mart_database(marts: dict[str, pd.DataFrame]) -> duckdb.DuckDBPyConnection:
     con.execute("create schema marts")
     for name, frame in marts.items():
         con.register("_frame", frame)
-        casts = ", ".join(
-            f"cast({c} as date) as {c}" if c in DATE_COLUMNS else c for c in frame.columns
-        )
+        casts = ", ".join(f"cast({c} as date) as {c}" if c in DATE_COLUMNS else c for c in frame.columns)
         con.execute(f"create table marts.{name} as select {casts} from _frame")
         con.unregister("_frame")
     return con
@@ -374,13 +436,23 @@ def test_consistent_marts_pass_every_model_and_validate_marts(engine):
     for name, frame in marts.items():
         assert failing_checks(name, frame) == set(), name
     report = validate_marts(mart_database(marts), engine=engine)
-    assert report.ok and report.rows_checked == {"patients": 3, "rait_cycles": 3, "pfs": 2, "analysis_cohort": 2, "cohort_attrition": 7}
+    assert report.ok and report.rows_checked == {
+        "patients": 3,
+        "rait_cycles": 3,
+        "pfs": 2,
+        "analysis_cohort": 2,
+        "cohort_attrition": 7,
+    }
     assert set(report.engines.values()) == {engine}
 
 
 #: (mart, change of the hand-made mart, the check that must fail): each rule broken once.
 BROKEN_RULES = [
-    ("rait_cycles", lambda m: m.loc.__setitem__((0, "response_basis"), "tg_decline"), "response_basis_consistent_with_response"),
+    (
+        "rait_cycles",
+        lambda m: m.loc.__setitem__((0, "response_basis"), "tg_decline"),
+        "response_basis_consistent_with_response",
+    ),
     ("rait_cycles", lambda m: m.loc.__setitem__((2, "cumulative_gbq"), 9.0), "cumulative_activity_adds_up_per_patient"),
     ("rait_cycles", lambda m: m.loc.__setitem__((1, "response"), "NE"), "response_evidence_present"),
     ("rait_cycles", lambda m: m.loc.__setitem__((2, "cycle_number"), 3), "cycles_numbered_1_to_n_in_date_order"),
@@ -388,7 +460,11 @@ BROKEN_RULES = [
     ("pfs", lambda m: m.loc.__setitem__((0, "event_type"), "death"), "event_type_consistent_with_pfs_event"),
     ("pfs", lambda m: m.loc.__setitem__((1, "end_date"), D("2012-01-01")), "end_date_not_before_start_date"),
     ("pfs", lambda m: m.loc.__setitem__((0, "pfs_months"), 1.0), "pfs_months_matches_dates"),
-    ("patients", lambda m: m.loc.__setitem__((2, "exclusion_reason"), "avid_on_every_rxwbs"), "exclusion_reason_is_first_failing_criterion"),
+    (
+        "patients",
+        lambda m: m.loc.__setitem__((2, "exclusion_reason"), "avid_on_every_rxwbs"),
+        "exclusion_reason_is_first_failing_criterion",
+    ),
     ("patients", lambda m: m.loc.__setitem__((0, "is_eligible"), False), "is_eligible_iff_no_exclusion_reason"),
     ("patients", lambda m: m.loc.__setitem__((1, "rait_group"), "o-RAIT"), "rait_group_matches_n_rait_cycles"),
     ("patients", lambda m: m.loc.__setitem__((0, "t_stage_group"), "T3+T4"), "t_stage_group_matches_t_stage_max"),
@@ -400,17 +476,37 @@ BROKEN_RULES = [
     ("patients", lambda m: m.loc.__setitem__((2, "first_response"), "CR"), "rait_fields_present_iff_rait"),
     ("patients", lambda m: m.loc.__setitem__((0, "last_response"), "PD"), "o_rait_first_response_equals_last"),
     ("patients", lambda m: m.loc.__setitem__((1, "median_activity_gbq"), 10.0), "median_activity_at_most_cumulative"),
-    ("patients", lambda m: m.loc.__setitem__((2, "metastasis_timing"), "metachronous"), "metastasis_timing_needs_both_dates"),
+    (
+        "patients",
+        lambda m: m.loc.__setitem__((2, "metastasis_timing"), "metachronous"),
+        "metastasis_timing_needs_both_dates",
+    ),
     ("patients", lambda m: m.loc.__setitem__((0, "age_at_diagnosis_years"), 41.0), "age_at_diagnosis_matches_dates"),
     ("patients", lambda m: m.loc.__setitem__((1, "death_date"), pd.NaT), "dates_in_order"),
-    ("rait_cycles", lambda m: m.loc.__setitem__((1, "window_end_date"), D("2012-08-01")), "window_end_not_before_start"),
+    (
+        "rait_cycles",
+        lambda m: m.loc.__setitem__((1, "window_end_date"), D("2012-08-01")),
+        "window_end_not_before_start",
+    ),
     ("pfs", lambda m: m.loc.__setitem__((1, "follow_up_months"), 5.0), "follow_up_not_shorter_than_pfs"),
     ("pfs", lambda m: m.loc.__setitem__((1, "end_date"), D("2013-07-01")), "end_date_is_the_event_or_censoring_date"),
     ("analysis_cohort", lambda m: m.loc.__setitem__((0, "last_response"), "PD"), "o_rait_first_response_equals_last"),
-    ("analysis_cohort", lambda m: m.loc.__setitem__((1, "event_type"), "censored"), "event_type_consistent_with_pfs_event"),
-    ("analysis_cohort", lambda m: m.loc.__setitem__((0, "pfs_end_date"), D("2009-01-01")), "end_date_not_before_start_date"),
+    (
+        "analysis_cohort",
+        lambda m: m.loc.__setitem__((1, "event_type"), "censored"),
+        "event_type_consistent_with_pfs_event",
+    ),
+    (
+        "analysis_cohort",
+        lambda m: m.loc.__setitem__((0, "pfs_end_date"), D("2009-01-01")),
+        "end_date_not_before_start_date",
+    ),
     ("analysis_cohort", lambda m: m.loc.__setitem__((0, "follow_up_months"), 1.0), "follow_up_not_shorter_than_pfs"),
-    ("analysis_cohort", lambda m: m.loc.__setitem__((1, "median_activity_gbq"), 9.5), "median_activity_at_most_cumulative"),
+    (
+        "analysis_cohort",
+        lambda m: m.loc.__setitem__((1, "median_activity_gbq"), 9.5),
+        "median_activity_at_most_cumulative",
+    ),
     ("cohort_attrition", lambda m: m.loc.__setitem__((6, "step"), 2), "every_criterion_has_a_step"),
 ]
 
@@ -469,13 +565,17 @@ def test_validate_marts_in_chunks_sees_whole_patients(engine):
     report = validate_marts(mart_database(marts), chunk_rows=1, engine=engine)
     assert report.ok
     marts["rait_cycles"].loc[2, "cumulative_gbq"] = 3.7  # not increasing within patient B
-    with pytest.raises(MartCheckFailed, match=r"rait_cycles, 1 row\(s\) \(index 2\): cumulative_activity_adds_up_per_patient"):
+    with pytest.raises(
+        MartCheckFailed, match=r"rait_cycles, 1 row\(s\) \(index 2\): cumulative_activity_adds_up_per_patient"
+    ):
         validate_marts(mart_database(marts), chunk_rows=1, engine=engine)
 
 
 def test_activity_units_in_contract_match_raw_model_check():
     # the plausibility check of the raw model uses the contract's conversion factors
-    assert set(ACTIVITY_UNITS_TO_GBQ) == set(RAW_MODELS["rait_administrations"].to_schema().columns["activity_unit"].checks[0].statistics["allowed_values"])
+    assert set(ACTIVITY_UNITS_TO_GBQ) == set(
+        RAW_MODELS["rait_administrations"].to_schema().columns["activity_unit"].checks[0].statistics["allowed_values"]
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -523,9 +623,17 @@ def test_every_dataframe_check_has_a_sql_twin_and_every_field_check_translates()
 def test_element_check_translations_agree_with_pandera():
     values = pd.Series([-1.0, 0.0, 0.5, 1.0, 2.0, None])
     checks = [
-        pa.Check.isin([0.5, 2.0]), pa.Check.notin([0.5]), pa.Check.eq(1.0), pa.Check.ne(1.0), pa.Check.gt(0),
-        pa.Check.ge(0), pa.Check.lt(1), pa.Check.le(1), pa.Check.in_range(0, 1, include_min=False),
-        pa.Check.in_range(0, 1, include_max=False), pa.Check.ge(0, ignore_na=False),
+        pa.Check.isin([0.5, 2.0]),
+        pa.Check.notin([0.5]),
+        pa.Check.eq(1.0),
+        pa.Check.ne(1.0),
+        pa.Check.gt(0),
+        pa.Check.ge(0),
+        pa.Check.lt(1),
+        pa.Check.le(1),
+        pa.Check.in_range(0, 1, include_min=False),
+        pa.Check.in_range(0, 1, include_max=False),
+        pa.Check.ge(0, ignore_na=False),
     ]
     con = duckdb.connect()
     con.register("v", pd.DataFrame({"i": range(len(values)), "x": values}))
@@ -593,8 +701,14 @@ def mutate(con: duckdb.DuckDBPyConnection, rng: np.random.Generator, mart: str) 
     db_type = types[column]
     nullable = schema.columns[column].nullable or db_type not in ("BIGINT", "INTEGER", "BOOLEAN")
     kinds = ["other_row"] + (["null"] if nullable else [])
-    kinds += {"VARCHAR": ["vocabulary"], "DATE": ["shift", "shift"], "DOUBLE": ["factor", "offset"],
-              "BOOLEAN": ["flip", "flip"], "BIGINT": ["step"], "INTEGER": ["step"]}[db_type]
+    kinds += {
+        "VARCHAR": ["vocabulary"],
+        "DATE": ["shift", "shift"],
+        "DOUBLE": ["factor", "offset"],
+        "BOOLEAN": ["flip", "flip"],
+        "BIGINT": ["step"],
+        "INTEGER": ["step"],
+    }[db_type]
     bounds = [v for check in schema.columns[column].checks for k, v in check.statistics.items() if k.endswith("_value")]
     kinds += ["bound"] * (2 if bounds else 0)  # at, just below or just above a range limit of the model
     kind = str(rng.choice(kinds))
@@ -637,7 +751,10 @@ def random_breaks():
         con = mart_database(stacked_marts(COPIES))
         if seed == 0:
             assert engine_failures(con, "sql") == set() == engine_failures(con, "pandas")
-        done = [mutate(con, rng, str(rng.choice(["patients", "rait_cycles", "pfs", "analysis_cohort"]))) for _ in range(COPIES)]
+        done = [
+            mutate(con, rng, str(rng.choice(["patients", "rait_cycles", "pfs", "analysis_cohort"])))
+            for _ in range(COPIES)
+        ]
         out.append((seed, done, engine_failures(con, "pandas"), engine_failures(con, "sql")))
     return out
 
@@ -656,8 +773,12 @@ def test_engines_agree_on_hundreds_of_random_breaks(random_breaks):
         assert {"not_nullable", "isin"} <= {check.split("(")[0] for m, check in fired if m == mart}, mart
     ranges = {"greater_than", "greater_than_or_equal_to", "less_than_or_equal_to"}
     assert ranges <= {check.split("(")[0] for _, check in fired}
-    assert {("patients", "field_uniqueness"), ("pfs", "field_uniqueness"), ("rait_cycles", "field_uniqueness"),
-            ("rait_cycles", "multiple_fields_uniqueness")} <= fired
+    assert {
+        ("patients", "field_uniqueness"),
+        ("pfs", "field_uniqueness"),
+        ("rait_cycles", "field_uniqueness"),
+        ("rait_cycles", "multiple_fields_uniqueness"),
+    } <= fired
 
 
 def test_broken_rules_break_every_dataframe_check():
@@ -681,8 +802,13 @@ def test_engines_agree_on_random_breaks_of_the_attrition():
 def test_auto_engine_uses_sql_above_pandas_max_rows_and_pandas_for_a_mart_lacking_a_column():
     con = mart_database(good_marts())  # rait_cycles and analysis_cohort lack lineage columns the SQL twins name
     report = validate_marts(con, pandas_max_rows=2)
-    assert report.engines == {"patients": "sql", "rait_cycles": "pandas", "pfs": "pandas", "analysis_cohort": "pandas",
-                              "cohort_attrition": "sql"}
+    assert report.engines == {
+        "patients": "sql",
+        "rait_cycles": "pandas",
+        "pfs": "pandas",
+        "analysis_cohort": "pandas",
+        "cohort_attrition": "sql",
+    }
     assert set(validate_marts(con).engines.values()) == {"pandas"}
     with pytest.raises(UsageError, match="auto, pandas, sql"):
         validate_marts(con, engine="spark")
@@ -700,9 +826,11 @@ def test_sql_engine_on_marts_that_are_views():
         con.execute(f"drop table marts.{name}")
         con.execute(f"create view marts.{name} as select * from build.{name}")
     by_sql = engine_failures(con, "sql")
-    assert {("rait_cycles", None, "cumulative_activity_adds_up_per_patient", 2),
-            ("patients", None, "rait_group_matches_n_rait_cycles", 1),
-            ("cohort_attrition", None, "n_remaining_is_previous_minus_excluded", 3)} <= by_sql
+    assert {
+        ("rait_cycles", None, "cumulative_activity_adds_up_per_patient", 2),
+        ("patients", None, "rait_group_matches_n_rait_cycles", 1),
+        ("cohort_attrition", None, "n_remaining_is_previous_minus_excluded", 3),
+    } <= by_sql
     assert by_sql == engine_failures(con, "pandas")
 
 
@@ -726,4 +854,7 @@ def test_sql_engine_reports_columns_and_types_the_model_does_not_take():
     # pandera names the unknown and the missing column, and the NULLs, alike
     by_pandas = engine_failures(con, "pandas")
     assert {f for f in by_sql if f[0] == "patients" and f[2].startswith("column_in")} <= by_pandas
-    assert {("patients", "n_rait_cycles", "not_nullable", 2), ("patients", "is_eligible", "not_nullable", 2)} <= by_pandas
+    assert {
+        ("patients", "n_rait_cycles", "not_nullable", 2),
+        ("patients", "is_eligible", "not_nullable", 2),
+    } <= by_pandas

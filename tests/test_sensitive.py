@@ -50,7 +50,9 @@ def _plant(messy) -> dict[str, int]:
     for frame in tables.values():  # a quarantined patient's id, on all their rows
         frame.loc[frame["patient_id"] == old_id, "patient_id"] = SECRET + "-PID"
     patients.loc[patients.index[::7], "notes"] = SECRET + "-NOTES"  # an unknown column: never loaded
-    planted["rows_of_quarantined_patient"] = sum(int((f["patient_id"] == SECRET + "-PID").sum()) for f in tables.values())
+    planted["rows_of_quarantined_patient"] = sum(
+        int((f["patient_id"] == SECRET + "-PID").sum()) for f in tables.values()
+    )
     return planted
 
 
@@ -101,7 +103,8 @@ def test_planted_value_is_only_in_the_quarantine_table(refreshed):
         hits = {}
         for schema, name in relations:
             n = con.execute(
-                f'select count(*) from "{schema}"."{name}" as x where contains(cast(to_json(x) as varchar), ?)', [SECRET]
+                f'select count(*) from "{schema}"."{name}" as x where contains(cast(to_json(x) as varchar), ?)',
+                [SECRET],
             ).fetchone()[0]
             if n:
                 hits[f"{schema}.{name}"] = n
@@ -114,13 +117,20 @@ def test_planted_value_is_only_in_the_quarantine_table(refreshed):
         ).fetchone()[0]
         assert patient_rows == planted["rows_of_quarantined_patient"]
         # the unknown column is loaded nowhere, not even in the quarantine
-        assert con.execute(
-            "select count(*) from quarantine.rejected_rows where contains(raw_record::varchar, ?)", [SECRET + "-NOTES"]
-        ).fetchone()[0] == 0
+        assert (
+            con.execute(
+                "select count(*) from quarantine.rejected_rows where contains(raw_record::varchar, ?)",
+                [SECRET + "-NOTES"],
+            ).fetchone()[0]
+            == 0
+        )
         # messages never hold the value; row_key may hold the row's own id only
-        assert con.execute(
-            "select count(*) from quarantine.rejected_rows where contains(message, ?)", [SECRET]
-        ).fetchone()[0] == 0
+        assert (
+            con.execute(
+                "select count(*) from quarantine.rejected_rows where contains(message, ?)", [SECRET]
+            ).fetchone()[0]
+            == 0
+        )
     finally:
         con.close()
 

@@ -181,9 +181,7 @@ def test_exported_csvs_equal_lifelines_datasets(rossi):
 @pytest.mark.parametrize(("name", "levels"), [("fin", ["0", "1"]), ("prio_group", ["0", "1-2", "3+"])])
 def test_rossi_matches_r(rossi, name, levels):
     ref = _load("stats2_rossi.json")
-    comp = compare_groups(
-        rossi, name, levels, time_col="week", event_col="arrest", horizon=26, at_risk_every=13
-    )
+    comp = compare_groups(rossi, name, levels, time_col="week", event_col="arrest", horizon=26, at_risk_every=13)
     assert_matches_r(comp, ref["survival"][name], f"rossi {name}")
 
 

@@ -47,22 +47,47 @@ from .oracle import derive_marts
 # (e.g. the whole registry, not only the eligible cohort, for raw-level figures).
 # --------------------------------------------------------------------------------------
 PAPER = {
-    "n_eligible": 117, "n_registry": 160, "n_o": 38, "n_m": 79,
-    "age_o": 33.9, "age_m": 27.1, "age_all": 29.9,
-    "female_pct": 61.5, "ptc_pct": 97.4, "size_median": 2.5, "t34_pct": 50.4,
-    "n1b_pct": 88.0, "ata_high_pct": 95.7,
-    "local_neither_pct": 65.8, "local_recurrence_pct": 8.5, "local_persistent_pct": 25.6,
-    "local_persistent_o_pct": 7.9, "local_persistent_m_pct": 34.2,
-    "synchronous_pct": 87.2, "synchronous_o_pct": 97.4, "synchronous_m_pct": 82.3,
-    "usual_activity_gbq": 5.55, "cumulative_m_median": 14.80,
-    "cycles_m_median": 3, "cycles_m_min": 2, "cycles_m_max": 7,
-    "interval_median_months": 6.3, "interval_q1_months": 5.6, "interval_q3_months": 8.2,
+    "n_eligible": 117,
+    "n_registry": 160,
+    "n_o": 38,
+    "n_m": 79,
+    "age_o": 33.9,
+    "age_m": 27.1,
+    "age_all": 29.9,
+    "female_pct": 61.5,
+    "ptc_pct": 97.4,
+    "size_median": 2.5,
+    "t34_pct": 50.4,
+    "n1b_pct": 88.0,
+    "ata_high_pct": 95.7,
+    "local_neither_pct": 65.8,
+    "local_recurrence_pct": 8.5,
+    "local_persistent_pct": 25.6,
+    "local_persistent_o_pct": 7.9,
+    "local_persistent_m_pct": 34.2,
+    "synchronous_pct": 87.2,
+    "synchronous_o_pct": 97.4,
+    "synchronous_m_pct": 82.3,
+    "usual_activity_gbq": 5.55,
+    "cumulative_m_median": 14.80,
+    "cycles_m_median": 3,
+    "cycles_m_min": 2,
+    "cycles_m_max": 7,
+    "interval_median_months": 6.3,
+    "interval_q1_months": 5.6,
+    "interval_q3_months": 8.2,
     "first_response_pct": {"PR": 49.6, "SD": 41.0, "PD": 9.4},
     "last_response_m_pct": {"PR": 21.5, "SD": 53.2, "PD": 25.3},
-    "pd_o_pct": 100 * 4 / 38, "pd_m_pct": 100 * 20 / 79,
-    "pfs5_all": 76.6, "pfs5_o": 84.8, "pfs5_m": 72.9,
-    "follow_up_median_months": 61.1, "follow_up_min_months": 13.0, "follow_up_max_months": 257.6,
-    "or_age45_multi": 8.477, "or_local_persistent_multi": 9.143,
+    "pd_o_pct": 100 * 4 / 38,
+    "pd_m_pct": 100 * 20 / 79,
+    "pfs5_all": 76.6,
+    "pfs5_o": 84.8,
+    "pfs5_m": 72.9,
+    "follow_up_median_months": 61.1,
+    "follow_up_min_months": 13.0,
+    "follow_up_max_months": 257.6,
+    "or_age45_multi": 8.477,
+    "or_local_persistent_multi": 9.143,
 }
 BIG_N, BIG_SEED = 20_000, 7
 
@@ -108,8 +133,13 @@ def _manifest(path: Path) -> dict:
 
 def _read_csv_typed(path: Path, table: str) -> pa.Table:
     """Read one CSV back with the Parquet schema (empty field = null, true/false booleans)."""
-    opts = pacsv.ConvertOptions(column_types=SCHEMAS[table], strings_can_be_null=True,
-                                null_values=[""], true_values=["true"], false_values=["false"])
+    opts = pacsv.ConvertOptions(
+        column_types=SCHEMAS[table],
+        strings_can_be_null=True,
+        null_values=[""],
+        true_values=["true"],
+        false_values=["false"],
+    )
     return pacsv.read_csv(path / f"{table}.csv", convert_options=opts)
 
 
@@ -149,8 +179,11 @@ def test_manifest_rows_sha256_and_extracted_at(default_csv, default_parquet):
         assert sorted(p.name for p in path.iterdir()) == sorted([*man["files"], "manifest.json"])
         for name, entry in man["files"].items():
             assert entry["sha256"] == hashlib.sha256((path / name).read_bytes()).hexdigest()
-            rows = (sum(1 for _ in open(path / name, encoding="utf-8")) - 1 if ext == "csv"
-                    else pq.ParquetFile(path / name).metadata.num_rows)
+            rows = (
+                sum(1 for _ in open(path / name, encoding="utf-8")) - 1
+                if ext == "csv"
+                else pq.ParquetFile(path / name).metadata.num_rows
+            )
             assert entry["rows"] == rows
         # extracted_at: an ISO timestamp fixed by the data (the day after the last event)
         assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T06:00:00Z", man["extracted_at"])
@@ -235,23 +268,33 @@ def _assert_conformant(t: dict[str, pd.DataFrame], last_allowed: pd.Timestamp) -
     assert set(lung["rait_id"]) == set(rx["rait_id"]), "every post-therapy scan has a lung row"
     assert lung["rai_avid"].notna().all() and lung["rait_id"].is_unique
     assert img.loc[img["remnant_uptake"].notna(), ["modality", "site"]].drop_duplicates().values.tolist() in (
-        [], [["RxWBS", "thyroid_bed"]])
+        [],
+        [["RxWBS", "thyroid_bed"]],
+    )
     # one row per study and anatomic site; one result per analyte and sample date
     assert not img.duplicated(["patient_id", "study_date", "modality", "site"]).any()
     assert not labs.duplicated(["patient_id", "sample_date", "analyte"]).any()
     # date order: nothing before birth, after the last contact, the death or the extract date
-    events = pd.concat([
-        surg[["patient_id", "surgery_date"]].set_axis(["patient_id", "date"], axis=1),
-        rait[["patient_id", "admin_date"]].set_axis(["patient_id", "date"], axis=1),
-        labs[["patient_id", "sample_date"]].set_axis(["patient_id", "date"], axis=1),
-        img[["patient_id", "study_date"]].set_axis(["patient_id", "date"], axis=1),
-    ]).merge(pats[["patient_id", "birth_date"]], on="patient_id").merge(fu, on="patient_id")
+    events = (
+        pd.concat(
+            [
+                surg[["patient_id", "surgery_date"]].set_axis(["patient_id", "date"], axis=1),
+                rait[["patient_id", "admin_date"]].set_axis(["patient_id", "date"], axis=1),
+                labs[["patient_id", "sample_date"]].set_axis(["patient_id", "date"], axis=1),
+                img[["patient_id", "study_date"]].set_axis(["patient_id", "date"], axis=1),
+            ]
+        )
+        .merge(pats[["patient_id", "birth_date"]], on="patient_id")
+        .merge(fu, on="patient_id")
+    )
     assert (events["date"] >= events["birth_date"]).all()
     assert (events["date"] <= events["last_contact_date"]).all()
     assert (events["death_date"].isna() | (events["date"] <= events["death_date"])).all()
     assert events["date"].max() <= last_allowed
     assert (fu["last_contact_date"] <= last_allowed).all() and (fu["death_date"].dropna() <= last_allowed).all()
-    assert (fu["last_contact_date"].values >= pats.set_index("patient_id").loc[fu["patient_id"], "birth_date"].values).all()
+    assert (
+        fu["last_contact_date"].values >= pats.set_index("patient_id").loc[fu["patient_id"], "birth_date"].values
+    ).all()
     # no RAIT before the patient's first operation
     first_op = surg.groupby("patient_id")["surgery_date"].min()
     first_rait = rait.groupby("patient_id")["admin_date"].min()
@@ -290,8 +333,12 @@ def test_simulate_returns_typed_frames(default_tables):
     assert str(default_tables["follow_up"]["death_date"].dtype) == "datetime64[ns]"
     pats = default_tables["patients"]
     assert pats["patient_id"].tolist() == [f"P{i:06d}" for i in range(1, 161)]
-    for table, prefix in (("surgeries", "S"), ("rait_administrations", "R"), ("lab_results", "L"),
-                          ("imaging_findings", "F")):
+    for table, prefix in (
+        ("surgeries", "S"),
+        ("rait_administrations", "R"),
+        ("lab_results", "L"),
+        ("imaging_findings", "F"),
+    ):
         key = default_tables[table][TABLES[table].key]
         assert key.str.fullmatch(prefix + r"\d{6,}").all()
         assert key.str.len().nunique() == 1  # fixed width: byte order = numeric order
@@ -304,8 +351,14 @@ def test_simulate_returns_typed_frames(default_tables):
 
 def test_default_registry_gives_the_study_cohort(default_marts):
     att = default_marts["cohort_attrition"].set_index("criterion")
-    steps = ["dtc_surgery", "lung_only_micromets", "avid_on_every_rxwbs",
-             "mets_after_first_rait", "massive_remnant", "early_progression"]
+    steps = [
+        "dtc_surgery",
+        "lung_only_micromets",
+        "avid_on_every_rxwbs",
+        "mets_after_first_rait",
+        "massive_remnant",
+        "early_progression",
+    ]
     assert att.loc["all_patients", "n_remaining"] == PAPER["n_registry"]
     for step in steps:
         assert att.loc[step, "n_excluded"] >= 3, step
@@ -452,13 +505,15 @@ def test_progression_risk_follows_age_and_persistent_disease_not_cycles(big_mart
     import statsmodels.api as sm
 
     c = big_marts["analysis_cohort"]
-    X = pd.DataFrame({
-        "age45": (c["age_at_diagnosis_years"] >= 45).astype(float),
-        "lp": c["local_disease_status"].eq("local_persistent").astype(float),
-        "lr": c["local_disease_status"].eq("local_recurrence").astype(float),
-        "size": c["max_tumor_size_cm"].astype(float),
-        "cycles": c["n_rait_cycles"].astype(float),
-    })
+    X = pd.DataFrame(
+        {
+            "age45": (c["age_at_diagnosis_years"] >= 45).astype(float),
+            "lp": c["local_disease_status"].eq("local_persistent").astype(float),
+            "lr": c["local_disease_status"].eq("local_recurrence").astype(float),
+            "size": c["max_tumor_size_cm"].astype(float),
+            "cycles": c["n_rait_cycles"].astype(float),
+        }
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = sm.Logit(c["pfs_event"].astype(float), sm.add_constant(X)).fit(disp=0)

@@ -297,12 +297,14 @@ def test_compare_categorical_switches_on_expected_count():
     assert sparse.test == "fisher_exact" and sparse.detail["min_expected"] < 5
     # a level empty in both groups does not change the test
     assert compare_categorical([[20, 25], [30, 22], [0, 0]]).p_value == pytest.approx(
-        pearson_chi2([[20, 25], [30, 22]]).p_value)
+        pearson_chi2([[20, 25], [30, 22]]).p_value
+    )
     assert compare_categorical([[5, 7], [0, 0]]).test == "none"
 
 
-@pytest.mark.parametrize("p, text", [(0.5123, "0.512"), (0.00031, "0.0003"), (3e-7, "<0.0001"), (None, None),
-                                     (math.nan, None)])
+@pytest.mark.parametrize(
+    "p, text", [(0.5123, "0.512"), (0.00031, "0.0003"), (3e-7, "<0.0001"), (None, None), (math.nan, None)]
+)
 def test_format_p(p, text):
     assert format_p(p) == text
 
@@ -323,9 +325,18 @@ def test_r_reference_is_current_for_the_frozen_cohort(tmp_path, name):
     """Re-running the R script on the frozen CSVs reproduces the committed reference."""
     out = tmp_path / "stats1.json"
     script = Path(__file__).parent / "r" / "stats1_references.R"
-    subprocess.run(["Rscript", str(script), str(DATA / name / "analysis_cohort.csv"),
-                    str(DATA / name / "rait_cycles.csv"), str(out)], check=True, capture_output=True,
-                   timeout=120)
+    subprocess.run(
+        [
+            "Rscript",
+            str(script),
+            str(DATA / name / "analysis_cohort.csv"),
+            str(DATA / name / "rait_cycles.csv"),
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     fresh = json.loads(out.read_text())
     committed = json.loads((DATA / "r_reference" / REFERENCES[name]["stats1"]).read_text())
     fresh["meta"].pop("created")

@@ -259,7 +259,9 @@ def typed_select(table: str, native: frozenset[str] = frozenset()) -> str:
 def _create_typed_table(con: duckdb.DuckDBPyConnection, table: str, native: frozenset[str]) -> None:
     """``raw.<table>``: every row read, typed, with ``_invalid`` -- written once; the rules read it,
     and :func:`_keep_accepted_rows` leaves the accepted rows in it."""
-    con.execute(f"create or replace table raw.{_q(table)} as select {typed_select(table, native)} from landing.{_q(table)}")
+    con.execute(
+        f"create or replace table raw.{_q(table)} as select {typed_select(table, native)} from landing.{_q(table)}"
+    )
 
 
 def _typed_rows(table: str) -> str:
@@ -321,11 +323,19 @@ def _row_rules(table: str, extracted_at: dt.date) -> list[tuple[str, str, str]]:
             f"(analyte__v = {_lit(analyte)} and unit__v in ({', '.join(_lit(u) for u in units)}))"
             for analyte, units in LAB_UNITS.items()
         )
-        rules.append((f"analyte__v is not null and unit__v is not null and not ({allowed})", "unit", "unit_not_valid_for_analyte"))
+        rules.append(
+            (
+                f"analyte__v is not null and unit__v is not null and not ({allowed})",
+                "unit",
+                "unit_not_valid_for_analyte",
+            )
+        )
     if table == "rait_administrations":
-        factor = "case activity_unit__v " + " ".join(
-            f"when {_lit(unit)} then {_num(f)}" for unit, f in ACTIVITY_UNITS_TO_GBQ.items()
-        ) + " end"
+        factor = (
+            "case activity_unit__v "
+            + " ".join(f"when {_lit(unit)} then {_num(f)}" for unit, f in ACTIVITY_UNITS_TO_GBQ.items())
+            + " end"
+        )
         low, high = ACTIVITY_PLAUSIBLE_GBQ
         rules.append(
             (
@@ -339,15 +349,17 @@ def _row_rules(table: str, extracted_at: dt.date) -> list[tuple[str, str, str]]:
         rules.append(("modality__v = 'RxWBS' and rait_id is null", "rait_id", "rait_id_required_for_rxwbs"))
     if table == "follow_up":
         death_date = _typed_present(spec.column("death_date"))
-        rules.append((f"vital_status__v = 'dead' and not ({death_date})", "death_date", "death_date_required_when_dead"))
-        rules.append((f"vital_status__v = 'alive' and {death_date}", "death_date", "death_date_when_alive"))
         rules.append(
-            ("last_contact_date__v > death_date__v", "last_contact_date", "last_contact_after_death")
+            (f"vital_status__v = 'dead' and not ({death_date})", "death_date", "death_date_required_when_dead")
         )
+        rules.append((f"vital_status__v = 'alive' and {death_date}", "death_date", "death_date_when_alive"))
+        rules.append(("last_contact_date__v > death_date__v", "last_contact_date", "last_contact_after_death"))
     return rules
 
 
-def _insert_failures(con: duckdb.DuckDBPyConnection, table: str, rules: list[tuple[str, str, str]], source: str) -> None:
+def _insert_failures(
+    con: duckdb.DuckDBPyConnection, table: str, rules: list[tuple[str, str, str]], source: str
+) -> None:
     """One pass over ``source``: every (condition, column, reason) that holds becomes a failure row."""
     items = ", ".join(
         f"case when {condition} then {{'column': {_lit(column)}, 'reason': {_lit(reason)}}} end"
@@ -366,15 +378,19 @@ def _key_rules(con: duckdb.DuckDBPyConnection, table: str, native: frozenset[str
     spec = TABLES[table]
     # a valid value compares by its typed value ("2.50" = "2.5", "TRUE" = "true", "lung" = "Lung"),
     # an invalid one by its trimmed text
-    normalised = "{" + ", ".join(
-        f"{_lit(c.name)}: "
-        + (
-            f"coalesce(cast({_q(c.name + '__v')} as varchar), {_q(c.name)})"
-            if _typed_expression(c) is not None
-            else _q(c.name)
+    normalised = (
+        "{"
+        + ", ".join(
+            f"{_lit(c.name)}: "
+            + (
+                f"coalesce(cast({_q(c.name + '__v')} as varchar), {_q(c.name)})"
+                if _typed_expression(c) is not None
+                else _q(c.name)
+            )
+            for c in spec.columns
         )
-        for c in spec.columns
-    ) + "}"
+        + "}"
+    )
     key = _q(spec.key)
     # Rows that are exact copies share their key (or have none), so only rows whose key is not
     # unique, or empty, need the full-row comparison: keys are almost always unique, and this
@@ -438,7 +454,7 @@ def _cross_row_queries() -> list[str]:
     """SELECTs (table, source_row, column, reason) of every cross-row rule, over accepted rows."""
     queries = [
         # a patient without an accepted follow_up row
-        f"""select 'patients', p.source_row, 'patient_id', 'no_valid_follow_up' from _acc_patients as p
+        """select 'patients', p.source_row, 'patient_id', 'no_valid_follow_up' from _acc_patients as p
             where not exists (select 1 from _acc_follow_up as f where f.patient_id = p.patient_id)"""
     ]
     for table in TABLE_ORDER:
@@ -465,18 +481,18 @@ def _cross_row_queries() -> list[str]:
             queries.append(
                 f"""select {_lit(table)}, e.source_row, {_lit(column)}, 'date_before_birth'
                     from _acc_{table} as e join _acc_patients as p on e.patient_id = p.patient_id
-                    where e.{_q(column + '__v')} < p.birth_date__v"""
+                    where e.{_q(column + "__v")} < p.birth_date__v"""
             )
     for table, column in EVENT_DATES.items():
         queries.append(
             f"""select {_lit(table)}, e.source_row, {_lit(column)}, 'date_after_death'
                 from _acc_{table} as e join _acc_follow_up as f on e.patient_id = f.patient_id
-                where e.{_q(column + '__v')} > f.death_date__v"""
+                where e.{_q(column + "__v")} > f.death_date__v"""
         )
         queries.append(
             f"""select {_lit(table)}, e.source_row, {_lit(column)}, 'date_after_last_contact'
                 from _acc_{table} as e join _acc_follow_up as f on e.patient_id = f.patient_id
-                where e.{_q(column + '__v')} > f.last_contact_date__v"""
+                where e.{_q(column + "__v")} > f.last_contact_date__v"""
         )
     queries.append(
         """select 'rait_administrations', r.source_row, 'admin_date', 'rait_before_first_surgery'
@@ -498,8 +514,7 @@ def _cross_row_rules(con: duckdb.DuckDBPyConnection) -> int:
         con.execute(f"create or replace temp view _acc_{table} as select * from {_accepted(table)}")
     for round_number in range(1, MAX_ROUNDS + 1):
         con.execute(
-            "create or replace temp table _round as "
-            + "\nunion all\n".join(f"select * from ({q})" for q in queries)
+            "create or replace temp table _round as " + "\nunion all\n".join(f"select * from ({q})" for q in queries)
         )
         added = con.execute("select count(*) from _round").fetchone()[0]
         if added == 0:
@@ -622,7 +637,9 @@ def check_frames(frames: dict, extracted_at: dt.date):
             text.insert(0, "source_row", range(1, len(text) + 1))
             con.register("_frame", text)
             casts = ", ".join(f"cast({_q(c)} as varchar) as {_q(c)}" for c in columns)
-            con.execute(f"create table landing.{_q(table)} as select source_row::bigint as source_row, {casts} from _frame")
+            con.execute(
+                f"create table landing.{_q(table)} as select source_row::bigint as source_row, {casts} from _frame"
+            )
             con.unregister("_frame")
         run_row_checks(con, extracted_at)
         return con.execute(

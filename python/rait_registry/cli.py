@@ -12,7 +12,6 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -34,23 +33,17 @@ WAREHOUSE_OPTION = typer.Option(
 )
 
 
-def _warehouse(path: Optional[Path]) -> Path:
+def _warehouse(path: Path | None) -> Path:
     from .warehouse import default_warehouse
 
     return Path(path) if path is not None else default_warehouse()
 
 
 def _parse_vars(items: list[str]) -> dict:
-    parsed: dict = {}
-    for item in items:
-        if "=" not in item:
-            raise typer.BadParameter(f"--var expects NAME=VALUE, got {item!r}")
-        name, value = item.split("=", 1)
-        try:
-            parsed[name.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            parsed[name.strip()] = value
-    return parsed
+    """``--var NAME=VALUE`` items checked against the study-parameter declaration (exit 2 when wrong)."""
+    from .params import dbt_vars_json, parse_var_overrides
+
+    return dbt_vars_json(parse_var_overrides(items))
 
 
 def _fail(exc: BaseException) -> None:
@@ -69,7 +62,9 @@ def _fail(exc: BaseException) -> None:
 
 @app.callback()
 def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress to stderr.")) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
 
 
 @app.command()
@@ -79,7 +74,9 @@ def synth(
     out_dir: Path = typer.Option(..., "--out", help="Folder to write the extract into."),
     fmt: str = typer.Option("csv", "--format", help="csv or parquet."),
     messy: bool = typer.Option(
-        False, "--messy", help="Inject every fault class of rait_registry.messy; writes an answer key beside the tables."
+        False,
+        "--messy",
+        help="Inject every fault class of rait_registry.messy; writes an answer key beside the tables.",
     ),
     messy_rate: float = typer.Option(
         0.02, "--messy-rate", min=0.0, max=0.2, help="Share of eligible rows broken per fault class (with --messy)."
@@ -98,7 +95,7 @@ def synth(
             from .synth import write_extract
 
             path = write_extract(out_dir, n_patients=patients, seed=seed, fmt=fmt)
-    except Exception as exc:  # noqa: BLE001 - mapped to exit codes
+    except Exception as exc:
         _fail(exc)
     out.print(f"wrote a synthetic extract of {patients} patients (seed {seed}) to {path}")
     if messy:
@@ -114,7 +111,7 @@ def synth(
 @app.command()
 def refresh(
     extract: Path = typer.Option(..., "--extract", help="Extract folder (CSV or Parquet files + manifest.json)."),
-    warehouse: Optional[Path] = WAREHOUSE_OPTION,
+    warehouse: Path | None = WAREHOUSE_OPTION,
     var: list[str] = typer.Option([], "--var", help="Study parameter override NAME=VALUE (repeatable)."),
     threads: int = typer.Option(2, "--threads", min=1, help="dbt threads."),
     unit_tests: bool = typer.Option(False, "--unit-tests", help="Also run the dbt unit tests of the SQL rules."),
@@ -126,16 +123,17 @@ def refresh(
 
     target = _warehouse(warehouse)
     try:
+        dbt_vars = _parse_vars(var)
         result = do_refresh(
             extract,
             target,
-            dbt_vars=_parse_vars(var),
+            dbt_vars=dbt_vars,
             threads=threads,
             with_unit_tests=unit_tests,
             force=force,
             max_age_days=max_age_days,
         )
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         _fail(exc)
     for warning in result.warnings:
         err.print(f"warning: {warning}", highlight=False)
@@ -198,7 +196,7 @@ def validate(
 
     try:
         report = validate_extract(extract)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         _fail(exc)
     if report.refused is not None:
         err.print(f"[bold red]error:[/] {report.refused}", highlight=False, markup=True)
@@ -231,7 +229,7 @@ def validate(
 @app.command()
 def query(
     sql: str = typer.Argument(..., help="SQL to run on the published warehouse (read-only)."),
-    warehouse: Optional[Path] = WAREHOUSE_OPTION,
+    warehouse: Path | None = WAREHOUSE_OPTION,
     max_rows: int = typer.Option(200, "--max-rows", help="Print at most this many rows."),
     csv: bool = typer.Option(False, "--csv", help="Print CSV instead of a table."),
 ) -> None:
@@ -242,14 +240,14 @@ def query(
 
     try:
         con = connect_read_only(_warehouse(warehouse))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         _fail(exc)
     try:
         try:
             cursor = con.execute(sql)
         except duckdb.Error as exc:
             err.print(f"error: the query failed: {exc}", highlight=False, markup=False)
-            raise typer.Exit(2)
+            raise typer.Exit(2) from None
         if cursor.description is None:
             return
         names = [d[0] for d in cursor.description]
@@ -275,27 +273,42 @@ def query(
 
 @app.command()
 def analyze(
-    warehouse: Optional[Path] = WAREHOUSE_OPTION,
+    warehouse: Path | None = WAREHOUSE_OPTION,
     out_dir: Path = typer.Option(Path("out"), "--out", help="Folder for results.json and tables/*.csv."),
     age_cut: float = typer.Option(45.0, "--age-cut", help="Age cut (years) for Table 3 and the subgroups."),
     size_cut: float = typer.Option(4.0, "--size-cut", help="Tumour size cut (cm) for the subgroups."),
-    threshold: float = typer.Option(0.1, "--selection-threshold", help="Univariable p below which a variable enters the multivariable model."),
+    threshold: float = typer.Option(
+        0.1, "--selection-threshold", help="Univariable p below which a variable enters the multivariable model."
+    ),
     caliper: float = typer.Option(0.05, "--caliper", help="Matching caliper."),
     caliper_scale: str = typer.Option("propensity", "--caliper-scale", help="propensity or logit_sd."),
-    landmark: float = typer.Option(12.0, "--landmark-months", help="Landmark (months after first RAIT) of the immortal-time analysis."),
-    ni_hr_margin: float = typer.Option(1.5, "--ni-hr-margin", help="Non-inferiority margin for the HR of o-RAIT vs m-RAIT."),
-    ni_pfs_margin: float = typer.Option(0.10, "--ni-pfs-margin", help="Non-inferiority margin for the 5-year PFS difference."),
+    landmark: float = typer.Option(
+        12.0, "--landmark-months", help="Landmark (months after first RAIT) of the immortal-time analysis."
+    ),
+    ni_hr_margin: float = typer.Option(
+        1.5, "--ni-hr-margin", help="Non-inferiority margin for the HR of o-RAIT vs m-RAIT."
+    ),
+    ni_pfs_margin: float = typer.Option(
+        0.10, "--ni-pfs-margin", help="Non-inferiority margin for the 5-year PFS difference."
+    ),
     beyond: bool = typer.Option(True, "--beyond/--paper-only", help="Also run the analyses beyond the paper."),
 ) -> None:
     """Run the study's statistics on the published marts and write results.json + tables."""
-    from .analysis.run import AnalysisConfig, analyze as run_analysis
+    from .analysis.run import AnalysisConfig
+    from .analysis.run import analyze as run_analysis
 
     if caliper_scale not in ("propensity", "logit_sd"):
         err.print("error: --caliper-scale must be propensity or logit_sd")
         raise typer.Exit(2)
     config = AnalysisConfig(
-        age_cut_years=age_cut, size_cut_cm=size_cut, selection_threshold=threshold, caliper=caliper,
-        caliper_scale=caliper_scale, beyond=beyond, landmark_months=landmark, ni_hr_margin=ni_hr_margin,
+        age_cut_years=age_cut,
+        size_cut_cm=size_cut,
+        selection_threshold=threshold,
+        caliper=caliper,
+        caliper_scale=caliper_scale,
+        beyond=beyond,
+        landmark_months=landmark,
+        ni_hr_margin=ni_hr_margin,
         ni_pfs_margin=ni_pfs_margin,
     )
     import warnings
@@ -306,7 +319,7 @@ def analyze(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", StatisticsWarning)  # printed below from results.json
             result = run_analysis(_warehouse(warehouse), out_dir, config)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         _fail(exc)
     cohort = result.results["cohort"]
     out.print(
@@ -320,10 +333,12 @@ def analyze(
 
 @app.command()
 def report(
-    warehouse: Optional[Path] = WAREHOUSE_OPTION,
+    warehouse: Path | None = WAREHOUSE_OPTION,
     out_dir: Path = typer.Option(Path("out"), "--out", help="Folder for report.html, figures/ and tables/."),
-    results: Optional[Path] = typer.Option(
-        None, "--results", help="results.json to report (default: OUT/results.json; the analysis runs first when it is missing)."
+    results: Path | None = typer.Option(
+        None,
+        "--results",
+        help="results.json to report (default: OUT/results.json; the analysis runs first when it is missing).",
     ),
 ) -> None:
     """Write the self-contained HTML study report with its figures (PNG, SVG) and tables (CSV)."""
@@ -331,7 +346,7 @@ def report(
 
     try:
         path = build_report(_warehouse(warehouse), out_dir, results)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         _fail(exc)
     out.print(f"wrote {path} (figures in {out_dir / 'figures'}/, tables in {out_dir / 'tables'}/)", highlight=False)
 

@@ -155,10 +155,14 @@ def run_dbt(
     os.environ["RAIT_DBT_THREADS"] = str(threads)
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "False")
     args = command.split() + [
-        "--project-dir", str(project),
-        "--profiles-dir", str(project),
-        "--target-path", str(target_path),
-        "--log-path", str(log_path),
+        "--project-dir",
+        str(project),
+        "--profiles-dir",
+        str(project),
+        "--target-path",
+        str(target_path),
+        "--log-path",
+        str(log_path),
         "--quiet",
     ]
     if dbt_vars:

@@ -466,9 +466,7 @@ def type_family(type_name: str) -> str:
 
 def mart_types_duckdb(con: duckdb.DuckDBPyConnection, marts: tuple[str, ...] = MARTS) -> dict[str, dict[str, str]]:
     """Mart -> column -> type name, in column order, of a DuckDB build."""
-    return {
-        mart: {row[0]: row[1] for row in con.execute(f'describe marts."{mart}"').fetchall()} for mart in marts
-    }
+    return {mart: {row[0]: row[1] for row in con.execute(f'describe marts."{mart}"').fetchall()} for mart in marts}
 
 
 def mart_types_postgres(target: PostgresTarget, marts: tuple[str, ...] = MARTS) -> dict[str, dict[str, str]]:

@@ -218,7 +218,9 @@ def change_summary(con: duckdb.DuckDBPyConnection, has_previous: bool) -> dict:
         group: {
             "previous": before.get(group),
             "current": now.get(group),
-            "shift": (now[group] - before[group]) if now.get(group) is not None and before.get(group) is not None else None,
+            "shift": (now[group] - before[group])
+            if now.get(group) is not None and before.get(group) is not None
+            else None,
         }
         for group in sorted(set(now) | set(before))
     }

@@ -30,9 +30,9 @@ from pathlib import Path
 import duckdb
 
 from . import checks
-from .history import content_digest
 from .contract import TABLE_ORDER, TABLES
 from .exceptions import ExtractRefused
+from .history import content_digest
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,9 @@ def read_manifest(extract_dir: Path) -> tuple[dict | None, str | None]:
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ExtractRefused(f"manifest.json: not valid UTF-8 JSON ({type(exc).__name__}); re-export the manifest.") from None
+        raise ExtractRefused(
+            f"manifest.json: not valid UTF-8 JSON ({type(exc).__name__}); re-export the manifest."
+        ) from None
     if not isinstance(manifest, dict) or not isinstance(manifest.get("files", {}), dict):
         raise ExtractRefused('manifest.json: expected an object with "extract_id", "extracted_at" and "files".')
     return manifest, sha256_file(path)
@@ -131,7 +133,9 @@ def verify_manifest(manifest: dict, files: dict[str, Path]) -> None:
             raise ExtractRefused(f"manifest.json: rows of {name} must be a whole number >= 0; re-export the manifest.")
         expected = (entry or {}).get("sha256")
         if expected is not None and not (isinstance(expected, str) and re.fullmatch(r"[0-9a-fA-F]{64}", expected)):
-            raise ExtractRefused(f"manifest.json: sha256 of {name} must be 64 hexadecimal digits; re-export the manifest.")
+            raise ExtractRefused(
+                f"manifest.json: sha256 of {name} must be 64 hexadecimal digits; re-export the manifest."
+            )
         if expected and sha256_file(by_name[name]) != str(expected).lower():
             raise ExtractRefused(
                 f"{name}: sha256 differs from manifest.json; the file changed or was truncated after export."
@@ -153,7 +157,7 @@ def extract_date(manifest: dict | None, files: dict[str, Path]) -> dt.date:
         except ValueError:
             raise ExtractRefused("manifest.json: extracted_at is not an ISO date (YYYY-MM-DD...).") from None
     newest = max(path.stat().st_mtime for path in files.values())
-    return dt.datetime.fromtimestamp(newest, tz=dt.timezone.utc).date()
+    return dt.datetime.fromtimestamp(newest, tz=dt.UTC).date()
 
 
 def _read_csv_header(path: Path) -> list[str]:
@@ -203,13 +207,15 @@ def _read_as_text(con: duckdb.DuckDBPyConnection, table: str, path: Path, report
         try:
             con.execute(
                 f"create or replace temp table landing_scan as select * from {scan}",
-                [str(path), {name: "VARCHAR" for name in header}],
+                [str(path), dict.fromkeys(header, "VARCHAR")],
             )
         except duckdb.Error as exc:
             raise ExtractRefused(_csv_error_message(path, exc, len(header))) from None
         sources, unknown = _normalise_columns(table, path, header, report)
         select = ", ".join(
-            f"{_quote(source)} as {_quote(column)}" if source is not None else f"cast(null as varchar) as {_quote(column)}"
+            f"{_quote(source)} as {_quote(column)}"
+            if source is not None
+            else f"cast(null as varchar) as {_quote(column)}"
             for column, source in sources.items()
         )
         # the temp table keeps the file's order, so rowid + 1 is the data row number
@@ -219,11 +225,14 @@ def _read_as_text(con: duckdb.DuckDBPyConnection, table: str, path: Path, report
         try:
             described = con.execute("describe select * from read_parquet(?)", [str(path)]).fetchall()
         except duckdb.Error as exc:
-            raise ExtractRefused(f"{path.name}: cannot be read as Parquet ({type(exc).__name__}); re-export the file.") from None
+            raise ExtractRefused(
+                f"{path.name}: cannot be read as Parquet ({type(exc).__name__}); re-export the file."
+            ) from None
         types = {name: str(data_type) for name, data_type, *_ in described if name != "file_row_number"}
         sources, unknown = _normalise_columns(table, path, list(types), report)
         select = ", ".join(
-            _parquet_text(source, types[source], column) if source is not None
+            _parquet_text(source, types[source], column)
+            if source is not None
             else f"cast(null as varchar) as {_quote(column)}"
             for column, source in sources.items()
         )
@@ -310,7 +319,7 @@ def _normalise_columns(
         if name in seen:
             raise ExtractRefused(f"{path.name}: column {name} appears twice in the header; keep one.")
         seen[name] = column
-    if len(seen) == 1 and ";" in next(iter(seen)) or len(seen) == 1 and "\t" in next(iter(seen)):
+    if (len(seen) == 1 and ";" in next(iter(seen))) or (len(seen) == 1 and "\t" in next(iter(seen))):
         raise ExtractRefused(f"{path.name}: the header has a single column; the file is not comma-separated.")
     missing = [c for c in spec.required_columns if c not in seen]
     if missing:

@@ -34,7 +34,7 @@ class WarehouseLock:
         self._handle = None
         self.previous_holder: dict | None = None
 
-    def acquire(self) -> "WarehouseLock":
+    def acquire(self) -> WarehouseLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         handle = open(self.path, "a+")
         try:
@@ -62,7 +62,7 @@ class WarehouseLock:
                 {
                     "pid": os.getpid(),
                     "host": socket.gethostname(),
-                    "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                    "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                 }
             )
         )
@@ -81,7 +81,7 @@ class WarehouseLock:
         self._handle.close()
         self._handle = None
 
-    def __enter__(self) -> "WarehouseLock":
+    def __enter__(self) -> WarehouseLock:
         return self.acquire()
 
     def __exit__(self, *exc) -> None:

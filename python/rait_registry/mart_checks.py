@@ -247,7 +247,9 @@ _AGREEMENT = {
 def _agreement_failures(con: duckdb.DuckDBPyConnection, present: set[str]) -> list[MartFailure]:
     failures = []
     for check, (mart, column, sql) in _AGREEMENT.items():
-        needed = {"patients", mart} | ({"analysis_cohort"} if "analysis cohort" in check or "ends at" in check else set())
+        needed = {"patients", mart} | (
+            {"analysis_cohort"} if "analysis cohort" in check or "ends at" in check else set()
+        )
         if not needed <= present:
             continue
         n = con.execute(f"select count(*) from ({sql})").fetchone()[0]
@@ -261,7 +263,16 @@ def _agreement_failures(con: duckdb.DuckDBPyConnection, present: set[str]) -> li
 # ---------------------------------------------------------------------------------------------
 
 _INTEGER_TYPES = (
-    "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT"
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+    "UHUGEINT",
 )
 _FLOAT_TYPES = ("FLOAT", "REAL", "DOUBLE")
 _DATETIME_TYPES = ("DATE", "TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS")

@@ -82,9 +82,14 @@ FAULTS: dict[str, Fault] = {
     "event_after_last_contact": Fault(
         "imaging_findings", "study_date", "date_after_last_contact", "finding after the last contact", cross_row=True
     ),
-    "event_before_birth": Fault("lab_results", "sample_date", "date_before_birth", "sample before birth", cross_row=True),
+    "event_before_birth": Fault(
+        "lab_results", "sample_date", "date_before_birth", "sample before birth", cross_row=True
+    ),
     "rait_before_surgery": Fault(
-        "rait_administrations", "admin_date", "rait_before_first_surgery", "RAIT before the first operation",
+        "rait_administrations",
+        "admin_date",
+        "rait_before_first_surgery",
+        "RAIT before the first operation",
         cross_row=True,
     ),
 }
@@ -149,9 +154,7 @@ def to_text(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     out = {}
     for table in TABLE_ORDER:
         frame = tables[table]
-        text = pd.DataFrame(
-            {c.name: _column_text(frame[c.name], c.dtype) for c in TABLES[table].columns}, dtype=object
-        )
+        text = pd.DataFrame({c.name: _column_text(frame[c.name], c.dtype) for c in TABLES[table].columns}, dtype=object)
         text[_UID] = [f"{table}:{i}" for i in range(len(text))]
         out[table] = text
     return out
@@ -196,7 +199,11 @@ class _Injector:
         if cross_row:  # one row per patient (rate = share of eligible patients), so each has one known cause
             candidates = candidates.drop_duplicates("patient_id")
         n = self.n_for(len(candidates))
-        chosen = candidates.iloc[np.sort(self.rng.choice(len(candidates), size=n, replace=False))] if n else candidates.iloc[:0]
+        chosen = (
+            candidates.iloc[np.sort(self.rng.choice(len(candidates), size=n, replace=False))]
+            if n
+            else candidates.iloc[:0]
+        )
         self.used_rows.update(chosen[_UID])
         if cross_row:
             self.reserved.update(chosen["patient_id"])
@@ -226,7 +233,13 @@ class _Injector:
     def run(self) -> None:
         t, rng = self.t, self.rng
         dates = self.patient_dates()
-        lab, img, srg, rait, fu = t["lab_results"], t["imaging_findings"], t["surgeries"], t["rait_administrations"], t["follow_up"]
+        lab, img, srg, rait, fu = (
+            t["lab_results"],
+            t["imaging_findings"],
+            t["surgeries"],
+            t["rait_administrations"],
+            t["follow_up"],
+        )
         true = lambda frame: pd.Series(True, index=frame.index)  # noqa: E731
 
         # cross-row faults first: they need patients nobody else touches
@@ -248,13 +261,18 @@ class _Injector:
         alive = img["patient_id"].map(dates["vital"]).eq("alive")
         rows = self.pick("imaging_findings", alive, "event_after_last_contact", cross_row=True)
         new = [
-            min(dates.at[pid, "last_contact"] + dt.timedelta(days=int(rng.integers(1, 31))), self.extracted_at).isoformat()
+            min(
+                dates.at[pid, "last_contact"] + dt.timedelta(days=int(rng.integers(1, 31))), self.extracted_at
+            ).isoformat()
             for pid in rows["patient_id"]
         ]
         self.set("imaging_findings", rows, "study_date", new, "event_after_last_contact")
 
         rows = self.pick("lab_results", true(lab), "event_before_birth", cross_row=True)
-        new = [(dates.at[pid, "birth"] - dt.timedelta(days=int(rng.integers(1, 366)))).isoformat() for pid in rows["patient_id"]]
+        new = [
+            (dates.at[pid, "birth"] - dt.timedelta(days=int(rng.integers(1, 366)))).isoformat()
+            for pid in rows["patient_id"]
+        ]
         self.set("lab_results", rows, "sample_date", new, "event_before_birth")
 
         first_surgery = srg.groupby("patient_id")["surgery_date"].min().map(_date)
@@ -268,25 +286,55 @@ class _Injector:
 
         # row faults
         rows = self.pick("lab_results", true(lab), "us_date")
-        self.set("lab_results", rows, "sample_date", [f"{d[5:7]}/{d[8:10]}/{d[:4]}" for d in rows["sample_date"]], "us_date")
+        self.set(
+            "lab_results", rows, "sample_date", [f"{d[5:7]}/{d[8:10]}/{d[:4]}" for d in rows["sample_date"]], "us_date"
+        )
 
         rows = self.pick("imaging_findings", true(img), "impossible_date")
-        self.set("imaging_findings", rows, "study_date", [f"{d[:4]}-02-30" for d in rows["study_date"]], "impossible_date")
+        self.set(
+            "imaging_findings", rows, "study_date", [f"{d[:4]}-02-30" for d in rows["study_date"]], "impossible_date"
+        )
 
         rows = self.pick("surgeries", srg["max_tumor_size_cm"].notna(), "decimal_comma")
-        self.set("surgeries", rows, "max_tumor_size_cm", [f"{float(v):.1f}".replace(".", ",") for v in rows["max_tumor_size_cm"]], "decimal_comma")
+        self.set(
+            "surgeries",
+            rows,
+            "max_tumor_size_cm",
+            [f"{float(v):.1f}".replace(".", ",") for v in rows["max_tumor_size_cm"]],
+            "decimal_comma",
+        )
 
         rows = self.pick("lab_results", true(lab), "text_in_number")
-        self.set("lab_results", rows, "value", [rng.choice(["positive", "n/a", "see report", "<0.1"]) for _ in range(len(rows))], "text_in_number")
+        self.set(
+            "lab_results",
+            rows,
+            "value",
+            [rng.choice(["positive", "n/a", "see report", "<0.1"]) for _ in range(len(rows))],
+            "text_in_number",
+        )
 
         rows = self.pick("surgeries", srg["positive_nodes"].notna(), "fractional_integer")
-        self.set("surgeries", rows, "positive_nodes", [f"{int(v)}.5" for v in rows["positive_nodes"]], "fractional_integer")
+        self.set(
+            "surgeries", rows, "positive_nodes", [f"{int(v)}.5" for v in rows["positive_nodes"]], "fractional_integer"
+        )
 
         rows = self.pick("imaging_findings", img["rai_avid"].notna(), "bad_boolean")
-        self.set("imaging_findings", rows, "rai_avid", ["yes" if v == "true" else "no" for v in rows["rai_avid"]], "bad_boolean")
+        self.set(
+            "imaging_findings",
+            rows,
+            "rai_avid",
+            ["yes" if v == "true" else "no" for v in rows["rai_avid"]],
+            "bad_boolean",
+        )
 
         rows = self.pick("imaging_findings", true(img), "vocabulary_typo")
-        self.set("imaging_findings", rows, "site", [f"{v}s" if v != "other" else "others" for v in rows["site"]], "vocabulary_typo")
+        self.set(
+            "imaging_findings",
+            rows,
+            "site",
+            [f"{v}s" if v != "other" else "others" for v in rows["site"]],
+            "vocabulary_typo",
+        )
 
         rows = self.pick("lab_results", lab["analyte"].eq("Tg"), "unknown_unit")
         self.set("lab_results", rows, "unit", ["ng/dL"] * len(rows), "unknown_unit")
@@ -295,17 +343,35 @@ class _Injector:
         self.set("lab_results", rows, "unit", ["IU/mL"] * len(rows), "unit_of_other_analyte")
 
         rows = self.pick("surgeries", srg["max_tumor_size_cm"].notna(), "out_of_range")
-        self.set("surgeries", rows, "max_tumor_size_cm", [f"{20 + float(rng.uniform(1, 30)):.1f}" for _ in range(len(rows))], "out_of_range")
+        self.set(
+            "surgeries",
+            rows,
+            "max_tumor_size_cm",
+            [f"{20 + float(rng.uniform(1, 30)):.1f}" for _ in range(len(rows))],
+            "out_of_range",
+        )
 
         rows = self.pick("lab_results", true(lab), "negative_value")
-        self.set("lab_results", rows, "value", [f"-{float(v):g}" if float(v) > 0 else "-1" for v in rows["value"]], "negative_value")
+        self.set(
+            "lab_results",
+            rows,
+            "value",
+            [f"-{float(v):g}" if float(v) > 0 else "-1" for v in rows["value"]],
+            "negative_value",
+        )
 
         rows = self.pick("patients", true(t["patients"]), "missing_required")
         self.set("patients", rows, "sex", [rng.choice(["", "  "]) for _ in range(len(rows))], "missing_required")
 
         swap = {"GBq": "MBq", "mCi": "GBq", "MBq": "GBq"}
         rows = self.pick("rait_administrations", true(rait), "activity_wrong_unit")
-        self.set("rait_administrations", rows, "activity_unit", [swap[u] for u in rows["activity_unit"]], "activity_wrong_unit")
+        self.set(
+            "rait_administrations",
+            rows,
+            "activity_unit",
+            [swap[u] for u in rows["activity_unit"]],
+            "activity_wrong_unit",
+        )
 
         rows = self.pick("imaging_findings", img["modality"].eq("RxWBS"), "rxwbs_without_rait_id")
         self.set("imaging_findings", rows, "rait_id", [None] * len(rows), "rxwbs_without_rait_id")
@@ -455,7 +521,13 @@ def inject_faults(
             if uid in must_go:
                 fault, reason = faults_of.get(uid, ("", ""))
                 records.append(
-                    {"table": table, "source_row": position, "kind": "direct" if fault else "cascade", "fault": fault, "reason_code": reason}
+                    {
+                        "table": table,
+                        "source_row": position,
+                        "kind": "direct" if fault else "cascade",
+                        "fault": fault,
+                        "reason_code": reason,
+                    }
                 )
     expected = pd.DataFrame(records, columns=["table", "source_row", "kind", "fault", "reason_code"])
 

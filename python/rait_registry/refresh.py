@@ -56,7 +56,7 @@ class RefreshResult:
 
 def new_run_id() -> str:
     """Sortable, unique run id: UTC timestamp plus a random suffix."""
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
 
 
 @functools.cache
@@ -70,7 +70,11 @@ def snapshot_definition() -> str:
     project = project_dir()
     digest = hashlib.sha256(__version__.encode())
     files = sorted(
-        [*(project / "models" / "staging").glob("*"), *(project / "snapshots").glob("*"), *(project.parent / "seeds").glob("*")]
+        [
+            *(project / "models" / "staging").glob("*"),
+            *(project / "snapshots").glob("*"),
+            *(project.parent / "seeds").glob("*"),
+        ]
     )
     for path in files:
         if path.is_file():
@@ -107,7 +111,7 @@ def check_freshness(
     manifest, _ = read_manifest(extract_dir)
     extracted_at = extract_date(manifest, discover_files(extract_dir))
     warnings = []
-    age = (dt.datetime.now(dt.timezone.utc).date() - extracted_at).days
+    age = (dt.datetime.now(dt.UTC).date() - extracted_at).days
     if max_age_days is not None and age > max_age_days:
         warnings.append(
             f"the extract is {age} days old (extracted_at {extracted_at.isoformat()}; --max-age-days {max_age_days})."
@@ -217,7 +221,7 @@ def refresh(
         )
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     run_id = new_run_id()
-    started_at = dt.datetime.now(dt.timezone.utc)
+    started_at = dt.datetime.now(dt.UTC)
     result = RefreshResult(run_id=run_id, warehouse=str(warehouse), status="running")
     with WarehouseLock(warehouse):
         result.removed_leftovers = _remove_leftovers(warehouse)
@@ -270,14 +274,16 @@ def refresh(
                 has_previous = history.attach_previous(con, warehouse)
                 before = history.previous_hashes(con, has_previous)
                 result.is_unchanged = before == result.mart_hashes
-                result.change_summary = history.change_summary(con, has_previous) if has_previous and before else {
-                    "first_refresh": True
-                }
+                result.change_summary = (
+                    history.change_summary(con, has_previous) if has_previous and before else {"first_refresh": True}
+                )
                 if has_previous:
                     con.execute(f"detach {history.PREVIOUS}")
                 history.record_run(
                     con,
-                    _history_row(result, started_at, dbt_vars, status="unchanged" if result.is_unchanged else "published"),
+                    _history_row(
+                        result, started_at, dbt_vars, status="unchanged" if result.is_unchanged else "published"
+                    ),
                 )
                 con.execute("checkpoint")
                 result.timings_s["history"] = time.perf_counter() - started
@@ -312,7 +318,7 @@ def _history_row(result: RefreshResult, started_at: dt.datetime, dbt_vars: dict 
         "manifest_sha256": report.manifest_sha256 if report else None,
         "extracted_at": report.extracted_at if report else None,
         "started_at": started_at.isoformat(),
-        "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "finished_at": dt.datetime.now(dt.UTC).isoformat(),
         "status": status,
         "is_unchanged": result.is_unchanged,
         "table_counts": {

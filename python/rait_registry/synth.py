@@ -53,8 +53,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -137,8 +137,10 @@ _INTERVAL = (_Q, (120.0, 150.0, 168.0, 188.0, 242.0, 320.0, 460.0, 900.0))
 _POST_FU = ((0.0, 0.10, 0.25, 0.50, 0.75, 0.90, 1.0), (13.0, 18.0, 29.0, 48.0, 78.0, 122.0, 240.0))
 #: Days from the start of the last cycle's PD-eligible period (admin + 184 d) to a new
 #: lesion, (o-RAIT, m-RAIT): 5-year PFS 84.8% / 72.9% with 4/38 and 20/79 progressing.
-_PD_DELAY = (((0.0, 0.25, 0.50, 0.75, 0.90, 1.0), (0.0, 350.0, 750.0, 1150.0, 1450.0, 1750.0)),
-             ((0.0, 0.25, 0.50, 0.75, 0.90, 1.0), (0.0, 150.0, 380.0, 750.0, 1050.0, 1700.0)))
+_PD_DELAY = (
+    ((0.0, 0.25, 0.50, 0.75, 0.90, 1.0), (0.0, 350.0, 750.0, 1150.0, 1450.0, 1750.0)),
+    ((0.0, 0.25, 0.50, 0.75, 0.90, 1.0), (0.0, 150.0, 380.0, 750.0, 1050.0, 1700.0)),
+)
 
 _P_FEMALE = (0.658, 0.595)  # (o, m), Table 1
 _P_FTC = 0.026
@@ -205,34 +207,72 @@ def _c(column: str, value: str) -> int:
 _SPEC: dict[str, dict[str, str]] = {
     "patients": {"patient_id": "pid", "sex": "cat", "birth_date": "date", "center_id": "cat"},
     "surgeries": {
-        "surgery_id": "id", "patient_id": "pid", "surgery_date": "date", "procedure": "cat",
-        "histology": "cat", "max_tumor_size_cm": "float", "t_stage": "cat", "n_stage": "cat",
-        "ete": "cat", "resection": "cat", "vascular_invasion_foci": "int", "positive_nodes": "int",
-        "largest_node_cm": "float", "aggressive_variant": "bool",
+        "surgery_id": "id",
+        "patient_id": "pid",
+        "surgery_date": "date",
+        "procedure": "cat",
+        "histology": "cat",
+        "max_tumor_size_cm": "float",
+        "t_stage": "cat",
+        "n_stage": "cat",
+        "ete": "cat",
+        "resection": "cat",
+        "vascular_invasion_foci": "int",
+        "positive_nodes": "int",
+        "largest_node_cm": "float",
+        "aggressive_variant": "bool",
     },
     "rait_administrations": {
-        "rait_id": "id", "patient_id": "pid", "admin_date": "date", "activity": "float",
-        "activity_unit": "cat", "preparation": "cat", "intent": "cat",
+        "rait_id": "id",
+        "patient_id": "pid",
+        "admin_date": "date",
+        "activity": "float",
+        "activity_unit": "cat",
+        "preparation": "cat",
+        "intent": "cat",
     },
     "lab_results": {
-        "lab_id": "id", "patient_id": "pid", "sample_date": "date", "analyte": "cat",
-        "value": "float", "comparator": "cat", "unit": "cat", "tgab_cutoff": "float",
+        "lab_id": "id",
+        "patient_id": "pid",
+        "sample_date": "date",
+        "analyte": "cat",
+        "value": "float",
+        "comparator": "cat",
+        "unit": "cat",
+        "tgab_cutoff": "float",
     },
     "imaging_findings": {
-        "finding_id": "id", "patient_id": "pid", "study_date": "date", "modality": "cat",
-        "rait_id": "ref", "site": "cat", "status": "cat", "rai_avid": "bool",
-        "max_lesion_mm": "float", "remnant_uptake": "cat", "confirmation": "cat",
+        "finding_id": "id",
+        "patient_id": "pid",
+        "study_date": "date",
+        "modality": "cat",
+        "rait_id": "ref",
+        "site": "cat",
+        "status": "cat",
+        "rai_avid": "bool",
+        "max_lesion_mm": "float",
+        "remnant_uptake": "cat",
+        "confirmation": "cat",
     },
     "follow_up": {
-        "patient_id": "pid", "last_contact_date": "date", "vital_status": "cat", "death_date": "date",
+        "patient_id": "pid",
+        "last_contact_date": "date",
+        "vital_status": "cat",
+        "death_date": "date",
     },
 }
 for _t, _cols in _SPEC.items():  # the layout must be exactly contract section 1's
     assert list(_cols) == TABLES[_t].column_names, _t
 
 _ARROW_TYPES = {
-    "id": pa.string(), "pid": pa.string(), "date": pa.date32(), "cat": pa.string(),
-    "float": pa.float64(), "int": pa.int32(), "bool": pa.bool_(), "ref": pa.string(),
+    "id": pa.string(),
+    "pid": pa.string(),
+    "date": pa.date32(),
+    "cat": pa.string(),
+    "float": pa.float64(),
+    "int": pa.int32(),
+    "bool": pa.bool_(),
+    "ref": pa.string(),
 }
 #: Arrow schema of each table as written (Parquet keeps these types; CSV writes them as text).
 SCHEMAS: dict[str, pa.Schema] = {
@@ -354,8 +394,11 @@ class _Rows:
         m = len(p)
         if m == 0:
             return
-        part = {"_p": p, "_date": np.broadcast_to(np.asarray(date, dtype=np.int64), (m,)),
-                "_order": np.full(m, order, dtype=np.int64)}
+        part = {
+            "_p": p,
+            "_date": np.broadcast_to(np.asarray(date, dtype=np.int64), (m,)),
+            "_order": np.full(m, order, dtype=np.int64),
+        }
         for name, val in cols.items():
             kind = self.spec[name]
             if isinstance(val, str):
@@ -378,8 +421,9 @@ class _Rows:
         idx = np.argsort(key, kind="stable")
         out = {"_p": p[idx], date_column: date[idx]}
         for c, k in spec.items():
-            arrays = [x[c] if c in x else np.full(len(x["_p"]), self._NULL[k], dtype=self._DTYPE[k])
-                      for x in self.parts]
+            arrays = [
+                x[c] if c in x else np.full(len(x["_p"]), self._NULL[k], dtype=self._DTYPE[k]) for x in self.parts
+            ]
             out[c] = np.concatenate(arrays)[idx]
         return out
 
@@ -420,7 +464,7 @@ def _simulate_block(rng: np.random.Generator, n: int) -> dict[str, dict[str, np.
        Tg/TSH/TgAb before each cycle, suppressed samples, DxWBS work-up, CT / US follow-up
        until the last contact, new lesions and the neck dissections they lead to.
     """
-    I = np.arange(n)
+    I = np.arange(n)  # noqa: E741 - the patient index of the block (renamed with the generator split)
     arch = _quota(rng, n, _ARCHETYPE_P)
     var = np.zeros(n, dtype=np.int64)
     for a, probs in ((_X_DTC, _DTC_VARIANTS), (_X_LUNG, _LUNG_VARIANTS), (_X_AVID, _AVID_VARIANTS)):
@@ -478,8 +522,7 @@ def _simulate_block(rng: np.random.Generator, n: int) -> dict[str, dict[str, np.
     # ---- progression plan ------------------------------------------------------------
     age45 = age >= 45
     u = np.clip(_su(rng, strata * 4 + 2 * lp + age45), 1e-12, 1 - 1e-12)  # stratified logistic noise
-    score = (_PD_BETA[0] * age45 + _PD_BETA[1] * lp + _PD_BETA[2] * lr
-             + _PD_BETA[3] * (size - 2.5) + np.log(u / (1 - u)))
+    score = _PD_BETA[0] * age45 + _PD_BETA[1] * lp + _PD_BETA[2] * lr + _PD_BETA[3] * (size - 2.5) + np.log(u / (1 - u))
     pd_any = np.zeros(n, dtype=bool)
     for sub in (elig, ~elig):
         for gi in (0, 1):
@@ -513,8 +556,11 @@ def _simulate_block(rng: np.random.Generator, n: int) -> dict[str, dict[str, np.
 
     # ---- history before the first RAIT (offsets, days before the first RAIT) -----------
     lob_first = ~meta & (rng.random(n) < 0.10) & ~lobectomy_only
-    q_gap = np.where(lp & ~meta, _unif(rng, np.full(n, 100), 330),
-                     np.rint(_qs(rng, n, ((0, .25, .5, .75, 1), (30, 48, 70, 105, 200))))).astype(np.int64)
+    q_gap = np.where(
+        lp & ~meta,
+        _unif(rng, np.full(n, 100), 330),
+        np.rint(_qs(rng, n, ((0, 0.25, 0.5, 0.75, 1), (30, 48, 70, 105, 200)))),
+    ).astype(np.int64)
     q_gap = np.where(lob_first, np.maximum(q_gap, 95), q_gap)
     comp_delay = _unif(rng, np.full(n, 20), 70)  # lobectomy -> completion (synchronous)
     meta_comp = _unif(rng, np.full(n, 30), 120)  # completion -> first RAIT (metachronous)
@@ -586,20 +632,28 @@ def _simulate_block(rng: np.random.Generator, n: int) -> dict[str, dict[str, np.
     m = first_pd
     on_rx = m & (rng.random(n) < 0.5) & ~rx_missing_pk[:, 1]
     t1 = np.where(on_rx, rx_date[:, 1], admin[:, 0] + _unif(rng, np.full(n, 184), gaps[:, 0] + 12))
-    ev_p.append(I[m]); ev_t.append(t1[m]); ev_on_rx.append(on_rx[m])
+    ev_p.append(I[m])
+    ev_t.append(t1[m])
+    ev_on_rx.append(on_rx[m])
     # window of the last cycle
     m = pd_any & (post >= 200)
     cap = post - 186
     delay = np.where(delay <= cap, delay, _unif(rng, np.zeros(n), np.maximum(cap, 0)))
     tl = last_admin + 184 + delay
-    ev_p.append(I[m]); ev_t.append(tl[m]); ev_on_rx.append(np.zeros(int(m.sum()), bool))
+    ev_p.append(I[m])
+    ev_t.append(tl[m])
+    ev_on_rx.append(np.zeros(int(m.sum()), bool))
     # early progression (<= 183 days after an administration, inside its window)
     ek = np.minimum(_choice(rng, n, [0.5, 0.3, 0.2]), last_k)
     ek_gap = np.where(ek < last_k, gaps[I, np.minimum(ek, MAXC - 2)], post)
     te = admin[I, ek] + _unif(rng, np.full(n, 40), np.minimum(180, ek_gap + 10))
     m = early & has_rait
-    ev_p.append(I[m]); ev_t.append(te[m]); ev_on_rx.append(np.zeros(int(m.sum()), bool))
-    ev_p = np.concatenate(ev_p); ev_t = np.concatenate(ev_t); ev_on_rx = np.concatenate(ev_on_rx)
+    ev_p.append(I[m])
+    ev_t.append(te[m])
+    ev_on_rx.append(np.zeros(int(m.sum()), bool))
+    ev_p = np.concatenate(ev_p)
+    ev_t = np.concatenate(ev_t)
+    ev_on_rx = np.concatenate(ev_on_rx)
     ev_t = np.minimum(ev_t, lc[ev_p] - 1)
     ne = len(ev_p)
     ev_site = _choice(rng, ne, [0.5, 0.3, 0.1, 0.1])  # neck_nodes, lung, bone, other
@@ -630,12 +684,17 @@ def _simulate_block(rng: np.random.Generator, n: int) -> dict[str, dict[str, np.
     pr_by_tg = tg_eval & (rng.random((n, MAXC)) < 0.8)
     ratio = np.select(
         [(resp == PR) & pr_by_tg, resp == PR, resp == SD, resp == PDc],
-        [0.2 + 0.5 * u, 0.8 + 0.5 * u, 0.8 + 0.7 * u, 0.8 + 1.7 * u], default=1.0)
+        [0.2 + 0.5 * u, 0.8 + 0.5 * u, 0.8 + 0.7 * u, 0.8 + 1.7 * u],
+        default=1.0,
+    )
     st_pr_tg = _pick(rng, n * MAXC, "status", {"reduced": 0.3, "stable": 0.5, "present": 0.2}).reshape(n, MAXC)
     st_sd = _pick(rng, n * MAXC, "status", {"stable": 0.6, "present": 0.25, "increased": 0.15}).reshape(n, MAXC)
     st_pd = _pick(rng, n * MAXC, "status", {"increased": 0.5, "stable": 0.4, "present": 0.1}).reshape(n, MAXC)
-    scan = np.select([(resp == PR) & pr_by_tg, resp == PR, resp == SD],
-                     [st_pr_tg, np.full((n, MAXC), _c("status", "reduced")), st_sd], default=st_pd).astype(np.int8)
+    scan = np.select(
+        [(resp == PR) & pr_by_tg, resp == PR, resp == SD],
+        [st_pr_tg, np.full((n, MAXC), _c("status", "reduced")), st_sd],
+        default=st_pd,
+    ).astype(np.int8)
     tg0 = np.exp(rng.normal(math.log(60.0), 1.2, n)).clip(2.0, 20_000.0)
     tg_pre = tg0[:, None] * np.concatenate([np.ones((n, 1)), np.cumprod(ratio[:, :-1], axis=1)], axis=1)
     tg_work = tg_pre[I, last_k] * ratio[I, last_k]
@@ -644,16 +703,22 @@ def _simulate_block(rng: np.random.Generator, n: int) -> dict[str, dict[str, np.
     S, R, L, F = T["surgeries"], T["rait_administrations"], T["lab_results"], T["imaging_findings"]
 
     # ---- surgeries -----------------------------------------------------------------------
-    hist = np.where(dtc_other_hist, _c("histology", "other"),
-                    np.where(ftc, _c("histology", "FTC"), _c("histology", "PTC"))).astype(np.int8)
+    hist = np.where(
+        dtc_other_hist, _c("histology", "other"), np.where(ftc, _c("histology", "FTC"), _c("histology", "PTC"))
+    ).astype(np.int8)
     tcode = np.select([size <= 1.0, size <= 2.0, size <= 4.0], [0, 1, 2], default=3)
     tcode = np.where(gross, 4 + _choice(rng, n, [0.6, 0.35, 0.05]), tcode)  # T3b, T4a, T4b
-    t_stage = np.array([_c("t_stage", s) for s in ("T1a", "T1b", "T2", "T3a", "T3b", "T4a", "T4b")],
-                       dtype=np.int8)[tcode]
-    ete = np.where(gross, _c("ete", "gross"),
-                   np.where(rng.random(n) < 0.35, _c("ete", "microscopic"), _c("ete", "none"))).astype(np.int8)
-    resection = np.where(gross, _pick(rng, n, "resection", {"R0": 0.35, "R1": 0.5, "R2": 0.15}),
-                         _pick(rng, n, "resection", {"R0": 0.9, "R1": 0.1})).astype(np.int8)
+    t_stage = np.array([_c("t_stage", s) for s in ("T1a", "T1b", "T2", "T3a", "T3b", "T4a", "T4b")], dtype=np.int8)[
+        tcode
+    ]
+    ete = np.where(
+        gross, _c("ete", "gross"), np.where(rng.random(n) < 0.35, _c("ete", "microscopic"), _c("ete", "none"))
+    ).astype(np.int8)
+    resection = np.where(
+        gross,
+        _pick(rng, n, "resection", {"R0": 0.35, "R1": 0.5, "R2": 0.15}),
+        _pick(rng, n, "resection", {"R0": 0.9, "R1": 0.1}),
+    ).astype(np.int8)
     vif = np.where(ftc, _unif(rng, np.zeros(n), 8), np.where(rng.random(n) < 0.6, 0, _unif(rng, np.ones(n), 6)))
     aggressive = np.where(rng.random(n) < 0.15, 1, np.where(rng.random(n) < 0.82, 0, -1)).astype(np.int8)
     n_code = np.array([_c("n_stage", s) for s in ("N0", "N1a", "N1b")], dtype=np.int8)
@@ -661,10 +726,15 @@ def _simulate_block(rng: np.random.Generator, n: int) -> dict[str, dict[str, np.
     node_cm = np.where(nst == 0, np.nan, np.round(np.clip(rng.lognormal(math.log(1.4), 0.45, n), 0.3, 6.0), 1))
     # metachronous initial operation: limited node sampling, ATA risk as planned
     m_int, m_low = meta & (meta_ata == 1), meta & (meta_ata == 2)
-    meta_n = np.where(rng.random(n) < 0.5, _c("n_stage", "NX"), np.where(rng.random(n) < 0.6, _c("n_stage", "N0"),
-                                                                          _c("n_stage", "N1a")))
+    meta_n = np.where(
+        rng.random(n) < 0.5,
+        _c("n_stage", "NX"),
+        np.where(rng.random(n) < 0.6, _c("n_stage", "N0"), _c("n_stage", "N1a")),
+    )
     meta_n = np.where(m_low, _c("n_stage", "N0"), meta_n).astype(np.int8)
-    meta_nodes = np.where(meta_n == _c("n_stage", "N1a"), _unif(rng, np.ones(n), 4), np.where(meta_n == _c("n_stage", "N0"), 0, -1))
+    meta_nodes = np.where(
+        meta_n == _c("n_stage", "N1a"), _unif(rng, np.ones(n), 4), np.where(meta_n == _c("n_stage", "N0"), 0, -1)
+    )
     meta_node_cm = np.where(meta_n == _c("n_stage", "N1a"), np.round(rng.uniform(0.3, 1.5, n), 1), np.nan)
     ete = np.where(m_int & (rng.random(n) < 0.6), _c("ete", "microscopic"), ete)
     ete = np.where(m_low, _c("ete", "none"), ete).astype(np.int8)
@@ -676,87 +746,197 @@ def _simulate_block(rng: np.random.Generator, n: int) -> dict[str, dict[str, np.
     # FTC intermediate risk needs microscopic ETE (PTC vascular invasion rule does not apply)
     ete = np.where(m_int & ftc, _c("ete", "microscopic"), ete).astype(np.int8)
 
-    init_proc = np.where(meta, np.where(rng.random(n) < 0.55, _c("procedure", "lobectomy"),
-                                        _c("procedure", "subtotal_thyroidectomy")),
-                         np.where(lob_first | lobectomy_only, _c("procedure", "lobectomy"),
-                                  np.where(rng.random(n) < 0.06, _c("procedure", "subtotal_thyroidectomy"),
-                                           _c("procedure", "total_thyroidectomy")))).astype(np.int8)
-    init_n = np.where(meta, meta_n, np.where(lob_first, np.where(nst == 0, n_code[0], _c("n_stage", "NX")), n_code[nst]))
+    init_proc = np.where(
+        meta,
+        np.where(rng.random(n) < 0.55, _c("procedure", "lobectomy"), _c("procedure", "subtotal_thyroidectomy")),
+        np.where(
+            lob_first | lobectomy_only,
+            _c("procedure", "lobectomy"),
+            np.where(
+                rng.random(n) < 0.06, _c("procedure", "subtotal_thyroidectomy"), _c("procedure", "total_thyroidectomy")
+            ),
+        ),
+    ).astype(np.int8)
+    init_n = np.where(
+        meta, meta_n, np.where(lob_first, np.where(nst == 0, n_code[0], _c("n_stage", "NX")), n_code[nst])
+    )
     init_nodes = np.where(meta, meta_nodes, np.where(lob_first, np.where(nst == 0, 0, -1), pos_nodes))
     init_node_cm = np.where(meta, meta_node_cm, np.where(lob_first, np.nan, node_cm))
-    S.add(I, dx, 0, procedure=init_proc, histology=hist, max_tumor_size_cm=size, t_stage=t_stage,
-          n_stage=init_n, ete=ete, resection=resection, vascular_invasion_foci=vif,
-          positive_nodes=init_nodes, largest_node_cm=init_node_cm, aggressive_variant=aggressive)
+    S.add(
+        I,
+        dx,
+        0,
+        procedure=init_proc,
+        histology=hist,
+        max_tumor_size_cm=size,
+        t_stage=t_stage,
+        n_stage=init_n,
+        ete=ete,
+        resection=resection,
+        vascular_invasion_foci=vif,
+        positive_nodes=init_nodes,
+        largest_node_cm=init_node_cm,
+        aggressive_variant=aggressive,
+    )
     # completion thyroidectomy (synchronous after a lobectomy; metachronous at recurrence)
     m = meta | lob_first
     comp_hist = np.where(rng.random(n) < 0.55, hist, -1).astype(np.int8)
     comp_size = np.where(comp_hist >= 0, np.round(np.minimum(rng.uniform(0.2, 1.0, n), size), 1), np.nan)
     comp_n = np.where(lob_first & (nst == 1), n_code[1], -1).astype(np.int8)  # central nodes
-    S.add(I[m], comp_date[m], 0, procedure="completion_thyroidectomy", histology=comp_hist[m],
-          max_tumor_size_cm=comp_size[m], n_stage=comp_n[m], resection=_c("resection", "R0"),
-          positive_nodes=np.where(comp_n >= 0, pos_nodes, -1)[m], largest_node_cm=np.where(comp_n >= 0, node_cm, np.nan)[m])
+    S.add(
+        I[m],
+        comp_date[m],
+        0,
+        procedure="completion_thyroidectomy",
+        histology=comp_hist[m],
+        max_tumor_size_cm=comp_size[m],
+        n_stage=comp_n[m],
+        resection=_c("resection", "R0"),
+        positive_nodes=np.where(comp_n >= 0, pos_nodes, -1)[m],
+        largest_node_cm=np.where(comp_n >= 0, node_cm, np.nan)[m],
+    )
     # neck dissection with the thyroid operation
     nd = (nst == 2) & ((rng.random(n) < 0.93) | meta) & ~lobectomy_only
     nd_date = np.where(meta | lob_first, comp_date, dx)
-    S.add(I[nd], nd_date[nd], 1, procedure="neck_dissection", histology=hist[nd], n_stage=n_code[2],
-          positive_nodes=pos_nodes[nd], largest_node_cm=node_cm[nd])
+    S.add(
+        I[nd],
+        nd_date[nd],
+        1,
+        procedure="neck_dissection",
+        histology=hist[nd],
+        n_stage=n_code[2],
+        positive_nodes=pos_nodes[nd],
+        largest_node_cm=node_cm[nd],
+    )
 
     # ---- imaging before the first RAIT ------------------------------------------------------
     anchor = first  # planned first RAIT (patients without RAIT: the date it would have been)
     # post-operative neck ultrasound; local persistent disease confirmed by cytology
     sync_lp = lp & ~meta
     us_lo = np.where(lob_first, comp_date, dx) + 15
-    us_date = np.where(sync_lp, _unif(rng, dx + 20, np.minimum(dx + 300, anchor - 60)),
-                       _unif(rng, us_lo, np.maximum(anchor - 10, us_lo)))
+    us_date = np.where(
+        sync_lp,
+        _unif(rng, dx + 20, np.minimum(dx + 300, anchor - 60)),
+        _unif(rng, us_lo, np.maximum(anchor - 10, us_lo)),
+    )
     us_date = np.minimum(us_date, anchor - 5)
     m = ~meta & (us_date > dx)
-    F.add(I[m], us_date[m], 0, modality="US", site="thyroid_bed",
-          status=np.where(rng.random(n) < 0.15, _c("status", "present"), _c("status", "absent"))[m],
-          confirmation="imaging")
+    F.add(
+        I[m],
+        us_date[m],
+        0,
+        modality="US",
+        site="thyroid_bed",
+        status=np.where(rng.random(n) < 0.15, _c("status", "present"), _c("status", "absent"))[m],
+        confirmation="imaging",
+    )
     unconfirmed = ~sync_lp & (rng.random(n) < 0.07)
     nn_status = np.where(sync_lp | unconfirmed, _c("status", "present"), _c("status", "absent"))
-    nn_conf = np.where(sync_lp, np.where(rng.random(n) < 0.85, _c("confirmation", "cytology"),
-                                         _c("confirmation", "histology")), _c("confirmation", "imaging"))
-    F.add(I[m], us_date[m], 1, modality="US", site="neck_nodes", status=nn_status[m], confirmation=nn_conf[m],
-          max_lesion_mm=np.where(sync_lp | unconfirmed, np.round(rng.uniform(5, 25, n), 0), np.nan)[m])
+    nn_conf = np.where(
+        sync_lp,
+        np.where(rng.random(n) < 0.85, _c("confirmation", "cytology"), _c("confirmation", "histology")),
+        _c("confirmation", "imaging"),
+    )
+    F.add(
+        I[m],
+        us_date[m],
+        1,
+        modality="US",
+        site="neck_nodes",
+        status=nn_status[m],
+        confirmation=nn_conf[m],
+        max_lesion_mm=np.where(sync_lp | unconfirmed, np.round(rng.uniform(5, 25, n), 0), np.nan)[m],
+    )
     # re-operation for persistent nodes before the RAIT (a quarter of them)
     reop = sync_lp & (rng.random(n) < 0.25) & (us_date + 54 < anchor - 10)
     reop_date = us_date + _unif(rng, np.full(n, 14), 40)
-    S.add(I[reop], reop_date[reop], 0, procedure="neck_dissection", histology=hist[reop], n_stage=n_code[2],
-          positive_nodes=_unif(rng, np.ones(n), 6)[reop], largest_node_cm=np.round(rng.uniform(0.5, 2.5, n), 1)[reop])
+    S.add(
+        I[reop],
+        reop_date[reop],
+        0,
+        procedure="neck_dissection",
+        histology=hist[reop],
+        n_stage=n_code[2],
+        positive_nodes=_unif(rng, np.ones(n), 6)[reop],
+        largest_node_cm=np.round(rng.uniform(0.5, 2.5, n), 1)[reop],
+    )
     # metachronous: residual nodes after the first operation, or recurrence years later
     m = meta & lp
     res_date = dx + _unif(rng, np.full(n, 60), 330)
-    F.add(I[m], res_date[m], 1, modality="US", site="neck_nodes", status="present", confirmation="cytology",
-          max_lesion_mm=np.round(rng.uniform(5, 15, n), 0)[m])
-    F.add(I[meta], rec_date[meta], 1, modality="US", site="neck_nodes",
-          status=np.where(lr, _c("status", "new"), _c("status", "increased"))[meta],
-          confirmation=np.where(rng.random(n) < 0.8, _c("confirmation", "cytology"), _c("confirmation", "histology"))[meta],
-          max_lesion_mm=np.round(rng.uniform(8, 30, n), 0)[meta])
+    F.add(
+        I[m],
+        res_date[m],
+        1,
+        modality="US",
+        site="neck_nodes",
+        status="present",
+        confirmation="cytology",
+        max_lesion_mm=np.round(rng.uniform(5, 15, n), 0)[m],
+    )
+    F.add(
+        I[meta],
+        rec_date[meta],
+        1,
+        modality="US",
+        site="neck_nodes",
+        status=np.where(lr, _c("status", "new"), _c("status", "increased"))[meta],
+        confirmation=np.where(rng.random(n) < 0.8, _c("confirmation", "cytology"), _c("confirmation", "histology"))[
+            meta
+        ],
+        max_lesion_mm=np.round(rng.uniform(8, 30, n), 0)[meta],
+    )
     # lung (and other distant) disease known before the first RAIT
     lung_known = (rng.random(n) < np.where(meta, 0.75, 0.55)) | no_rait | big_lung | first_nonavid
     lung_known &= ~no_lung & ~mets_after
-    ct_date = np.where(meta, rec_date + _unif(rng, np.zeros(n), 15), anchor - _unif(rng, np.full(n, 7), np.minimum(60, q_gap - 5)))
+    ct_date = np.where(
+        meta, rec_date + _unif(rng, np.zeros(n), 15), anchor - _unif(rng, np.full(n, 7), np.minimum(60, q_gap - 5))
+    )
     ct_date = np.maximum(ct_date, np.where(lob_first, comp_date, dx) + 7)
     ct_date = np.minimum(ct_date, anchor - 1)
     lung_mm = np.where(rng.random(n) < 0.3, np.nan, np.round(rng.uniform(2, 9.5, n), 1))
     lung_mm = np.where(big_lung, np.round(rng.uniform(11, 30, n), 0), lung_mm)
-    F.add(I[lung_known], ct_date[lung_known], 2, modality="CT", site="lung", status="present",
-          max_lesion_mm=lung_mm[lung_known], confirmation="imaging")
+    F.add(
+        I[lung_known],
+        ct_date[lung_known],
+        2,
+        modality="CT",
+        site="lung",
+        status="present",
+        max_lesion_mm=lung_mm[lung_known],
+        confirmation="imaging",
+    )
     m = ~lung_known & (rng.random(n) < 0.3) & (ct_date > dx)
     F.add(I[m], ct_date[m], 2, modality="CT", site="lung", status="absent", confirmation="imaging")
     # non-lung distant disease at baseline
     m = bone_mets
     bone_date = anchor - _unif(rng, np.full(n, 5), 40)
-    F.add(I[m], np.maximum(bone_date, dx + 3)[m], 3, modality=np.where(rng.random(n) < 0.5, _c("modality", "bone_scan"),
-                                                                      _c("modality", "CT"))[m],
-          site="bone", status="present", max_lesion_mm=np.round(rng.uniform(6, 30, n), 0)[m], confirmation="imaging")
+    F.add(
+        I[m],
+        np.maximum(bone_date, dx + 3)[m],
+        3,
+        modality=np.where(rng.random(n) < 0.5, _c("modality", "bone_scan"), _c("modality", "CT"))[m],
+        site="bone",
+        status="present",
+        max_lesion_mm=np.round(rng.uniform(6, 30, n), 0)[m],
+        confirmation="imaging",
+    )
     m = other_site
-    o_site = np.where(rng.random(n) < 0.7, _c("site", "other"), np.where(rng.random(n) < 0.5, _c("site", "brain"),
-                                                                           _c("site", "liver")))
+    o_site = np.where(
+        rng.random(n) < 0.7,
+        _c("site", "other"),
+        np.where(rng.random(n) < 0.5, _c("site", "brain"), _c("site", "liver")),
+    )
     o_mod = np.where(o_site == _c("site", "brain"), _c("modality", "MRI"), _c("modality", "CT"))
-    F.add(I[m], np.maximum(ct_date, dx + 3)[m], 3, modality=o_mod[m], site=o_site[m], status="present",
-          max_lesion_mm=np.round(rng.uniform(5, 25, n), 0)[m], confirmation="imaging")
+    F.add(
+        I[m],
+        np.maximum(ct_date, dx + 3)[m],
+        3,
+        modality=o_mod[m],
+        site=o_site[m],
+        status="present",
+        max_lesion_mm=np.round(rng.uniform(5, 25, n), 0)[m],
+        confirmation="imaging",
+    )
 
     # ---- RAIT administrations and their post-therapy scans ------------------------------------
     pc_, kc = np.nonzero(cyc)  # patient-major, cycle order
@@ -769,12 +949,19 @@ def _simulate_block(rng: np.random.Generator, n: int) -> dict[str, dict[str, np.
     activity = np.select([unit == 0, unit == 1], [_ACT_GBQ[act_idx], _ACT_MBQ[act_idx]], default=_ACT_MCI[act_idx])
     unit_code = np.array([_c("activity_unit", u) for u in ("GBq", "MBq", "mCi")], dtype=np.int8)[unit]
     adate = admin[pc_, kc]
-    prep = np.where((adate >= _RHTSH_FROM) & (rng.random(nr) < 0.15), _c("preparation", "rhTSH"),
-                    np.where(rng.random(nr) < 0.97, _c("preparation", "withdrawal"), -1)).astype(np.int8)
-    intent1 = np.where(lung_known | meta, _c("intent", "metastatic_disease"),
-                       np.where(rng.random(n) < 0.8, _c("intent", "adjuvant"), _c("intent", "remnant_ablation")))
-    intent1 = np.where(mets_after, np.where(rng.random(n) < 0.6, _c("intent", "remnant_ablation"),
-                                            _c("intent", "adjuvant")), intent1)
+    prep = np.where(
+        (adate >= _RHTSH_FROM) & (rng.random(nr) < 0.15),
+        _c("preparation", "rhTSH"),
+        np.where(rng.random(nr) < 0.97, _c("preparation", "withdrawal"), -1),
+    ).astype(np.int8)
+    intent1 = np.where(
+        lung_known | meta,
+        _c("intent", "metastatic_disease"),
+        np.where(rng.random(n) < 0.8, _c("intent", "adjuvant"), _c("intent", "remnant_ablation")),
+    )
+    intent1 = np.where(
+        mets_after, np.where(rng.random(n) < 0.6, _c("intent", "remnant_ablation"), _c("intent", "adjuvant")), intent1
+    )
     intent = np.where(first_cycle, intent1[pc_], _c("intent", "metastatic_disease")).astype(np.int8)
     R.add(pc_, adate, 0, activity=activity, activity_unit=unit_code, preparation=prep, intent=intent)
 
@@ -790,28 +977,71 @@ def _simulate_block(rng: np.random.Generator, n: int) -> dict[str, dict[str, np.
     lung_status = np.where(no_lung[pc_], _c("status", "absent"), lung_status)
     lung_avid[no_lung[pc_]] = 0
     m = rx
-    F.add(pc_[m], rd[m], 4, modality="RxWBS", rait_id=rait_row[m], site="lung", status=lung_status[m].astype(np.int8),
-          rai_avid=lung_avid[m], confirmation="imaging")
-    uptake = np.where(massive[pc_], _c("remnant_uptake", "massive"),
-                      np.where(rng.random(nr) < 0.65, _c("remnant_uptake", "minor"), _c("remnant_uptake", "none")))
+    F.add(
+        pc_[m],
+        rd[m],
+        4,
+        modality="RxWBS",
+        rait_id=rait_row[m],
+        site="lung",
+        status=lung_status[m].astype(np.int8),
+        rai_avid=lung_avid[m],
+        confirmation="imaging",
+    )
+    uptake = np.where(
+        massive[pc_],
+        _c("remnant_uptake", "massive"),
+        np.where(rng.random(nr) < 0.65, _c("remnant_uptake", "minor"), _c("remnant_uptake", "none")),
+    )
     uptake = np.where(first_cycle, uptake, _c("remnant_uptake", "none"))
     had_remnant = np.zeros(n, dtype=bool)
     had_remnant[pc_[first_cycle]] = uptake[first_cycle] != _c("remnant_uptake", "none")
-    bed_status = np.where(uptake != _c("remnant_uptake", "none"), _c("status", "present"),
-                          np.where((kc == 1) & had_remnant[pc_], _c("status", "resolved"), _c("status", "absent")))
-    F.add(pc_[m], rd[m], 5, modality="RxWBS", rait_id=rait_row[m], site="thyroid_bed",
-          status=bed_status[m].astype(np.int8), rai_avid=(uptake != _c("remnant_uptake", "none"))[m].astype(np.int8),
-          remnant_uptake=uptake[m].astype(np.int8), confirmation="imaging")
+    bed_status = np.where(
+        uptake != _c("remnant_uptake", "none"),
+        _c("status", "present"),
+        np.where((kc == 1) & had_remnant[pc_], _c("status", "resolved"), _c("status", "absent")),
+    )
+    F.add(
+        pc_[m],
+        rd[m],
+        5,
+        modality="RxWBS",
+        rait_id=rait_row[m],
+        site="thyroid_bed",
+        status=bed_status[m].astype(np.int8),
+        rai_avid=(uptake != _c("remnant_uptake", "none"))[m].astype(np.int8),
+        remnant_uptake=uptake[m].astype(np.int8),
+        confirmation="imaging",
+    )
     new_node_on_rx2 = np.zeros(n, dtype=bool)  # the progression is the nodal row of that scan
     new_node_on_rx2[ev_p[ev_on_rx]] = True
     m = rx & (lp | lr)[pc_] & ~(new_node_on_rx2[pc_] & (kc == 1))
-    nn_rx = np.where(first_cycle, _c("status", "present"),
-                     _pick(rng, nr, "status", {"stable": 0.5, "reduced": 0.3, "resolved": 0.2}))
-    F.add(pc_[m], rd[m], 6, modality="RxWBS", rait_id=rait_row[m], site="neck_nodes",
-          status=nn_rx[m].astype(np.int8), rai_avid=(rng.random(nr) < 0.6)[m].astype(np.int8), confirmation="imaging")
+    nn_rx = np.where(
+        first_cycle, _c("status", "present"), _pick(rng, nr, "status", {"stable": 0.5, "reduced": 0.3, "resolved": 0.2})
+    )
+    F.add(
+        pc_[m],
+        rd[m],
+        6,
+        modality="RxWBS",
+        rait_id=rait_row[m],
+        site="neck_nodes",
+        status=nn_rx[m].astype(np.int8),
+        rai_avid=(rng.random(nr) < 0.6)[m].astype(np.int8),
+        confirmation="imaging",
+    )
     m = rx & first_cycle & bone_mets[pc_]
-    F.add(pc_[m], rd[m], 7, modality="RxWBS", rait_id=rait_row[m], site="bone", status="present", rai_avid=1,
-          confirmation="imaging")
+    F.add(
+        pc_[m],
+        rd[m],
+        7,
+        modality="RxWBS",
+        rait_id=rait_row[m],
+        site="bone",
+        status="present",
+        rai_avid=1,
+        confirmation="imaging",
+    )
 
     # ---- laboratory: stimulated samples before each administration -------------------------------
     tg_unit = np.where(rng.random(n) < 0.85, _c("unit", "ng/mL"), _c("unit", "ug/L")).astype(np.int8)
@@ -822,8 +1052,15 @@ def _simulate_block(rng: np.random.Generator, n: int) -> dict[str, dict[str, np.
     ab_lod = np.array([10.0, 15.0, 0.9])[tgab_assay]
     ab_cut_col = np.where((tgab_assay == 0) & (rng.random(n) < 0.5), np.nan, ab_cut)
 
-    def stimulated(p: np.ndarray, date: np.ndarray, tg: np.ndarray, tsh_ok: np.ndarray, ab_pos: np.ndarray,
-                   rhtsh: np.ndarray, order: int) -> None:
+    def stimulated(
+        p: np.ndarray,
+        date: np.ndarray,
+        tg: np.ndarray,
+        tsh_ok: np.ndarray,
+        ab_pos: np.ndarray,
+        rhtsh: np.ndarray,
+        order: int,
+    ) -> None:
         k = len(p)
         tgv = np.clip(tg, 0.0, None)
         tg_cmp = np.where(tgv < 0.1, _c("comparator", "<"), np.where(tgv > 5000, _c("comparator", ">"), -1))
@@ -833,39 +1070,85 @@ def _simulate_block(rng: np.random.Generator, n: int) -> dict[str, dict[str, np.
         latent = np.where(tsh_ok, latent, rng.uniform(8, 28, k))
         cap_ = tsh_cap[p]
         over = latent > cap_
-        L.add(p, date, order + 1, analyte="TSH", value=np.where(over, cap_, np.round(latent, 1)),
-              comparator=np.where(over, _c("comparator", ">"), -1).astype(np.int8), unit=tsh_unit[p])
+        L.add(
+            p,
+            date,
+            order + 1,
+            analyte="TSH",
+            value=np.where(over, cap_, np.round(latent, 1)),
+            comparator=np.where(over, _c("comparator", ">"), -1).astype(np.int8),
+            unit=tsh_unit[p],
+        )
         tgab(p, date, ab_pos, order + 2)
 
     def tgab(p: np.ndarray, date: np.ndarray, pos: np.ndarray, order: int) -> None:
         k = len(p)
         below = ~pos & (rng.random(k) < 0.6)
-        val = np.where(pos, np.round(ab_cut[p] * rng.uniform(1.3, 15, k), 1),
-                       np.where(below, ab_lod[p], np.round(rng.uniform(ab_lod[p], 0.8 * ab_cut[p]), 1)))
-        L.add(p, date, order, analyte="TgAb", value=val, comparator=np.where(below, _c("comparator", "<"), -1).astype(np.int8),
-              unit=ab_unit[p], tgab_cutoff=ab_cut_col[p])
+        val = np.where(
+            pos,
+            np.round(ab_cut[p] * rng.uniform(1.3, 15, k), 1),
+            np.where(below, ab_lod[p], np.round(rng.uniform(ab_lod[p], 0.8 * ab_cut[p]), 1)),
+        )
+        L.add(
+            p,
+            date,
+            order,
+            analyte="TgAb",
+            value=val,
+            comparator=np.where(below, _c("comparator", "<"), -1).astype(np.int8),
+            unit=ab_unit[p],
+            tgab_cutoff=ab_cut_col[p],
+        )
 
     def suppressed(p: np.ndarray, date: np.ndarray, tg: np.ndarray, order: int, with_ab: np.ndarray) -> None:
         k = len(p)
         tgv = tg * rng.uniform(0.03, 0.15, k)
         lod = 0.1
-        L.add(p, date, order, analyte="Tg", value=np.where(tgv < lod, lod, _round_lab(tgv)),
-              comparator=np.where(tgv < lod, _c("comparator", "<"), -1).astype(np.int8), unit=tg_unit[p])
+        L.add(
+            p,
+            date,
+            order,
+            analyte="Tg",
+            value=np.where(tgv < lod, lod, _round_lab(tgv)),
+            comparator=np.where(tgv < lod, _c("comparator", "<"), -1).astype(np.int8),
+            unit=tg_unit[p],
+        )
         tsh = np.exp(rng.normal(math.log(0.08), 1.0, k))
-        L.add(p, date, order + 1, analyte="TSH", value=np.where(tsh < 0.01, 0.01, np.round(tsh, 2)),
-              comparator=np.where(tsh < 0.01, _c("comparator", "<"), -1).astype(np.int8), unit=tsh_unit[p])
+        L.add(
+            p,
+            date,
+            order + 1,
+            analyte="TSH",
+            value=np.where(tsh < 0.01, 0.01, np.round(tsh, 2)),
+            comparator=np.where(tsh < 0.01, _c("comparator", "<"), -1).astype(np.int8),
+            unit=tsh_unit[p],
+        )
         m_ = with_ab
         tgab(p[m_], date[m_], tgab_pos_pt[p[m_]], order + 2)
 
     pre_off = np.where(rng.random(nr) < 0.93, _unif(rng, np.ones(nr), 12), _unif(rng, np.full(nr, 13), 29))
     pre_off = np.where(rng.random(nr) < 0.04, 0, pre_off)
-    stimulated(pc_, adate - pre_off, tg_pre[pc_, kc], pre_tsh_ok[pc_, kc], pre_tgab_pos[pc_, kc],
-               prep == _c("preparation", "rhTSH"), 0)
+    stimulated(
+        pc_,
+        adate - pre_off,
+        tg_pre[pc_, kc],
+        pre_tsh_ok[pc_, kc],
+        pre_tgab_pos[pc_, kc],
+        prep == _c("preparation", "rhTSH"),
+        0,
+    )
     # an occasional earlier stimulated sample in the same window (the latest one counts)
     m = (pre_off <= 12) & (rng.random(nr) < 0.05)
     extra_off = pre_off + _unif(rng, np.full(nr, 5), 30 - pre_off)
-    stimulated(pc_[m], (adate - np.minimum(extra_off, 30))[m], (tg_pre[pc_, kc] * rng.uniform(0.8, 1.25, nr))[m],
-               pre_tsh_ok[pc_, kc][m], pre_tgab_pos[pc_, kc][m], np.zeros(int(m.sum()), bool), 0)
+    stimulated(
+        pc_[m],
+        (adate - np.minimum(extra_off, 30))[m],
+        (tg_pre[pc_, kc] * rng.uniform(0.8, 1.25, nr))[m],
+        pre_tsh_ok[pc_, kc][m],
+        pre_tgab_pos[pc_, kc][m],
+        np.zeros(int(m.sum()), bool),
+        0,
+    )
     # suppressed sample ~3 months after each administration but the last
     m = (kc < last_k[pc_]) & (rng.random(nr) < 0.5)
     gap_k = gaps[pc_, np.minimum(kc, MAXC - 2)]
@@ -874,13 +1157,16 @@ def _simulate_block(rng: np.random.Generator, n: int) -> dict[str, dict[str, np.
 
     # ---- diagnostic work-up after the last administration: stimulated Tg + DxWBS --------------
     m = has_work
-    stimulated(I[m], work[m], tg_work[m], np.ones(int(m.sum()), bool), work_tgab_pos[m],
-               rng.random(int(m.sum())) < 0.3, 0)
+    stimulated(
+        I[m], work[m], tg_work[m], np.ones(int(m.sum()), bool), work_tgab_pos[m], rng.random(int(m.sum())) < 0.3, 0
+    )
     dx_lung = scan[I, last_k]
     dx_avid = np.where(dx_lung == _c("status", "resolved"), 0, 1).astype(np.int8)
     dx_lung = np.where(no_lung, _c("status", "absent"), dx_lung).astype(np.int8)
     dx_avid = np.where(no_lung | first_nonavid | later_nonavid, 0, dx_avid).astype(np.int8)
-    F.add(I[m], work[m], 4, modality="DxWBS", site="lung", status=dx_lung[m], rai_avid=dx_avid[m], confirmation="imaging")
+    F.add(
+        I[m], work[m], 4, modality="DxWBS", site="lung", status=dx_lung[m], rai_avid=dx_avid[m], confirmation="imaging"
+    )
     F.add(I[m], work[m], 5, modality="DxWBS", site="thyroid_bed", status="absent", rai_avid=0, confirmation="imaging")
     # lung metastases first seen on a diagnostic scan after a first (remnant) RAIT
     m = mets_after & has_rait
@@ -890,24 +1176,54 @@ def _simulate_block(rng: np.random.Generator, n: int) -> dict[str, dict[str, np.
 
     # ---- new lesions (progression) and what follows them ---------------------------------------
     ev_code = np.array([_c("site", s) for s in ("neck_nodes", "lung", "bone", "other")], dtype=np.int8)[ev_site]
-    ev_mod = np.select([ev_site == 0, ev_site == 2], [_c("modality", "US"), np.where(rng.random(ne) < 0.5,
-                       _c("modality", "bone_scan"), _c("modality", "PET_CT"))], default=_c("modality", "CT"))
-    ev_conf = np.where((ev_site == 0) & (rng.random(ne) < 0.6), _c("confirmation", "cytology"), _c("confirmation", "imaging"))
+    ev_mod = np.select(
+        [ev_site == 0, ev_site == 2],
+        [_c("modality", "US"), np.where(rng.random(ne) < 0.5, _c("modality", "bone_scan"), _c("modality", "PET_CT"))],
+        default=_c("modality", "CT"),
+    )
+    ev_conf = np.where(
+        (ev_site == 0) & (rng.random(ne) < 0.6), _c("confirmation", "cytology"), _c("confirmation", "imaging")
+    )
     ev_mm = np.round(np.where(ev_site == 1, rng.uniform(3, 12, ne), rng.uniform(5, 20, ne)), 0)
     m = ~ev_on_rx
-    F.add(ev_p[m], ev_t[m], 8, modality=ev_mod[m].astype(np.int8), site=ev_code[m], status="new",
-          max_lesion_mm=ev_mm[m], confirmation=ev_conf[m].astype(np.int8))
+    F.add(
+        ev_p[m],
+        ev_t[m],
+        8,
+        modality=ev_mod[m].astype(np.int8),
+        site=ev_code[m],
+        status="new",
+        max_lesion_mm=ev_mm[m],
+        confirmation=ev_conf[m].astype(np.int8),
+    )
     # new node on the next cycle's post-therapy scan (the scan that evaluates cycle 1)
     m = ev_on_rx
     rait_start = np.cumsum(ncyc) - ncyc
-    F.add(ev_p[m], ev_t[m], 7, modality="RxWBS", rait_id=(rait_start[ev_p] + 1)[m], site="neck_nodes", status="new",
-          rai_avid=1, confirmation="imaging")
+    F.add(
+        ev_p[m],
+        ev_t[m],
+        7,
+        modality="RxWBS",
+        rait_id=(rait_start[ev_p] + 1)[m],
+        site="neck_nodes",
+        status="new",
+        rai_avid=1,
+        confirmation="imaging",
+    )
     # neck dissection for half of the nodal recurrences
     ndr = (ev_site == 0) & (rng.random(ne) < 0.5)
     nd_t = ev_t + _unif(rng, np.full(ne, 20), 90)
     ndr &= nd_t <= lc[ev_p]
-    S.add(ev_p[ndr], nd_t[ndr], 0, procedure="neck_dissection", histology=hist[ev_p][ndr], n_stage=n_code[2],
-          positive_nodes=_unif(rng, np.ones(ne), 8)[ndr], largest_node_cm=np.round(rng.uniform(0.5, 3.0, ne), 1)[ndr])
+    S.add(
+        ev_p[ndr],
+        nd_t[ndr],
+        0,
+        procedure="neck_dissection",
+        histology=hist[ev_p][ndr],
+        n_stage=n_code[2],
+        positive_nodes=_unif(rng, np.ones(ne), 8)[ndr],
+        largest_node_cm=np.round(rng.uniform(0.5, 3.0, ne), 1)[ndr],
+    )
 
     # ---- follow-up visits until the last contact ------------------------------------------------
     start = np.where(has_work, work, np.where(has_rait, last_admin + 60, anchor + 30))
@@ -929,26 +1245,60 @@ def _simulate_block(rng: np.random.Generator, n: int) -> dict[str, dict[str, np.
     np.maximum.at(ev_last, ev_p, ev_t)
     on_event_day = (vdate == pd_date[owner]) | (vdate == ev_last[owner])  # that study is the new lesion's
     ct = (rng.random(nv) < 0.35) & ~on_event_day
-    ct_status = np.where(after_pd, _pick(rng, nv, "status", {"increased": 0.4, "stable": 0.6}),
-                         _pick(rng, nv, "status", {"stable": 0.6, "reduced": 0.25, "present": 0.15}))
+    ct_status = np.where(
+        after_pd,
+        _pick(rng, nv, "status", {"increased": 0.4, "stable": 0.6}),
+        _pick(rng, nv, "status", {"stable": 0.6, "reduced": 0.25, "present": 0.15}),
+    )
     ct_status = np.where(no_lung[owner], _c("status", "absent"), ct_status).astype(np.int8)
-    ct_mm = np.where(no_lung[owner] | (rng.random(nv) < 0.3), np.nan,
-                     np.round(np.where(after_pd & lung_pd[owner], rng.uniform(4, 16, nv), rng.uniform(2, 9.5, nv)), 1))
-    F.add(owner[ct], vdate[ct], 2, modality="CT", site="lung", status=ct_status[ct], max_lesion_mm=ct_mm[ct],
-          confirmation="imaging")
+    ct_mm = np.where(
+        no_lung[owner] | (rng.random(nv) < 0.3),
+        np.nan,
+        np.round(np.where(after_pd & lung_pd[owner], rng.uniform(4, 16, nv), rng.uniform(2, 9.5, nv)), 1),
+    )
+    F.add(
+        owner[ct],
+        vdate[ct],
+        2,
+        modality="CT",
+        site="lung",
+        status=ct_status[ct],
+        max_lesion_mm=ct_mm[ct],
+        confirmation="imaging",
+    )
     us = (rng.random(nv) < 0.35) & ~on_event_day
     F.add(owner[us], vdate[us], 0, modality="US", site="thyroid_bed", status="absent", confirmation="imaging")
-    us_nn = np.where(after_pd, _pick(rng, nv, "status", {"present": 0.4, "stable": 0.3, "resolved": 0.3}),
-                     np.where((lp | lr)[owner] & (rng.random(nv) < 0.2), _c("status", "stable"), _c("status", "absent")))
-    F.add(owner[us], vdate[us], 1, modality="US", site="neck_nodes", status=us_nn[us].astype(np.int8), confirmation="imaging")
+    us_nn = np.where(
+        after_pd,
+        _pick(rng, nv, "status", {"present": 0.4, "stable": 0.3, "resolved": 0.3}),
+        np.where((lp | lr)[owner] & (rng.random(nv) < 0.2), _c("status", "stable"), _c("status", "absent")),
+    )
+    F.add(
+        owner[us],
+        vdate[us],
+        1,
+        modality="US",
+        site="neck_nodes",
+        status=us_nn[us].astype(np.int8),
+        confirmation="imaging",
+    )
 
     # ---- patients and follow-up -------------------------------------------------------------------
-    T["follow_up"].add(I, lc, 0, vital_status=np.where(dies, _c("vital_status", "dead"), _c("vital_status", "alive")).astype(np.int8),
-                       death_date=np.where(dies, death, np.iinfo(np.int64).min))
+    T["follow_up"].add(
+        I,
+        lc,
+        0,
+        vital_status=np.where(dies, _c("vital_status", "dead"), _c("vital_status", "alive")).astype(np.int8),
+        death_date=np.where(dies, death, np.iinfo(np.int64).min),
+    )
     center = _choice(rng, n, [0.8, 0.15, 0.05]).astype(np.int8)
     out = {
-        "patients": {"_p": I, "sex": np.where(female, _c("sex", "F"), _c("sex", "M")).astype(np.int8),
-                     "birth_date": birth, "center_id": center},
+        "patients": {
+            "_p": I,
+            "sex": np.where(female, _c("sex", "F"), _c("sex", "M")).astype(np.int8),
+            "birth_date": birth,
+            "center_id": center,
+        },
         "surgeries": S.finish("surgery_date"),
         "rait_administrations": R.finish("admin_date"),
         "lab_results": L.finish("sample_date"),
@@ -983,8 +1333,9 @@ def _id_array(prefix: str, start: int, count: int, width: int) -> pa.Array:
     return arr.cast(pa.string())
 
 
-def _to_arrow(table: str, cols: dict[str, np.ndarray], pids: pa.Array, rait_ids: pa.Array | None,
-              id_start: int, width: int) -> pa.Table:
+def _to_arrow(
+    table: str, cols: dict[str, np.ndarray], pids: pa.Array, rait_ids: pa.Array | None, id_start: int, width: int
+) -> pa.Table:
     m = len(cols["_p"])
     arrays = []
     for c, kind in _SPEC[table].items():
@@ -1035,7 +1386,7 @@ def iter_blocks(n_patients: int, seed: int = 0) -> Iterator[dict[str, pa.Table]]
     """
     _check_args(n_patients, seed)
     widths = {t: id_width(t, n_patients) for t in TABLE_NAMES}
-    next_id = {t: 1 for t in _ID_PREFIX}
+    next_id = dict.fromkeys(_ID_PREFIX, 1)
     for b, start in enumerate(range(0, n_patients, BLOCK_PATIENTS)):
         nb = min(BLOCK_PATIENTS, n_patients - start)
         rng = np.random.default_rng(np.random.SeedSequence([seed, b]))
@@ -1118,7 +1469,8 @@ class _CsvSink:
         self.handle = open(path, "wb")
         self.handle.write((",".join(schema.names) + "\n").encode("utf-8"))
         self.writer = pacsv.CSVWriter(
-            self.handle, schema, write_options=pacsv.WriteOptions(include_header=False, quoting_style="none"))
+            self.handle, schema, write_options=pacsv.WriteOptions(include_header=False, quoting_style="none")
+        )
 
     def write(self, table: pa.Table) -> None:
         self.writer.write_table(table)
@@ -1182,12 +1534,13 @@ def write_blocks(
     if clash:
         raise UsageError(
             f"{out} already holds {', '.join(clash)}; writing {fmt} beside them would make the extract "
-            "ambiguous. Choose an empty folder or remove those files.")
+            "ambiguous. Choose an empty folder or remove those files."
+        )
     out.mkdir(parents=True, exist_ok=True)
     names = {t: f"{t}.{fmt}" for t in TABLE_NAMES}
     sink_cls = _CsvSink if fmt == "csv" else _ParquetSink
     sinks: dict[str, _CsvSink | _ParquetSink] = {}
-    rows = {t: 0 for t in TABLE_NAMES}
+    rows = dict.fromkeys(TABLE_NAMES, 0)
     latest = _NULL_DATE
     pending: list[dict[str, pa.Table]] = []
     pending_patients = 0
@@ -1284,5 +1637,10 @@ def write_extract(
     _check_args(n_patients, seed)
     if fmt not in ("csv", "parquet"):
         raise UsageError(f"fmt must be 'csv' or 'parquet' (got {fmt!r}).")
-    return write_blocks(out_dir, iter_blocks(n_patients, seed), fmt=fmt, chunk_size=chunk_size,
-                        extract_id=f"synth-n{n_patients}-seed{seed}")
+    return write_blocks(
+        out_dir,
+        iter_blocks(n_patients, seed),
+        fmt=fmt,
+        chunk_size=chunk_size,
+        extract_id=f"synth-n{n_patients}-seed{seed}",
+    )

@@ -141,8 +141,7 @@ def make_standin(seed: int = DEFAULT_SEED) -> tuple[pd.DataFrame, pd.DataFrame]:
     for i in list(rng.choice(cr_o, 1, replace=False)) + list(rng.choice(cr_m, 2, replace=False)):
         seqs[i][-1] = "CR"
     ne_pool = [
-        i for i, s in enumerate(seqs)
-        if groups[i] == "m-RAIT" and not cohort.at[i, "pfs_event"] and s[-1] != "CR"
+        i for i, s in enumerate(seqs) if groups[i] == "m-RAIT" and not cohort.at[i, "pfs_event"] and s[-1] != "CR"
     ]
     for i in rng.choice(ne_pool, 2, replace=False):
         seqs[i][0] = "NE"
@@ -213,10 +212,25 @@ def make_standin(seed: int = DEFAULT_SEED) -> tuple[pd.DataFrame, pd.DataFrame]:
     cohort["pfs_months"] = pfs_m
     cohort["follow_up_months"] = fu_m
     cols = [
-        "patient_id", "rait_group", "n_rait_cycles", "sex", "age_at_diagnosis_years",
-        "histology", "max_tumor_size_cm", "t_stage_group", "n_stage_max", "ata_risk",
-        "local_disease_status", "metastasis_timing", "first_response", "last_response",
-        "median_activity_gbq", "cumulative_gbq", "pfs_months", "pfs_event", "follow_up_months",
+        "patient_id",
+        "rait_group",
+        "n_rait_cycles",
+        "sex",
+        "age_at_diagnosis_years",
+        "histology",
+        "max_tumor_size_cm",
+        "t_stage_group",
+        "n_stage_max",
+        "ata_risk",
+        "local_disease_status",
+        "metastasis_timing",
+        "first_response",
+        "last_response",
+        "median_activity_gbq",
+        "cumulative_gbq",
+        "pfs_months",
+        "pfs_event",
+        "follow_up_months",
     ]
     cohort = cohort[cols].sort_values("patient_id", kind="stable").reset_index(drop=True)
     cycles = pd.DataFrame(cycle_rows).sort_values(["patient_id", "cycle_number"]).reset_index(drop=True)

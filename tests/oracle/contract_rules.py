@@ -38,9 +38,10 @@ import datetime as _dt
 import math
 import re
 import warnings
+from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -87,8 +88,12 @@ GBQ_PER_UNIT = {"GBq": 1.0, "MBq": 0.001, "mCi": 0.037}
 VOCABULARIES: dict[tuple[str, str], tuple[str, ...]] = {
     ("patients", "sex"): ("F", "M"),
     ("surgeries", "procedure"): (
-        "total_thyroidectomy", "subtotal_thyroidectomy", "completion_thyroidectomy",
-        "lobectomy", "neck_dissection", "other",
+        "total_thyroidectomy",
+        "subtotal_thyroidectomy",
+        "completion_thyroidectomy",
+        "lobectomy",
+        "neck_dissection",
+        "other",
     ),
     ("surgeries", "histology"): ("PTC", "FTC", "other"),
     ("surgeries", "t_stage"): ("T1a", "T1b", "T2", "T3a", "T3b", "T4a", "T4b", "TX"),
@@ -113,37 +118,64 @@ VOCABULARIES: dict[tuple[str, str], tuple[str, ...]] = {
 #: kind is one of text, vocab, date, decimal, integer, boolean.
 TABLE_COLUMNS: dict[str, dict[str, tuple[str, bool]]] = {
     "patients": {
-        "patient_id": ("text", True), "sex": ("vocab", True), "birth_date": ("date", True),
+        "patient_id": ("text", True),
+        "sex": ("vocab", True),
+        "birth_date": ("date", True),
         "center_id": ("text", False),
     },
     "surgeries": {
-        "surgery_id": ("text", True), "patient_id": ("text", True), "surgery_date": ("date", True),
-        "procedure": ("vocab", True), "histology": ("vocab", False),
-        "max_tumor_size_cm": ("decimal", False), "t_stage": ("vocab", False),
-        "n_stage": ("vocab", False), "ete": ("vocab", False), "resection": ("vocab", False),
-        "vascular_invasion_foci": ("integer", False), "positive_nodes": ("integer", False),
-        "largest_node_cm": ("decimal", False), "aggressive_variant": ("boolean", False),
+        "surgery_id": ("text", True),
+        "patient_id": ("text", True),
+        "surgery_date": ("date", True),
+        "procedure": ("vocab", True),
+        "histology": ("vocab", False),
+        "max_tumor_size_cm": ("decimal", False),
+        "t_stage": ("vocab", False),
+        "n_stage": ("vocab", False),
+        "ete": ("vocab", False),
+        "resection": ("vocab", False),
+        "vascular_invasion_foci": ("integer", False),
+        "positive_nodes": ("integer", False),
+        "largest_node_cm": ("decimal", False),
+        "aggressive_variant": ("boolean", False),
     },
     "rait_administrations": {
-        "rait_id": ("text", True), "patient_id": ("text", True), "admin_date": ("date", True),
-        "activity": ("decimal", True), "activity_unit": ("vocab", True),
-        "preparation": ("vocab", False), "intent": ("vocab", True),
+        "rait_id": ("text", True),
+        "patient_id": ("text", True),
+        "admin_date": ("date", True),
+        "activity": ("decimal", True),
+        "activity_unit": ("vocab", True),
+        "preparation": ("vocab", False),
+        "intent": ("vocab", True),
     },
     "lab_results": {
-        "lab_id": ("text", True), "patient_id": ("text", True), "sample_date": ("date", True),
-        "analyte": ("vocab", True), "value": ("decimal", True), "comparator": ("vocab", False),
-        "unit": ("vocab", True), "tgab_cutoff": ("decimal", False),
+        "lab_id": ("text", True),
+        "patient_id": ("text", True),
+        "sample_date": ("date", True),
+        "analyte": ("vocab", True),
+        "value": ("decimal", True),
+        "comparator": ("vocab", False),
+        "unit": ("vocab", True),
+        "tgab_cutoff": ("decimal", False),
     },
     "imaging_findings": {
-        "finding_id": ("text", True), "patient_id": ("text", True), "study_date": ("date", True),
-        "modality": ("vocab", True), "rait_id": ("text", False), "site": ("vocab", True),
-        "status": ("vocab", True), "rai_avid": ("boolean", False),
-        "max_lesion_mm": ("decimal", False), "remnant_uptake": ("vocab", False),
+        "finding_id": ("text", True),
+        "patient_id": ("text", True),
+        "study_date": ("date", True),
+        "modality": ("vocab", True),
+        "rait_id": ("text", False),
+        "site": ("vocab", True),
+        "status": ("vocab", True),
+        "rai_avid": ("boolean", False),
+        "max_lesion_mm": ("decimal", False),
+        "remnant_uptake": ("vocab", False),
         "confirmation": ("vocab", False),
     },
     "follow_up": {
-        "patient_id": ("text", True), "last_contact_date": ("date", True),
-        "vital_status": ("vocab", True), "death_date": ("date", False),
+        "patient_id": ("text", True),
+        "last_contact_date": ("date", True),
+        "vital_status": ("vocab", True),
+        "death_date": ("date", False),
     },
 }
 
@@ -156,8 +188,12 @@ N_ORDER = ("N0", "N1a", "N1b")
 NON_LUNG_DISTANT_SITES = ("bone", "brain", "liver", "other")
 LOCAL_SITES = ("thyroid_bed", "neck_nodes")
 ELIGIBILITY_STEPS = (
-    "dtc_surgery", "lung_only_micromets", "avid_on_every_rxwbs",
-    "mets_after_first_rait", "massive_remnant", "early_progression",
+    "dtc_surgery",
+    "lung_only_micromets",
+    "avid_on_every_rxwbs",
+    "mets_after_first_rait",
+    "massive_remnant",
+    "early_progression",
 )
 #: Steps 1-3 are met when true; steps 4-6 exclude when true.
 _EXCLUDES_WHEN_TRUE = {"mets_after_first_rait", "massive_remnant", "early_progression"}
@@ -165,28 +201,77 @@ _EXCLUDES_WHEN_TRUE = {"mets_after_first_rait", "massive_remnant", "early_progre
 #: Column names of the marts (contract section 3).
 MART_COLUMNS: dict[str, list[str]] = {
     "patients": [
-        "patient_id", "sex", "birth_date",
-        "diagnosis_date", "initial_surgery_date", "first_rait_date", "lung_met_date",
-        "age_at_diagnosis_years", "histology", "max_tumor_size_cm", "t_stage_max",
-        "n_stage_max", "t_stage_group", "metastasis_timing", "local_disease_status",
-        "ata_risk", "n_rait_cycles", "rait_group", "median_activity_gbq", "cumulative_gbq",
-        "first_response", "last_response", "pd_date",
-        *ELIGIBILITY_STEPS, "is_eligible", "exclusion_reason",
+        "patient_id",
+        "sex",
+        "birth_date",
+        "diagnosis_date",
+        "initial_surgery_date",
+        "first_rait_date",
+        "lung_met_date",
+        "age_at_diagnosis_years",
+        "histology",
+        "max_tumor_size_cm",
+        "t_stage_max",
+        "n_stage_max",
+        "t_stage_group",
+        "metastasis_timing",
+        "local_disease_status",
+        "ata_risk",
+        "n_rait_cycles",
+        "rait_group",
+        "median_activity_gbq",
+        "cumulative_gbq",
+        "first_response",
+        "last_response",
+        "pd_date",
+        *ELIGIBILITY_STEPS,
+        "is_eligible",
+        "exclusion_reason",
     ],
     "rait_cycles": [
-        "patient_id", "rait_id", "cycle_number", "admin_date", "activity_gbq",
-        "cumulative_gbq", "days_since_previous", "tg_pre", "tg_post", "delta_tg",
-        "scan_change", "response", "response_basis",
+        "patient_id",
+        "rait_id",
+        "cycle_number",
+        "admin_date",
+        "activity_gbq",
+        "cumulative_gbq",
+        "days_since_previous",
+        "tg_pre",
+        "tg_post",
+        "delta_tg",
+        "scan_change",
+        "response",
+        "response_basis",
     ],
     "pfs": [
-        "patient_id", "start_date", "end_date", "pfs_months", "pfs_event", "event_type",
+        "patient_id",
+        "start_date",
+        "end_date",
+        "pfs_months",
+        "pfs_event",
+        "event_type",
         "follow_up_months",
     ],
     "analysis_cohort": [
-        "patient_id", "rait_group", "n_rait_cycles", "sex", "age_at_diagnosis_years",
-        "histology", "max_tumor_size_cm", "t_stage_group", "n_stage_max", "ata_risk",
-        "local_disease_status", "metastasis_timing", "first_response", "last_response",
-        "median_activity_gbq", "cumulative_gbq", "pfs_months", "pfs_event", "follow_up_months",
+        "patient_id",
+        "rait_group",
+        "n_rait_cycles",
+        "sex",
+        "age_at_diagnosis_years",
+        "histology",
+        "max_tumor_size_cm",
+        "t_stage_group",
+        "n_stage_max",
+        "ata_risk",
+        "local_disease_status",
+        "metastasis_timing",
+        "first_response",
+        "last_response",
+        "median_activity_gbq",
+        "cumulative_gbq",
+        "pfs_months",
+        "pfs_event",
+        "follow_up_months",
     ],
     "cohort_attrition": ["step", "criterion", "n_remaining", "n_excluded"],
 }
@@ -327,12 +412,14 @@ def _to_dates(s: pd.Series) -> pd.Series:
 
 def _true(s: pd.Series) -> pd.Series:
     """True where the value is boolean true; missing evidence is false."""
+
     def one(x: Any) -> bool:
         if isinstance(x, str):
             return x.strip().lower() == "true"
         if x is None or x is pd.NA or (isinstance(x, float) and math.isnan(x)):
             return False
         return bool(x)
+
     return s.map(one).astype(bool)
 
 
@@ -377,9 +464,7 @@ def _pick(df: pd.DataFrame, by: str, date_col: str, id_col: str, latest: bool = 
 
     Python compares ``str`` by code point, which for UTF-8 text is the byte order.
     """
-    ordered = df.sort_values(
-        [by, date_col, id_col], ascending=[True, not latest, True], kind="mergesort"
-    )
+    ordered = df.sort_values([by, date_col, id_col], ascending=[True, not latest, True], kind="mergesort")
     return ordered.drop_duplicates(by, keep="first")
 
 
@@ -392,9 +477,7 @@ def _days(td: pd.Series) -> pd.Series:
 # --------------------------------------------------------------------------------------
 
 
-def derive_marts(
-    tables: Mapping[str, pd.DataFrame], vars: Mapping[str, Any] | None = None
-) -> dict[str, pd.DataFrame]:
+def derive_marts(tables: Mapping[str, pd.DataFrame], vars: Mapping[str, Any] | None = None) -> dict[str, pd.DataFrame]:
     """Derive the five marts of contract section 3 from the six typed raw tables.
 
     Parameters
@@ -486,23 +569,33 @@ def derive_marts(
     f_local = loc.groupby("patient_id")["study_date"].min().reindex(P.index)
     f_gap = _days(f_local - P["initial_surgery_date"])
     P["local_disease_status"] = np.where(
-        P["first_rait_date"].isna(), None,
-        np.where(f_local.isna(), "neither",
-                 np.where(f_gap <= v["local_disease_window_days"], "local_persistent", "local_recurrence")),
+        P["first_rait_date"].isna(),
+        None,
+        np.where(
+            f_local.isna(),
+            "neither",
+            np.where(f_gap <= v["local_disease_window_days"], "local_persistent", "local_recurrence"),
+        ),
     )
 
     # ATA 2015 initial risk
     s = surg.join(P[["diagnosis_date"]], on="patient_id")
-    s = s[(s["surgery_date"] >= s["diagnosis_date"])
-          & (s["surgery_date"] <= s["diagnosis_date"] + v["ata_window_days"] * day)].copy()
+    s = s[
+        (s["surgery_date"] >= s["diagnosis_date"])
+        & (s["surgery_date"] <= s["diagnosis_date"] + v["ata_window_days"] * day)
+    ].copy()
     vif = s["vascular_invasion_foci"]
     s["high"] = (
-        s["ete"].eq("gross") | s["resection"].eq("R2") | (s["largest_node_cm"] > 3)
+        s["ete"].eq("gross")
+        | s["resection"].eq("R2")
+        | (s["largest_node_cm"] > 3)
         | (s["histology"].eq("FTC") & (vif > 4))
     )
     s["intermediate"] = (
-        s["ete"].eq("microscopic") | _true(s["aggressive_variant"])
-        | (s["histology"].eq("PTC") & (vif >= 1)) | (s["positive_nodes"] > 5)
+        s["ete"].eq("microscopic")
+        | _true(s["aggressive_variant"])
+        | (s["histology"].eq("PTC") & (vif >= 1))
+        | (s["positive_nodes"] > 5)
     )
     s["ete_known"] = s["ete"].notna()
     s["resection_known"] = s["resection"].notna()
@@ -511,8 +604,9 @@ def derive_marts(
     flags = flags.reindex(P.index, fill_value=False).astype(bool)
     high = flags["high"] | P["metastasis_timing"].eq("synchronous")
     known = flags["ete_known"] & flags["resection_known"] & flags["n_known"]
-    P["ata_risk"] = np.where(high, "high", np.where(flags["intermediate"], "intermediate",
-                                                    np.where(known, "low", "unknown")))
+    P["ata_risk"] = np.where(
+        high, "high", np.where(flags["intermediate"], "intermediate", np.where(known, "low", "unknown"))
+    )
 
     # ---- thyroglobulin --------------------------------------------------------------
     key = ["patient_id", "sample_date"]
@@ -526,12 +620,16 @@ def derive_marts(
     tg = tg[tg["_stim"].eq(True) & ~tg["_pos"].eq(True)].drop(columns=["_stim", "_pos"])
 
     ct = cyc[["rait_id", "patient_id", "admin_date"]].merge(tg, on="patient_id")
-    pre = ct[(ct["sample_date"] >= ct["admin_date"] - v["tg_pre_window_days"] * day)
-             & (ct["sample_date"] <= ct["admin_date"])]
+    pre = ct[
+        (ct["sample_date"] >= ct["admin_date"] - v["tg_pre_window_days"] * day)
+        & (ct["sample_date"] <= ct["admin_date"])
+    ]
     pre = _pick(pre, "rait_id", "sample_date", "lab_id", latest=True).set_index("rait_id")
     post = ct[ct["rait_id"].isin(cyc.loc[cyc["is_last"], "rait_id"])]
-    post = post[(post["sample_date"] >= post["admin_date"] + v["tg_post_min_days"] * day)
-                & (post["sample_date"] <= post["admin_date"] + v["tg_post_max_days"] * day)]
+    post = post[
+        (post["sample_date"] >= post["admin_date"] + v["tg_post_min_days"] * day)
+        & (post["sample_date"] <= post["admin_date"] + v["tg_post_max_days"] * day)
+    ]
     post = _pick(post, "rait_id", "sample_date", "lab_id").set_index("rait_id")
 
     cyc["tg_pre"] = cyc["rait_id"].map(pre["value"])
@@ -549,8 +647,10 @@ def derive_marts(
     rx_lung_status = rx_lung.set_index("rait_id")["status"]
     dx = img[img["modality"].eq("DxWBS") & img["site"].eq("lung")][["finding_id", "patient_id", "study_date", "status"]]
     dx = cyc.loc[cyc["is_last"], ["rait_id", "patient_id", "admin_date"]].merge(dx, on="patient_id")
-    dx = dx[(dx["study_date"] >= dx["admin_date"] + v["tg_post_min_days"] * day)
-            & (dx["study_date"] <= dx["admin_date"] + v["tg_post_max_days"] * day)]
+    dx = dx[
+        (dx["study_date"] >= dx["admin_date"] + v["tg_post_min_days"] * day)
+        & (dx["study_date"] <= dx["admin_date"] + v["tg_post_max_days"] * day)
+    ]
     dx = _pick(dx, "rait_id", "study_date", "finding_id").set_index("rait_id")
     cyc["scan_change"] = np.where(cyc["is_last"], cyc["rait_id"].map(dx["status"]), nxt.map(rx_lung_status))
     cyc["scan_change"] = _text(pd.Series(cyc["scan_change"], index=cyc.index))
@@ -563,7 +663,8 @@ def derive_marts(
     P["pd_date"] = ev.groupby("patient_id")["study_date"].min().reindex(P.index)
 
     cw = cyc[["rait_id", "patient_id", "admin_date", "next_admin_date", "is_last"]].join(
-        P[["last_contact_date"]], on="patient_id")
+        P[["last_contact_date"]], on="patient_id"
+    )
     cw["w_start"] = cw["admin_date"] + win
     cw["w_end"] = np.where(cw["is_last"], cw["last_contact_date"], cw["next_admin_date"] + win)
     cw["w_end"] = _to_dates(cw["w_end"])
@@ -581,14 +682,15 @@ def derive_marts(
     conds = [cyc["new_lesion"], cr, pr_tg, pr_scan, sd]
     cyc["response"] = np.select(conds, ["PD", "CR", "PR", "PR", "SD"], default="NE")
     cyc["response_basis"] = np.select(
-        conds, ["new_lesion", "no_evidence_of_disease", "tg_decline", "scan_reduction", "no_change"],
-        default="insufficient_data")
+        conds,
+        ["new_lesion", "no_evidence_of_disease", "tg_decline", "scan_reduction", "no_change"],
+        default="insufficient_data",
+    )
 
     # ---- per-patient RAIT summary ---------------------------------------------------
     gp = cyc.groupby("patient_id")
     P["n_rait_cycles"] = gp.size().reindex(P.index).fillna(0).astype(int)
-    P["rait_group"] = np.where(P["n_rait_cycles"].eq(0), None,
-                               np.where(P["n_rait_cycles"].eq(1), "o-RAIT", "m-RAIT"))
+    P["rait_group"] = np.where(P["n_rait_cycles"].eq(0), None, np.where(P["n_rait_cycles"].eq(1), "o-RAIT", "m-RAIT"))
     P["median_activity_gbq"] = gp["activity_gbq"].median().reindex(P.index)
     P["cumulative_gbq"] = gp["activity_gbq"].sum().reindex(P.index)
     P["first_response"] = first_cyc["rait_id"].map(cyc.set_index("rait_id")["response"]).reindex(P.index)
@@ -600,21 +702,24 @@ def derive_marts(
     pd_first = P["pd_date"].notna() & (P["death_date"].isna() | (P["pd_date"] <= P["death_date"]))
     died = ~pd_first & P["death_date"].notna()
     end = P["last_contact_date"].where(~pd_first, P["pd_date"]).where(~died, P["death_date"])
-    pfs = pd.DataFrame({
-        "patient_id": P["patient_id"],
-        "start_date": P["first_rait_date"],
-        "end_date": _to_dates(end),
-        "pfs_months": _days(end - P["first_rait_date"]) / DAYS_PER_MONTH,
-        "pfs_event": (pd_first | died).astype(int),
-        "event_type": np.where(pd_first, "progression", np.where(died, "death", "censored")),
-        "follow_up_months": _days(P["death_date"].fillna(P["last_contact_date"]) - P["first_rait_date"])
-        / DAYS_PER_MONTH,
-    })[has_rait].reset_index(drop=True)
+    pfs = pd.DataFrame(
+        {
+            "patient_id": P["patient_id"],
+            "start_date": P["first_rait_date"],
+            "end_date": _to_dates(end),
+            "pfs_months": _days(end - P["first_rait_date"]) / DAYS_PER_MONTH,
+            "pfs_event": (pd_first | died).astype(int),
+            "event_type": np.where(pd_first, "progression", np.where(died, "death", "censored")),
+            "follow_up_months": _days(P["death_date"].fillna(P["last_contact_date"]) - P["first_rait_date"])
+            / DAYS_PER_MONTH,
+        }
+    )[has_rait].reset_index(drop=True)
 
     # ---- eligibility ----------------------------------------------------------------
     dmin, dmax = pd.Timestamp(v["surgery_date_min"]), pd.Timestamp(v["surgery_date_max"])
-    thyroidectomy = surg[surg["procedure"].isin(DTC_PROCEDURES)
-                         & (surg["surgery_date"] >= dmin) & (surg["surgery_date"] <= dmax)]
+    thyroidectomy = surg[
+        surg["procedure"].isin(DTC_PROCEDURES) & (surg["surgery_date"] >= dmin) & (surg["surgery_date"] <= dmax)
+    ]
     dtc_hist = surg[surg["histology"].isin(("PTC", "FTC"))]
     P["dtc_surgery"] = P.index.isin(thyroidectomy["patient_id"]) & P.index.isin(dtc_hist["patient_id"])
 
@@ -624,9 +729,7 @@ def derive_marts(
     other_distant = bl[bl["site"].isin(NON_LUNG_DISTANT_SITES) & bl["status"].isin(DISEASE_STATUSES)]
     big_lung = bl[bl["site"].eq("lung") & (bl["max_lesion_mm"] >= v["micromet_max_mm"])]
     P["lung_only_micromets"] = (
-        P["lung_met_date"].notna()
-        & ~P.index.isin(other_distant["patient_id"])
-        & ~P.index.isin(big_lung["patient_id"])
+        P["lung_met_date"].notna() & ~P.index.isin(other_distant["patient_id"]) & ~P.index.isin(big_lung["patient_id"])
     )
 
     rx_scan = rx.assign(_avid_lung=rx["site"].eq("lung") & _true(rx["rai_avid"]))
@@ -638,9 +741,7 @@ def derive_marts(
     P["massive_remnant"] = first_rait_id.isin(massive["rait_id"]) & first_rait_id.notna()
     P["early_progression"] = P.index.isin(cyc.loc[cyc["rait_id"].isin(early_rait), "patient_id"])
 
-    fails = pd.DataFrame({
-        step: (P[step] if step in _EXCLUDES_WHEN_TRUE else ~P[step]) for step in ELIGIBILITY_STEPS
-    })
+    fails = pd.DataFrame({step: (P[step] if step in _EXCLUDES_WHEN_TRUE else ~P[step]) for step in ELIGIBILITY_STEPS})
     P["is_eligible"] = ~fails.any(axis=1)
     P["exclusion_reason"] = fails.idxmax(axis=1).where(~P["is_eligible"], None)
     for step in ELIGIBILITY_STEPS:
@@ -651,8 +752,7 @@ def derive_marts(
     rait_cycles = cyc[MART_COLUMNS["rait_cycles"]].copy()
     rait_cycles["days_since_previous"] = rait_cycles["days_since_previous"].astype("Int64")
     elig = P[P["is_eligible"]]
-    cohort = elig.merge(
-        pfs[["patient_id", "pfs_months", "pfs_event", "follow_up_months"]], on="patient_id", how="left")
+    cohort = elig.merge(pfs[["patient_id", "pfs_months", "pfs_event", "follow_up_months"]], on="patient_id", how="left")
     analysis_cohort = cohort[MART_COLUMNS["analysis_cohort"]].reset_index(drop=True)
 
     rows = [{"step": 0, "criterion": "all_patients", "n_remaining": len(P), "n_excluded": 0}]
@@ -660,8 +760,9 @@ def derive_marts(
     for i, step in enumerate(ELIGIBILITY_STEPS, start=1):
         excluded = remaining & fails[step]
         remaining = remaining & ~fails[step]
-        rows.append({"step": i, "criterion": step, "n_remaining": int(remaining.sum()),
-                     "n_excluded": int(excluded.sum())})
+        rows.append(
+            {"step": i, "criterion": step, "n_remaining": int(remaining.sum()), "n_excluded": int(excluded.sum())}
+        )
     attrition = pd.DataFrame(rows)
 
     return {
@@ -783,7 +884,7 @@ def compare_marts(
             continue
         cols = [c for c in cols if c not in missing_cols and c in exp.columns]
 
-        def keyed(df: pd.DataFrame, side: str) -> dict[str, dict[str, Any]]:
+        def keyed(df: pd.DataFrame, side: str, key: str = key, mart: str = mart) -> dict[str, dict[str, Any]]:
             out: dict[str, dict[str, Any]] = {}
             for rec in df.to_dict("records"):
                 k = rec[key]

@@ -98,7 +98,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -353,7 +353,7 @@ def landmark_cohort(cohort: pd.DataFrame, cycles: pd.DataFrame, landmark_months:
     data = c.loc[at_risk].reset_index(drop=True)
     final = data["rait_group"].astype(str)
     counts = {
-        "n_cohort": int(len(c)),
+        "n_cohort": len(c),
         "n_event_before": int(((~at_risk) & (E == 1)).sum()),
         "n_censored_before": int(((~at_risk) & (E != 1)).sum()),
         "n_at_landmark": int(at_risk.sum()),
@@ -471,9 +471,7 @@ def covariate_matrix(cohort: pd.DataFrame, covariates: Sequence[str]) -> tuple[p
     cols = _covariate_spec_columns(covariates)
     missing = [c for c in cols if c not in cohort.columns]
     if missing:
-        raise AnalysisError(
-            f"covariate column(s) {missing} are not in the cohort; choose covariates among its columns"
-        )
+        raise AnalysisError(f"covariate column(s) {missing} are not in the cohort; choose covariates among its columns")
     complete = cohort[cols].notna().all(axis=1).to_numpy()
     try:
         X, _ = _covariate_columns(cohort.loc[complete], list(covariates))
@@ -544,7 +542,10 @@ def e_value(
     if measure == "HR" and not rare:
         conv, how = hr_to_rr_common, "square-root transformation of the HR for a common outcome (VanderWeele 2017)"
     else:
-        conv, how = (lambda v: float(v)), ("HR taken as the risk ratio (rare outcome)" if measure == "HR" else "risk ratio")
+        conv, how = (
+            (lambda v: float(v)),
+            ("HR taken as the risk ratio (rare outcome)" if measure == "HR" else "risk ratio"),
+        )
     rr = conv(estimate)
     lo = None if ci_low is None else conv(ci_low)
     hi = None if ci_high is None else conv(ci_high)
@@ -566,9 +567,7 @@ def e_value(
     return out
 
 
-def non_inferiority_hr(
-    log_hr_o_vs_m: float, se: float, margin: float = 1.5, alpha: float = 0.025
-) -> dict[str, Any]:
+def non_inferiority_hr(log_hr_o_vs_m: float, se: float, margin: float = 1.5, alpha: float = 0.025) -> dict[str, Any]:
     """One-sided Wald test of H0: HR(o-RAIT vs m-RAIT) >= margin on the log scale.
 
     Returns
@@ -740,8 +739,8 @@ def efron_score_residuals(
     wr = w * r
     U = np.zeros_like(X)
     for t in np.unique(T[E]):
-        at_risk = T >= t
-        dead = at_risk & E & (T == t)
+        at_risk = t <= T
+        dead = at_risk & E & (t == T)
         alive = at_risk & ~dead
         d = int(dead.sum())
         s0, s1 = wr[at_risk].sum(), wr[at_risk] @ X[at_risk]
@@ -757,8 +756,9 @@ def efron_score_residuals(
     return U * w[:, None]
 
 
-def cox_robust_covariance(fitter: CoxPHFitter, df: pd.DataFrame, duration: str, event: str,
-                          weights: str | None = None) -> pd.DataFrame:
+def cox_robust_covariance(
+    fitter: CoxPHFitter, df: pd.DataFrame, duration: str, event: str, weights: str | None = None
+) -> pd.DataFrame:
     """Robust (sandwich) covariance of a fitted ``CoxPHFitter``, as R ``coxph(robust = TRUE)``.
 
     ``D' D`` with ``D = U V`` the dfbeta residuals: `efron_score_residuals` ``U`` (weighted)
@@ -769,8 +769,13 @@ def cox_robust_covariance(fitter: CoxPHFitter, df: pd.DataFrame, duration: str, 
     """
     cols = list(fitter.params_.index)
     w = df[weights].to_numpy(dtype=float) if weights else np.ones(len(df))
-    U = efron_score_residuals(df[cols].to_numpy(dtype=float), df[duration].to_numpy(dtype=float),
-                              df[event].to_numpy(dtype=float), w, fitter.params_.to_numpy(dtype=float))
+    U = efron_score_residuals(
+        df[cols].to_numpy(dtype=float),
+        df[duration].to_numpy(dtype=float),
+        df[event].to_numpy(dtype=float),
+        w,
+        fitter.params_.to_numpy(dtype=float),
+    )
     D = U @ fitter.variance_matrix_.loc[cols, cols].to_numpy(dtype=float)
     return pd.DataFrame(D.T @ D, index=cols, columns=cols)
 
@@ -786,7 +791,11 @@ def _fit_ctv(df: pd.DataFrame, *, alpha: float = 0.05) -> tuple[CoxTimeVaryingFi
             warnings.simplefilter("error", ConvergenceWarning)
             warnings.simplefilter("error", LinAlgWarning)
             ctv = CoxTimeVaryingFitter(alpha=alpha).fit(
-                df, event_col="event", start_col="start", stop_col="stop", id_col="patient_id",
+                df,
+                event_col="event",
+                start_col="start",
+                stop_col="stop",
+                id_col="patient_id",
                 fit_options=dict(COX_FIT_OPTIONS),
             )
     except (ConvergenceError, ConvergenceWarning, LinAlgWarning, np.linalg.LinAlgError, ValueError) as exc:
@@ -840,8 +849,15 @@ def _level(alpha: float) -> str:
     return f"{100 * (1 - alpha):g}%"
 
 
-def hr_sentence(what: str, hr: float | None, lo: float | None, hi: float | None, alpha: float = 0.05,
-                contrast: str = "m-RAIT vs o-RAIT", reason: str | None = None) -> str:
+def hr_sentence(
+    what: str,
+    hr: float | None,
+    lo: float | None,
+    hi: float | None,
+    alpha: float = 0.05,
+    contrast: str = "m-RAIT vs o-RAIT",
+    reason: str | None = None,
+) -> str:
     """One sentence on an HR and its CI that never reads 'not significant' as 'no difference'."""
     if not (_is_set(hr) and _is_set(lo) and _is_set(hi)):
         return f"{what}: the hazard ratio could not be estimated" + (f" ({reason})." if reason else ".")
@@ -850,7 +866,10 @@ def hr_sentence(what: str, hr: float | None, lo: float | None, hi: float | None,
         return head + "; the interval includes both lower and higher hazards, so neither benefit nor harm is shown."
     side = "lower" if hi < 1.0 else "higher"
     first = contrast.split(" vs ")[0]
-    return head + f"; the interval excludes 1 ({side} hazard of progression with {first} in this observational comparison)."
+    return (
+        head
+        + f"; the interval excludes 1 ({side} hazard of progression with {first} in this observational comparison)."
+    )
 
 
 def ni_sentence(what: str, res: dict[str, Any], margin: float, alpha: float) -> str:
@@ -905,13 +924,28 @@ def time_varying_cox(
         ("cycles_received", "n_cycles", [], "number of cycles received so far (HR per additional cycle)"),
     ]
     if adjust_covariates:
-        specs.append(("m_rait_status_adjusted", "m_rait", list(adjust_covariates),
-                      "m-RAIT status, adjusted for " + ", ".join(adjust_covariates)))
+        specs.append(
+            (
+                "m_rait_status_adjusted",
+                "m_rait",
+                list(adjust_covariates),
+                "m-RAIT status, adjusted for " + ", ".join(adjust_covariates),
+            )
+        )
     models: list[dict[str, Any]] = []
     fitters: dict[str, CoxTimeVaryingFitter | None] = {}
     for name, term, adj, desc in specs:
-        entry: dict[str, Any] = {"name": name, "term": term, "description": desc, "adjusted_for": adj,
-                                 **_null_term(), "n_patients": None, "n_intervals": None, "events": None, "notes": []}
+        entry: dict[str, Any] = {
+            "name": name,
+            "term": term,
+            "description": desc,
+            "adjusted_for": adj,
+            **_null_term(),
+            "n_patients": None,
+            "n_intervals": None,
+            "events": None,
+            "notes": [],
+        }
         df = cp[["patient_id", "start", "stop", "event", term]].copy()
         if adj:
             X, complete = covariate_matrix(cohort, adj)
@@ -919,7 +953,7 @@ def time_varying_cox(
             if (~complete).any():
                 entry["notes"].append(f"{int((~complete).sum())} patient(s) with a missing covariate left out")
             df = df.merge(X, on="patient_id", how="inner")
-        entry.update(n_patients=int(df["patient_id"].nunique()), n_intervals=int(len(df)), events=int(df["event"].sum()))
+        entry.update(n_patients=int(df["patient_id"].nunique()), n_intervals=len(df), events=int(df["event"].sum()))
         fitters[name] = None
         if df[term].nunique() < 2:
             entry["notes"].append(f"{term} does not vary: no hazard ratio")
@@ -982,7 +1016,9 @@ class BeyondAnalyses:
 
     # -- fitting -----------------------------------------------------------------------------
 
-    def fit(self, cohort: pd.DataFrame, cycles: pd.DataFrame, matcher: PropensityMatcher | None = None) -> BeyondAnalyses:
+    def fit(
+        self, cohort: pd.DataFrame, cycles: pd.DataFrame, matcher: PropensityMatcher | None = None
+    ) -> BeyondAnalyses:
         """Run every analysis.
 
         Parameters
@@ -1013,10 +1049,21 @@ class BeyondAnalyses:
         self.cycle_months_ = cycle_months(cohort, cycles)
 
         naive, note, naive_fit = survival.hazard_ratio(
-            cohort["pfs_months"], cohort["pfs_event"], cohort["rait_group"], FOCAL_GROUP, CONTROL_GROUP, alpha=opts.alpha
+            cohort["pfs_months"],
+            cohort["pfs_event"],
+            cohort["rait_group"],
+            FOCAL_GROUP,
+            CONTROL_GROUP,
+            alpha=opts.alpha,
         )
-        self._add_estimate("eligible_fixed_groups", naive, naive_fit, cohort, note,
-                           "eligible cohort, groups by the final number of cycles (immortal-time bias)")
+        self._add_estimate(
+            "eligible_fixed_groups",
+            naive,
+            naive_fit,
+            cohort,
+            note,
+            "eligible cohort, groups by the final number of cycles (immortal-time bias)",
+        )
 
         landmark = self._landmark(cohort, cycles)
         tv = self._time_varying(cohort, cycles)
@@ -1035,8 +1082,16 @@ class BeyondAnalyses:
         }
         return self
 
-    def _add_estimate(self, name: str, res: dict, fitter: Any, data: pd.DataFrame | None, note: str | None,
-                      description: str, **extra: Any) -> None:
+    def _add_estimate(
+        self,
+        name: str,
+        res: dict,
+        fitter: Any,
+        data: pd.DataFrame | None,
+        note: str | None,
+        description: str,
+        **extra: Any,
+    ) -> None:
         est = {
             "analysis": name,
             "description": description,
@@ -1046,7 +1101,7 @@ class BeyondAnalyses:
             "p": res.get("p"),
             "log_hr": None,
             "se_log_hr": None,
-            "n": None if data is None else int(len(data)),
+            "n": None if data is None else len(data),
             "events": None,
             "notes": [note] if note else [],
         }
@@ -1070,16 +1125,29 @@ class BeyondAnalyses:
         self.landmark_data_ = data
         horizon = opts.horizon_months - L
         comp = survival.compare_groups(
-            data, "landmark_group", [FOCAL_GROUP, CONTROL_GROUP], time_col="months_from_landmark",
-            horizon=horizon, alpha=opts.alpha,
+            data,
+            "landmark_group",
+            [FOCAL_GROUP, CONTROL_GROUP],
+            time_col="months_from_landmark",
+            horizon=horizon,
+            alpha=opts.alpha,
         )
         self.landmark_ = comp
         for g, tab in comp.km_tables_.items():
             self.tables_[f"landmark_km_{g}"] = tab.assign(months_since_first_rait=tab["time"] + L)
         analysis = comp.to_dict()
-        hr_res = {"hr": analysis["hr"], "ci_low": analysis["hr_ci_low"], "ci_high": analysis["hr_ci_high"], "p": analysis["hr_p"]}
+        hr_res = {
+            "hr": analysis["hr"],
+            "ci_low": analysis["hr_ci_low"],
+            "ci_high": analysis["hr_ci_high"],
+            "p": analysis["hr_p"],
+        }
         self._add_estimate(
-            "landmark", hr_res, comp.cox_, data.rename(columns={"months_from_landmark": "_t"}), None,
+            "landmark",
+            hr_res,
+            comp.cox_,
+            data.rename(columns={"months_from_landmark": "_t"}),
+            None,
             f"landmark at {L:g} months: groups by cycles received by then, PFS from the landmark",
         )
         adjusted = self._adjusted_cox(
@@ -1091,22 +1159,45 @@ class BeyondAnalyses:
                 continue
             d, cts = landmark_cohort(cohort, cycles, Lk)
             res, note, _ = survival.hazard_ratio(
-                d["months_from_landmark"], d["pfs_event"], d["landmark_group"], FOCAL_GROUP, CONTROL_GROUP, alpha=opts.alpha
+                d["months_from_landmark"],
+                d["pfs_event"],
+                d["landmark_group"],
+                FOCAL_GROUP,
+                CONTROL_GROUP,
+                alpha=opts.alpha,
             )
-            lr = survival.compare_groups(d, "landmark_group", [FOCAL_GROUP, CONTROL_GROUP], time_col="months_from_landmark",
-                                         horizon=opts.horizon_months - Lk, alpha=opts.alpha, cox=False).logrank_
-            rows.append({
-                "landmark_months": Lk, "n_at_landmark": cts["n_at_landmark"],
-                "n_o_rait": cts["groups"][FOCAL_GROUP], "n_m_rait": cts["groups"][CONTROL_GROUP],
-                "events": int(d["pfs_event"].sum()),
-                "hr": res["hr"], "hr_ci_low": res["ci_low"], "hr_ci_high": res["ci_high"], "hr_p": res["p"],
-                "logrank_p": lr["p"], "notes": [note] if note else [],
-            })
+            lr = survival.compare_groups(
+                d,
+                "landmark_group",
+                [FOCAL_GROUP, CONTROL_GROUP],
+                time_col="months_from_landmark",
+                horizon=opts.horizon_months - Lk,
+                alpha=opts.alpha,
+                cox=False,
+            ).logrank_
+            rows.append(
+                {
+                    "landmark_months": Lk,
+                    "n_at_landmark": cts["n_at_landmark"],
+                    "n_o_rait": cts["groups"][FOCAL_GROUP],
+                    "n_m_rait": cts["groups"][CONTROL_GROUP],
+                    "events": int(d["pfs_event"].sum()),
+                    "hr": res["hr"],
+                    "hr_ci_low": res["ci_low"],
+                    "hr_ci_high": res["ci_high"],
+                    "hr_p": res["p"],
+                    "logrank_p": lr["p"],
+                    "notes": [note] if note else [],
+                }
+            )
         self.tables_["landmark_hr_by_time"] = pd.DataFrame(rows)
         interp = hr_sentence(
             f"Among the {counts['n_at_landmark']} patients progression-free and followed at {L:g} months "
             f"({counts['groups'][FOCAL_GROUP]} with one cycle, {counts['groups'][CONTROL_GROUP]} with two or more by then)",
-            analysis["hr"], analysis["hr_ci_low"], analysis["hr_ci_high"], opts.alpha,
+            analysis["hr"],
+            analysis["hr_ci_low"],
+            analysis["hr_ci_high"],
+            opts.alpha,
             reason=analysis["notes"][-1] if analysis["notes"] else None,
         )
         if analysis["logrank_p"] is not None:
@@ -1131,7 +1222,13 @@ class BeyondAnalyses:
 
     def _adjusted_cox(self, data: pd.DataFrame, time_col: str, event_col: str, x: np.ndarray) -> dict[str, Any]:
         opts = self.options
-        out: dict[str, Any] = {"covariates": list(opts.adjust_covariates), **_null_term(), "n": None, "events": None, "notes": []}
+        out: dict[str, Any] = {
+            "covariates": list(opts.adjust_covariates),
+            **_null_term(),
+            "n": None,
+            "events": None,
+            "notes": [],
+        }
         if not opts.adjust_covariates:
             out["notes"].append("no adjustment covariates configured")
             return out
@@ -1140,7 +1237,7 @@ class BeyondAnalyses:
         df.insert(0, "m_rait", x[complete])
         df["T"] = data.loc[complete, time_col].to_numpy(dtype=float)
         df["E"] = data.loc[complete, event_col].to_numpy(dtype=float)
-        out["n"], out["events"] = int(len(df)), int(df["E"].sum())
+        out["n"], out["events"] = len(df), int(df["E"].sum())
         if (~complete).any():
             out["notes"].append(f"{int((~complete).sum())} patient(s) with a missing covariate left out")
         if df["m_rait"].nunique() < 2:
@@ -1152,7 +1249,9 @@ class BeyondAnalyses:
             return out
         out.update(_term(cph, "m_rait", opts.alpha))
         if out["events"] < 10 * len(cph.params_):
-            out["notes"].append(f"{out['events']} events for {len(cph.params_)} parameters (fewer than 10 per parameter)")
+            out["notes"].append(
+                f"{out['events']} events for {len(cph.params_)} parameters (fewer than 10 per parameter)"
+            )
         return out
 
     # -- time-varying Cox --------------------------------------------------------------------
@@ -1162,18 +1261,30 @@ class BeyondAnalyses:
         cp = counting_process(cohort, cycles)
         self.counting_process_ = cp
         n_dropped = int((cohort["pfs_months"] <= 0).sum())
-        models, self.time_varying_ = time_varying_cox(cohort, cp, adjust_covariates=opts.adjust_covariates, alpha=opts.alpha)
+        models, self.time_varying_ = time_varying_cox(
+            cohort, cp, adjust_covariates=opts.adjust_covariates, alpha=opts.alpha
+        )
         self.tables_["time_varying_cox"] = pd.DataFrame(models).drop(columns=["notes"])
         main = models[0]
         self._add_estimate(
-            "time_varying", main, None, cp, None,
+            "time_varying",
+            main,
+            None,
+            cp,
+            None,
             "m-RAIT status as a time-varying covariate (counting process)",
         )
         self.estimates_["time_varying"]["n"] = main["n_patients"]
         naive = self.estimates_["eligible_fixed_groups"]
         switched = int(cp.groupby("patient_id")["m_rait"].max().sum())
-        interp = hr_sentence("Time-varying Cox model", main["hr"], main["ci_low"], main["ci_high"], opts.alpha,
-                             reason=main["notes"][-1] if main["notes"] else None)
+        interp = hr_sentence(
+            "Time-varying Cox model",
+            main["hr"],
+            main["ci_low"],
+            main["ci_high"],
+            opts.alpha,
+            reason=main["notes"][-1] if main["notes"] else None,
+        )
         if _is_set(naive["hr"]):
             interp += (
                 f" The fixed-group HR that ignores when the second cycle was given is {_f(naive['hr'])} "
@@ -1189,7 +1300,7 @@ class BeyondAnalyses:
                 "follow-up change nothing. Cox model, Efron ties; HR m-RAIT vs o-RAIT (reference o-RAIT)."
             ),
             "n_patients": int(cp["patient_id"].nunique()),
-            "n_intervals": int(len(cp)),
+            "n_intervals": len(cp),
             "events": int(cp["event"].sum()),
             "n_switched_before_end": switched,
             "models": models,
@@ -1201,8 +1312,13 @@ class BeyondAnalyses:
     # -- sensitivity -------------------------------------------------------------------------
 
     def _matched_comparison(self, matched: pd.DataFrame) -> survival.SurvivalComparison:
-        return survival.compare_groups(matched, "rait_group", [FOCAL_GROUP, CONTROL_GROUP],
-                                       horizon=self.options.horizon_months, alpha=self.options.alpha)
+        return survival.compare_groups(
+            matched,
+            "rait_group",
+            [FOCAL_GROUP, CONTROL_GROUP],
+            horizon=self.options.horizon_months,
+            alpha=self.options.alpha,
+        )
 
     def _sensitivity(self, cohort: pd.DataFrame, matcher: PropensityMatcher | None) -> dict[str, Any]:
         opts = self.options
@@ -1217,8 +1333,11 @@ class BeyondAnalyses:
         self.primary_matched_ = comp
         d = comp.to_dict()
         self._add_estimate(
-            "matched", {"hr": d["hr"], "ci_low": d["hr_ci_low"], "ci_high": d["hr_ci_high"], "p": d["hr_p"]},
-            comp.cox_, matcher.matched_cohort_, None,
+            "matched",
+            {"hr": d["hr"], "ci_low": d["hr_ci_low"], "ci_high": d["hr_ci_high"], "p": d["hr_p"]},
+            comp.cox_,
+            matcher.matched_cohort_,
+            None,
             f"propensity-matched cohort ({', '.join(matcher.covariates)}; caliper {matcher.caliper} "
             f"on the {matcher.caliper_scale} scale), as the study",
         )
@@ -1236,10 +1355,20 @@ class BeyondAnalyses:
             try:
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always", StatisticsWarning)
-                    m = PropensityMatcher(covariates=list(v.covariates), caliper=v.caliper, caliper_scale=v.caliper_scale).fit(cohort)
+                    m = PropensityMatcher(
+                        covariates=list(v.covariates), caliper=v.caliper, caliper_scale=v.caliper_scale
+                    ).fit(cohort)
             except MatchingError as exc:
-                rows.append({"label": v.label, "covariates": list(v.covariates), "caliper": v.caliper,
-                             "caliper_scale": v.caliper_scale, "n_pairs": None, "notes": [str(exc)]})
+                rows.append(
+                    {
+                        "label": v.label,
+                        "covariates": list(v.covariates),
+                        "caliper": v.caliper,
+                        "caliper_scale": v.caliper_scale,
+                        "n_pairs": None,
+                        "notes": [str(exc)],
+                    }
+                )
                 self.matching_variants_.append((v, None, None))
                 continue
             c = self._matched_comparison(m.matched_cohort_)
@@ -1260,7 +1389,7 @@ class BeyondAnalyses:
             "caliper": m.caliper,
             "caliper_scale": m.caliper_scale,
             "caliper_width": m.caliper_width_,
-            "n_pairs": int(len(m.pairs_)),
+            "n_pairs": len(m.pairs_),
             "max_abs_smd_after": max(smd) if smd else None,
             "events": d["events"],
             "hr": d["hr"],
@@ -1281,20 +1410,29 @@ class BeyondAnalyses:
             "covariates": list(opts.iptw_covariates),
             "propensity_model": "logistic regression of o-RAIT on the covariates (statsmodels Logit, via PropensityMatcher)",
             "weights_formula": (
-                "ATE: 1/e for o-RAIT, 1/(1-e) for m-RAIT" + (", times the group's marginal proportion (stabilised)"
-                                                            if opts.iptw_stabilized else "")
-                if opts.iptw_estimand == "ATE" else "ATT (o-RAIT as target population): 1 for o-RAIT, e/(1-e) for m-RAIT"
+                "ATE: 1/e for o-RAIT, 1/(1-e) for m-RAIT"
+                + (", times the group's marginal proportion (stabilised)" if opts.iptw_stabilized else "")
+                if opts.iptw_estimand == "ATE"
+                else "ATT (o-RAIT as target population): 1 for o-RAIT, e/(1-e) for m-RAIT"
             ),
             "se_method": "robust sandwich (Lin & Wei 1989) from Efron score residuals, as R coxph(robust = TRUE)",
-            "n": None, "events": None, "weights": None, "balance": [],
-            **{k: None for k in ("hr", "hr_ci_low", "hr_ci_high", "hr_p", "log_hr", "se_log_hr")},
+            "n": None,
+            "events": None,
+            "weights": None,
+            "balance": [],
+            **dict.fromkeys(("hr", "hr_ci_low", "hr_ci_high", "hr_p", "log_hr", "se_log_hr")),
             "pfs_5y_weighted": {FOCAL_GROUP: None, CONTROL_GROUP: None},
             "notes": [
                 "weighted Kaplan-Meier: point estimates only (lifelines' Greenwood CI ignores the weighting)",
             ],
         }
-        self.iptw_: dict[str, Any] = {"weights": None, "cox": None, "robust_covariance": None, "kmf": {},
-                                      "propensity": None}
+        self.iptw_: dict[str, Any] = {
+            "weights": None,
+            "cox": None,
+            "robust_covariance": None,
+            "kmf": {},
+            "propensity": None,
+        }
         X, complete = covariate_matrix(cohort, opts.iptw_covariates) if opts.iptw_covariates else (None, None)
         if X is None:
             out["notes"].append("no propensity covariates configured")
@@ -1322,22 +1460,39 @@ class BeyondAnalyses:
         ids = pd.Index(data["patient_id"].astype(str), name="patient_id")
         self.iptw_["weights"] = pd.Series(w, index=ids, name="weight")
         self.iptw_["propensity"] = pd.Series(ps, index=ids, name="propensity_score")
-        out["n"], out["events"] = int(len(data)), int(data["pfs_event"].sum())
+        out["n"], out["events"] = len(data), int(data["pfs_event"].sum())
         out["weights"] = {
-            g: {"sum": float(w[m].sum()), "min": float(w[m].min()), "max": float(w[m].max()),
-                "effective_n": _kish_ess(w[m]), "n": int(m.sum())}
-            for g, m in ((FOCAL_GROUP, focal), (CONTROL_GROUP, ~focal)) if m.any()
+            g: {
+                "sum": float(w[m].sum()),
+                "min": float(w[m].min()),
+                "max": float(w[m].max()),
+                "effective_n": _kish_ess(w[m]),
+                "n": int(m.sum()),
+            }
+            for g, m in ((FOCAL_GROUP, focal), (CONTROL_GROUP, ~focal))
+            if m.any()
         }
         Xd, _ = covariate_matrix(data, opts.iptw_covariates)
         bal = []
         for col in Xd.columns:
             x = Xd[col].to_numpy(dtype=float)
-            bal.append({"covariate": col, "smd_unweighted": _weighted_smd(x, focal, np.ones_like(x)),
-                        "smd_weighted": _weighted_smd(x, focal, w)})
+            bal.append(
+                {
+                    "covariate": col,
+                    "smd_unweighted": _weighted_smd(x, focal, np.ones_like(x)),
+                    "smd_weighted": _weighted_smd(x, focal, w),
+                }
+            )
         out["balance"] = bal
         self.tables_["iptw_balance"] = pd.DataFrame(bal)
-        df = pd.DataFrame({"m_rait": (~focal).astype(float), "T": data["pfs_months"].to_numpy(dtype=float),
-                           "E": data["pfs_event"].to_numpy(dtype=float), "w": w})
+        df = pd.DataFrame(
+            {
+                "m_rait": (~focal).astype(float),
+                "T": data["pfs_months"].to_numpy(dtype=float),
+                "E": data["pfs_event"].to_numpy(dtype=float),
+                "w": w,
+            }
+        )
         if focal.all() or (~focal).all():
             out["notes"].append("only one group: no hazard ratio")
         else:
@@ -1349,8 +1504,14 @@ class BeyondAnalyses:
                 cov = cox_robust_covariance(cph, df, "T", "E", "w")
                 self.iptw_["robust_covariance"] = cov
                 t = _term(cph, "m_rait", opts.alpha, se=math.sqrt(cov.loc["m_rait", "m_rait"]))
-                out.update(hr=t["hr"], hr_ci_low=t["ci_low"], hr_ci_high=t["ci_high"], hr_p=t["p"],
-                           log_hr=t["log_hr"], se_log_hr=t["se_log_hr"])
+                out.update(
+                    hr=t["hr"],
+                    hr_ci_low=t["ci_low"],
+                    hr_ci_high=t["ci_high"],
+                    hr_p=t["p"],
+                    log_hr=t["log_hr"],
+                    se_log_hr=t["se_log_hr"],
+                )
         for g, m in ((FOCAL_GROUP, focal), (CONTROL_GROUP, ~focal)):
             if not m.any():
                 continue
@@ -1361,13 +1522,25 @@ class BeyondAnalyses:
             if df["T"][m].max() >= opts.horizon_months:
                 out["pfs_5y_weighted"][g] = float(kmf.survival_function_at_times(opts.horizon_months).iloc[0])
         self._add_estimate(
-            "iptw", {"hr": out["hr"], "ci_low": out["hr_ci_low"], "ci_high": out["hr_ci_high"], "p": out["hr_p"],
-                     "log_hr": out["log_hr"], "se_log_hr": out["se_log_hr"]},
-            None, data, None, f"inverse probability of treatment weighting ({opts.iptw_estimand}), robust SE",
+            "iptw",
+            {
+                "hr": out["hr"],
+                "ci_low": out["hr_ci_low"],
+                "ci_high": out["hr_ci_high"],
+                "p": out["hr_p"],
+                "log_hr": out["log_hr"],
+                "se_log_hr": out["se_log_hr"],
+            },
+            None,
+            data,
+            None,
+            f"inverse probability of treatment weighting ({opts.iptw_estimand}), robust SE",
         )
         return out
 
-    def _rare(self, data: pd.DataFrame | None, time_col: str = "pfs_months", event_col: str = "pfs_event") -> tuple[bool, float | None]:
+    def _rare(
+        self, data: pd.DataFrame | None, time_col: str = "pfs_months", event_col: str = "pfs_event"
+    ) -> tuple[bool, float | None]:
         """Rare outcome: KM cumulative incidence at the end of follow-up below 15%."""
         if self.options.evalue_rare_outcome is not None:
             return bool(self.options.evalue_rare_outcome), None
@@ -1392,18 +1565,29 @@ class BeyondAnalyses:
             tcol = "_t" if name == "landmark" else "pfs_months"
             rare, inc = self._rare(data, tcol)
             row: dict[str, Any] = {
-                "analysis": name, "hr": est["hr"], "ci_low": est["ci_low"], "ci_high": est["ci_high"],
-                "cumulative_incidence_end": inc, "outcome_rare": rare,
+                "analysis": name,
+                "hr": est["hr"],
+                "ci_low": est["ci_low"],
+                "ci_high": est["ci_high"],
+                "cumulative_incidence_end": inc,
+                "outcome_rare": rare,
                 "rule": "rare when the Kaplan-Meier cumulative incidence at the end of follow-up is below 15%"
-                if self.options.evalue_rare_outcome is None else "set by option",
-                "e_value_estimate": None, "e_value_ci": None, "transformation": None, "notes": [],
+                if self.options.evalue_rare_outcome is None
+                else "set by option",
+                "e_value_estimate": None,
+                "e_value_ci": None,
+                "transformation": None,
+                "notes": [],
             }
             if not _is_set(est["hr"]):
                 row["notes"].append("no hazard ratio")
             else:
                 ev = e_value(est["hr"], est["ci_low"], est["ci_high"], measure="HR", rare=rare)
-                row.update(e_value_estimate=ev["e_value_estimate"], e_value_ci=ev["e_value_ci"],
-                           transformation=ev["transformation"])
+                row.update(
+                    e_value_estimate=ev["e_value_estimate"],
+                    e_value_ci=ev["e_value_ci"],
+                    transformation=ev["transformation"],
+                )
             rows.append(row)
         return rows
 
@@ -1421,9 +1605,14 @@ class BeyondAnalyses:
             )
         iptw = sens["iptw"]
         if _is_set(iptw.get("hr")):
-            parts.append(hr_sentence(f"IPTW ({iptw['estimand']})", iptw["hr"], iptw["hr_ci_low"], iptw["hr_ci_high"],
-                                     self.options.alpha))
-        ev = next((r for r in sens.get("e_values", []) if r["analysis"] == "matched" and _is_set(r["e_value_estimate"])), None)
+            parts.append(
+                hr_sentence(
+                    f"IPTW ({iptw['estimand']})", iptw["hr"], iptw["hr_ci_low"], iptw["hr_ci_high"], self.options.alpha
+                )
+            )
+        ev = next(
+            (r for r in sens.get("e_values", []) if r["analysis"] == "matched" and _is_set(r["e_value_estimate"])), None
+        )
         if ev is not None:
             parts.append(
                 f"E-value of the matched HR: {_f(ev['e_value_estimate'])} for the estimate and {_f(ev['e_value_ci'])} "
@@ -1449,13 +1638,28 @@ class BeyondAnalyses:
             est = self.estimates_.get(name)
             if est is None:
                 continue
-            row: dict[str, Any] = {"analysis": name, "description": est["description"], "caveat": caveats.get(name),
-                                   "hr_o_vs_m": None, "ci_low": None, "ci_high": None, "z": None,
-                                   "p_one_sided": None, "non_inferior": None, "notes": list(est["notes"])}
+            row: dict[str, Any] = {
+                "analysis": name,
+                "description": est["description"],
+                "caveat": caveats.get(name),
+                "hr_o_vs_m": None,
+                "ci_low": None,
+                "ci_high": None,
+                "z": None,
+                "p_one_sided": None,
+                "non_inferior": None,
+                "notes": list(est["notes"]),
+            }
             if _is_set(est.get("se_log_hr")) and est["se_log_hr"] > 0:
                 res = non_inferiority_hr(-est["log_hr"], est["se_log_hr"], M, a)
-                row.update(hr_o_vs_m=res["hr"], ci_low=res["ci_low"], ci_high=res["ci_high"], z=res["z"],
-                           p_one_sided=res["p_one_sided"], non_inferior=res["non_inferior"])
+                row.update(
+                    hr_o_vs_m=res["hr"],
+                    ci_low=res["ci_low"],
+                    ci_high=res["ci_high"],
+                    z=res["z"],
+                    p_one_sided=res["p_one_sided"],
+                    non_inferior=res["non_inferior"],
+                )
             else:
                 row["notes"].append("no hazard ratio: non-inferiority cannot be assessed")
             hr_rows.append(row)
@@ -1476,14 +1680,36 @@ class BeyondAnalyses:
         first = next((r for r in hr_rows if r["analysis"] == "matched"), None)
         parts = []
         if first is not None:
-            parts.append(ni_sentence("Matched cohort (the study's analysis)", {
-                "hr": first["hr_o_vs_m"], "ci_low": first["ci_low"], "ci_high": first["ci_high"],
-                "p_one_sided": first["p_one_sided"], "non_inferior": first["non_inferior"]}, M, a))
+            parts.append(
+                ni_sentence(
+                    "Matched cohort (the study's analysis)",
+                    {
+                        "hr": first["hr_o_vs_m"],
+                        "ci_low": first["ci_low"],
+                        "ci_high": first["ci_high"],
+                        "p_one_sided": first["p_one_sided"],
+                        "non_inferior": first["non_inferior"],
+                    },
+                    M,
+                    a,
+                )
+            )
         tv = next((r for r in hr_rows if r["analysis"] == "time_varying"), None)
         if tv is not None:
-            parts.append(ni_sentence("Time-varying Cox", {
-                "hr": tv["hr_o_vs_m"], "ci_low": tv["ci_low"], "ci_high": tv["ci_high"],
-                "p_one_sided": tv["p_one_sided"], "non_inferior": tv["non_inferior"]}, M, a))
+            parts.append(
+                ni_sentence(
+                    "Time-varying Cox",
+                    {
+                        "hr": tv["hr_o_vs_m"],
+                        "ci_low": tv["ci_low"],
+                        "ci_high": tv["ci_high"],
+                        "p_one_sided": tv["p_one_sided"],
+                        "non_inferior": tv["non_inferior"],
+                    },
+                    M,
+                    a,
+                )
+            )
         pm = pfs_rows[0]
         if _is_set(pm["difference"]) and _is_set(pm["ci_low"]):
             verdict = "shown" if pm["non_inferior"] else "not shown"
@@ -1519,15 +1745,28 @@ class BeyondAnalyses:
 
     def _pfs_difference(self, name: str, data: pd.DataFrame, tcol: str, gcol: str, horizon: float) -> dict[str, Any]:
         opts = self.options
-        row: dict[str, Any] = {"analysis": name, "horizon_months": horizon, "time_origin":
-                               "landmark" if name == "landmark" else "first RAIT",
-                               "pfs_o_rait": None, "se_o_rait": None, "pfs_m_rait": None, "se_m_rait": None,
-                               "difference": None, "se": None, "ci_low": None, "ci_high": None,
-                               "p_one_sided": None, "non_inferior": None, "notes": []}
+        row: dict[str, Any] = {
+            "analysis": name,
+            "horizon_months": horizon,
+            "time_origin": "landmark" if name == "landmark" else "first RAIT",
+            "pfs_o_rait": None,
+            "se_o_rait": None,
+            "pfs_m_rait": None,
+            "se_m_rait": None,
+            "difference": None,
+            "se": None,
+            "ci_low": None,
+            "ci_high": None,
+            "p_one_sided": None,
+            "non_inferior": None,
+            "notes": [],
+        }
         vals = {}
         for g in (FOCAL_GROUP, CONTROL_GROUP):
             m = (data[gcol] == g).to_numpy()
-            s, se, why = km_at(data.loc[m, tcol].to_numpy(dtype=float), data.loc[m, "pfs_event"].to_numpy(dtype=float), horizon)
+            s, se, why = km_at(
+                data.loc[m, tcol].to_numpy(dtype=float), data.loc[m, "pfs_event"].to_numpy(dtype=float), horizon
+            )
             vals[g] = (s, se)
             if why:
                 row["notes"].append(f"{g}: {why}")
@@ -1546,8 +1785,13 @@ class BeyondAnalyses:
             return row
         zc = norm.ppf(1 - opts.ni_alpha)
         z = (diff + opts.ni_pfs_margin) / se
-        row.update(se=se, ci_low=diff - zc * se, ci_high=diff + zc * se, p_one_sided=float(norm.sf(z)),
-                   non_inferior=bool(diff - zc * se > -opts.ni_pfs_margin))
+        row.update(
+            se=se,
+            ci_low=diff - zc * se,
+            ci_high=diff + zc * se,
+            p_one_sided=float(norm.sf(z)),
+            non_inferior=bool(diff - zc * se > -opts.ni_pfs_margin),
+        )
         return row
 
     # -- dose response -----------------------------------------------------------------------
@@ -1566,16 +1810,29 @@ class BeyondAnalyses:
         cp = self.counting_process_
         cp = cp.loc[cp["patient_id"].isin(set(data["patient_id"].astype(str)))]
         dose = data["cumulative_gbq"].to_numpy(dtype=float)
-        knots, df_eff, knot_note = spline_knots(dose, np.concatenate([dose, cp["cumulative_gbq"].to_numpy(dtype=float)]),
-                                                opts.dose_spline_df)
+        knots, df_eff, knot_note = spline_knots(
+            dose, np.concatenate([dose, cp["cumulative_gbq"].to_numpy(dtype=float)]), opts.dose_spline_df
+        )
         if knot_note:
             notes.append(knot_note)
-        grid = np.unique(np.concatenate([np.linspace(*np.quantile(dose, [0.05, 0.95]), opts.dose_grid_points), [ref]])) \
-            if dose.size else np.array([ref])
+        grid = (
+            np.unique(np.concatenate([np.linspace(*np.quantile(dose, [0.05, 0.95]), opts.dose_grid_points), [ref]]))
+            if dose.size
+            else np.array([ref])
+        )
         self.dose_models_: dict[str, Any] = {}
         curves = []
-        tf = self._dose_model("time_fixed", data.assign(**{c: Xk[c].to_numpy() for c in Xk.columns}), None,
-                              list(Xk.columns), knots, df_eff, ref, grid, curves)
+        tf = self._dose_model(
+            "time_fixed",
+            data.assign(**{c: Xk[c].to_numpy() for c in Xk.columns}),
+            None,
+            list(Xk.columns),
+            knots,
+            df_eff,
+            ref,
+            grid,
+            curves,
+        )
         Xtv = Xk.assign(patient_id=data["patient_id"].astype(str).to_numpy())
         tvd = cp.merge(Xtv, on="patient_id", how="inner")
         tv = self._dose_model("time_varying", None, tvd, list(Xk.columns), knots, df_eff, ref, grid, curves)
@@ -1585,9 +1842,12 @@ class BeyondAnalyses:
             nl = res["nonlinearity"]
             lin = res["linear"]
             if _is_set(lin.get("hr_per_gbq")):
-                s = (f"{label}: HR per GBq {_f(lin['hr_per_gbq'])} ({_level(opts.alpha)} CI {_f(lin['ci_low'])} to "
-                     f"{_f(lin['ci_high'])}; " + ("includes 1" if lin["ci_low"] <= 1 <= lin["ci_high"] else "excludes 1")
-                     + ")")
+                s = (
+                    f"{label}: HR per GBq {_f(lin['hr_per_gbq'])} ({_level(opts.alpha)} CI {_f(lin['ci_low'])} to "
+                    f"{_f(lin['ci_high'])}; "
+                    + ("includes 1" if lin["ci_low"] <= 1 <= lin["ci_high"] else "excludes 1")
+                    + ")"
+                )
                 if _is_set(nl.get("p")):
                     s += f", non-linearity p = {_fp(nl['p'])}"
                 parts.append(s + ".")
@@ -1607,7 +1867,7 @@ class BeyondAnalyses:
                 "interior_knots": knots["interior"],
                 "boundary_knots": knots["boundary"],
                 "knot_rule": "interior knots at the quantiles k/df of the patients' total cumulative activity; "
-                             "boundary knots at the range of all activity values used",
+                "boundary knots at the range of all activity values used",
             },
             "adjusted_for": adj,
             "time_fixed": tf,
@@ -1616,22 +1876,36 @@ class BeyondAnalyses:
             "interpretation": " ".join(parts),
         }
 
-    def _dose_model(self, name: str, fixed: pd.DataFrame | None, tv: pd.DataFrame | None, adj_cols: list[str],
-                    knots: dict, df_eff: int, ref: float, grid: np.ndarray, curves: list) -> dict[str, Any]:
+    def _dose_model(
+        self,
+        name: str,
+        fixed: pd.DataFrame | None,
+        tv: pd.DataFrame | None,
+        adj_cols: list[str],
+        knots: dict,
+        df_eff: int,
+        ref: float,
+        grid: np.ndarray,
+        curves: list,
+    ) -> dict[str, Any]:
         opts = self.options
         out: dict[str, Any] = {
-            "n": None, "events": None,
+            "n": None,
+            "events": None,
             "linear": {"hr_per_gbq": None, "ci_low": None, "ci_high": None, "p": None},
             "nonlinearity": {"chi2": None, "df": None, "p": None, "test": "likelihood ratio, spline vs linear"},
             "overall": {"chi2": None, "df": None, "p": None, "test": "likelihood ratio, spline vs no dose term"},
-            "curve": [], "notes": [],
+            "curve": [],
+            "notes": [],
         }
         if fixed is not None:
-            base = pd.DataFrame({"T": fixed["pfs_months"].to_numpy(dtype=float), "E": fixed["pfs_event"].to_numpy(dtype=float)})
+            base = pd.DataFrame(
+                {"T": fixed["pfs_months"].to_numpy(dtype=float), "E": fixed["pfs_event"].to_numpy(dtype=float)}
+            )
             x = fixed["cumulative_gbq"].to_numpy(dtype=float)
             for c in adj_cols:
                 base[c] = fixed[c].to_numpy(dtype=float)
-            out["n"], out["events"] = int(len(base)), int(base["E"].sum())
+            out["n"], out["events"] = len(base), int(base["E"].sum())
 
             def fit(cols: pd.DataFrame) -> tuple[Any, str | None]:
                 return _fit_cox(pd.concat([base, cols], axis=1), alpha=opts.alpha)
@@ -1679,17 +1953,26 @@ class BeyondAnalyses:
         beta = sp.params_[cols].to_numpy(dtype=float)
         pos = [list(sp.params_.index).index(c) for c in cols]
         V = np.asarray(sp.variance_matrix_, dtype=float)[np.ix_(pos, pos)]
-        D = spline_basis(grid, knots, ref).to_numpy(dtype=float) - spline_basis(np.array([ref]), knots, ref).to_numpy(dtype=float)
+        D = spline_basis(grid, knots, ref).to_numpy(dtype=float) - spline_basis(np.array([ref]), knots, ref).to_numpy(
+            dtype=float
+        )
         lp = D @ beta
         se = np.sqrt(np.einsum("ij,jk,ik->i", D, V, D))
         z = norm.ppf(1 - opts.alpha / 2)
-        for g, l, s in zip(grid, lp, se, strict=True):
-            pt = {"gbq": float(g), "hr": math.exp(l), "ci_low": math.exp(l - z * s), "ci_high": math.exp(l + z * s)}
+        for g, lin, s in zip(grid, lp, se, strict=True):
+            pt = {
+                "gbq": float(g),
+                "hr": math.exp(lin),
+                "ci_low": math.exp(lin - z * s),
+                "ci_high": math.exp(lin + z * s),
+            }
             out["curve"].append(pt)
             curves.append({"model": name, **pt})
         k = len(sp.params_)
         if out["events"] < 10 * k:
-            out["notes"].append(f"{out['events']} events for {k} parameters (fewer than 10 per parameter): the curve is imprecise")
+            out["notes"].append(
+                f"{out['events']} events for {k} parameters (fewer than 10 per parameter): the curve is imprecise"
+            )
         return out
 
     @staticmethod

@@ -235,8 +235,11 @@ def cutpoint_section(
     for var in variables:
         est = MaxstatCutpoint(minprop=minprop, maxprop=maxprop)
         try:
-            est.fit(cohort[time_col].to_numpy(dtype=float), cohort[event_col].to_numpy(dtype=float),
-                    pd.to_numeric(cohort[var]).to_numpy(dtype=float))
+            est.fit(
+                cohort[time_col].to_numpy(dtype=float),
+                cohort[event_col].to_numpy(dtype=float),
+                pd.to_numeric(cohort[var]).to_numpy(dtype=float),
+            )
         except InsufficientDataError as exc:
             rows.append(
                 {

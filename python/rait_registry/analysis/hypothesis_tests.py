@@ -28,8 +28,8 @@ subjects by two independent judges. *Br J Psychiatry* 1970;116:651-655.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -39,13 +39,13 @@ from scipy.special import gammaln
 from rait_registry.exceptions import AnalysisError, InsufficientDataError
 
 __all__ = [
-    "TestResult",
-    "mann_whitney",
-    "pearson_chi2",
-    "fisher_exact_rxc",
-    "compare_categorical",
-    "paired_ordinal_tests",
     "RESPONSE_ORDER",
+    "TestResult",
+    "compare_categorical",
+    "fisher_exact_rxc",
+    "mann_whitney",
+    "paired_ordinal_tests",
+    "pearson_chi2",
 ]
 
 #: Response categories in clinical order (contract section 4): CR < PR < SD < PD.
@@ -132,8 +132,9 @@ def fisher_exact_rxc(table: np.ndarray | pd.DataFrame, max_tables: int = 20_000_
         return TestResult("fisher_exact", float("nan"), 1.0, {"shape": [r, c], "note": "degenerate table"})
     if r == 2 and c == 2:
         _, p = stats.fisher_exact(t, alternative="two-sided")
-        return TestResult("fisher_exact", float(_table_prob(t, t.sum(1), t.sum(0)).item()), float(min(p, 1.0)),
-                          {"shape": [2, 2]})
+        return TestResult(
+            "fisher_exact", float(_table_prob(t, t.sum(1), t.sum(0)).item()), float(min(p, 1.0)), {"shape": [2, 2]}
+        )
     shape = [int(r), int(c)]
     # enumerate over the shorter dimension as columns: fewer, longer column vectors
     if c > r:
@@ -185,8 +186,9 @@ def compare_categorical(table: np.ndarray | pd.DataFrame, min_expected: float = 
     """
     t = _clean_table(table)
     if t.shape[0] < 2 or t.shape[1] < 2:
-        return TestResult("none", float("nan"), float("nan"),
-                          {"note": "fewer than two non-empty levels or groups: no test"})
+        return TestResult(
+            "none", float("nan"), float("nan"), {"note": "fewer than two non-empty levels or groups: no test"}
+        )
     expected = np.outer(t.sum(1), t.sum(0)) / t.sum()
     if (expected < min_expected).any():
         res = fisher_exact_rxc(t)
@@ -232,28 +234,36 @@ def paired_ordinal_tests(
     d = lr - fr
     n_nonzero = int((d != 0).sum())
     if n_nonzero == 0:
-        wil = TestResult("wilcoxon_signed_rank", 0.0, 1.0, {"n_pairs": n_pairs, "n_nonzero": 0,
-                                                             "note": "no pair changed category"})
+        wil = TestResult(
+            "wilcoxon_signed_rank", 0.0, 1.0, {"n_pairs": n_pairs, "n_nonzero": 0, "note": "no pair changed category"}
+        )
     else:
-        res = stats.wilcoxon(lr, fr, zero_method="wilcox", correction=True, alternative="two-sided",
-                             method="asymptotic")
+        res = stats.wilcoxon(
+            lr, fr, zero_method="wilcox", correction=True, alternative="two-sided", method="asymptotic"
+        )
         # scipy's two-sided statistic is min(V+, V-); report R's V (sum of positive-difference ranks)
         ranks = stats.rankdata(np.abs(d[d != 0]))
         v_plus = float(ranks[d[d != 0] > 0].sum())
-        wil = TestResult("wilcoxon_signed_rank", v_plus, float(res.pvalue),
-                         {"n_pairs": n_pairs, "n_nonzero": n_nonzero})
+        wil = TestResult(
+            "wilcoxon_signed_rank", v_plus, float(res.pvalue), {"n_pairs": n_pairs, "n_nonzero": n_nonzero}
+        )
 
     present = [c for c in order if (f == c).any() or (la == c).any()]
-    square = pd.crosstab(pd.Categorical(f, categories=present), pd.Categorical(la, categories=present),
-                         dropna=False).to_numpy()
+    square = pd.crosstab(
+        pd.Categorical(f, categories=present), pd.Categorical(la, categories=present), dropna=False
+    ).to_numpy()
     if len(present) < 2:
         sm = TestResult("stuart_maxwell", 0.0, 1.0, {"n_pairs": n_pairs, "df": 0, "note": "one category only"})
     else:
         from statsmodels.stats.contingency_tables import SquareTable
 
         hom = SquareTable(square, shift_zeros=False).homogeneity(method="stuart_maxwell")
-        sm = TestResult("stuart_maxwell", float(hom.statistic), float(hom.pvalue),
-                        {"n_pairs": n_pairs, "df": int(hom.df), "categories": present})
+        sm = TestResult(
+            "stuart_maxwell",
+            float(hom.statistic),
+            float(hom.pvalue),
+            {"n_pairs": n_pairs, "df": int(hom.df), "categories": present},
+        )
     return wil, sm
 
 

@@ -47,8 +47,9 @@ regression models. *Biometrika* 1984;71:1-10.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -58,15 +59,28 @@ from rait_registry.analysis.tables import records
 from rait_registry.exceptions import AnalysisError, InsufficientDataError, StatisticsWarning
 
 __all__ = [
+    "DEFAULT_TERMS",
     "FirthLogisticRegression",
     "LogisticAnalysis",
     "Term",
-    "DEFAULT_TERMS",
     "logistic_section",
 ]
 
-RESULT_COLUMNS = ["variable", "term", "level", "reference", "or", "ci_low", "ci_high", "p_value",
-                  "coef", "se", "method", "n_obs", "n_events"]
+RESULT_COLUMNS = [
+    "variable",
+    "term",
+    "level",
+    "reference",
+    "or",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "coef",
+    "se",
+    "method",
+    "n_obs",
+    "n_events",
+]
 
 
 # =========================================================================== Firth
@@ -117,8 +131,15 @@ class FirthLogisticRegression:
     >>> np.exp(m.params_)                          # doctest: +SKIP
     """
 
-    def __init__(self, alpha: float = 0.05, ci_method: str = "profile", fit_intercept: bool = True,
-                 max_iter: int = 200, tol: float = 1e-10, max_step: float = 5.0):
+    def __init__(
+        self,
+        alpha: float = 0.05,
+        ci_method: str = "profile",
+        fit_intercept: bool = True,
+        max_iter: int = 200,
+        tol: float = 1e-10,
+        max_step: float = 5.0,
+    ):
         if ci_method not in ("profile", "wald"):
             raise ValueError(f"ci_method must be 'profile' or 'wald', not {ci_method!r}")
         self.alpha = alpha
@@ -129,7 +150,7 @@ class FirthLogisticRegression:
         self.max_step = max_step
 
     # ------------------------------------------------------------------ public
-    def fit(self, X: pd.DataFrame | np.ndarray, y: Sequence[float]) -> "FirthLogisticRegression":
+    def fit(self, X: pd.DataFrame | np.ndarray, y: Sequence[float]) -> FirthLogisticRegression:
         """Fit the model; ``X`` without intercept column when ``fit_intercept`` is true."""
         Xd = pd.DataFrame(X).copy()
         Xd.columns = [str(c) for c in Xd.columns]
@@ -148,8 +169,9 @@ class FirthLogisticRegression:
         beta, ll, it, conv = self._maximise(np.zeros(p), np.ones(p, dtype=bool))
         self.n_iter_, self.converged_ = it, conv
         if not conv:
-            warnings.warn("Firth logistic regression did not converge; raise max_iter.", StatisticsWarning,
-                          stacklevel=2)
+            warnings.warn(
+                "Firth logistic regression did not converge; raise max_iter.", StatisticsWarning, stacklevel=2
+            )
         info = self._info(beta)
         cov = np.linalg.inv(info)
         self.params_ = pd.Series(beta, index=names, name="coef")
@@ -176,11 +198,18 @@ class FirthLogisticRegression:
     def summary(self) -> pd.DataFrame:
         """Coefficients, SEs, CIs, odds ratios and penalised-LR p-values, one row per term."""
         ci = self.confidence_intervals_
-        return pd.DataFrame({
-            "coef": self.params_, "se": self.bse_, "coef_lower": ci["lower"], "coef_upper": ci["upper"],
-            "or": np.exp(self.params_), "or_lower": np.exp(ci["lower"]), "or_upper": np.exp(ci["upper"]),
-            "p_value": self.pvalues_,
-        })
+        return pd.DataFrame(
+            {
+                "coef": self.params_,
+                "se": self.bse_,
+                "coef_lower": ci["lower"],
+                "coef_upper": ci["upper"],
+                "or": np.exp(self.params_),
+                "or_lower": np.exp(ci["lower"]),
+                "or_upper": np.exp(ci["upper"]),
+                "p_value": self.pvalues_,
+            }
+        )
 
     # ------------------------------------------------------------------ internals
     def _pen_loglik(self, beta: np.ndarray) -> float:
@@ -237,9 +266,12 @@ class FirthLogisticRegression:
         free[j] = False
         _, ll, _, conv = self._maximise(beta, free)
         if not conv:
-            warnings.warn(f"A restricted Firth fit ({self.params_.index[j]} fixed) did not converge; "
-                          "its p-value or interval may be inaccurate: raise max_iter.", StatisticsWarning,
-                          stacklevel=3)
+            warnings.warn(
+                f"A restricted Firth fit ({self.params_.index[j]} fixed) did not converge; "
+                "its p-value or interval may be inaccurate: raise max_iter.",
+                StatisticsWarning,
+                stacklevel=3,
+            )
         return ll
 
     def _profile_limit(self, j: int, direction: int, q: float) -> float:
@@ -312,16 +344,47 @@ DEFAULT_TERMS: tuple[Term, ...] = (
     Term("max_tumor_size_cm", "max_tumor_size_cm", "continuous", label="Maximum primary tumour size", unit="cm"),
     Term("t_stage_group", "t_stage_group", "categorical", "T1+T2", ("T1+T2", "T3+T4"), label="AJCC T stage"),
     Term("n_stage_max", "n_stage_max", "categorical", "N0", ("N0", "N1a", "N1b"), label="AJCC N stage"),
-    Term("local_disease_status", "local_disease_status", "categorical", "neither",
-         ("neither", "local_recurrence", "local_persistent"), label="Local recurrence/persistent disease"),
-    Term("metastasis_timing", "metastasis_timing", "categorical", "synchronous", ("synchronous", "metachronous"),
-         label="Distant metastasis timing"),
-    Term("rait_group", "rait_group", "categorical", "o-RAIT", ("o-RAIT", "m-RAIT"), label="Multiple RAITs or not",
-         family="rait_exposure"),
-    Term("n_rait_cycles", "n_rait_cycles", "continuous", label="Number of RAIT cycles", unit="cycle",
-         family="rait_exposure"),
-    Term("cumulative_gbq", "cumulative_gbq", "continuous", label="Cumulative RAI activity", unit="GBq",
-         family="rait_exposure"),
+    Term(
+        "local_disease_status",
+        "local_disease_status",
+        "categorical",
+        "neither",
+        ("neither", "local_recurrence", "local_persistent"),
+        label="Local recurrence/persistent disease",
+    ),
+    Term(
+        "metastasis_timing",
+        "metastasis_timing",
+        "categorical",
+        "synchronous",
+        ("synchronous", "metachronous"),
+        label="Distant metastasis timing",
+    ),
+    Term(
+        "rait_group",
+        "rait_group",
+        "categorical",
+        "o-RAIT",
+        ("o-RAIT", "m-RAIT"),
+        label="Multiple RAITs or not",
+        family="rait_exposure",
+    ),
+    Term(
+        "n_rait_cycles",
+        "n_rait_cycles",
+        "continuous",
+        label="Number of RAIT cycles",
+        unit="cycle",
+        family="rait_exposure",
+    ),
+    Term(
+        "cumulative_gbq",
+        "cumulative_gbq",
+        "continuous",
+        label="Cumulative RAI activity",
+        unit="GBq",
+        family="rait_exposure",
+    ),
 )
 
 
@@ -374,11 +437,22 @@ class LogisticAnalysis:
         continuous-age analysis (DataFrames for the tables).
     """
 
-    def __init__(self, threshold: float = 0.1, age_cut: float = 45.0, *, outcome: str = "pfs_event",
-                 terms: Iterable[Term] = DEFAULT_TERMS, reference_levels: dict[str, str] | None = None,
-                 firth: str = "auto", firth_ci: str = "profile", min_epv: float = 10.0,
-                 max_abs_coef: float = 10.0, max_se: float = 10.0, sensitivity: bool = True,
-                 alpha: float = 0.05):
+    def __init__(
+        self,
+        threshold: float = 0.1,
+        age_cut: float = 45.0,
+        *,
+        outcome: str = "pfs_event",
+        terms: Iterable[Term] = DEFAULT_TERMS,
+        reference_levels: dict[str, str] | None = None,
+        firth: str = "auto",
+        firth_ci: str = "profile",
+        min_epv: float = 10.0,
+        max_abs_coef: float = 10.0,
+        max_se: float = 10.0,
+        sensitivity: bool = True,
+        alpha: float = 0.05,
+    ):
         if firth not in ("auto", "always", "never"):
             raise ValueError(f"firth must be 'auto', 'always' or 'never', not {firth!r}")
         self.threshold = threshold
@@ -395,7 +469,7 @@ class LogisticAnalysis:
         self.alpha = alpha
 
     # ------------------------------------------------------------------ fit
-    def fit(self, cohort: pd.DataFrame) -> "LogisticAnalysis":
+    def fit(self, cohort: pd.DataFrame) -> LogisticAnalysis:
         """Fit every univariable model, select, fit the multivariable model(s); returns self."""
         terms = [self._configure(t) for t in self.terms]
         missing = sorted({t.column for t in terms} - set(cohort.columns) | ({self.outcome} - set(cohort.columns)))
@@ -410,14 +484,12 @@ class LogisticAnalysis:
                 f"{self.outcome} is {'never' if n_ev == 0 else 'always'} 1 in this cohort of {len(y)}; "
                 "a logistic regression of progression needs both outcomes."
             )
-        self.n_obs_, self.n_events_ = int(len(y)), n_ev
+        self.n_obs_, self.n_events_ = len(y), n_ev
         self.warnings_: list[str] = []
         self.univariable_, self.multivariable_, self.selected_ = self._analyse(cohort, terms, self.warnings_)
         self.sensitivity_ = None
         if self.sensitivity:
-            sens_terms = [
-                replace(t, kind="continuous", cut=None, unit="year") if t.kind == "cut" else t for t in terms
-            ]
+            sens_terms = [replace(t, kind="continuous", cut=None, unit="year") if t.kind == "cut" else t for t in terms]
             if sens_terms != terms:
                 w: list[str] = []
                 uni, multi, sel = self._analyse(cohort, sens_terms, w)
@@ -495,16 +567,20 @@ class LogisticAnalysis:
             if not (uni.loc[uni["variable"] == t.variable, "p_value"] < self.threshold).any():
                 continue
             if t.family is not None and t.family in families:
-                warn.append(f"{t.variable} reached p < {self.threshold} but codes the same exposure as "
-                            f"{families[t.family]} ({t.family}); only {families[t.family]} enters the "
-                            "multivariable model.")
+                warn.append(
+                    f"{t.variable} reached p < {self.threshold} but codes the same exposure as "
+                    f"{families[t.family]} ({t.family}); only {families[t.family]} enters the "
+                    "multivariable model."
+                )
                 continue
             if t.family is not None:
                 families[t.family] = t.variable
             sel.append(t.variable)
         if not sel:
-            warn.append(f"No characteristic reached p < {self.threshold} in univariable analysis; "
-                        "no multivariable model was fitted.")
+            warn.append(
+                f"No characteristic reached p < {self.threshold} in univariable analysis; "
+                "no multivariable model was fitted."
+            )
             return uni, _empty(), sel
         chosen = [t for t in terms if t.variable in sel]
         model = self._fit_model(cohort, chosen, warn, label="multivariable model")
@@ -523,8 +599,11 @@ class LogisticAnalysis:
             x = data[t.column]
             if t.kind == "continuous":
                 X[t.variable] = pd.to_numeric(x, errors="coerce").astype(float)
-                meta.append(dict(variable=t.variable, term=t.variable, level=f"per {t.unit}" if t.unit else None,
-                                 reference=None))
+                meta.append(
+                    dict(
+                        variable=t.variable, term=t.variable, level=f"per {t.unit}" if t.unit else None, reference=None
+                    )
+                )
                 continue
             if t.kind == "cut":
                 lv = np.where(pd.to_numeric(x).astype(float) >= t.cut, f">={t.cut:g}", f"<{t.cut:g}")
@@ -538,14 +617,17 @@ class LogisticAnalysis:
             present = [lv for lv in levels if (x == lv).any()]
             if ref not in present:
                 new_ref = max(present, key=lambda lv: int((x == lv).sum())) if present else None
-                warn.append(f"{label}: reference level {ref!r} of {t.variable} has no patient; "
-                            f"using {new_ref!r} instead.")
+                warn.append(
+                    f"{label}: reference level {ref!r} of {t.variable} has no patient; using {new_ref!r} instead."
+                )
                 ref = new_ref
             for lv in present:
                 ev = y[(x == lv).to_numpy()]
                 if ev.sum() == 0 or ev.sum() == len(ev):
-                    separated.append(f"{t.variable} level {lv!r} has {'no' if ev.sum() == 0 else 'only'} "
-                                     f"events ({int(ev.sum())}/{len(ev)})")
+                    separated.append(
+                        f"{t.variable} level {lv!r} has {'no' if ev.sum() == 0 else 'only'} "
+                        f"events ({int(ev.sum())}/{len(ev)})"
+                    )
             for lv in present:
                 if lv == ref:
                     continue
@@ -564,8 +646,9 @@ class LogisticAnalysis:
             return None
         epv = min(n_ev, n - n_ev) / X.shape[1]
         if epv < self.min_epv:
-            warn.append(f"{label}: {epv:.1f} events per variable (< {self.min_epv:g}); estimates may be "
-                        "biased and unstable.")
+            warn.append(
+                f"{label}: {epv:.1f} events per variable (< {self.min_epv:g}); estimates may be biased and unstable."
+            )
         ml = None
         ml_problem: list[str] = []
         if self.firth != "always":
@@ -575,12 +658,16 @@ class LogisticAnalysis:
         if problems:
             what = "; ".join(problems)
             if use_firth:
-                warn.append(f"{label}: quasi-complete separation ({what}); the maximum likelihood odds ratio "
-                            "does not exist: Firth penalised-likelihood estimates reported (profile "
-                            "penalised-likelihood CI, penalised likelihood-ratio p).")
+                warn.append(
+                    f"{label}: quasi-complete separation ({what}); the maximum likelihood odds ratio "
+                    "does not exist: Firth penalised-likelihood estimates reported (profile "
+                    "penalised-likelihood CI, penalised likelihood-ratio p)."
+                )
             else:
-                warn.append(f"{label}: quasi-complete separation ({what}); the maximum likelihood odds ratio "
-                            "does not exist and the reported one is meaningless: use firth='auto'.")
+                warn.append(
+                    f"{label}: quasi-complete separation ({what}); the maximum likelihood odds ratio "
+                    "does not exist and the reported one is meaningless: use firth='auto'."
+                )
         if use_firth:
             fm = FirthLogisticRegression(alpha=self.alpha, ci_method=self.firth_ci).fit(X, y)
             coef, se = fm.params_.drop("Intercept"), fm.bse_.drop("Intercept")
@@ -596,9 +683,20 @@ class LogisticAnalysis:
         rows = []
         for m in meta:
             k = m["term"]
-            rows.append({**m, "or": float(np.exp(coef[k])), "ci_low": float(np.exp(lo[k])),
-                         "ci_high": float(np.exp(hi[k])), "p_value": float(p[k]), "coef": float(coef[k]),
-                         "se": float(se[k]), "method": method, "n_obs": n, "n_events": n_ev})
+            rows.append(
+                {
+                    **m,
+                    "or": float(np.exp(coef[k])),
+                    "ci_low": float(np.exp(lo[k])),
+                    "ci_high": float(np.exp(hi[k])),
+                    "p_value": float(p[k]),
+                    "coef": float(coef[k]),
+                    "se": float(se[k]),
+                    "method": method,
+                    "n_obs": n,
+                    "n_events": n_ev,
+                }
+            )
         return _Model(pd.DataFrame(rows, columns=RESULT_COLUMNS), method)
 
     def _fit_ml(self, X: pd.DataFrame, y: np.ndarray):
@@ -610,16 +708,17 @@ class LogisticAnalysis:
         problems: list[str] = []
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            res = sm.GLM(y, Xc, family=sm.families.Binomial()).fit(
-                maxiter=100, tol=1e-12, tol_criterion="params"
-            )
+            res = sm.GLM(y, Xc, family=sm.families.Binomial()).fit(maxiter=100, tol=1e-12, tol_criterion="params")
         if any(issubclass(w.category, PerfectSeparationWarning) for w in caught):
             problems.append("fitted probabilities of 0 or 1")
         if not res.converged:
             problems.append("IRLS did not converge")
         params, bse = res.params.drop("Intercept"), res.bse.drop("Intercept")
-        big = [k for k in params.index if abs(params[k]) > self.max_abs_coef or not np.isfinite(bse[k])
-               or bse[k] > self.max_se]
+        big = [
+            k
+            for k in params.index
+            if abs(params[k]) > self.max_abs_coef or not np.isfinite(bse[k]) or bse[k] > self.max_se
+        ]
         if big:
             problems.append(f"unbounded estimate for {', '.join(big)}")
         return res, problems

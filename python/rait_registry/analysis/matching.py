@@ -418,16 +418,13 @@ def _covariate_columns(cohort: pd.DataFrame, covariates: Sequence[str]) -> tuple
         _require_column(cohort, expr, spec)
         s = cohort[expr]
         _require_complete(s, expr, spec)
-        if pd.api.types.is_bool_dtype(s):
-            model[spec] = balance[spec] = s.to_numpy(dtype=float)
-        elif pd.api.types.is_numeric_dtype(s):
+        if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
             model[spec] = balance[spec] = s.to_numpy(dtype=float)
         else:
             levels = sorted(s.astype(str).unique())
             if len(levels) < 2:
                 raise MatchingError(
-                    f"matching covariate {spec!r} takes a single value in this cohort; "
-                    "drop it from the covariate list"
+                    f"matching covariate {spec!r} takes a single value in this cohort; drop it from the covariate list"
                 )
             sv = s.astype(str).to_numpy()
             for i, lvl in enumerate(levels):
@@ -750,15 +747,13 @@ class PropensityMatcher:
                 + "; as MatchIt method='nearest', distance='glm'"
             ),
             "n": {self.focal_group: self.n_focal_, self.control_group: self.n_control_},
-            "n_pairs": int(len(self.pairs_)),
+            "n_pairs": len(self.pairs_),
             "pairs": [[str(a), str(b)] for a, b in zip(self.pairs_[fcol], self.pairs_[ccol], strict=True)],
             "unmatched": {
                 g: [str(i) for i in um.loc[um[self.group_col] == g, self.id_col]]
                 for g in (self.focal_group, self.control_group)
             },
-            "n_unmatched": {
-                g: int((um[self.group_col] == g).sum()) for g in (self.focal_group, self.control_group)
-            },
+            "n_unmatched": {g: int((um[self.group_col] == g).sum()) for g in (self.focal_group, self.control_group)},
             "balance": [
                 {
                     "covariate": r.covariate,

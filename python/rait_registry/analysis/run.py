@@ -72,8 +72,12 @@ def load_marts(warehouse: str | Path | None = None) -> dict[str, pd.DataFrame]:
             ).fetchone()
             if row:
                 meta.update(
-                    run_id=row[0], extract_id=row[1], manifest_sha256=row[2], refreshed_at=str(row[3]),
-                    dbt_invocation_id=row[4], dbt_vars=json.loads(row[5]) if row[5] else {},
+                    run_id=row[0],
+                    extract_id=row[1],
+                    manifest_sha256=row[2],
+                    refreshed_at=str(row[3]),
+                    dbt_invocation_id=row[4],
+                    dbt_vars=json.loads(row[5]) if row[5] else {},
                 )
         marts["_meta"] = meta
     finally:
@@ -94,8 +98,11 @@ def analyze(
     marts = marts if marts is not None else load_marts(warehouse)
     cohort, cycles = marts["analysis_cohort"], marts["rait_cycles"]
     meta = dict(marts.get("_meta", {}))
-    meta.update(package_version=__version__, analyzed_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                config=_jsonable(asdict(config)))
+    meta.update(
+        package_version=__version__,
+        analyzed_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        config=_jsonable(asdict(config)),
+    )
 
     out_tables: dict[str, pd.DataFrame] = {}
     objects: dict[str, Any] = {}

@@ -269,7 +269,7 @@ class SurvivalComparison:
             "pfs_5y": None,
             "pfs_5y_ci_low": None,
             "pfs_5y_ci_high": None,
-            "at_risk": {_month_key(t): int((T >= t).sum()) for t in at_risk_times},
+            "at_risk": {_month_key(t): int((t <= T).sum()) for t in at_risk_times},
         }
         if T.size == 0:
             notes.append("no patients in this group")
@@ -356,7 +356,14 @@ class SurvivalComparison:
         return out
 
     def _cox(self, T: np.ndarray, E: np.ndarray, G: np.ndarray, order: list[str]) -> dict[str, Any]:
-        out: dict[str, Any] = {"hr": None, "ci_low": None, "ci_high": None, "p": None, "reference": None, "comparison": None}
+        out: dict[str, Any] = {
+            "hr": None,
+            "ci_low": None,
+            "ci_high": None,
+            "p": None,
+            "reference": None,
+            "comparison": None,
+        }
         if len(order) != 2:
             if len(order) > 2:
                 self.notes_.append(f"no single hazard ratio for {len(order)} groups")
@@ -439,15 +446,19 @@ def hazard_ratio(
     E = np.asarray(events, dtype=float)
     G = np.asarray(groups, dtype=object)
     out: dict[str, Any] = {"hr": None, "ci_low": None, "ci_high": None, "p": None}
-    in_ref, in_cmp = G == reference, G == comparison
+    in_ref, in_cmp = reference == G, comparison == G
     if not in_ref.any() or not in_cmp.any():
         return out, "hazard ratio needs patients in both groups", None
     for g, m in ((reference, in_ref), (comparison, in_cmp)):
         if E[m].sum() == 0:
-            return out, (
-                f"no events in group {g!r}: the Cox partial likelihood has no finite maximum, "
-                "so the hazard ratio is not estimable"
-            ), None
+            return (
+                out,
+                (
+                    f"no events in group {g!r}: the Cox partial likelihood has no finite maximum, "
+                    "so the hazard ratio is not estimable"
+                ),
+                None,
+            )
     keep = in_ref | in_cmp
     df = pd.DataFrame({"T": T[keep], "E": E[keep], "x": in_cmp[keep].astype(float)})
     try:
@@ -611,7 +622,13 @@ def survival_analyses(
     """
     if subgroup_cohort not in ("matched", "eligible"):
         raise AnalysisError(f"subgroup_cohort must be 'matched' or 'eligible', got {subgroup_cohort!r}")
-    opts = {"time_col": time_col, "event_col": event_col, "horizon": horizon, "at_risk_every": at_risk_every, "alpha": alpha}
+    opts = {
+        "time_col": time_col,
+        "event_col": event_col,
+        "horizon": horizon,
+        "at_risk_every": at_risk_every,
+        "alpha": alpha,
+    }
     rait = [FOCAL_GROUP, CONTROL_GROUP]
     overall = compare_groups(cohort, "rait_group", rait, **opts)
     matched = None if matched_cohort is None else compare_groups(matched_cohort, "rait_group", rait, **opts)

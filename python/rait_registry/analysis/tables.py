@@ -36,8 +36,9 @@ Hyndman RJ, Fan Y. Sample quantiles in statistical packages. *Am Stat* 1996;50:3
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -54,16 +55,16 @@ from rait_registry.exceptions import AnalysisError, InsufficientDataError
 __all__ = [
     "GROUPS",
     "MONTH_DAYS",
-    "Characteristic",
     "TABLE1_CHARACTERISTICS",
+    "Characteristic",
     "cohort_section",
-    "table1",
-    "table2",
-    "table1_section",
-    "table2_section",
-    "response_shift_table",
-    "records",
     "format_p",
+    "records",
+    "response_shift_table",
+    "table1",
+    "table1_section",
+    "table2",
+    "table2_section",
 ]
 
 #: The two study groups, reference first (contract section 4).
@@ -76,11 +77,29 @@ MONTH_DAYS = 30.4375
 RESPONSE_LEVELS: tuple[str, ...] = RESPONSE_ORDER + ("NE",)
 
 ROW_COLUMNS: list[str] = [
-    "variable", "label", "level", "statistic",
-    "overall", "o_rait", "m_rait", "p_value", "test", "n_missing",
-    "overall_pct", "o_rait_pct", "m_rait_pct",
-    "overall_p25", "overall_p75", "o_rait_p25", "o_rait_p75", "m_rait_p25", "m_rait_p75",
-    "overall_display", "o_rait_display", "m_rait_display", "p_display",
+    "variable",
+    "label",
+    "level",
+    "statistic",
+    "overall",
+    "o_rait",
+    "m_rait",
+    "p_value",
+    "test",
+    "n_missing",
+    "overall_pct",
+    "o_rait_pct",
+    "m_rait_pct",
+    "overall_p25",
+    "overall_p75",
+    "o_rait_p25",
+    "o_rait_p75",
+    "m_rait_p25",
+    "m_rait_p75",
+    "overall_display",
+    "o_rait_display",
+    "m_rait_display",
+    "p_display",
 ]
 
 
@@ -121,12 +140,20 @@ TABLE1_CHARACTERISTICS: tuple[Characteristic, ...] = (
     Characteristic("max_tumor_size_cm", "Maximum primary tumour size (cm)", "continuous"),
     Characteristic("t_stage_group", "AJCC T stage", "categorical", ("T1+T2", "T3+T4")),
     Characteristic("n_stage_max", "AJCC N stage", "categorical", ("N0", "N1a", "N1b")),
-    Characteristic("ata_risk", "Initial risk stratification (ATA 2015)", "categorical",
-                   ("low", "intermediate", "high", "unknown"), untestable=("unknown",)),
-    Characteristic("local_disease_status", "Local recurrence or persistent disease before RAIT", "categorical",
-                   ("neither", "local_recurrence", "local_persistent")),
-    Characteristic("metastasis_timing", "Distant metastasis timing", "categorical",
-                   ("synchronous", "metachronous")),
+    Characteristic(
+        "ata_risk",
+        "Initial risk stratification (ATA 2015)",
+        "categorical",
+        ("low", "intermediate", "high", "unknown"),
+        untestable=("unknown",),
+    ),
+    Characteristic(
+        "local_disease_status",
+        "Local recurrence or persistent disease before RAIT",
+        "categorical",
+        ("neither", "local_recurrence", "local_persistent"),
+    ),
+    Characteristic("metastasis_timing", "Distant metastasis timing", "categorical", ("synchronous", "metachronous")),
 )
 
 
@@ -138,7 +165,7 @@ def cohort_section(cohort: pd.DataFrame) -> dict[str, int]:
     _require(cohort, ["patient_id", "rait_group"], "analysis_cohort")
     group = _checked_groups(cohort)
     return {
-        "n_eligible": int(len(cohort)),
+        "n_eligible": len(cohort),
         "n_o_rait": int((group == GROUPS[0]).sum()),
         "n_m_rait": int((group == GROUPS[1]).sum()),
     }
@@ -231,25 +258,40 @@ def table2(
     patients not in ``cohort`` are ignored. The paper's "5-year PFS rate" row belongs to
     the survival analysis and is not produced here.
     """
-    _require(cohort, ["patient_id", "rait_group", "median_activity_gbq", "cumulative_gbq",
-                      "first_response", "last_response"], "analysis_cohort")
+    _require(
+        cohort,
+        ["patient_id", "rait_group", "median_activity_gbq", "cumulative_gbq", "first_response", "last_response"],
+        "analysis_cohort",
+    )
     _require(cycles, ["patient_id", "cycle_number", "days_since_previous"], "rait_cycles")
     if interval not in ("pooled", "patient_median"):
         raise AnalysisError(f"interval must be 'pooled' or 'patient_median', not {interval!r}.")
     group = _checked_groups(cohort)
     rows: list[dict] = []
-    rows += _continuous_rows(Characteristic("median_activity_gbq", "Median single RAIT cycle activity (GBq)",
-                                            "continuous", digits=2), cohort["median_activity_gbq"], group,
-                             quantile_method)
-    rows += _continuous_rows(Characteristic("cumulative_gbq", "Cumulative RAIT activity (GBq)",
-                                            "continuous", digits=2), cohort["cumulative_gbq"], group,
-                             quantile_method)
+    rows += _continuous_rows(
+        Characteristic("median_activity_gbq", "Median single RAIT cycle activity (GBq)", "continuous", digits=2),
+        cohort["median_activity_gbq"],
+        group,
+        quantile_method,
+    )
+    rows += _continuous_rows(
+        Characteristic("cumulative_gbq", "Cumulative RAIT activity (GBq)", "continuous", digits=2),
+        cohort["cumulative_gbq"],
+        group,
+        quantile_method,
+    )
     rows.append(_interval_row(cohort, cycles, group, interval, quantile_method))
-    resp = Characteristic("first_response", "Response to first RAIT", "categorical", RESPONSE_LEVELS,
-                          untestable=("NE",))
+    resp = Characteristic(
+        "first_response", "Response to first RAIT", "categorical", RESPONSE_LEVELS, untestable=("NE",)
+    )
     rows += _categorical_rows(resp, cohort["first_response"], group, min_expected)
-    resp = Characteristic("last_response", "Response to last RAIT (o-RAIT: its only RAIT)", "categorical",
-                          RESPONSE_LEVELS, untestable=("NE",))
+    resp = Characteristic(
+        "last_response",
+        "Response to last RAIT (o-RAIT: its only RAIT)",
+        "categorical",
+        RESPONSE_LEVELS,
+        untestable=("NE",),
+    )
     rows += _categorical_rows(resp, cohort["last_response"], group, min_expected)
     rows += _paired_rows(cohort, group)
     return _frame(rows)
@@ -409,8 +451,9 @@ def _paired_rows(cohort: pd.DataFrame, group: pd.Series) -> list[dict]:
             row["p_value"], row["test"] = wil.p_value, wil.test
         row["p_display"] = format_p(row["p_value"])
         rows.append(row)
-    ch = Characteristic("m_rait_marginal_homogeneity", "m-RAIT: first vs last response, marginal homogeneity",
-                        "categorical")
+    ch = Characteristic(
+        "m_rait_marginal_homogeneity", "m-RAIT: first vs last response, marginal homogeneity", "categorical"
+    )
     row = _blank(ch, level=None, statistic="n")
     row["m_rait"], row["m_rait_display"], row["n_missing"] = n_pairs, f"{n_pairs} pairs", counts["not_evaluable"]
     if sm is not None:
@@ -424,7 +467,7 @@ def _paired_rows(cohort: pd.DataFrame, group: pd.Series) -> list[dict]:
 
 
 def _blank(ch: Characteristic, level: str | None, statistic: str) -> dict:
-    row: dict[str, Any] = {c: None for c in ROW_COLUMNS}
+    row: dict[str, Any] = dict.fromkeys(ROW_COLUMNS)
     row.update(variable=ch.variable, label=ch.label, level=level, statistic=statistic)
     return row
 

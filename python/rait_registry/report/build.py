@@ -25,11 +25,12 @@ import json
 import logging
 import math
 import warnings
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 import pandas as pd
 
@@ -37,13 +38,25 @@ from .. import __version__
 from ..exceptions import StatisticsWarning, UsageError
 from ..warehouse import connect_read_only, default_warehouse
 from . import figures as F
-from .html import (Cell, Row, TableLayout, balance_table, cutpoint_table, logistic_table, paper_table, render_figure,
-                   render_beyond, render_page, render_table, survival_table)
+from .html import (
+    Cell,
+    Row,
+    TableLayout,
+    balance_table,
+    cutpoint_table,
+    logistic_table,
+    paper_table,
+    render_beyond,
+    render_figure,
+    render_page,
+    render_table,
+    survival_table,
+)
 from .labels import VARIABLE_LABELS, criterion_labels, level_label, plot_labels
 
 log = logging.getLogger(__name__)
 
-__all__ = ["build_report", "ReportData", "load_report_data", "study_parameters"]
+__all__ = ["ReportData", "build_report", "load_report_data", "study_parameters"]
 
 GROUPS = ("o-RAIT", "m-RAIT")
 
@@ -68,9 +81,11 @@ class ReportData:
 
 
 def _table_exists(con, schema: str, table: str) -> bool:
-    return bool(con.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, table]
-    ).fetchone()[0])
+    return bool(
+        con.execute(
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, table]
+        ).fetchone()[0]
+    )
 
 
 def _load_json(value: Any) -> Any:
@@ -82,8 +97,9 @@ def _load_json(value: Any) -> Any:
     return value
 
 
-def load_report_data(warehouse: str | Path | None, out_dir: str | Path,
-                     results: Mapping[str, Any] | str | Path | None = None) -> ReportData:
+def load_report_data(
+    warehouse: str | Path | None, out_dir: str | Path, results: Mapping[str, Any] | str | Path | None = None
+) -> ReportData:
     """Read the marts and provenance from ``warehouse`` and the results (dict, path, or ``out_dir/results.json``).
 
     Raises
@@ -100,7 +116,9 @@ def load_report_data(warehouse: str | Path | None, out_dir: str | Path,
     try:
         for mart in ("analysis_cohort", "rait_cycles", "cohort_attrition"):
             if not _table_exists(con, "marts", mart):
-                raise UsageError(f"the warehouse {path} has no marts.{mart}; run `rait-registry refresh` to rebuild it.")
+                raise UsageError(
+                    f"the warehouse {path} has no marts.{mart}; run `rait-registry refresh` to rebuild it."
+                )
         cohort = con.execute("select * from marts.analysis_cohort order by patient_id").df()
         cycles = con.execute(
             "select c.* from marts.rait_cycles c join marts.analysis_cohort a using (patient_id) "
@@ -113,13 +131,17 @@ def load_report_data(warehouse: str | Path | None, out_dir: str | Path,
             if len(frame):
                 refresh = {k: _load_json(v) for k, v in frame.iloc[0].to_dict().items()}
         else:
-            notes.append("The warehouse has no refresh history (history.refresh_runs): extract id, manifest hash and "
-                         "refresh time are unknown; study parameters are shown as the dbt_project.yml defaults.")
+            notes.append(
+                "The warehouse has no refresh history (history.refresh_runs): extract id, manifest hash and "
+                "refresh time are unknown; study parameters are shown as the dbt_project.yml defaults."
+            )
         quarantined = None
         if _table_exists(con, "quarantine", "rejected_rows"):
-            quarantined = int(con.execute(
-                "select count(*) from (select distinct source_table, source_row from quarantine.rejected_rows)"
-            ).fetchone()[0])
+            quarantined = int(
+                con.execute(
+                    "select count(*) from (select distinct source_table, source_row from quarantine.rejected_rows)"
+                ).fetchone()[0]
+            )
     finally:
         con.close()
 
@@ -134,8 +156,9 @@ def load_report_data(warehouse: str | Path | None, out_dir: str | Path,
             try:
                 loaded = json.loads(raw)
             except json.JSONDecodeError as exc:
-                raise UsageError(f"{results_path} is not valid JSON ({exc.msg} at line {exc.lineno}); "
-                                 "rerun `rait-registry analyze`.") from None
+                raise UsageError(
+                    f"{results_path} is not valid JSON ({exc.msg} at line {exc.lineno}); rerun `rait-registry analyze`."
+                ) from None
             source = str(results_path)
         elif results is not None:
             raise UsageError(f"no results file at {results_path}; run `rait-registry analyze --out DIR` first.")
@@ -152,7 +175,9 @@ def load_report_data(warehouse: str | Path | None, out_dir: str | Path,
             source = f"{written} (computed by the report with rait_registry.analysis.run.analyze)"
     for key in ("cohort", "table1", "table2", "logistic"):
         if key not in loaded:
-            raise UsageError(f"the results lack the '{key}' section (contract section 4); rerun `rait-registry analyze`.")
+            raise UsageError(
+                f"the results lack the '{key}' section (contract section 4); rerun `rait-registry analyze`."
+            )
     return ReportData(path, cohort, cycles, attrition, refresh, quarantined, loaded, source, sha, notes)
 
 
@@ -163,7 +188,7 @@ def _dbt_defaults() -> dict[str, Any]:
 
     try:
         config = yaml.safe_load((project_dir() / "dbt_project.yml").read_text())
-    except Exception:  # noqa: BLE001 - a report without the defaults still renders
+    except Exception:
         return {}
     return dict(config.get("vars") or {})
 
@@ -180,8 +205,14 @@ def study_parameters(refresh: Mapping[str, Any] | None) -> list[tuple[str, str, 
     for name in list(defaults) + [k for k in overrides if k not in defaults]:
         default = defaults.get(name)
         value = overrides.get(name, default)
-        rows.append((name, "" if value is None else str(value), "" if default is None else str(default),
-                     name in overrides and overrides[name] != default))
+        rows.append(
+            (
+                name,
+                "" if value is None else str(value),
+                "" if default is None else str(default),
+                name in overrides and overrides[name] != default,
+            )
+        )
     return rows
 
 
@@ -239,8 +270,10 @@ def _provenance(data: ReportData, generated_at: str) -> list[tuple[str, str]]:
         ("Analysis options", json.dumps(meta.get("config"), sort_keys=True) if meta.get("config") else "defaults"),
         ("rait-registry (report)", __version__),
         ("dbt-core / dbt-duckdb (report environment)", f"{_version('dbt-core')} / {_version('dbt-duckdb')}"),
-        ("lifelines / statsmodels / matplotlib",
-         f"{_version('lifelines')} / {_version('statsmodels')} / {_version('matplotlib')}"),
+        (
+            "lifelines / statsmodels / matplotlib",
+            f"{_version('lifelines')} / {_version('statsmodels')} / {_version('matplotlib')}",
+        ),
         ("Report generated at", generated_at),
     ]
     return rows
@@ -266,7 +299,7 @@ def _risk_label(key: str) -> str:
     label = _pretty_group(key)
     for prefix in ("Age ", "Tumour "):
         if label.startswith(prefix):
-            return label[len(prefix):]
+            return label[len(prefix) :]
     return label
 
 
@@ -276,8 +309,16 @@ def _groups(frame: pd.DataFrame, labels: pd.Series, order: list[str]) -> list[F.
     for i, key in enumerate(order):
         sub = frame[labels == key]
         color = F.GROUP_COLORS[key] if rait else F.SERIES_COLORS[i % len(F.SERIES_COLORS)]
-        out.append(F.KMGroup(key, _pretty_group(key), sub["pfs_months"].to_numpy(dtype=float),
-                             sub["pfs_event"].to_numpy(dtype=int), color, _risk_label(key)))
+        out.append(
+            F.KMGroup(
+                key,
+                _pretty_group(key),
+                sub["pfs_months"].to_numpy(dtype=float),
+                sub["pfs_event"].to_numpy(dtype=int),
+                color,
+                _risk_label(key),
+            )
+        )
     return out
 
 
@@ -289,12 +330,15 @@ def _check_counts(name: str, groups: list[F.KMGroup], analysis: Mapping[str, Any
     for g in groups:
         n = (stated.get(g.key) or {}).get("n")
         if n is not None and int(n) != len(g.durations):
-            notes.append(f"{name}: group {g.key} has {len(g.durations)} patients in the warehouse but {n} in "
-                         "results.json; the results may come from another refresh; rerun `rait-registry analyze`.")
+            notes.append(
+                f"{name}: group {g.key} has {len(g.durations)} patients in the warehouse but {n} in "
+                "results.json; the results may come from another refresh; rerun `rait-registry analyze`."
+            )
 
 
-def _panel(title: str, groups: list[F.KMGroup], analysis: Mapping[str, Any] | None, name: str,
-           notes: list[str]) -> F.KMPanel:
+def _panel(
+    title: str, groups: list[F.KMGroup], analysis: Mapping[str, Any] | None, name: str, notes: list[str]
+) -> F.KMPanel:
     note = ""
     missing = not analysis or "logrank_p" not in analysis  # a published null stays null
     if missing and any(len(g.durations) for g in groups):
@@ -302,8 +346,9 @@ def _panel(title: str, groups: list[F.KMGroup], analysis: Mapping[str, Any] | No
         if computed.get("logrank_p") is not None:
             analysis = {**(analysis or {}), **computed}
             note = "(statistics computed by the report)"
-            notes.append(f"{name}: results.json has no log-rank/HR; the figure shows lifelines estimates "
-                         "computed by the report.")
+            notes.append(
+                f"{name}: results.json has no log-rank/HR; the figure shows lifelines estimates computed by the report."
+            )
     _check_counts(name, groups, analysis, notes)
     comparison, reference = (analysis or {}).get("hr_comparison"), (analysis or {}).get("hr_reference")
     if comparison and reference:
@@ -329,28 +374,39 @@ def _propensity(cohort: pd.DataFrame, matching: Mapping[str, Any], notes: list[s
     except ImportError:
         notes.append("Propensity-score distributions not drawn: rait_registry.analysis.matching is not available.")
         return None
-    kwargs = {"covariates": matching.get("covariates"), "caliper": matching.get("caliper"),
-              "caliper_scale": matching.get("caliper_scale", "propensity"), "order": matching.get("order", "largest")}
+    kwargs = {
+        "covariates": matching.get("covariates"),
+        "caliper": matching.get("caliper"),
+        "caliper_scale": matching.get("caliper_scale", "propensity"),
+        "order": matching.get("order", "largest"),
+    }
     if kwargs["order"] == "random":
-        kwargs["random_state"] = (matching.get("random_state") or 0)
+        kwargs["random_state"] = matching.get("random_state") or 0
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             matcher = PropensityMatcher(**{k: v for k, v in kwargs.items() if v is not None}).fit(cohort)
-    except Exception as exc:  # noqa: BLE001 - the report still renders without this figure
+    except Exception as exc:
         notes.append(f"Propensity-score distributions not drawn: refitting the matching model failed ({exc}).")
         return None
     refit = matcher.to_dict().get("pairs") or []
     if [list(map(str, p)) for p in refit] != [list(map(str, p)) for p in matching.get("pairs") or []]:
-        notes.append("Refitting the matching model on the warehouse gave different pairs from results.json; the "
-                     "propensity-score figure shows the refit. Rerun `rait-registry analyze` on this warehouse.")
+        notes.append(
+            "Refitting the matching model on the warehouse gave different pairs from results.json; the "
+            "propensity-score figure shows the refit. Rerun `rait-registry analyze` on this warehouse."
+        )
     ps = matcher.propensity_
     frame = pd.DataFrame({"patient_id": ps.index.astype(str), "propensity": ps.to_numpy(dtype=float)})
     return frame.merge(cohort[["patient_id", "rait_group"]].astype({"patient_id": str}), on="patient_id")
 
 
-def _subgroup_panels(cohort: pd.DataFrame, matched: pd.DataFrame | None, survival: Mapping[str, Any],
-                     config: Mapping[str, Any], notes: list[str]) -> list[F.KMPanel]:
+def _subgroup_panels(
+    cohort: pd.DataFrame,
+    matched: pd.DataFrame | None,
+    survival: Mapping[str, Any],
+    config: Mapping[str, Any],
+    notes: list[str],
+) -> list[F.KMPanel]:
     try:
         from ..analysis.survival import subgroup_specs
     except ImportError:
@@ -360,8 +416,10 @@ def _subgroup_panels(cohort: pd.DataFrame, matched: pd.DataFrame | None, surviva
     by_name = {s["name"]: s for s in specs}
     entries = list(survival.get("subgroups") or [])
     if not entries:
-        entries = [{"name": s["name"], "figure": s["figure"], "description": s["description"], "cohort": "matched"}
-                   for s in specs]
+        entries = [
+            {"name": s["name"], "figure": s["figure"], "description": s["description"], "cohort": "matched"}
+            for s in specs
+        ]
     panels = []
     for entry in entries:
         spec = by_name.get(str(entry.get("name")))
@@ -378,11 +436,16 @@ def _subgroup_panels(cohort: pd.DataFrame, matched: pd.DataFrame | None, surviva
         labels = spec["group_of"](data)
         data, labels = data.loc[labels.notna()], labels[labels.notna()].astype(str)
         letter = str(entry.get("figure") or spec["figure"])[-1:]
-        description = str(entry.get("description") or spec["description"]).replace(">=", "\u2265").replace("<=", "\u2264")
-        title = f"{letter}  {description if description.startswith(GROUPS) else description[:1].upper() + description[1:]}"
+        description = (
+            str(entry.get("description") or spec["description"]).replace(">=", "\u2265").replace("<=", "\u2264")
+        )
+        title = (
+            f"{letter}  {description if description.startswith(GROUPS) else description[:1].upper() + description[1:]}"
+        )
         analysis = entry if entry.get("groups") or entry.get("logrank_p") is not None else None
-        panels.append(_panel(title, _groups(data, labels, list(spec["groups"])), analysis,
-                             f"Fig. {spec['figure']}", notes))
+        panels.append(
+            _panel(title, _groups(data, labels, list(spec["groups"])), analysis, f"Fig. {spec['figure']}", notes)
+        )
     return panels
 
 
@@ -397,8 +460,16 @@ def _progress(enabled: bool | None) -> Iterator[Callable[[str], None]]:
 
     console = Console(stderr=True)
     show = console.is_terminal if enabled is None else enabled
-    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                        TimeElapsedColumn(), console=console, disable=not show, transient=False)
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not show,
+        transient=False,
+    )
     with progress:
         task = progress.add_task("report", total=len(_STEPS))
 
@@ -437,31 +508,59 @@ def _five_year_row(cohort: pd.DataFrame, overall: Mapping[str, Any] | None, note
             warnings.simplefilter("ignore")
             comp = compare_groups(cohort.assign(_all="all"), "_all", ["all"]).to_dict()
         pooled = pct((comp.get("groups") or {}).get("all"))
-        notes.append("Table 2, 5-year PFS of the whole cohort: computed by the report with "
-                     "rait_registry.analysis.survival (results.json holds it per group only).")
-    except Exception:  # noqa: BLE001 - the group values still show
+        notes.append(
+            "Table 2, 5-year PFS of the whole cohort: computed by the report with "
+            "rait_registry.analysis.survival (results.json holds it per group only)."
+        )
+    except Exception:
         notes.append("Table 2, 5-year PFS of the whole cohort: not available.")
     p = F._num(overall.get("logrank_p"))
-    return Row([Cell("5-year PFS rate (%)", "label"), Cell(pooled, "overall", "num"),
-                Cell(pct(groups.get("o-RAIT")), "o_rait", "num"), Cell(pct(groups.get("m-RAIT")), "m_rait", "num"),
-                Cell(F.format_p(p) if p is not None else "", "p_value", "num"), Cell("log-rank", "test", "test")],
-               {"variable": "pfs_5y"}, "single")
+    return Row(
+        [
+            Cell("5-year PFS rate (%)", "label"),
+            Cell(pooled, "overall", "num"),
+            Cell(pct(groups.get("o-RAIT")), "o_rait", "num"),
+            Cell(pct(groups.get("m-RAIT")), "m_rait", "num"),
+            Cell(F.format_p(p) if p is not None else "", "p_value", "num"),
+            Cell("log-rank", "test", "test"),
+        ],
+        {"variable": "pfs_5y"},
+        "single",
+    )
 
 
 def _attrition_table(attrition: pd.DataFrame, labels: Mapping[str, str]) -> TableLayout:
     rows = []
     for r in attrition.itertuples(index=False):
         reason = "all patients of the extract" if int(r.step) == 0 else labels.get(str(r.criterion), str(r.criterion))
-        rows.append(Row([Cell(str(int(r.step)), "step"), Cell(str(r.criterion), "criterion"), Cell(reason, "reason"),
-                         Cell(str(int(r.n_excluded)), "n_excluded", "num"),
-                         Cell(str(int(r.n_remaining)), "n_remaining", "num")],
-                        {"step": str(int(r.step))}, "single"))
-    return TableLayout("attrition", "Cohort attrition (marts.cohort_attrition)",
-                       ["Step", "Criterion", "Excluded when", "Excluded", "Remaining"], rows)
+        rows.append(
+            Row(
+                [
+                    Cell(str(int(r.step)), "step"),
+                    Cell(str(r.criterion), "criterion"),
+                    Cell(reason, "reason"),
+                    Cell(str(int(r.n_excluded)), "n_excluded", "num"),
+                    Cell(str(int(r.n_remaining)), "n_remaining", "num"),
+                ],
+                {"step": str(int(r.step))},
+                "single",
+            )
+        )
+    return TableLayout(
+        "attrition",
+        "Cohort attrition (marts.cohort_attrition)",
+        ["Step", "Criterion", "Excluded when", "Excluded", "Remaining"],
+        rows,
+    )
 
 
-def build_report(warehouse: str | Path | None = None, out_dir: str | Path = "out",
-                 results: Mapping[str, Any] | str | Path | None = None, *, progress: bool | None = None) -> Path:
+def build_report(
+    warehouse: str | Path | None = None,
+    out_dir: str | Path = "out",
+    results: Mapping[str, Any] | str | Path | None = None,
+    *,
+    progress: bool | None = None,
+) -> Path:
     """Write ``out_dir/report.html`` with its figures (``figures/``) and tables (``tables/``); return the HTML path.
 
     Parameters
@@ -485,7 +584,7 @@ def build_report(warehouse: str | Path | None = None, out_dir: str | Path = "out
     """
     out_dir = Path(out_dir)
     fig_dir, tab_dir = out_dir / "figures", out_dir / "tables"
-    generated_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    generated_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     with _progress(progress) as step:
         step("reading the warehouse and results")
         data = load_report_data(warehouse, out_dir, results)
@@ -495,8 +594,10 @@ def build_report(warehouse: str | Path | None = None, out_dir: str | Path = "out
         cohort, vars_now = data.cohort, _vars_in_force(data.refresh)
         counts = res["cohort"]
         if int(counts.get("n_eligible", -1)) != len(cohort):
-            notes.append(f"results.json describes {counts.get('n_eligible')} eligible patients but the warehouse has "
-                         f"{len(cohort)}: the results come from another refresh. Rerun `rait-registry analyze`.")
+            notes.append(
+                f"results.json describes {counts.get('n_eligible')} eligible patients but the warehouse has "
+                f"{len(cohort)}: the results come from another refresh. Rerun `rait-registry analyze`."
+            )
         matching = res.get("matching") or None
         survival = res.get("survival") or {}
         config = (res.get("meta") or {}).get("config") or {}
@@ -510,62 +611,118 @@ def build_report(warehouse: str | Path | None = None, out_dir: str | Path = "out
         match_info = None
         if matching:
             um = matching.get("n_unmatched") or {
-                g: len(v) if isinstance(v, list) else int(v) for g, v in (matching.get("unmatched") or {}).items()}
+                g: len(v) if isinstance(v, list) else int(v) for g, v in (matching.get("unmatched") or {}).items()
+            }
             match_info = {"n_pairs": matching.get("n_pairs", len(matching.get("pairs") or [])), "unmatched": um}
         f = F.save_figure(F.attrition_figure(data.attrition, crit, group_n, match_info), fig_dir, "fig1_attrition")
-        figs["attrition"] = render_figure(f, "Fig. 1", "Patient selection: the six eligibility criteria applied in "
-                                          "order (contract section 2) and the patients lost to matching.",
-                                          "Flow diagram of cohort attrition", scale=0.8)
+        figs["attrition"] = render_figure(
+            f,
+            "Fig. 1",
+            "Patient selection: the six eligibility criteria applied in "
+            "order (contract section 2) and the patients lost to matching.",
+            "Flow diagram of cohort attrition",
+            scale=0.8,
+        )
 
         step("Fig. 2 response Sankey")
         f = F.save_figure(F.sankey_figure(cohort), fig_dir, "fig2_response_sankey")
-        figs["sankey"] = render_figure(f, "Fig. 2", "Response to the first and the last RAIT (CACA 2025 criteria for "
-                                       "non-target disease) in o-RAIT and m-RAIT; for o-RAIT the single RAIT is both.",
-                                       "Alluvial diagram of first to last RAIT response per group")
+        figs["sankey"] = render_figure(
+            f,
+            "Fig. 2",
+            "Response to the first and the last RAIT (CACA 2025 criteria for "
+            "non-target disease) in o-RAIT and m-RAIT; for o-RAIT the single RAIT is both.",
+            "Alluvial diagram of first to last RAIT response per group",
+        )
 
         step("forest plot (Table 3)")
         logistic = res["logistic"]
-        f = F.save_figure(F.forest_figure(logistic.get("univariable") or [], logistic.get("multivariable") or [],
-                                          labels, "Odds ratio of progression after RAIT"), fig_dir, "fig_forest_or")
-        figs["forest"] = render_figure(f, "Fig. S1", "Univariable and multivariable odds ratios of progression "
-                                       "(Table 3), 95% CI, log scale.", "Forest plot of odds ratios")
+        f = F.save_figure(
+            F.forest_figure(
+                logistic.get("univariable") or [],
+                logistic.get("multivariable") or [],
+                labels,
+                "Odds ratio of progression after RAIT",
+            ),
+            fig_dir,
+            "fig_forest_or",
+        )
+        figs["forest"] = render_figure(
+            f,
+            "Fig. S1",
+            "Univariable and multivariable odds ratios of progression (Table 3), 95% CI, log scale.",
+            "Forest plot of odds ratios",
+        )
 
         step("Love plot")
         if matching and matching.get("balance"):
             f = F.save_figure(F.love_figure(matching["balance"], labels), fig_dir, "fig_love_smd")
-            figs["love"] = render_figure(f, "Fig. S2", "Absolute standardised mean differences of the matching "
-                                         "covariates before and after matching.", "Love plot")
+            figs["love"] = render_figure(
+                f,
+                "Fig. S2",
+                "Absolute standardised mean differences of the matching covariates before and after matching.",
+                "Love plot",
+            )
         else:
-            notes.append("No matching results in results.json: Love plot, propensity-score, Fig. 3 and Fig. 4 not drawn.")
+            notes.append(
+                "No matching results in results.json: Love plot, propensity-score, Fig. 3 and Fig. 4 not drawn."
+            )
 
         step("propensity-score distributions")
         if matching and matching.get("covariates"):
             ps = _propensity(cohort, matching, notes)
             if ps is not None:
-                f = F.save_figure(F.propensity_figure(ps, matched["patient_id"] if matched is not None else [],
-                                                      str(matching.get("focal_group", "o-RAIT"))),
-                                  fig_dir, "fig_propensity")
+                f = F.save_figure(
+                    F.propensity_figure(
+                        ps,
+                        matched["patient_id"] if matched is not None else [],
+                        str(matching.get("focal_group", "o-RAIT")),
+                    ),
+                    fig_dir,
+                    "fig_propensity",
+                )
                 figs["propensity"] = render_figure(
-                    f, "Fig. S3", "Propensity-score distributions by group before and after matching (score = "
+                    f,
+                    "Fig. S3",
+                    "Propensity-score distributions by group before and after matching (score = "
                     f"estimated probability of {matching.get('focal_group', 'o-RAIT')} given the matching covariates, "
-                    "refitted with the published settings).", "Mirrored histograms of propensity scores")
+                    "refitted with the published settings).",
+                    "Mirrored histograms of propensity scores",
+                )
 
         step("Kaplan-Meier, whole cohort")
-        panel = _panel("Eligible cohort", _groups(cohort, cohort["rait_group"], list(GROUPS)), survival.get("overall"),
-                       "Kaplan-Meier (eligible cohort)", notes)
+        panel = _panel(
+            "Eligible cohort",
+            _groups(cohort, cohort["rait_group"], list(GROUPS)),
+            survival.get("overall"),
+            "Kaplan-Meier (eligible cohort)",
+            notes,
+        )
         f = F.save_figure(F.km_figure(panel), fig_dir, "fig_km_overall")
-        figs["km_overall"] = render_figure(f, "Fig. S4", "Kaplan-Meier estimate of progression-free survival, o-RAIT "
-                                           "vs m-RAIT, whole eligible cohort; shaded: 95% CI; ticks: censored.",
-                                           "Kaplan-Meier curves, eligible cohort")
+        figs["km_overall"] = render_figure(
+            f,
+            "Fig. S4",
+            "Kaplan-Meier estimate of progression-free survival, o-RAIT "
+            "vs m-RAIT, whole eligible cohort; shaded: 95% CI; ticks: censored.",
+            "Kaplan-Meier curves, eligible cohort",
+        )
 
         step("Fig. 3 matched cohort")
         if matched is not None:
-            panel = _panel(f"Matched cohort (n = {len(matched)})", _groups(matched, matched["rait_group"], list(GROUPS)),
-                           survival.get("matched"), "Fig. 3", notes)
+            panel = _panel(
+                f"Matched cohort (n = {len(matched)})",
+                _groups(matched, matched["rait_group"], list(GROUPS)),
+                survival.get("matched"),
+                "Fig. 3",
+                notes,
+            )
             f = F.save_figure(F.km_figure(panel), fig_dir, "fig3_km_matched")
-            figs["km_matched"] = render_figure(f, "Fig. 3", "Kaplan-Meier estimate of progression-free survival of "
-                                               "matched o-RAIT and m-RAIT patients; shaded: 95% CI; ticks: censored.",
-                                               "Kaplan-Meier curves, matched cohort")
+            figs["km_matched"] = render_figure(
+                f,
+                "Fig. 3",
+                "Kaplan-Meier estimate of progression-free survival of "
+                "matched o-RAIT and m-RAIT patients; shaded: 95% CI; ticks: censored.",
+                "Kaplan-Meier curves, matched cohort",
+            )
 
         step("Fig. 4 subgroups")
         if matched is not None or any(s.get("cohort") == "eligible" for s in survival.get("subgroups") or []):
@@ -573,24 +730,44 @@ def build_report(warehouse: str | Path | None = None, out_dir: str | Path = "out
             if panels:
                 f = F.save_figure(F.km_grid_figure(panels), fig_dir, "fig4_km_subgroups")
                 figs["km_subgroups"] = render_figure(
-                    f, "Fig. 4", "Kaplan-Meier estimates of progression-free survival in subgroups of the matched "
+                    f,
+                    "Fig. 4",
+                    "Kaplan-Meier estimates of progression-free survival in subgroups of the matched "
                     "cohort: A age, B tumour size, C local disease before RAIT, D-F o-RAIT vs m-RAIT within the "
-                    "high-risk subgroups.", "Six Kaplan-Meier panels of subgroups")
+                    "high-risk subgroups.",
+                    "Six Kaplan-Meier panels of subgroups",
+                )
 
         step("tables")
         layouts: list[TableLayout] = []
-        t1 = paper_table(res["table1"], counts, "table1",
-                         "Table 1. Clinicopathological characteristics of the cohort, o-RAIT vs m-RAIT",
-                         footnotes=["Median (P25, P75) or n (%); percentages among patients with a known value. "
-                                    "Mann-Whitney U test; Pearson \u03c7\u00b2 without continuity correction, or "
-                                    "Fisher's exact test when an expected count is below 5."])
+        t1 = paper_table(
+            res["table1"],
+            counts,
+            "table1",
+            "Table 1. Clinicopathological characteristics of the cohort, o-RAIT vs m-RAIT",
+            footnotes=[
+                "Median (P25, P75) or n (%); percentages among patients with a known value. "
+                "Mann-Whitney U test; Pearson \u03c7\u00b2 without continuity correction, or "
+                "Fisher's exact test when an expected count is below 5."
+            ],
+        )
         extra = [r for r in [_five_year_row(cohort, survival.get("overall"), notes)] if r is not None]
-        t2 = paper_table(res["table2"], counts, "table2", "Table 2. RAIT characteristics and response, o-RAIT vs m-RAIT",
-                         extra_rows=extra,
-                         footnotes=["Responses by the CACA 2025 criteria (CR < PR < SD < PD); NE is shown but left "
-                                    "out of the tests. Last response of o-RAIT = its only RAIT."])
-        t3 = logistic_table(logistic, counts.get("n_eligible"),
-                            "Table 3. Univariable and multivariable logistic regression of progression after RAIT")
+        t2 = paper_table(
+            res["table2"],
+            counts,
+            "table2",
+            "Table 2. RAIT characteristics and response, o-RAIT vs m-RAIT",
+            extra_rows=extra,
+            footnotes=[
+                "Responses by the CACA 2025 criteria (CR < PR < SD < PD); NE is shown but left "
+                "out of the tests. Last response of o-RAIT = its only RAIT."
+            ],
+        )
+        t3 = logistic_table(
+            logistic,
+            counts.get("n_eligible"),
+            "Table 3. Univariable and multivariable logistic regression of progression after RAIT",
+        )
         layouts += [t1, t2, t3]
         analyses: list[tuple[str, str, Mapping[str, Any]]] = []
         if survival.get("overall"):
@@ -598,12 +775,20 @@ def build_report(warehouse: str | Path | None = None, out_dir: str | Path = "out
         if survival.get("matched"):
             analyses.append(("matched", "Matched cohort, o-RAIT vs m-RAIT", survival["matched"]))
         for s in survival.get("subgroups") or []:
-            analyses.append((str(s.get("name")), f"Fig. {s.get('figure', '')}: {s.get('description', s.get('name'))}", s))
+            analyses.append(
+                (str(s.get("name")), f"Fig. {s.get('figure', '')}: {s.get('description', s.get('name'))}", s)
+            )
         t_surv = survival_table(analyses, "Progression-free survival") if analyses else None
-        t_bal = balance_table(matching, "Covariate balance before and after matching", dict(VARIABLE_LABELS)) \
-            if matching else None
-        t_cut = cutpoint_table(res.get("cutpoints") or [], "Optimal cut-points (maximally selected rank statistics)") \
-            if res.get("cutpoints") else None
+        t_bal = (
+            balance_table(matching, "Covariate balance before and after matching", dict(VARIABLE_LABELS))
+            if matching
+            else None
+        )
+        t_cut = (
+            cutpoint_table(res.get("cutpoints") or [], "Optimal cut-points (maximally selected rank statistics)")
+            if res.get("cutpoints")
+            else None
+        )
         t_att = _attrition_table(data.attrition, crit)
         for layout in [t_att, t1, t2, t3, t_surv, t_bal, t_cut]:
             if layout is not None:
@@ -611,7 +796,7 @@ def build_report(warehouse: str | Path | None = None, out_dir: str | Path = "out
 
         step("HTML")
         warn = [f"Table 3: {w}" for w in logistic.get("warnings") or []]
-        for key, title, analysis in analyses:
+        for _key, title, analysis in analyses:
             warn += [f"{title}: {n}" for n in analysis.get("notes") or []]
         sections = [
             ("cohort", "Study cohort", figs["attrition"] + render_table(t_att)),
@@ -620,11 +805,23 @@ def build_report(warehouse: str | Path | None = None, out_dir: str | Path = "out
             ("table3", "Risk factors for progression (Table 3)", render_table(t3) + figs["forest"]),
         ]
         if matching:
-            sections.append(("matching", "Propensity-score matching",
-                             (render_table(t_bal) if t_bal else "") + figs.get("love", "") + figs.get("propensity", "")))
-        sections.append(("survival", "Progression-free survival (Figs. 3-4)",
-                         (render_table(t_surv) if t_surv else "") + figs["km_overall"] + figs.get("km_matched", "")
-                         + figs.get("km_subgroups", "")))
+            sections.append(
+                (
+                    "matching",
+                    "Propensity-score matching",
+                    (render_table(t_bal) if t_bal else "") + figs.get("love", "") + figs.get("propensity", ""),
+                )
+            )
+        sections.append(
+            (
+                "survival",
+                "Progression-free survival (Figs. 3-4)",
+                (render_table(t_surv) if t_surv else "")
+                + figs["km_overall"]
+                + figs.get("km_matched", "")
+                + figs.get("km_subgroups", ""),
+            )
+        )
         if t_cut:
             sections.append(("cutpoints", "Cut-points", render_table(t_cut)))
         beyond_html, t_ni = render_beyond(res)
@@ -635,11 +832,16 @@ def build_report(warehouse: str | Path | None = None, out_dir: str | Path = "out
         refreshed = _fmt_time((data.refresh or {}).get("finished_at")) if data.refresh else "unknown"
         page = render_page(
             title="RAIT registry study report: once vs multiple radioactive iodine therapy",
-            subtitle=(f"RAI-avid pulmonary micrometastatic DTC. Warehouse refreshed {refreshed}; "
-                      f"report generated {generated_at} by rait-registry {__version__}."),
-            summary=[("eligible patients", str(counts.get("n_eligible"))), ("o-RAIT", str(counts.get("n_o_rait"))),
-                     ("m-RAIT", str(counts.get("n_m_rait"))),
-                     ("progression events", str(int(pd.to_numeric(cohort["pfs_event"]).sum())))]
+            subtitle=(
+                f"RAI-avid pulmonary micrometastatic DTC. Warehouse refreshed {refreshed}; "
+                f"report generated {generated_at} by rait-registry {__version__}."
+            ),
+            summary=[
+                ("eligible patients", str(counts.get("n_eligible"))),
+                ("o-RAIT", str(counts.get("n_o_rait"))),
+                ("m-RAIT", str(counts.get("n_m_rait"))),
+                ("progression events", str(int(pd.to_numeric(cohort["pfs_event"]).sum()))),
+            ]
             + ([("matched pairs", str(matching.get("n_pairs")))] if matching else []),
             sections=sections,
             provenance=_provenance(data, generated_at),

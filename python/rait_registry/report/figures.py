@@ -35,38 +35,39 @@ from __future__ import annotations
 import io
 import math
 import textwrap
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import matplotlib
 
-matplotlib.use("Agg")  # noqa: E402 - the report never opens a window
+matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, PathPatch, Rectangle  # noqa: E402
-from matplotlib.path import Path as MplPath  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, PathPatch, Rectangle
+from matplotlib.path import Path as MplPath
 
 __all__ = [
-    "OKABE_ITO",
     "GROUP_COLORS",
+    "OKABE_ITO",
     "RESPONSE_COLORS",
+    "FigureFiles",
     "KMGroup",
     "KMPanel",
-    "FigureFiles",
-    "save_figure",
-    "km_figure",
-    "km_grid_figure",
-    "sankey_figure",
-    "forest_figure",
-    "love_figure",
-    "propensity_figure",
     "attrition_figure",
     "fallback_survival_stats",
+    "forest_figure",
     "format_p",
+    "km_figure",
+    "km_grid_figure",
+    "love_figure",
+    "propensity_figure",
+    "sankey_figure",
+    "save_figure",
 ]
 
 #: Okabe-Ito colour-blind-safe palette.
@@ -83,8 +84,12 @@ OKABE_ITO: dict[str, str] = {
 }
 GROUP_COLORS: dict[str, str] = {"o-RAIT": OKABE_ITO["blue"], "m-RAIT": OKABE_ITO["vermillion"]}
 #: Colours for up to three groups of a subgroup panel (reference first).
-SERIES_COLORS: tuple[str, ...] = (OKABE_ITO["blue"], OKABE_ITO["vermillion"], OKABE_ITO["bluish_green"],
-                                  OKABE_ITO["reddish_purple"])
+SERIES_COLORS: tuple[str, ...] = (
+    OKABE_ITO["blue"],
+    OKABE_ITO["vermillion"],
+    OKABE_ITO["bluish_green"],
+    OKABE_ITO["reddish_purple"],
+)
 RESPONSE_ORDER: tuple[str, ...] = ("CR", "PR", "SD", "PD", "NE")
 RESPONSE_COLORS: dict[str, str] = {
     "CR": OKABE_ITO["bluish_green"],
@@ -238,9 +243,13 @@ def _stats_text(panel: KMPanel) -> str:
     p = _num(stats.get("logrank_p"))
     if p is not None:
         chi2, df = _num(stats.get("logrank_chi2")), stats.get("logrank_df")
-        lines.append(f"Log-rank p = {format_p(p)}" if chi2 is None else
-                     f"Log-rank \u03c7\u00b2 = {chi2:.2f}" + (f" ({int(df)} df)" if df is not None else "")
-                     + f", p = {format_p(p)}")
+        lines.append(
+            f"Log-rank p = {format_p(p)}"
+            if chi2 is None
+            else f"Log-rank \u03c7\u00b2 = {chi2:.2f}"
+            + (f" ({int(df)} df)" if df is not None else "")
+            + f", p = {format_p(p)}"
+        )
     hr = _num(stats.get("hr"))
     if hr is not None:
         lo, hi = _num(stats.get("hr_ci_low")), _num(stats.get("hr_ci_high"))
@@ -272,10 +281,16 @@ def _draw_km(fig: Figure, spec, panel: KMPanel, ticks: np.ndarray, title_width: 
     for group in panel.groups:
         if len(group.durations) == 0:
             continue
-        kmf = KaplanMeierFitter(alpha=0.05).fit(group.durations, group.events,
-                                                label=f"{group.label} (n = {len(group.durations)})")
+        kmf = KaplanMeierFitter(alpha=0.05).fit(
+            group.durations, group.events, label=f"{group.label} (n = {len(group.durations)})"
+        )
         kmf.plot_survival_function(
-            ax=ax, ci_show=True, ci_alpha=0.14, show_censors=True, color=group.color, linewidth=1.6,
+            ax=ax,
+            ci_show=True,
+            ci_alpha=0.14,
+            show_censors=True,
+            color=group.color,
+            linewidth=1.6,
             censor_styles={"marker": "|", "ms": 7, "mew": 1.1},
         )
     ax.set_xlim(ticks[0], ticks[-1])
@@ -293,8 +308,7 @@ def _draw_km(fig: Figure, spec, panel: KMPanel, ticks: np.ndarray, title_width: 
     handles, labels = ax.get_legend_handles_labels()
     keep = [(h, lab) for h, lab in zip(handles, labels) if "(n =" in lab]
     if keep:
-        ax.legend([h for h, _ in keep], [lab for _, lab in keep], loc="lower left", handlelength=1.6,
-                  borderaxespad=0.3)
+        ax.legend([h for h, _ in keep], [lab for _, lab in keep], loc="lower left", handlelength=1.6, borderaxespad=0.3)
     # number-at-risk table: patients with pfs_months >= t (still followed, event-free, at t)
     ax_risk.set_xlim(ticks[0], ticks[-1])
     ax_risk.set_ylim(-0.5, n_rows - 0.5)
@@ -324,8 +338,9 @@ def km_figure(panel: KMPanel, *, width: float = 6.4, height: float = 5.0, tmax: 
 
 
 @_styled
-def km_grid_figure(panels: Sequence[KMPanel], *, ncols: int = 3, panel_width: float = 4.6,
-                   panel_height: float = 4.4) -> Figure:
+def km_grid_figure(
+    panels: Sequence[KMPanel], *, ncols: int = 3, panel_width: float = 4.6, panel_height: float = 4.4
+) -> Figure:
     """Several Kaplan-Meier panels on a grid sharing one time axis (Fig. 4 A-F)."""
     nrows = math.ceil(len(panels) / ncols)
     fig = _figure(panel_width * ncols, panel_height * nrows)
@@ -349,15 +364,22 @@ def fallback_survival_stats(groups: Sequence[KMGroup]) -> dict[str, Any]:
     durations = np.concatenate([g.durations for g in groups])
     events = np.concatenate([g.events for g in groups])
     labels = np.concatenate([[g.key] * len(g.durations) for g in groups])
-    out: dict[str, Any] = {"logrank_chi2": None, "logrank_df": None, "logrank_p": None,
-                           "hr": None, "hr_ci_low": None, "hr_ci_high": None}
+    out: dict[str, Any] = {
+        "logrank_chi2": None,
+        "logrank_df": None,
+        "logrank_p": None,
+        "hr": None,
+        "hr_ci_low": None,
+        "hr_ci_high": None,
+    }
     present = [g for g in groups if len(g.durations)]
     if len(present) < 2 or events.sum() == 0:
         out["hr_reason"] = "fewer than two non-empty groups or no events"
         return out
     lr = multivariate_logrank_test(durations, labels, events)
-    out.update(logrank_chi2=float(lr.test_statistic), logrank_df=int(lr.degrees_of_freedom),
-               logrank_p=float(lr.p_value))
+    out.update(
+        logrank_chi2=float(lr.test_statistic), logrank_df=int(lr.degrees_of_freedom), logrank_p=float(lr.p_value)
+    )
     if len(groups) == 2:
         frame = pd.DataFrame({"T": durations, "E": events, "x": (labels == groups[1].key).astype(float)})
         events_per_group = [int(g.events.sum()) for g in groups]
@@ -366,8 +388,11 @@ def fallback_survival_stats(groups: Sequence[KMGroup]) -> dict[str, Any]:
             return out
         cph = CoxPHFitter().fit(frame, "T", "E", fit_options={"precision": 1e-12})
         summary = cph.summary.loc["x"]
-        out.update(hr=float(summary["exp(coef)"]), hr_ci_low=float(summary["exp(coef) lower 95%"]),
-                   hr_ci_high=float(summary["exp(coef) upper 95%"]))
+        out.update(
+            hr=float(summary["exp(coef)"]),
+            hr_ci_low=float(summary["exp(coef) lower 95%"]),
+            hr_ci_high=float(summary["exp(coef) upper 95%"]),
+        )
     return out
 
 
@@ -378,11 +403,27 @@ def _band(x0: float, x1: float, y0_top: float, y0_bot: float, y1_top: float, y1_
     """A flow band from (x0, [y0_bot, y0_top]) to (x1, [y1_bot, y1_top]) with cubic Bezier edges."""
     xm = (x0 + x1) / 2
     verts = [
-        (x0, y0_top), (xm, y0_top), (xm, y1_top), (x1, y1_top),
-        (x1, y1_bot), (xm, y1_bot), (xm, y0_bot), (x0, y0_bot), (x0, y0_top),
+        (x0, y0_top),
+        (xm, y0_top),
+        (xm, y1_top),
+        (x1, y1_top),
+        (x1, y1_bot),
+        (xm, y1_bot),
+        (xm, y0_bot),
+        (x0, y0_bot),
+        (x0, y0_top),
     ]
-    codes = [MplPath.MOVETO, MplPath.CURVE4, MplPath.CURVE4, MplPath.CURVE4,
-             MplPath.LINETO, MplPath.CURVE4, MplPath.CURVE4, MplPath.CURVE4, MplPath.CLOSEPOLY]
+    codes = [
+        MplPath.MOVETO,
+        MplPath.CURVE4,
+        MplPath.CURVE4,
+        MplPath.CURVE4,
+        MplPath.LINETO,
+        MplPath.CURVE4,
+        MplPath.CURVE4,
+        MplPath.CURVE4,
+        MplPath.CLOSEPOLY,
+    ]
     return MplPath(verts, codes)
 
 
@@ -409,8 +450,8 @@ def _draw_alluvial(ax, flows: pd.DataFrame, left_title: str, right_title: str, t
     width, x_left, x_right = 0.07, 0.0, 1.0
     out_offset = {cat: top for cat, (top, _) in left.items()}
     in_offset = {cat: top for cat, (top, _) in right.items()}
-    for src in order:          # flows leave each source in target order
-        for dst in order:      # and enter each target in source order (no crossings inside a node)
+    for src in order:  # flows leave each source in target order
+        for dst in order:  # and enter each target in source order (no crossings inside a node)
             n = int(flows.loc[src, dst])
             if n <= 0:
                 continue
@@ -422,11 +463,25 @@ def _draw_alluvial(ax, flows: pd.DataFrame, left_title: str, right_title: str, t
     for positions, x, align, dx in ((left, x_left, "right", -0.03), (right, x_right + width, "left", 0.03)):
         column_total = sum(top - bottom for top, bottom in positions.values())
         for cat, (top, bottom) in positions.items():
-            ax.add_patch(Rectangle((x if x == x_left else x_right, bottom), width, top - bottom,
-                                   facecolor=RESPONSE_COLORS[cat], edgecolor="white", lw=0.8))
+            ax.add_patch(
+                Rectangle(
+                    (x if x == x_left else x_right, bottom),
+                    width,
+                    top - bottom,
+                    facecolor=RESPONSE_COLORS[cat],
+                    edgecolor="white",
+                    lw=0.8,
+                )
+            )
             n = top - bottom
-            ax.text(x + dx, (top + bottom) / 2, f"{cat}  {int(n)} ({100 * n / column_total:.1f}%)",
-                    ha=align, va="center", fontsize=8)
+            ax.text(
+                x + dx,
+                (top + bottom) / 2,
+                f"{cat}  {int(n)} ({100 * n / column_total:.1f}%)",
+                ha=align,
+                va="center",
+                fontsize=8,
+            )
     depth = max([-b for _, b in left.values()] + [-b for _, b in right.values()] + [1])
     ax.text(x_left + width / 2, gap * 0.6, left_title, ha="center", va="bottom", fontsize=8.5, fontweight="bold")
     ax.text(x_right + width / 2, gap * 0.6, right_title, ha="center", va="bottom", fontsize=8.5, fontweight="bold")
@@ -454,8 +509,15 @@ def sankey_figure(cohort: pd.DataFrame) -> Figure:
         right = "Last RAIT" if group == "m-RAIT" else "Only RAIT\n(surveillance)"
         _draw_alluvial(ax, flows, "First RAIT", right, f"{group} (n = {len(sub)})")
     handles = [Rectangle((0, 0), 1, 1, color=RESPONSE_COLORS[c]) for c in RESPONSE_ORDER]
-    fig.legend(handles, [f"{c}: {RESPONSE_NAMES[c]}" for c in RESPONSE_ORDER], loc="lower center", ncol=5,
-               fontsize=8, frameon=False, bbox_to_anchor=(0.5, -0.01))
+    fig.legend(
+        handles,
+        [f"{c}: {RESPONSE_NAMES[c]}" for c in RESPONSE_ORDER],
+        loc="lower center",
+        ncol=5,
+        fontsize=8,
+        frameon=False,
+        bbox_to_anchor=(0.5, -0.01),
+    )
     fig.subplots_adjust(bottom=0.1, wspace=0.15)
     return fig
 
@@ -464,8 +526,12 @@ def sankey_figure(cohort: pd.DataFrame) -> Figure:
 
 
 @_styled
-def forest_figure(rows: Sequence[Mapping[str, Any]], multivariable: Sequence[Mapping[str, Any]] = (),
-                  labels: Mapping[str, str] | None = None, title: str = "Odds ratio of progression") -> Figure:
+def forest_figure(
+    rows: Sequence[Mapping[str, Any]],
+    multivariable: Sequence[Mapping[str, Any]] = (),
+    labels: Mapping[str, str] | None = None,
+    title: str = "Odds ratio of progression",
+) -> Figure:
     """Table 3 as a forest plot: univariable and multivariable OR with 95% CI on a log scale.
 
     ``rows``/``multivariable`` are ``results.json`` ``logistic.univariable``/``multivariable``
@@ -486,8 +552,10 @@ def forest_figure(rows: Sequence[Mapping[str, Any]], multivariable: Sequence[Map
     lo = max(min(finite + [0.5]) / 1.4, 1e-2)
     hi = min(max(finite + [2.0]) * 1.4, 1e2)
     ys = np.arange(n)[::-1]
-    for ax, source, name, color in ((ax_u, {str(r["term"]): r for r in terms}, "Univariable", OKABE_ITO["blue"]),
-                                    (ax_m, multi, "Multivariable", OKABE_ITO["vermillion"])):
+    for ax, source, name, color in (
+        (ax_u, {str(r["term"]): r for r in terms}, "Univariable", OKABE_ITO["blue"]),
+        (ax_m, multi, "Multivariable", OKABE_ITO["vermillion"]),
+    ):
         ax.set_xscale("log")
         ax.set_xlim(lo, hi)
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
@@ -511,8 +579,15 @@ def forest_figure(rows: Sequence[Mapping[str, Any]], multivariable: Sequence[Map
                         ax.plot(lo, y, marker="<", color=color, ms=5)
                     if ch is None or ch > hi:
                         ax.plot(hi, y, marker=">", color=color, ms=5)
-                    ax.plot(min(max(est, lo), hi), y, marker="s" if ax is ax_m else "o", ms=6,
-                            mfc="white" if firth else color, mec=color, mew=1.4)
+                    ax.plot(
+                        min(max(est, lo), hi),
+                        y,
+                        marker="s" if ax is ax_m else "o",
+                        ms=6,
+                        mfc="white" if firth else color,
+                        mec=color,
+                        mew=1.4,
+                    )
                     ci = f"{cl:.3f}\u2013{ch:.3f}" if cl is not None and ch is not None else "CI undefined"
                     p_text = format_p(_num(r.get("p_value")))
                     p_text = p_text if p_text.startswith("<") else f"= {p_text}"
@@ -524,11 +599,23 @@ def forest_figure(rows: Sequence[Mapping[str, Any]], multivariable: Sequence[Map
         ax.set_xlabel("Odds ratio (log scale)")
         ax.grid(axis="x", which="major", color="#eeeeee", lw=0.6)
         ax.tick_params(axis="y", length=0)
-        ax.annotate("OR (95% CI)  p", xy=(1.02, n - 0.3), xycoords=("axes fraction", "data"), fontsize=7.5,
-                    fontweight="bold", va="bottom")
+        ax.annotate(
+            "OR (95% CI)  p",
+            xy=(1.02, n - 0.3),
+            xycoords=("axes fraction", "data"),
+            fontsize=7.5,
+            fontweight="bold",
+            va="bottom",
+        )
     fig.suptitle(title, x=0.02, ha="left", fontsize=10, fontweight="bold")
-    fig.text(0.02, -0.02, "Filled markers: maximum likelihood; open markers (\u2020): Firth penalised likelihood "
-             "(separation). Arrows: the interval extends beyond the axis.", fontsize=7, color="#444444")
+    fig.text(
+        0.02,
+        -0.02,
+        "Filled markers: maximum likelihood; open markers (\u2020): Firth penalised likelihood "
+        "(separation). Arrows: the interval extends beyond the axis.",
+        fontsize=7,
+        color="#444444",
+    )
     return fig
 
 
@@ -552,8 +639,9 @@ def _term_label(row: Mapping[str, Any], labels: Mapping[str, str]) -> str:
 
 
 @_styled
-def love_figure(balance: Sequence[Mapping[str, Any]], labels: Mapping[str, str] | None = None,
-                threshold: float = 0.1) -> Figure:
+def love_figure(
+    balance: Sequence[Mapping[str, Any]], labels: Mapping[str, str] | None = None, threshold: float = 0.1
+) -> Figure:
     """Love plot: absolute standardised mean difference per covariate before and after matching."""
     labels = dict(labels or {})
     rows = [r for r in balance if r.get("covariate") is not None]
@@ -597,14 +685,24 @@ def propensity_figure(propensity: pd.DataFrame, matched_ids: Iterable[str], foca
     axes = fig.subplots(1, 2, sharey=True)
     bins = np.linspace(0, 1, 21)
     peak = 1
-    for ax, (title, frame) in zip(axes, (("Before matching", propensity),
-                                         ("After matching", propensity[propensity["patient_id"].isin(matched)]))):
+    for ax, (title, frame) in zip(
+        axes, (("Before matching", propensity), ("After matching", propensity[propensity["patient_id"].isin(matched)]))
+    ):
         for sign, group in ((1, "o-RAIT"), (-1, "m-RAIT")):
             values = frame.loc[frame["rait_group"] == group, "propensity"].dropna().to_numpy(dtype=float)
             counts, edges = np.histogram(values, bins=bins)
             peak = max(peak, int(counts.max(initial=0)))
-            ax.bar(edges[:-1], sign * counts, width=np.diff(edges), align="edge", color=GROUP_COLORS[group],
-                   alpha=0.8, edgecolor="white", lw=0.5, label=f"{group} (n = {len(values)})")
+            ax.bar(
+                edges[:-1],
+                sign * counts,
+                width=np.diff(edges),
+                align="edge",
+                color=GROUP_COLORS[group],
+                alpha=0.8,
+                edgecolor="white",
+                lw=0.5,
+                label=f"{group} (n = {len(values)})",
+            )
         ax.axhline(0, color="#333333", lw=0.7)
         ax.set_xlim(0, 1)
         ax.set_xlabel(f"Propensity score, P({focal_group} | covariates)")
@@ -620,22 +718,42 @@ def propensity_figure(propensity: pd.DataFrame, matched_ids: Iterable[str], foca
 # --------------------------------------------------------------------------- attrition
 
 
-def _box(ax, x: float, y: float, w: float, h: float, text: str, *, fc: str = "white", ec: str = "#333333",
-         weight: str = "normal", wrap: int = 38, size: float = 9.0) -> None:
-    ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.006,rounding_size=0.012",
-                                fc=fc, ec=ec, lw=0.9))
+def _box(
+    ax,
+    x: float,
+    y: float,
+    w: float,
+    h: float,
+    text: str,
+    *,
+    fc: str = "white",
+    ec: str = "#333333",
+    weight: str = "normal",
+    wrap: int = 38,
+    size: float = 9.0,
+) -> None:
+    ax.add_patch(
+        FancyBboxPatch(
+            (x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.006,rounding_size=0.012", fc=fc, ec=ec, lw=0.9
+        )
+    )
     wrapped = "\n".join(textwrap.fill(part, wrap) for part in text.split("\n"))
     ax.text(x, y, wrapped, ha="center", va="center", fontsize=size, fontweight=weight)
 
 
 def _arrow(ax, start: tuple[float, float], end: tuple[float, float]) -> None:
-    ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=9, lw=0.9, color="#333333",
-                                 shrinkA=0, shrinkB=0))
+    ax.add_patch(
+        FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=9, lw=0.9, color="#333333", shrinkA=0, shrinkB=0)
+    )
 
 
 @_styled
-def attrition_figure(attrition: pd.DataFrame, criterion_labels: Mapping[str, str],
-                     groups: Mapping[str, int] | None = None, matching: Mapping[str, Any] | None = None) -> Figure:
+def attrition_figure(
+    attrition: pd.DataFrame,
+    criterion_labels: Mapping[str, str],
+    groups: Mapping[str, int] | None = None,
+    matching: Mapping[str, Any] | None = None,
+) -> Figure:
     """Fig. 1: CONSORT-style flow from all patients through the six criteria to the matched cohort.
 
     Parameters
@@ -672,31 +790,78 @@ def attrition_figure(attrition: pd.DataFrame, criterion_labels: Mapping[str, str
     for _, step in steps.iterrows():
         y -= 1
         label = criterion_labels.get(str(step["criterion"]), str(step["criterion"]).replace("_", " "))
-        _box(ax, xs, y, sw, bh * 1.15, f"Excluded at step {int(step['step'])} (n = {int(step['n_excluded'])}):\n{label}",
-             wrap=54, size=8.2, fc="#fff7e6", ec=OKABE_ITO["orange"])
+        _box(
+            ax,
+            xs,
+            y,
+            sw,
+            bh * 1.15,
+            f"Excluded at step {int(step['step'])} (n = {int(step['n_excluded'])}):\n{label}",
+            wrap=54,
+            size=8.2,
+            fc="#fff7e6",
+            ec=OKABE_ITO["orange"],
+        )
         ax.plot([xc, xs - sw / 2], [y, y], color="#333333", lw=0.9)
         _arrow(ax, (xs - sw / 2 - 0.03, y), (xs - sw / 2, y))
     y -= 1
     n_cohort = int(steps["n_remaining"].iloc[-1]) if n_steps else total
     _arrow(ax, (xc, top), (xc, y + bh / 2))
-    _box(ax, xc, y, bw, bh, f"Eligible: RAI-avid pulmonary micrometastatic DTC\nn = {n_cohort}", weight="bold",
-         fc="#e8f1f8", ec=OKABE_ITO["blue"])
+    _box(
+        ax,
+        xc,
+        y,
+        bw,
+        bh,
+        f"Eligible: RAI-avid pulmonary micrometastatic DTC\nn = {n_cohort}",
+        weight="bold",
+        fc="#e8f1f8",
+        ec=OKABE_ITO["blue"],
+    )
     if groups:
         y_prev, y = y, y - 1
         for x, group in ((xc - bw / 4 - 0.02, "o-RAIT"), (xc + bw / 4 + 0.02, "m-RAIT")):
             _arrow(ax, (xc, y_prev - bh / 2), (x, y + bh / 2))
-            _box(ax, x, y, bw / 2 - 0.01, bh, f"{group}\nn = {int(groups.get(group, 0))}",
-                 fc="white", ec=GROUP_COLORS[group], weight="bold")
+            _box(
+                ax,
+                x,
+                y,
+                bw / 2 - 0.01,
+                bh,
+                f"{group}\nn = {int(groups.get(group, 0))}",
+                fc="white",
+                ec=GROUP_COLORS[group],
+                weight="bold",
+            )
         if matching:
             unmatched = matching.get("unmatched") or {}
             y_prev, y = y, y - 1
             for x in (xc - bw / 4 - 0.02, xc + bw / 4 + 0.02):
                 _arrow(ax, (x, y_prev - bh / 2), (xc, y + bh / 2))
             n_pairs = int(matching.get("n_pairs") or 0)
-            _box(ax, xc, y, bw, bh, f"Propensity-score matched 1:1\n{n_pairs} pairs (n = {2 * n_pairs})",
-                 weight="bold", fc="#e6f5ef", ec=OKABE_ITO["bluish_green"])
+            _box(
+                ax,
+                xc,
+                y,
+                bw,
+                bh,
+                f"Propensity-score matched 1:1\n{n_pairs} pairs (n = {2 * n_pairs})",
+                weight="bold",
+                fc="#e6f5ef",
+                ec=OKABE_ITO["bluish_green"],
+            )
             lost = ", ".join(f"{g} {int(unmatched.get(g, 0))}" for g in ("o-RAIT", "m-RAIT"))
-            _box(ax, xs, y, sw, bh, f"Not matched (no partner within the caliper):\n{lost}", wrap=58,
-                 size=8.2, fc="#fff7e6", ec=OKABE_ITO["orange"])
+            _box(
+                ax,
+                xs,
+                y,
+                sw,
+                bh,
+                f"Not matched (no partner within the caliper):\n{lost}",
+                wrap=58,
+                size=8.2,
+                fc="#fff7e6",
+                ec=OKABE_ITO["orange"],
+            )
             ax.plot([xc + bw / 2, xs - sw / 2], [y, y], color="#333333", lw=0.9, ls=":")
     return fig

@@ -14,8 +14,9 @@ from __future__ import annotations
 import base64
 import html
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -26,13 +27,13 @@ __all__ = [
     "Cell",
     "Row",
     "TableLayout",
-    "paper_table",
-    "logistic_table",
-    "survival_table",
     "balance_table",
     "cutpoint_table",
-    "render_table",
+    "logistic_table",
+    "paper_table",
     "render_page",
+    "render_table",
+    "survival_table",
 ]
 
 DASH = "\u2013"
@@ -110,8 +111,14 @@ def _cell_value(row: Mapping[str, Any], col: str, digits: int) -> str:
     return str(shown) if shown else f"{value:g}"
 
 
-def paper_table(rows: Sequence[Mapping[str, Any]], cohort: Mapping[str, Any], table_id: str, caption: str,
-                extra_rows: Iterable[Row] = (), footnotes: Sequence[str] = ()) -> TableLayout:
+def paper_table(
+    rows: Sequence[Mapping[str, Any]],
+    cohort: Mapping[str, Any],
+    table_id: str,
+    caption: str,
+    extra_rows: Iterable[Row] = (),
+    footnotes: Sequence[str] = (),
+) -> TableLayout:
     """Table 1 or 2 as the paper lays it out: characteristic | overall | o-RAIT | m-RAIT | P value | test.
 
     ``rows`` are ``results.json`` ``table1``/``table2`` rows ``{variable, level, statistic,
@@ -145,9 +152,20 @@ def paper_table(rows: Sequence[Mapping[str, Any]], cohort: Mapping[str, Any], ta
             out.append(Row(cells, {"variable": variable}, "single"))
             continue
         unit = ", n (%)" if any(r.get("statistic") == "n_pct" for r in block) else ", n"
-        out.append(Row([Cell(f"{label}{unit}", "label"), Cell(""), Cell(""), Cell(""),
-                        Cell(p_text, "p_value", "num"), Cell(test_text, "test", "test")],
-                       {"variable": variable}, "variable"))
+        out.append(
+            Row(
+                [
+                    Cell(f"{label}{unit}", "label"),
+                    Cell(""),
+                    Cell(""),
+                    Cell(""),
+                    Cell(p_text, "p_value", "num"),
+                    Cell(test_text, "test", "test"),
+                ],
+                {"variable": variable},
+                "variable",
+            )
+        )
         for r in block:
             cells = [Cell(level_label(r.get("level")), "level")]
             cells += [Cell(_cell_value(r, col, digits), col, "num") for col in ("overall", "o_rait", "m_rait")]
@@ -189,30 +207,67 @@ def logistic_table(logistic: Mapping[str, Any], n_eligible: Any, caption: str) -
             label = f"{label} ({level})" if level else label
             u_or, u_p = _or_text(r)
             m_or, m_p = _or_text(multi.get(str(r["term"])))
-            out.append(Row([Cell(label, "label"), Cell(u_or, "uni_or", "num"), Cell(u_p, "uni_p", "num"),
-                            Cell(m_or, "multi_or", "num"), Cell(m_p, "multi_p", "num")],
-                           {"term": str(r["term"]), "variable": variable}, "single"))
+            out.append(
+                Row(
+                    [
+                        Cell(label, "label"),
+                        Cell(u_or, "uni_or", "num"),
+                        Cell(u_p, "uni_p", "num"),
+                        Cell(m_or, "multi_or", "num"),
+                        Cell(m_p, "multi_p", "num"),
+                    ],
+                    {"term": str(r["term"]), "variable": variable},
+                    "single",
+                )
+            )
             continue
         if variable not in seen:
             seen.add(variable)
-            out.append(Row([Cell(variable_label(variable), "label")] + [Cell("") for _ in range(4)],
-                           {"variable": variable}, "variable"))
+            out.append(
+                Row(
+                    [Cell(variable_label(variable), "label")] + [Cell("") for _ in range(4)],
+                    {"variable": variable},
+                    "variable",
+                )
+            )
             in_multi = variable in multi_vars
-            out.append(Row([Cell(level_label(reference), "level"), Cell("REF", "uni_or", "num"), Cell(""),
-                            Cell("REF" if in_multi else "", "multi_or", "num"), Cell("")],
-                           {"variable": variable, "level": str(reference)}, "reference"))
+            out.append(
+                Row(
+                    [
+                        Cell(level_label(reference), "level"),
+                        Cell("REF", "uni_or", "num"),
+                        Cell(""),
+                        Cell("REF" if in_multi else "", "multi_or", "num"),
+                        Cell(""),
+                    ],
+                    {"variable": variable, "level": str(reference)},
+                    "reference",
+                )
+            )
         u_or, u_p = _or_text(r)
         m_or, m_p = _or_text(multi.get(str(r["term"])))
-        out.append(Row([Cell(level_label(r.get("level")), "level"), Cell(u_or, "uni_or", "num"),
-                        Cell(u_p, "uni_p", "num"), Cell(m_or, "multi_or", "num"), Cell(m_p, "multi_p", "num")],
-                       {"term": str(r["term"]), "variable": variable, "level": str(r.get("level"))}, "level"))
+        out.append(
+            Row(
+                [
+                    Cell(level_label(r.get("level")), "level"),
+                    Cell(u_or, "uni_or", "num"),
+                    Cell(u_p, "uni_p", "num"),
+                    Cell(m_or, "multi_or", "num"),
+                    Cell(m_p, "multi_p", "num"),
+                ],
+                {"term": str(r["term"]), "variable": variable, "level": str(r.get("level"))},
+                "level",
+            )
+        )
     threshold = logistic.get("selection_threshold")
     notes = [
         f"Outcome: {logistic.get('outcome', 'pfs_event')} (progression or death after the first RAIT), "
         f"n = {logistic.get('n_obs', n_eligible)}"
-        + (f", {logistic['n_events']} events" if logistic.get("n_events") is not None else "") + ".",
+        + (f", {logistic['n_events']} events" if logistic.get("n_events") is not None else "")
+        + ".",
         f"Characteristics with a univariable P value < {threshold} entered the multivariable model."
-        if threshold is not None else "",
+        if threshold is not None
+        else "",
         "\u2020 Firth penalised-likelihood estimate (the maximum likelihood odds ratio does not exist: separation).",
     ]
     return TableLayout("table3", caption, columns, out, [n for n in notes if n])
@@ -239,15 +294,24 @@ def _hr_text(analysis: Mapping[str, Any]) -> str:
     return f"{hr:.2f} ({ci})"
 
 
-def survival_table(analyses: Sequence[tuple[str, str, Mapping[str, Any]]], caption: str,
-                   group_labels: Mapping[str, str] | None = None) -> TableLayout:
+def survival_table(
+    analyses: Sequence[tuple[str, str, Mapping[str, Any]]], caption: str, group_labels: Mapping[str, str] | None = None
+) -> TableLayout:
     """One line per group of each survival analysis: n, events, median, 5-year PFS; log-rank p and HR on its first line.
 
     ``analyses``: ``(key, title, results.json analysis)``.
     """
     group_labels = dict(group_labels or {})
-    columns = ["Analysis", "Group", "n", "Events", "Median PFS (months)", "5-year PFS, % (95% CI)",
-               "Log-rank P", "HR (95% CI)"]
+    columns = [
+        "Analysis",
+        "Group",
+        "n",
+        "Events",
+        "Median PFS (months)",
+        "5-year PFS, % (95% CI)",
+        "Log-rank P",
+        "HR (95% CI)",
+    ]
     out: list[Row] = []
     for key, title, analysis in analyses:
         groups = analysis.get("groups") or {}
@@ -257,18 +321,26 @@ def survival_table(analyses: Sequence[tuple[str, str, Mapping[str, Any]]], capti
             hr += f" [{level_label(analysis['hr_comparison'])} vs {level_label(analysis.get('hr_reference'))}]"
         for i, (name, g) in enumerate(groups.items()):
             median = _num(g.get("median_months"))
-            out.append(Row([
-                Cell(title if i == 0 else "", "analysis"),
-                Cell(group_labels.get(name, level_label(name)), "group"),
-                Cell(_int_text(g.get("n")), "n", "num"),
-                Cell(_int_text(g.get("events")), "events", "num"),
-                Cell("NR" if median is None else f"{median:.1f}", "median_months", "num"),
-                Cell(_pct_ci(g), "pfs_5y", "num"),
-                Cell((format_p(p) if p is not None else "") if i == 0 else "", "logrank_p", "num"),
-                Cell(hr if i == 0 else "", "hr", "num"),
-            ], {"analysis": key, "group": str(name)}, "single"))
-    notes = ["NR: median not reached. 5-year PFS is the Kaplan-Meier step value at 60 months with a pointwise "
-             "log-log 95% CI; HR from a Cox model (Efron ties), the second group against the first."]
+            out.append(
+                Row(
+                    [
+                        Cell(title if i == 0 else "", "analysis"),
+                        Cell(group_labels.get(name, level_label(name)), "group"),
+                        Cell(_int_text(g.get("n")), "n", "num"),
+                        Cell(_int_text(g.get("events")), "events", "num"),
+                        Cell("NR" if median is None else f"{median:.1f}", "median_months", "num"),
+                        Cell(_pct_ci(g), "pfs_5y", "num"),
+                        Cell((format_p(p) if p is not None else "") if i == 0 else "", "logrank_p", "num"),
+                        Cell(hr if i == 0 else "", "hr", "num"),
+                    ],
+                    {"analysis": key, "group": str(name)},
+                    "single",
+                )
+            )
+    notes = [
+        "NR: median not reached. 5-year PFS is the Kaplan-Meier step value at 60 months with a pointwise "
+        "log-log 95% CI; HR from a Cox model (Efron ties), the second group against the first."
+    ]
     return TableLayout("survival", caption, columns, out, notes)
 
 
@@ -278,16 +350,24 @@ def balance_table(matching: Mapping[str, Any], caption: str, labels: Mapping[str
     for r in matching.get("balance") or []:
         before, after = _num(r.get("smd_before")), _num(r.get("smd_after"))
         name = str(r.get("covariate"))
-        out.append(Row([Cell(labels.get(name, variable_label(name)), "covariate"),
-                        Cell(DASH if before is None else f"{before:.3f}", "smd_before", "num"),
-                        Cell(DASH if after is None else f"{after:.3f}", "smd_after", "num")],
-                       {"covariate": name}, "single"))
+        out.append(
+            Row(
+                [
+                    Cell(labels.get(name, variable_label(name)), "covariate"),
+                    Cell(DASH if before is None else f"{before:.3f}", "smd_before", "num"),
+                    Cell(DASH if after is None else f"{after:.3f}", "smd_after", "num"),
+                ],
+                {"covariate": name},
+                "single",
+            )
+        )
     n_unmatched = matching.get("n_unmatched") or {}
     caliper = matching.get("caliper")
     notes = [
         f"{matching.get('n_pairs', 0)} pairs; caliper {caliper} ({matching.get('caliper_scale', '')} scale); "
         "not matched: " + ", ".join(f"{g} {n}" for g, n in n_unmatched.items()) + "."
-        if n_unmatched else f"{matching.get('n_pairs', 0)} pairs; caliper {caliper}.",
+        if n_unmatched
+        else f"{matching.get('n_pairs', 0)} pairs; caliper {caliper}.",
         "SMD = difference in means (o-RAIT minus m-RAIT) over the SD of the focal group before matching; "
         "|SMD| < 0.1 is conventionally taken as balance.",
     ]
@@ -299,14 +379,23 @@ def cutpoint_table(rows: Sequence[Mapping[str, Any]], caption: str) -> TableLayo
     for r in rows:
         cut, stat, p = _num(r.get("cutpoint")), _num(r.get("statistic")), _num(r.get("p_value"))
         name = str(r.get("variable"))
-        out.append(Row([Cell(variable_label(name), "variable"),
-                        Cell(DASH if cut is None else f"{cut:g}", "cutpoint", "num"),
-                        Cell(DASH if stat is None else f"{stat:.3f}", "statistic", "num"),
-                        Cell(DASH if p is None else format_p(p), "p_value", "num"),
-                        Cell(str(r.get("method") or ""), "method")],
-                       {"variable": name}, "single"))
-    notes = ["Maximally selected log-rank statistic for PFS over the cut-points between the 10th and 90th "
-             "percentiles; the P value corrects for the search (it can exceed the nominal P of any single cut)."]
+        out.append(
+            Row(
+                [
+                    Cell(variable_label(name), "variable"),
+                    Cell(DASH if cut is None else f"{cut:g}", "cutpoint", "num"),
+                    Cell(DASH if stat is None else f"{stat:.3f}", "statistic", "num"),
+                    Cell(DASH if p is None else format_p(p), "p_value", "num"),
+                    Cell(str(r.get("method") or ""), "method"),
+                ],
+                {"variable": name},
+                "single",
+            )
+        )
+    notes = [
+        "Maximally selected log-rank statistic for PFS over the cut-points between the 10th and 90th "
+        "percentiles; the P value corrects for the search (it can exceed the nominal P of any single cut)."
+    ]
     return TableLayout("cutpoints", caption, ["Variable", "Cut-point", "Statistic", "P value", "Method"], out, notes)
 
 
@@ -319,8 +408,11 @@ def _attrs(attrs: Mapping[str, str]) -> str:
 
 def render_table(layout: TableLayout) -> str:
     """``<table>`` of a layout, with ``data-*`` attributes for machine reading."""
-    parts = [f'<table class="results" id="table-{layout.table_id}" data-table="{layout.table_id}">',
-             f"<caption>{html.escape(layout.caption)}</caption>", "<thead><tr>"]
+    parts = [
+        f'<table class="results" id="table-{layout.table_id}" data-table="{layout.table_id}">',
+        f"<caption>{html.escape(layout.caption)}</caption>",
+        "<thead><tr>",
+    ]
     parts += [f"<th>{html.escape(c)}</th>" for c in layout.columns]
     parts.append("</tr></thead><tbody>")
     for row in layout.rows:
@@ -334,8 +426,9 @@ def render_table(layout: TableLayout) -> str:
         parts.append("</tr>")
     parts.append("</tbody></table>")
     if layout.footnotes:
-        parts.append('<div class="footnotes">' + "".join(f"<p>{html.escape(n)}</p>" for n in layout.footnotes)
-                     + "</div>")
+        parts.append(
+            '<div class="footnotes">' + "".join(f"<p>{html.escape(n)}</p>" for n in layout.footnotes) + "</div>"
+        )
     return "\n".join(parts)
 
 
@@ -391,9 +484,16 @@ nav.toc{font-size:13px;columns:2;margin:10px 0 0} nav.toc a{color:#0072B2}
 """
 
 
-def render_page(*, title: str, subtitle: str, summary: Sequence[tuple[str, str]], sections: Sequence[tuple[str, str, str]],
-                provenance: Sequence[tuple[str, str]], parameters: Sequence[tuple[str, str, str, bool]],
-                notes: Sequence[str]) -> str:
+def render_page(
+    *,
+    title: str,
+    subtitle: str,
+    summary: Sequence[tuple[str, str]],
+    sections: Sequence[tuple[str, str, str]],
+    provenance: Sequence[tuple[str, str]],
+    parameters: Sequence[tuple[str, str, str, bool]],
+    notes: Sequence[str],
+) -> str:
     """The whole self-contained page.
 
     ``sections``: ``(anchor, heading, inner html)``; ``parameters``: ``(name, value in
@@ -411,7 +511,7 @@ def render_page(*, title: str, subtitle: str, summary: Sequence[tuple[str, str]]
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{e(title)}</title><style>{CSS}</style></head><body>",
-        f"<header><h1>{e(title)}</h1><p class=\"subtitle\">{e(subtitle)}</p>",
+        f'<header><h1>{e(title)}</h1><p class="subtitle">{e(subtitle)}</p>',
         '<div class="summary">' + "".join(f"<div><b>{e(v)}</b>{e(k)}</div>" for k, v in summary) + "</div>",
         f'<nav class="toc"><ol>{toc}<li><a href="#provenance">Provenance and study parameters</a></li></ol></nav>',
         "</header><main>",
@@ -421,11 +521,14 @@ def render_page(*, title: str, subtitle: str, summary: Sequence[tuple[str, str]]
     body.append('<section id="provenance"><h2>Provenance and study parameters</h2>')
     body.append(f'<dl class="prov">{prov}</dl>')
     body.append("<h3>Study parameters in force (dbt vars)</h3>")
-    body.append('<table class="params"><thead><tr><th>Parameter</th><th>Value in force</th><th>Default '
-                "(dbt_project.yml)</th></tr></thead><tbody>" + params + "</tbody></table>")
+    body.append(
+        '<table class="params"><thead><tr><th>Parameter</th><th>Value in force</th><th>Default '
+        "(dbt_project.yml)</th></tr></thead><tbody>" + params + "</tbody></table>"
+    )
     if notes:
-        body.append('<h3>Notes on this report</h3><ul class="notes">'
-                    + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>")
+        body.append(
+            '<h3>Notes on this report</h3><ul class="notes">' + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>"
+        )
     body.append("</section></main></body></html>")
     return "\n".join(body)
 
@@ -447,26 +550,40 @@ def non_inferiority_table(section: Mapping[str, Any], caption: str) -> TableLayo
         hr, low, high = _num(entry.get("hr_o_vs_m")), _num(entry.get("ci_low")), _num(entry.get("ci_high"))
         p = _num(entry.get("p_one_sided"))
         verdict = {True: "shown", False: "not shown"}.get(entry.get("non_inferior"), "n/a")
-        rows.append(Row([
-            Cell(str(entry.get("description") or entry.get("analysis"))),
-            Cell("n/a" if hr is None else f"{hr:.2f}", "hr_o_vs_m", "num"),
-            Cell("n/a" if low is None or high is None else f"{low:.2f}-{high:.2f}", "ci", "num"),
-            Cell("n/a" if p is None else f"{p:.3f}", "p_one_sided", "num"),
-            Cell(verdict, "non_inferior"),
-        ], kind="single"))
-    footnote = (f"Non-inferiority of o-RAIT is shown when the upper limit of the "
-                f"{section.get('ci_level', 0.95):.0%} CI of the HR (o-RAIT vs m-RAIT) lies below the margin "
-                f"{margin if margin is not None else 'n/a'} (one-sided alpha {section.get('alpha_one_sided')}).")
-    return TableLayout("non_inferiority", caption,
-                       ["Analysis", "HR (o vs m)", "95% CI", "One-sided p", "Non-inferiority"], rows, [footnote])
+        rows.append(
+            Row(
+                [
+                    Cell(str(entry.get("description") or entry.get("analysis"))),
+                    Cell("n/a" if hr is None else f"{hr:.2f}", "hr_o_vs_m", "num"),
+                    Cell("n/a" if low is None or high is None else f"{low:.2f}-{high:.2f}", "ci", "num"),
+                    Cell("n/a" if p is None else f"{p:.3f}", "p_one_sided", "num"),
+                    Cell(verdict, "non_inferior"),
+                ],
+                kind="single",
+            )
+        )
+    footnote = (
+        f"Non-inferiority of o-RAIT is shown when the upper limit of the "
+        f"{section.get('ci_level', 0.95):.0%} CI of the HR (o-RAIT vs m-RAIT) lies below the margin "
+        f"{margin if margin is not None else 'n/a'} (one-sided alpha {section.get('alpha_one_sided')})."
+    )
+    return TableLayout(
+        "non_inferiority",
+        caption,
+        ["Analysis", "HR (o vs m)", "95% CI", "One-sided p", "Non-inferiority"],
+        rows,
+        [footnote],
+    )
 
 
 def render_beyond(results: Mapping[str, Any]) -> tuple[str, TableLayout | None]:
     """The 'Beyond the paper' section: each analysis' interpretation, plus the non-inferiority table."""
-    parts = ['<p class="lead">The study compares groups defined by the number of cycles received during '
-             "follow-up, which creates immortal time, and reads a non-significant log-rank test as "
-             "non-inferiority. These analyses answer those weaknesses; each sentence is generated from the "
-             "numbers in results.json.</p>"]
+    parts = [
+        '<p class="lead">The study compares groups defined by the number of cycles received during '
+        "follow-up, which creates immortal time, and reads a non-significant log-rank test as "
+        "non-inferiority. These analyses answer those weaknesses; each sentence is generated from the "
+        "numbers in results.json.</p>"
+    ]
     table = None
     for key, title in BEYOND_SECTIONS:
         section = results.get(key)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 VARIABLE_LABELS: dict[str, str] = {
     "age_at_diagnosis_years": "Age at diagnosis (years)",
@@ -88,9 +89,9 @@ TEST_LABELS: dict[str, str] = {
 #: Exclusion reasons of the attrition diagram; ``{var}`` fields are filled from the dbt vars in force.
 CRITERION_TEMPLATES: dict[str, str] = {
     "dtc_surgery": "no total, subtotal or completion thyroidectomy dated {surgery_date_min} to "
-                   "{surgery_date_max}, or no PTC/FTC histology",
+    "{surgery_date_max}, or no PTC/FTC histology",
     "lung_only_micromets": "lung micrometastases not the only distant disease at baseline (other distant site, "
-                           "or a lung lesion \u2265 {micromet_max_mm} mm), or no lung disease documented",
+    "or a lung lesion \u2265 {micromet_max_mm} mm), or no lung disease documented",
     "avid_on_every_rxwbs": "lung disease not RAI-avid on every post-therapy whole-body scan",
     "mets_after_first_rait": "lung metastases first found more than {rxwbs_window_days} days after the first RAIT",
     "massive_remnant": "massive remnant uptake on the first post-therapy scan",

@@ -5,6 +5,7 @@ RAIT cycles with stimulated Tg, avid RxWBS, a DxWBS) and changes one thing. The 
 values are written per patient from the rules (date arithmetic done with a calculator:
 the helpers below), never by running the oracle.
 """
+
 from __future__ import annotations
 
 import csv
@@ -34,35 +35,134 @@ def days(a, b):
 
 TABLES = {
     "patients": ["patient_id", "sex", "birth_date", "center_id"],
-    "surgeries": ["surgery_id", "patient_id", "surgery_date", "procedure", "histology", "max_tumor_size_cm",
-                  "t_stage", "n_stage", "ete", "resection", "vascular_invasion_foci", "positive_nodes",
-                  "largest_node_cm", "aggressive_variant"],
-    "rait_administrations": ["rait_id", "patient_id", "admin_date", "activity", "activity_unit", "preparation", "intent"],
+    "surgeries": [
+        "surgery_id",
+        "patient_id",
+        "surgery_date",
+        "procedure",
+        "histology",
+        "max_tumor_size_cm",
+        "t_stage",
+        "n_stage",
+        "ete",
+        "resection",
+        "vascular_invasion_foci",
+        "positive_nodes",
+        "largest_node_cm",
+        "aggressive_variant",
+    ],
+    "rait_administrations": [
+        "rait_id",
+        "patient_id",
+        "admin_date",
+        "activity",
+        "activity_unit",
+        "preparation",
+        "intent",
+    ],
     "lab_results": ["lab_id", "patient_id", "sample_date", "analyte", "value", "comparator", "unit", "tgab_cutoff"],
-    "imaging_findings": ["finding_id", "patient_id", "study_date", "modality", "rait_id", "site", "status", "rai_avid",
-                         "max_lesion_mm", "remnant_uptake", "confirmation"],
+    "imaging_findings": [
+        "finding_id",
+        "patient_id",
+        "study_date",
+        "modality",
+        "rait_id",
+        "site",
+        "status",
+        "rai_avid",
+        "max_lesion_mm",
+        "remnant_uptake",
+        "confirmation",
+    ],
     "follow_up": ["patient_id", "last_contact_date", "vital_status", "death_date"],
 }
-ID = {"patients": "patient_id", "surgeries": "surgery_id", "rait_administrations": "rait_id",
-      "lab_results": "lab_id", "imaging_findings": "finding_id", "follow_up": "patient_id"}
+ID = {
+    "patients": "patient_id",
+    "surgeries": "surgery_id",
+    "rait_administrations": "rait_id",
+    "lab_results": "lab_id",
+    "imaging_findings": "finding_id",
+    "follow_up": "patient_id",
+}
 
-PAT_COLS = ["patient_id", "diagnosis_date", "initial_surgery_date", "first_rait_date", "lung_met_date",
-            "age_at_diagnosis_years", "histology", "max_tumor_size_cm", "t_stage_max", "n_stage_max",
-            "t_stage_group", "metastasis_timing", "local_disease_status", "ata_risk", "n_rait_cycles",
-            "rait_group", "median_activity_gbq", "cumulative_gbq", "first_response", "last_response", "pd_date",
-            "dtc_surgery", "lung_only_micromets", "avid_on_every_rxwbs", "mets_after_first_rait",
-            "massive_remnant", "early_progression", "is_eligible", "exclusion_reason"]
-CYC_COLS = ["patient_id", "rait_id", "cycle_number", "admin_date", "activity_gbq", "cumulative_gbq",
-            "days_since_previous", "tg_pre", "tg_post", "delta_tg", "scan_change", "response", "response_basis"]
+PAT_COLS = [
+    "patient_id",
+    "diagnosis_date",
+    "initial_surgery_date",
+    "first_rait_date",
+    "lung_met_date",
+    "age_at_diagnosis_years",
+    "histology",
+    "max_tumor_size_cm",
+    "t_stage_max",
+    "n_stage_max",
+    "t_stage_group",
+    "metastasis_timing",
+    "local_disease_status",
+    "ata_risk",
+    "n_rait_cycles",
+    "rait_group",
+    "median_activity_gbq",
+    "cumulative_gbq",
+    "first_response",
+    "last_response",
+    "pd_date",
+    "dtc_surgery",
+    "lung_only_micromets",
+    "avid_on_every_rxwbs",
+    "mets_after_first_rait",
+    "massive_remnant",
+    "early_progression",
+    "is_eligible",
+    "exclusion_reason",
+]
+CYC_COLS = [
+    "patient_id",
+    "rait_id",
+    "cycle_number",
+    "admin_date",
+    "activity_gbq",
+    "cumulative_gbq",
+    "days_since_previous",
+    "tg_pre",
+    "tg_post",
+    "delta_tg",
+    "scan_change",
+    "response",
+    "response_basis",
+]
 PFS_COLS = ["patient_id", "start_date", "end_date", "pfs_months", "pfs_event", "event_type", "follow_up_months"]
-COH_COLS = ["patient_id", "rait_group", "n_rait_cycles", "sex", "age_at_diagnosis_years", "histology",
-            "max_tumor_size_cm", "t_stage_group", "n_stage_max", "ata_risk", "local_disease_status",
-            "metastasis_timing", "first_response", "last_response", "median_activity_gbq", "cumulative_gbq",
-            "pfs_months", "pfs_event", "follow_up_months"]
-STEPS = ["dtc_surgery", "lung_only_micromets", "avid_on_every_rxwbs", "mets_after_first_rait",
-         "massive_remnant", "early_progression"]
+COH_COLS = [
+    "patient_id",
+    "rait_group",
+    "n_rait_cycles",
+    "sex",
+    "age_at_diagnosis_years",
+    "histology",
+    "max_tumor_size_cm",
+    "t_stage_group",
+    "n_stage_max",
+    "ata_risk",
+    "local_disease_status",
+    "metastasis_timing",
+    "first_response",
+    "last_response",
+    "median_activity_gbq",
+    "cumulative_gbq",
+    "pfs_months",
+    "pfs_event",
+    "follow_up_months",
+]
+STEPS = [
+    "dtc_surgery",
+    "lung_only_micromets",
+    "avid_on_every_rxwbs",
+    "mets_after_first_rait",
+    "massive_remnant",
+    "early_progression",
+]
 
-ALL: list["Pt"] = []
+ALL: list[Pt] = []
 
 
 def lab(value):
@@ -75,8 +175,24 @@ def lab(value):
 class Pt:
     """A template patient; ``rows`` are editable, ``exp*`` hold the hand-worked expectation."""
 
-    def __init__(self, pid, note, d0="2015-01-10", gap=50, birth="1985-06-15", sex="F", n=1, cgap=200,
-                 acts=None, pre=None, post=6.0, rx=None, dx="reduced", lc=1200, lung_off=-14):
+    def __init__(
+        self,
+        pid,
+        note,
+        d0="2015-01-10",
+        gap=50,
+        birth="1985-06-15",
+        sex="F",
+        n=1,
+        cgap=200,
+        acts=None,
+        pre=None,
+        post=6.0,
+        rx=None,
+        dx="reduced",
+        lc=1200,
+        lung_off=-14,
+    ):
         self.pid, self.note, self.sex, self.birth = pid, note, sex, D(birth)
         self.d0 = D(d0)
         gaps = cgap if isinstance(cgap, list) else [cgap] * (n - 1)
@@ -92,48 +208,133 @@ class Pt:
         self.rows = {t: [] for t in TABLES}
         r = self.rows
         r["patients"].append(dict(patient_id=pid, sex=sex, birth_date=self.birth, center_id="C01"))
-        r["surgeries"].append(dict(surgery_id=f"{pid}-S1", patient_id=pid, surgery_date=self.d0,
-                                   procedure="total_thyroidectomy", histology="PTC", max_tumor_size_cm="2.5",
-                                   t_stage="T3a", n_stage="N1b", ete="none", resection="R0",
-                                   vascular_invasion_foci="0", positive_nodes="2", largest_node_cm="1.2",
-                                   aggressive_variant="false"))
+        r["surgeries"].append(
+            dict(
+                surgery_id=f"{pid}-S1",
+                patient_id=pid,
+                surgery_date=self.d0,
+                procedure="total_thyroidectomy",
+                histology="PTC",
+                max_tumor_size_cm="2.5",
+                t_stage="T3a",
+                n_stage="N1b",
+                ete="none",
+                resection="R0",
+                vascular_invasion_foci="0",
+                positive_nodes="2",
+                largest_node_cm="1.2",
+                aggressive_variant="false",
+            )
+        )
         lung_date = plus(A1 if n else self.d0, lung_off)
-        r["imaging_findings"].append(dict(finding_id=f"{pid}-F0", patient_id=pid, study_date=lung_date,
-                                          modality="CT", site="lung", status="present", max_lesion_mm="6",
-                                          confirmation="imaging"))
+        r["imaging_findings"].append(
+            dict(
+                finding_id=f"{pid}-F0",
+                patient_id=pid,
+                study_date=lung_date,
+                modality="CT",
+                site="lung",
+                status="present",
+                max_lesion_mm="6",
+                confirmation="imaging",
+            )
+        )
         for k in range(n):
             Ak, rid = self.A[k], f"{pid}-R{k + 1}"
-            r["rait_administrations"].append(dict(rait_id=rid, patient_id=pid, admin_date=Ak, activity=acts[k][0],
-                                                  activity_unit=acts[k][1], preparation="withdrawal",
-                                                  intent="metastatic_disease"))
+            r["rait_administrations"].append(
+                dict(
+                    rait_id=rid,
+                    patient_id=pid,
+                    admin_date=Ak,
+                    activity=acts[k][0],
+                    activity_unit=acts[k][1],
+                    preparation="withdrawal",
+                    intent="metastatic_disease",
+                )
+            )
             s = plus(Ak, -3)
-            r["lab_results"].append(dict(lab_id=f"{pid}-L{k + 1}a", patient_id=pid, sample_date=s, analyte="TSH",
-                                         value="85", unit="mIU/L"))
+            r["lab_results"].append(
+                dict(lab_id=f"{pid}-L{k + 1}a", patient_id=pid, sample_date=s, analyte="TSH", value="85", unit="mIU/L")
+            )
             if pre[k] is not None:
                 v, c = lab(pre[k])
-                r["lab_results"].append(dict(lab_id=f"{pid}-L{k + 1}b", patient_id=pid, sample_date=s, analyte="Tg",
-                                             value=v, comparator=c, unit="ng/mL"))
-            r["lab_results"].append(dict(lab_id=f"{pid}-L{k + 1}c", patient_id=pid, sample_date=s, analyte="TgAb",
-                                         value="20", unit="IU/mL"))
-            r["imaging_findings"].append(dict(finding_id=f"{pid}-F{k + 1}L", patient_id=pid, study_date=plus(Ak, 5),
-                                              modality="RxWBS", rait_id=rid, site="lung", status=rx[k],
-                                              rai_avid="true", max_lesion_mm="6" if k == 0 else None))
-            r["imaging_findings"].append(dict(finding_id=f"{pid}-F{k + 1}T", patient_id=pid, study_date=plus(Ak, 5),
-                                              modality="RxWBS", rait_id=rid, site="thyroid_bed",
-                                              status="present" if k == 0 else "absent",
-                                              rai_avid="true" if k == 0 else "false",
-                                              remnant_uptake="minor" if k == 0 else "none"))
+                r["lab_results"].append(
+                    dict(
+                        lab_id=f"{pid}-L{k + 1}b",
+                        patient_id=pid,
+                        sample_date=s,
+                        analyte="Tg",
+                        value=v,
+                        comparator=c,
+                        unit="ng/mL",
+                    )
+                )
+            r["lab_results"].append(
+                dict(lab_id=f"{pid}-L{k + 1}c", patient_id=pid, sample_date=s, analyte="TgAb", value="20", unit="IU/mL")
+            )
+            r["imaging_findings"].append(
+                dict(
+                    finding_id=f"{pid}-F{k + 1}L",
+                    patient_id=pid,
+                    study_date=plus(Ak, 5),
+                    modality="RxWBS",
+                    rait_id=rid,
+                    site="lung",
+                    status=rx[k],
+                    rai_avid="true",
+                    max_lesion_mm="6" if k == 0 else None,
+                )
+            )
+            r["imaging_findings"].append(
+                dict(
+                    finding_id=f"{pid}-F{k + 1}T",
+                    patient_id=pid,
+                    study_date=plus(Ak, 5),
+                    modality="RxWBS",
+                    rait_id=rid,
+                    site="thyroid_bed",
+                    status="present" if k == 0 else "absent",
+                    rai_avid="true" if k == 0 else "false",
+                    remnant_uptake="minor" if k == 0 else "none",
+                )
+            )
         if n:
             An = self.A[-1]
             if post is not None:
                 v, c = lab(post)
-                r["lab_results"].append(dict(lab_id=f"{pid}-LPa", patient_id=pid, sample_date=plus(An, 180),
-                                             analyte="TSH", value="60", unit="mIU/L"))
-                r["lab_results"].append(dict(lab_id=f"{pid}-LPb", patient_id=pid, sample_date=plus(An, 180),
-                                             analyte="Tg", value=v, comparator=c, unit="ng/mL"))
+                r["lab_results"].append(
+                    dict(
+                        lab_id=f"{pid}-LPa",
+                        patient_id=pid,
+                        sample_date=plus(An, 180),
+                        analyte="TSH",
+                        value="60",
+                        unit="mIU/L",
+                    )
+                )
+                r["lab_results"].append(
+                    dict(
+                        lab_id=f"{pid}-LPb",
+                        patient_id=pid,
+                        sample_date=plus(An, 180),
+                        analyte="Tg",
+                        value=v,
+                        comparator=c,
+                        unit="ng/mL",
+                    )
+                )
             if dx is not None:
-                r["imaging_findings"].append(dict(finding_id=f"{pid}-FD", patient_id=pid, study_date=plus(An, 180),
-                                                  modality="DxWBS", site="lung", status=dx, rai_avid="true"))
+                r["imaging_findings"].append(
+                    dict(
+                        finding_id=f"{pid}-FD",
+                        patient_id=pid,
+                        study_date=plus(An, 180),
+                        modality="DxWBS",
+                        site="lung",
+                        status=dx,
+                        rai_avid="true",
+                    )
+                )
         r["follow_up"].append(dict(patient_id=pid, last_contact_date=self.LC, vital_status="alive"))
 
         # ---- expectation of the unchanged template (hand-worked once, see README) ----
@@ -144,30 +345,72 @@ class Pt:
         for k in range(n):
             tot += acts[k][2]
             tg_pre = None if pre[k] is None else float(lab(pre[k])[0])
-            tg_post = (None if pre[k + 1] is None else float(lab(pre[k + 1])[0])) if k < n - 1 else \
-                (None if post is None else float(lab(post)[0]))
-            self.exp_cycles.append(dict(
-                patient_id=pid, rait_id=f"{pid}-R{k + 1}", cycle_number=k + 1, admin_date=self.A[k],
-                activity_gbq=acts[k][2], cumulative_gbq=tot,
-                days_since_previous=None if k == 0 else days(self.A[k - 1], self.A[k]),
-                tg_pre=tg_pre, tg_post=tg_post,
-                delta_tg=(tg_pre - tg_post) / tg_pre if tg_pre is not None and tg_post is not None and tg_pre > 0 else None,
-                scan_change=rx[k + 1] if k < n - 1 else dx, response=None, response_basis=None))
+            tg_post = (
+                (None if pre[k + 1] is None else float(lab(pre[k + 1])[0]))
+                if k < n - 1
+                else (None if post is None else float(lab(post)[0]))
+            )
+            self.exp_cycles.append(
+                dict(
+                    patient_id=pid,
+                    rait_id=f"{pid}-R{k + 1}",
+                    cycle_number=k + 1,
+                    admin_date=self.A[k],
+                    activity_gbq=acts[k][2],
+                    cumulative_gbq=tot,
+                    days_since_previous=None if k == 0 else days(self.A[k - 1], self.A[k]),
+                    tg_pre=tg_pre,
+                    tg_post=tg_post,
+                    delta_tg=(tg_pre - tg_post) / tg_pre
+                    if tg_pre is not None and tg_post is not None and tg_pre > 0
+                    else None,
+                    scan_change=rx[k + 1] if k < n - 1 else dx,
+                    response=None,
+                    response_basis=None,
+                )
+            )
         acts_g = sorted(a[2] for a in acts[:n])
         med = None if not n else (acts_g[n // 2] if n % 2 else (acts_g[n // 2 - 1] + acts_g[n // 2]) / 2)
         self.exp = dict(
-            patient_id=pid, diagnosis_date=self.d0, initial_surgery_date=self.d0, first_rait_date=A1,
-            lung_met_date=lung_met, age_at_diagnosis_years=days(self.birth, self.d0) / Y, histology="PTC",
-            max_tumor_size_cm=2.5, t_stage_max="T3a", n_stage_max="N1b", t_stage_group="T3+T4",
+            patient_id=pid,
+            diagnosis_date=self.d0,
+            initial_surgery_date=self.d0,
+            first_rait_date=A1,
+            lung_met_date=lung_met,
+            age_at_diagnosis_years=days(self.birth, self.d0) / Y,
+            histology="PTC",
+            max_tumor_size_cm=2.5,
+            t_stage_max="T3a",
+            n_stage_max="N1b",
+            t_stage_group="T3+T4",
             metastasis_timing="synchronous" if sync else "metachronous",
-            local_disease_status="neither" if n else None, ata_risk="high" if sync else "low",
-            n_rait_cycles=n, rait_group=None if n == 0 else ("o-RAIT" if n == 1 else "m-RAIT"),
-            median_activity_gbq=med, cumulative_gbq=tot if n else None, pd_date=None,
-            dtc_surgery=True, lung_only_micromets=True, avid_on_every_rxwbs=bool(n),
-            mets_after_first_rait=False, massive_remnant=False, early_progression=False)
-        self.exp_pfs = None if not n else dict(
-            patient_id=pid, start_date=A1, end_date=self.LC, pfs_months=days(A1, self.LC) / M, pfs_event=0,
-            event_type="censored", follow_up_months=days(A1, self.LC) / M)
+            local_disease_status="neither" if n else None,
+            ata_risk="high" if sync else "low",
+            n_rait_cycles=n,
+            rait_group=None if n == 0 else ("o-RAIT" if n == 1 else "m-RAIT"),
+            median_activity_gbq=med,
+            cumulative_gbq=tot if n else None,
+            pd_date=None,
+            dtc_surgery=True,
+            lung_only_micromets=True,
+            avid_on_every_rxwbs=bool(n),
+            mets_after_first_rait=False,
+            massive_remnant=False,
+            early_progression=False,
+        )
+        self.exp_pfs = (
+            None
+            if not n
+            else dict(
+                patient_id=pid,
+                start_date=A1,
+                end_date=self.LC,
+                pfs_months=days(A1, self.LC) / M,
+                pfs_event=0,
+                event_type="censored",
+                follow_up_months=days(A1, self.LC) / M,
+            )
+        )
         ALL.append(self)
 
     # ---- editing helpers ----
@@ -195,15 +438,31 @@ class Pt:
     def tg(self, lab_id, date, value, tsh=None, tgab=None, tgab_cutoff=None, tgab_cmp=None, tsh_cmp=None):
         """A Tg sample with optional same-day TSH and TgAb."""
         if tsh is not None:
-            self.add("lab_results", lab_id=f"{lab_id}t", sample_date=D(date), analyte="TSH", value=str(tsh),
-                     comparator=tsh_cmp, unit="mIU/L")
+            self.add(
+                "lab_results",
+                lab_id=f"{lab_id}t",
+                sample_date=D(date),
+                analyte="TSH",
+                value=str(tsh),
+                comparator=tsh_cmp,
+                unit="mIU/L",
+            )
         if value is not None:
             v, c = lab(value)
-            self.add("lab_results", lab_id=lab_id, sample_date=D(date), analyte="Tg", value=v, comparator=c,
-                     unit="ng/mL")
+            self.add(
+                "lab_results", lab_id=lab_id, sample_date=D(date), analyte="Tg", value=v, comparator=c, unit="ng/mL"
+            )
         if tgab is not None:
-            self.add("lab_results", lab_id=f"{lab_id}g", sample_date=D(date), analyte="TgAb", value=str(tgab),
-                     comparator=tgab_cmp, unit="IU/mL", tgab_cutoff=tgab_cutoff)
+            self.add(
+                "lab_results",
+                lab_id=f"{lab_id}g",
+                sample_date=D(date),
+                analyte="TgAb",
+                value=str(tgab),
+                comparator=tgab_cmp,
+                unit="IU/mL",
+                tgab_cutoff=tgab_cutoff,
+            )
 
     def cyc(self, k, **kw):
         self.exp_cycles[k - 1].update(kw)
@@ -248,8 +507,16 @@ def finish():
             assert c["response"] is not None, (p.pid, c["rait_id"], "response not worked out")
         e["first_response"] = p.exp_cycles[0]["response"] if p.exp_cycles else None
         e["last_response"] = p.exp_cycles[-1]["response"] if p.exp_cycles else None
-        fails = [s for s in STEPS if (e[s] if s in ("mets_after_first_rait", "massive_remnant", "early_progression") else not e[s])]
-        assert e.get("exclusion_reason", "unset") in ("unset", fails[0] if fails else None), (p.pid, fails, e.get("exclusion_reason"))
+        fails = [
+            s
+            for s in STEPS
+            if (e[s] if s in ("mets_after_first_rait", "massive_remnant", "early_progression") else not e[s])
+        ]
+        assert e.get("exclusion_reason", "unset") in ("unset", fails[0] if fails else None), (
+            p.pid,
+            fails,
+            e.get("exclusion_reason"),
+        )
         e["is_eligible"] = not fails
         e["exclusion_reason"] = fails[0] if fails else None
         pats.append(e)
@@ -279,8 +546,12 @@ def finish():
         lc = p.rows["follow_up"][0]["last_contact_date"]
         death = p.rows["follow_up"][0].get("death_date")
         first_op = min(r["surgery_date"] for r in p.rows["surgeries"])
-        for t, col in (("surgeries", "surgery_date"), ("rait_administrations", "admin_date"),
-                       ("lab_results", "sample_date"), ("imaging_findings", "study_date")):
+        for t, col in (
+            ("surgeries", "surgery_date"),
+            ("rait_administrations", "admin_date"),
+            ("lab_results", "sample_date"),
+            ("imaging_findings", "study_date"),
+        ):
             for r in p.rows[t]:
                 assert p.birth < r[col] <= lc and (death is None or r[col] <= death), (p.pid, r)
                 assert t != "rait_administrations" or r[col] >= first_op, (p.pid, r)
@@ -296,8 +567,10 @@ def finish():
         write(ext / f"{t}.csv", cols, rows)
         data = (ext / f"{t}.csv").read_bytes()
         files[f"{t}.csv"] = {"rows": len(rows), "sha256": hashlib.sha256(data).hexdigest()}
-    (ext / "manifest.json").write_text(json.dumps(
-        {"extract_id": "edge-cases-v1", "extracted_at": "2025-07-01T00:00:00Z", "files": files}, indent=2) + "\n")
+    (ext / "manifest.json").write_text(
+        json.dumps({"extract_id": "edge-cases-v1", "extracted_at": "2025-07-01T00:00:00Z", "files": files}, indent=2)
+        + "\n"
+    )
     readme = (OUT.parent / "readme_head.md").read_text().splitlines()
     for p in ALL:
         readme.append(f"- `{p.pid}`: {p.note}")

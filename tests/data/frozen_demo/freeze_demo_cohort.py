@@ -26,14 +26,17 @@ HERE = Path(__file__).resolve().parent
 STANDIN = HERE.parent / "frozen_cohort"
 
 
-INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
-                 "UBIGINT"}
+INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
 
 
 def _export(con: duckdb.DuckDBPyConnection, table: str, columns: list[str], where: str, order: str) -> pd.DataFrame:
-    types = dict(con.execute(
-        "select column_name, data_type from information_schema.columns "
-        "where table_schema = 'marts' and table_name = ?", [table]).fetchall())
+    types = dict(
+        con.execute(
+            "select column_name, data_type from information_schema.columns "
+            "where table_schema = 'marts' and table_name = ?",
+            [table],
+        ).fetchall()
+    )
     missing = [c for c in columns if c not in types]
     if missing:
         raise SystemExit(f"marts.{table} lacks column(s) {missing}: is this a current warehouse?")
@@ -52,15 +55,20 @@ def main(warehouse: str, out: Path) -> None:
     con = duckdb.connect(warehouse, read_only=True)
     try:
         cohort = _export(con, "analysis_cohort", co_cols, "", "patient_id")
-        cycles = _export(con, "rait_cycles", cy_cols,
-                         "where patient_id in (select patient_id from marts.analysis_cohort)",
-                         "patient_id, cycle_number")
+        cycles = _export(
+            con,
+            "rait_cycles",
+            cy_cols,
+            "where patient_id in (select patient_id from marts.analysis_cohort)",
+            "patient_id, cycle_number",
+        )
     finally:
         con.close()
     out.mkdir(parents=True, exist_ok=True)
     cohort.to_csv(out / "analysis_cohort.csv", index=False, float_format=None)
     cycles.to_csv(out / "rait_cycles.csv", index=False, float_format=None)
     print(f"wrote {len(cohort)} patients, {len(cycles)} cycles to {out}")
+
 
 if __name__ == "__main__":
     main(sys.argv[1], Path(sys.argv[2]) if len(sys.argv) > 2 else HERE)
