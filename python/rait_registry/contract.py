@@ -49,6 +49,17 @@ class Table:
         raise KeyError(name)
 
 
+#: Calendar arithmetic of the derivation rules (docs/specification.md section 2): months and
+#: years are days divided by these, never rounded.
+DAYS_PER_MONTH = 30.4375
+DAYS_PER_YEAR = 365.25
+
+#: The two treatment groups of the study (published as ``rait_group``); contrasts compare
+#: m-RAIT with o-RAIT unless an analysis says otherwise.
+O_RAIT = "o-RAIT"
+M_RAIT = "m-RAIT"
+RAIT_GROUPS = (O_RAIT, M_RAIT)
+
 HISTOLOGIES = ("PTC", "FTC", "other")
 PROCEDURES = (
     "total_thyroidectomy",
