@@ -1,15 +1,44 @@
 """dbt unit tests of the SQL rules (contract section 2), run once per test session.
 
 Scheduled refreshes skip them (they test the SQL on fixed inputs, not the extract); this test
-runs every one of them against a copy of the demo build.
+runs every one of them against a copy of the demo build. The static checks below keep the
+intermediate layer's layout honest (dbt_project/models/intermediate/README.md): every unit test
+pins the study parameters its model reads, and the subject folders refer to each other in one
+direction only.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
+from pathlib import Path
 
+import pytest
+import yaml
+
+from rait_registry import params
 from rait_registry.dbt_runner import run_dbt
+from tests.conftest import REPO
+
+MODELS = REPO / "dbt_project" / "models"
+INTERMEDIATE = MODELS / "intermediate"
+#: Subject folders of the intermediate layer in dependency order (README.md there).
+INTERMEDIATE_FOLDERS = ("patients", "rait_cycles", "eligibility")
+#: A study parameter read in a model: var('name') or the project's date_var('name') macro.
+VAR_READ = re.compile(r"""\b(?:var|date_var)\(\s*['"](\w+)['"]""")
+REF = re.compile(r"""\bref\(\s*['"](\w+)['"]\s*\)""")
+
+
+def _declared_unit_tests() -> list[dict]:
+    tests = []
+    for path in sorted(MODELS.rglob("*.yml")):
+        tests += yaml.safe_load(path.read_text()).get("unit_tests") or []
+    return tests
+
+
+def _model_sql() -> dict[str, Path]:
+    return {path.stem: path for path in MODELS.rglob("*.sql")}
 
 
 def test_every_dbt_unit_test_passes(demo_warehouse, tmp_path):
@@ -19,5 +48,37 @@ def test_every_dbt_unit_test_passes(demo_warehouse, tmp_path):
     assert result.success, "\n".join(result.failures)
     run_results = json.loads((tmp_path / "dbt-target" / "run_results.json").read_text())
     unit_tests = [r for r in run_results["results"] if r["unique_id"].startswith("unit_test.")]
-    assert len(unit_tests) >= 20
+    declared = _declared_unit_tests()
+    assert len(declared) >= 29
+    assert sorted(r["unique_id"].rsplit(".", 1)[-1] for r in unit_tests) == sorted(t["name"] for t in declared)
     assert all(r["status"] == "pass" for r in unit_tests)
+
+
+def test_unit_tests_pin_every_study_parameter_their_model_reads():
+    """A refresh run with `--var` overrides must still test the rules at the contract defaults."""
+    defaults = params.dbt_vars_defaults()
+    sql = _model_sql()
+    checked = 0
+    for unit_test in _declared_unit_tests():
+        read = set(VAR_READ.findall(sql[unit_test["model"]].read_text()))
+        pinned = (unit_test.get("overrides") or {}).get("vars") or {}
+        missing = read - set(pinned)
+        assert not missing, f"unit test {unit_test['name']} does not pin {sorted(missing)} in overrides.vars"
+        for name, value in pinned.items():
+            assert name in defaults, f"unit test {unit_test['name']} pins unknown var {name}"
+            if isinstance(defaults[name], (int, float)):
+                assert float(value) == pytest.approx(float(defaults[name]), abs=0), (unit_test["name"], name)
+            else:
+                assert str(value) == defaults[name], (unit_test["name"], name)
+        checked += len(read)
+    assert checked >= 20  # the rules read study parameters; a regex that finds none is broken
+
+
+def test_intermediate_folders_refer_only_to_earlier_folders():
+    folder_of = {path.stem: path.parent.name for path in INTERMEDIATE.rglob("*.sql")}
+    assert set(folder_of.values()) == set(INTERMEDIATE_FOLDERS), "every intermediate model is in a subject folder"
+    rank = {folder: i for i, folder in enumerate(INTERMEDIATE_FOLDERS)}
+    for model, folder in folder_of.items():
+        for ref in REF.findall((INTERMEDIATE / folder / f"{model}.sql").read_text()):
+            if ref in folder_of:
+                assert rank[folder_of[ref]] <= rank[folder], f"{folder}/{model} refers to {folder_of[ref]}/{ref}"

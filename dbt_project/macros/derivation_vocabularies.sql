@@ -43,3 +43,8 @@
     {%- set column = (relation_alias ~ '.' if relation_alias else '') ~ criterion['name'] -%}
     {%- if criterion['met_when'] -%} not {{ column }} {%- else -%} {{ column }} {%- endif -%}
 {%- endmacro %}
+
+{#- SQL condition under which a patient meets one eligibility criterion (the negation of fails_criterion). -#}
+{% macro meets_criterion(criterion) -%}
+    {%- if criterion['met_when'] -%} {{ criterion['name'] }} {%- else -%} not {{ criterion['name'] }} {%- endif -%}
+{%- endmacro %}

@@ -12,6 +12,6 @@
 -#}
 {% macro duckdb__snapshot_hash_arguments(args) -%}
     {%- for arg in args -%}
-    coalesce(cast({{ arg }} as varchar), '') {% if not loop.last %} || '|' || {% endif %}
+        coalesce(cast({{ arg }} as varchar), '') {% if not loop.last %} || '|' || {% endif %}
     {%- endfor -%}
 {%- endmacro %}

@@ -3,6 +3,8 @@
 -- exclusion_reason is that criterion, and the last n_remaining = size of analysis_cohort.
 -- Returns the offending steps.
 
+{%- set n_steps = eligibility_criteria() | length %}
+
 with cohort_attrition as (
 
     select * from {{ ref('cohort_attrition') }}
@@ -21,16 +23,21 @@ analysis_cohort as (
 
 ),
 
-{%- set n_steps = eligibility_criteria() | length %}
 patient_count as (
 
-    select 0 as step, count(*) as n_patients from patients
+    select
+        0 as step,
+        count(*) as n_patients
+    from patients
 
 ),
 
 cohort_count as (
 
-    select {{ n_steps }} as step, count(*) as n_cohort from analysis_cohort
+    select
+        {{ n_steps }} as step,
+        count(*) as n_cohort
+    from analysis_cohort
 
 ),
 
@@ -59,8 +66,7 @@ with_previous as (
 
 final as (
 
-    select
-        with_previous.*
+    select with_previous.*
     from with_previous
     left join patient_count
         on with_previous.step = patient_count.step
@@ -68,13 +74,22 @@ final as (
         on with_previous.step = cohort_count.step
     left join reasons
         on with_previous.criterion = reasons.exclusion_reason
-    where (with_previous.step = 0
-            and (with_previous.n_remaining <> patient_count.n_patients or with_previous.n_excluded <> 0))
-        or (with_previous.step > 0
-            and (with_previous.n_remaining <> with_previous.previous_n_remaining - with_previous.n_excluded
-                or with_previous.n_excluded <> coalesce(reasons.n_patients_with_reason, 0)))
-        or (with_previous.step = {{ n_steps }}
-            and with_previous.n_remaining <> cohort_count.n_cohort)
+    where
+        (
+            with_previous.step = 0
+            and (with_previous.n_remaining <> patient_count.n_patients or with_previous.n_excluded <> 0)
+        )
+        or (
+            with_previous.step > 0
+            and (
+                with_previous.n_remaining <> with_previous.previous_n_remaining - with_previous.n_excluded
+                or with_previous.n_excluded <> coalesce(reasons.n_patients_with_reason, 0)
+            )
+        )
+        or (
+            with_previous.step = {{ n_steps }}
+            and with_previous.n_remaining <> cohort_count.n_cohort
+        )
         or with_previous.step not between 0 and {{ n_steps }}
 
 )

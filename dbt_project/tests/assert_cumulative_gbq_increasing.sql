@@ -36,14 +36,24 @@ final as (
     from with_previous
     inner join patients
         on with_previous.patient_id = patients.patient_id
-    where (with_previous.cycle_number = 1
-            and abs(with_previous.cumulative_gbq - with_previous.activity_gbq) > 1e-9)
-        or (with_previous.cycle_number > 1
-            and (with_previous.cumulative_gbq <= with_previous.previous_cumulative_gbq
-                or abs(with_previous.cumulative_gbq - with_previous.previous_cumulative_gbq
-                    - with_previous.activity_gbq) > 1e-9))
-        or (with_previous.is_last_cycle
-            and with_previous.cumulative_gbq <> patients.cumulative_gbq)
+    where
+        (
+            with_previous.cycle_number = 1
+            and abs(with_previous.cumulative_gbq - with_previous.activity_gbq) > 1e-9
+        )
+        or (
+            with_previous.cycle_number > 1
+            and (
+                with_previous.cumulative_gbq <= with_previous.previous_cumulative_gbq
+                or abs(
+                    with_previous.cumulative_gbq - with_previous.previous_cumulative_gbq - with_previous.activity_gbq
+                ) > 1e-9
+            )
+        )
+        or (
+            with_previous.is_last_cycle
+            and with_previous.cumulative_gbq <> patients.cumulative_gbq
+        )
 
 )
 

@@ -32,18 +32,23 @@ with_previous as (
 
 final as (
 
-    select
-        with_previous.*
+    select with_previous.*
     from with_previous
     inner join patients
         on with_previous.patient_id = patients.patient_id
-    where (with_previous.cycle_number = 1
-            and with_previous.window_start_date
-                <> {{ add_days('patients.first_rait_date', var('rxwbs_window_days')) }})
-        or (with_previous.cycle_number > 1
-            and with_previous.window_start_date <> with_previous.previous_window_end_date)
-        or (with_previous.is_last_cycle
-            and with_previous.window_end_date <> patients.last_contact_date)
+    where
+        (
+            with_previous.cycle_number = 1
+            and with_previous.window_start_date <> {{ add_days('patients.first_rait_date', var('rxwbs_window_days')) }}
+        )
+        or (
+            with_previous.cycle_number > 1
+            and with_previous.window_start_date <> with_previous.previous_window_end_date
+        )
+        or (
+            with_previous.is_last_cycle
+            and with_previous.window_end_date <> patients.last_contact_date
+        )
 
 )
 

@@ -14,14 +14,20 @@ with patients as (
 
 steps as (
 
-    select 0 as step, {{ dbt.string_literal('all_patients') }} as criterion
+    select
+        0 as step,
+        {{ dbt.string_literal('all_patients') }} as criterion
     {%- for criterion in eligibility_criteria() %}
-    union all
-    select {{ criterion['step'] }} as step, {{ dbt.string_literal(criterion['name']) }} as criterion
+        union all
+        select
+            {{ criterion['step'] }} as step,
+            {{ dbt.string_literal(criterion['name']) }} as criterion
     {%- endfor %}
     -- bookkeeping row for the eligible patients (step n + 1), dropped in final
     union all
-    select {{ n_steps + 1 }} as step, {{ dbt.string_literal('eligible') }} as criterion
+    select
+        {{ n_steps + 1 }} as step,
+        {{ dbt.string_literal('eligible') }} as criterion
 
 ),
 
@@ -53,9 +59,9 @@ remaining as (
         step,
         criterion,
         n_excluded,
-        sum(n_excluded) over ()
-            - sum(n_excluded) over (order by step rows between unbounded preceding and current row)
-            as n_remaining
+        sum(n_excluded) over () - sum(n_excluded) over (
+            order by step rows between unbounded preceding and current row
+        ) as n_remaining
     from counted
 
 ),

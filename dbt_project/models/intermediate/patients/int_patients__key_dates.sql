@@ -44,7 +44,8 @@ surgery_dates as (
     select
         patient_id,
         min(case when histology in {{ sql_list(carcinoma_histologies()) }} then surgery_date end) as diagnosis_date,
-        min(case when procedure in {{ sql_list(initial_surgery_procedures()) }} then surgery_date end) as initial_surgery_date
+        min(case when procedure in {{ sql_list(initial_surgery_procedures()) }} then surgery_date end)
+            as initial_surgery_date
     from surgeries
     group by patient_id
 

@@ -72,17 +72,17 @@ final as (
         *,
         case
             {%- for criterion in eligibility_criteria() %}
-            when {{ fails_criterion(criterion) }} then {{ criterion['step'] }}
+                when {{ fails_criterion(criterion) }} then {{ criterion['step'] }}
             {%- endfor %}
         end as exclusion_step,
         case
             {%- for criterion in eligibility_criteria() %}
-            when {{ fails_criterion(criterion) }} then {{ dbt.string_literal(criterion['name']) }}
+                when {{ fails_criterion(criterion) }} then {{ dbt.string_literal(criterion['name']) }}
             {%- endfor %}
         end as exclusion_reason,
-        not (
+        (
             {%- for criterion in eligibility_criteria() %}
-            {{ fails_criterion(criterion) }}{% if not loop.last %} or{% endif %}
+                {% if not loop.first %}and {% endif %}{{ meets_criterion(criterion) }}
             {%- endfor %}
         ) as is_eligible
     from flags

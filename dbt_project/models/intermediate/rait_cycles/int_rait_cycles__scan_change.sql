@@ -60,12 +60,20 @@ last_cycle_dxwbs_candidates as (
 
 scans as (
 
-    select rait_id, finding_id, status from next_rxwbs_candidates
+    select
+        rait_id,
+        finding_id,
+        status
+    from next_rxwbs_candidates
     where candidate_rank = 1
 
     union all
 
-    select rait_id, finding_id, status from last_cycle_dxwbs_candidates
+    select
+        rait_id,
+        finding_id,
+        status
+    from last_cycle_dxwbs_candidates
     where candidate_rank = 1
 
 ),

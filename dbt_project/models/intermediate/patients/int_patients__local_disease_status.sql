@@ -46,8 +46,9 @@ final as (
         case
             when key_dates.first_rait_date is null then null
             when confirmed_local_findings.first_local_disease_date is null then 'neither'
-            when {{ days_between('key_dates.initial_surgery_date', 'confirmed_local_findings.first_local_disease_date') }}
-                <= {{ var('local_disease_window_days') }}
+            when {{ days_between(
+                    'key_dates.initial_surgery_date', 'confirmed_local_findings.first_local_disease_date'
+                ) }} <= {{ var('local_disease_window_days') }}
                 then 'local_persistent'
             else 'local_recurrence'
         end as local_disease_status

@@ -29,8 +29,7 @@ metastasis_timing as (
 
 initial_surgeries as (
 
-    select
-        surgeries.*
+    select surgeries.*
     from surgeries
     inner join key_dates
         on surgeries.patient_id = key_dates.patient_id
