@@ -383,8 +383,8 @@ TABLES: dict[str, Table] = {
                 required=True,
                 min_value=0,
                 min_inclusive=False,
-                description="Administered activity, in the unit of activity_unit; converted to GBq, it "
-                "must lie in the plausible range (0.5 to 15 GBq).",
+                description="Administered activity, in the unit of activity_unit; a value that is not "
+                "plausible once converted to GBq quarantines the row.",
                 example="3.7",
             ),
             Column(
@@ -392,8 +392,8 @@ TABLES: dict[str, Table] = {
                 "text",
                 required=True,
                 vocabulary=tuple(ACTIVITY_UNITS_TO_GBQ),
-                description="Unit of activity: GBq, MBq (0.001 GBq) or mCi (0.037 GBq); the project "
-                "stores every activity in GBq.",
+                description="Unit of activity; the project converts every activity to GBq "
+                "and stores it as activity_gbq.",
                 example="GBq",
             ),
             Column(
@@ -462,8 +462,8 @@ TABLES: dict[str, Table] = {
                 "text",
                 required=True,
                 vocabulary=LAB_UNIT_VOCABULARY,
-                description="Unit of value, which must suit the analyte: Tg ng/mL or ug/L, TgAb IU/mL or "
-                "kIU/L, TSH mIU/L or uIU/mL (each pair is equal, factor 1); any other unit is rejected.",
+                description="Unit of value; it must be one of the units accepted for the row's analyte "
+                "(all equal, factor 1); any other unit is rejected, never converted.",
                 example="ng/mL",
             ),
             Column(
