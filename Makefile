@@ -11,7 +11,7 @@ WAREHOUSE ?= warehouse/registry.duckdb
 OUT ?= out
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 
-.PHONY: demo test install clean docs r-references lint format
+.PHONY: demo test install clean docs r-references lint format spec
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# docs/specification.md from docs/spec-source/specification.template.md and the code
+# (contract.py, params.py, the dbt models, schemas/, the CLI); tests/test_specification.py fails when it is stale.
+spec: $(STAMP)
+	$(BIN)/python -m rait_registry.specification
 
 docs: $(STAMP)
 	cd dbt_project && RAIT_DBT_DATABASE=$(abspath $(WAREHOUSE)) ../$(BIN)/dbt docs generate --profiles-dir . --target-path ../warehouse/.dbt/docs-target

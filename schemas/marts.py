@@ -1,22 +1,24 @@
-"""pandera models of the five published marts (registry contract section 3).
+"""pandera models of the five published marts (``docs/specification.md`` section 3).
 
 Each model is ``strict`` (a column the model does not know fails the check, so a new mart column
 is a deliberate change here too) and states, besides types, vocabularies and ranges, the
-cross-column rules a correct derivation must satisfy (contract section 2): the response basis
+cross-column rules a correct derivation must satisfy (specification section 2): the response basis
 agrees with the response, the PFS event type with the event flag, cumulative activity adds up
 per patient, end dates do not precede start dates, the exclusion reason is the first failing
 criterion and ``is_eligible`` means no reason. They do not re-derive any clinical rule: they
 check that the published relations are internally consistent.
 
-Columns of contract section 3 are required; further columns the dbt marts publish for lineage
+Columns of specification section 3 are required; further columns the dbt marts publish for lineage
 (ids of the samples and scans used, windows, extra dates) are declared ``required=False``.
+
+The vocabularies come from :mod:`rait_registry.contract`.
 
 :func:`rait_registry.mart_checks.validate_marts` runs these models (lazily, all failures at once)
 after ``dbt build`` and before publication; it also checks the database types (dates are DATE,
-flags BOOLEAN) and the agreement between marts. For large marts it runs the same rules as SQL in
-DuckDB: the field checks are generated from the models, and every ``@pa.dataframe_check`` has a
-hand-written twin in :data:`SQL_CHECKS` (same name, same NULL semantics; the tests assert that
-both engines report the same failures).
+flags BOOLEAN). For large marts it runs the same rules as SQL in DuckDB
+(:mod:`rait_registry.mart_sql`): the field checks are generated from the models, and every
+``@pa.dataframe_check`` has a hand-written SQL twin there (same name, same NULL semantics; the
+tests assert that both engines report the same failures).
 """
 
 from __future__ import annotations
@@ -26,13 +28,22 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
+from rait_registry import contract
+from rait_registry.contract import (
+    DAYS_PER_MONTH,
+    DAYS_PER_YEAR,
+    EARLY_T_STAGES,
+    MET_WHEN_TRUE,
+    RESPONSE_BASES,
+)
+from rait_registry.contract import ELIGIBILITY_CRITERIA as CRITERIA
+
 __all__ = [
     "ATA_RISKS",
     "CRITERIA",
     "MART_KEYS",
     "MART_MODELS",
     "RESPONSE_BASES",
-    "SQL_CHECKS",
     "AnalysisCohortMart",
     "CohortAttritionMart",
     "PatientsMart",
@@ -40,37 +51,23 @@ __all__ = [
     "RaitCyclesMart",
 ]
 
-DAYS_PER_MONTH = 30.4375
-DAYS_PER_YEAR = 365.25
-
-RESPONSES = ["CR", "PR", "SD", "PD", "NE"]
-#: response -> the bases that may justify it (contract section 2, per-cycle response).
-RESPONSE_BASES: dict[str, tuple[str, ...]] = {
-    "PD": ("new_lesion",),
-    "CR": ("no_evidence_of_disease",),
-    "PR": ("tg_decline", "scan_reduction"),
-    "SD": ("no_change",),
-    "NE": ("insufficient_data",),
-}
-EVENT_TYPES = ["progression", "death", "censored"]
-#: Eligibility criteria in contract order; the first three are met when true, the last three exclude when true.
-CRITERIA = (
-    "dtc_surgery",
-    "lung_only_micromets",
-    "avid_on_every_rxwbs",
-    "mets_after_first_rait",
-    "massive_remnant",
-    "early_progression",
-)
-MET_WHEN_TRUE = CRITERIA[:3]
-ATA_RISKS = ["low", "intermediate", "high", "unknown"]
-LOCAL_DISEASE = ["neither", "local_persistent", "local_recurrence"]
-TIMINGS = ["synchronous", "metachronous"]
-T_STAGES_RANKED = ["T1a", "T1b", "T2", "T3a", "T3b", "T4a", "T4b"]
-N_STAGES_RANKED = ["N0", "N1a", "N1b"]
-RAIT_GROUPS = ["o-RAIT", "m-RAIT"]
-SCAN_STATUSES = ["new", "present", "stable", "increased", "reduced", "resolved", "absent"]
-HISTOLOGIES = ["PTC", "FTC", "other"]
+#: Vocabularies of the mart columns (lists: pandera names an ``isin`` check by its values).
+RESPONSES = list(contract.RESPONSES)
+EVENT_TYPES = list(contract.PFS_EVENT_TYPES)
+ATA_RISKS = list(contract.ATA_RISKS)
+LOCAL_DISEASE = list(contract.LOCAL_DISEASE_STATUSES)
+TIMINGS = list(contract.METASTASIS_TIMINGS)
+T_STAGES_RANKED = list(contract.T_STAGES_RANKED)
+N_STAGES_RANKED = list(contract.N_STAGES_RANKED)
+T_STAGE_GROUPS = list(contract.T_STAGE_GROUPS)
+RAIT_GROUPS = list(contract.RAIT_GROUPS)
+SCAN_STATUSES = list(contract.FINDING_STATUSES)
+HISTOLOGIES = list(contract.HISTOLOGIES)
+SEXES = list(contract.SEXES)
+VITAL_STATUSES = list(contract.VITAL_STATUSES)
+PREPARATIONS = list(contract.PREPARATIONS)
+INTENTS = list(contract.INTENTS)
+COMPARATORS = list(contract.COMPARATORS)
 
 #: mart -> the column(s) that order it (row indices in reports refer to this order).
 MART_KEYS = {
@@ -81,14 +78,14 @@ MART_KEYS = {
     "cohort_attrition": "step",
 }
 
-_ABS_TOL = 1e-3  # months/GBq; FLOAT (single precision) columns carry ~7 significant digits
+ABS_TOL = 1e-3  # months/GBq; FLOAT (single precision) columns carry ~7 significant digits
 
 
 def _close(a: pd.Series, b: pd.Series, rel: float = 1e-5) -> pd.Series:
     a = a.astype("float64")
     b = b.astype("float64")
     both_missing = a.isna() & b.isna()
-    return both_missing | ((a - b).abs() <= _ABS_TOL + rel * b.abs()).fillna(False)
+    return both_missing | ((a - b).abs() <= ABS_TOL + rel * b.abs()).fillna(False)
 
 
 def _same(a: pd.Series, b: pd.Series) -> pd.Series:
@@ -119,7 +116,7 @@ class PatientsMart(pa.DataFrameModel):
     """marts.patients -- one row per patient of the extract."""
 
     patient_id: Series[str] = pa.Field(nullable=False, unique=True)
-    sex: Series[str] = pa.Field(nullable=False, isin=["F", "M"])
+    sex: Series[str] = pa.Field(nullable=False, isin=SEXES)
     birth_date: Series[pa.DateTime] = pa.Field(nullable=False, required=False)
     center_id: Series[str] = pa.Field(nullable=True, required=False)
     diagnosis_date: Series[pa.DateTime] = pa.Field(nullable=True)
@@ -128,14 +125,14 @@ class PatientsMart(pa.DataFrameModel):
     lung_met_date: Series[pa.DateTime] = pa.Field(nullable=True)
     pd_date: Series[pa.DateTime] = pa.Field(nullable=True, required=False)
     last_contact_date: Series[pa.DateTime] = pa.Field(nullable=False, required=False)
-    vital_status: Series[str] = pa.Field(nullable=False, isin=["alive", "dead"], required=False)
+    vital_status: Series[str] = pa.Field(nullable=False, isin=VITAL_STATUSES, required=False)
     death_date: Series[pa.DateTime] = pa.Field(nullable=True, required=False)
     age_at_diagnosis_years: Series[float] = pa.Field(nullable=True, ge=0, le=130)
     histology: Series[str] = pa.Field(nullable=True, isin=HISTOLOGIES)
     max_tumor_size_cm: Series[float] = pa.Field(nullable=True, gt=0, le=20)
     t_stage_max: Series[str] = pa.Field(nullable=True, isin=T_STAGES_RANKED)
     n_stage_max: Series[str] = pa.Field(nullable=True, isin=N_STAGES_RANKED)
-    t_stage_group: Series[str] = pa.Field(nullable=True, isin=["T1+T2", "T3+T4"])
+    t_stage_group: Series[str] = pa.Field(nullable=True, isin=T_STAGE_GROUPS)
     metastasis_timing: Series[str] = pa.Field(nullable=True, isin=TIMINGS)
     local_disease_status: Series[str] = pa.Field(nullable=True, isin=LOCAL_DISEASE)
     ata_risk: Series[str] = pa.Field(nullable=True, isin=ATA_RISKS)
@@ -194,13 +191,13 @@ class PatientsMart(pa.DataFrameModel):
 
     @pa.dataframe_check(name="median_activity_at_most_cumulative")
     def _median(cls, df: pd.DataFrame) -> pd.Series:
-        return (df["median_activity_gbq"] <= df["cumulative_gbq"] + _ABS_TOL).fillna(True) | df["cumulative_gbq"].isna()
+        return (df["median_activity_gbq"] <= df["cumulative_gbq"] + ABS_TOL).fillna(True) | df["cumulative_gbq"].isna()
 
     @pa.dataframe_check(name="t_stage_group_matches_t_stage_max")
     def _t_group(cls, df: pd.DataFrame) -> pd.Series:
-        early = {"T1a", "T1b", "T2"}
+        early, late = T_STAGE_GROUPS
         expected = df["t_stage_max"].map(
-            lambda t: None if t is None or t != t else ("T1+T2" if t in early else "T3+T4")
+            lambda t: None if t is None or t != t else (early if t in EARLY_T_STAGES else late)
         )
         return _same(df["t_stage_group"], expected)
 
@@ -248,13 +245,11 @@ class RaitCyclesMart(pa.DataFrameModel):
     # lineage columns published by the dbt mart
     n_rait_cycles: Series[int] = pa.Field(nullable=False, ge=1, required=False)
     is_last_cycle: Series[bool] = pa.Field(nullable=False, coerce=False, required=False)
-    preparation: Series[str] = pa.Field(nullable=True, isin=["withdrawal", "rhTSH"], required=False)
-    intent: Series[str] = pa.Field(
-        nullable=True, isin=["remnant_ablation", "adjuvant", "metastatic_disease"], required=False
-    )
-    tg_pre_comparator: Series[str] = pa.Field(nullable=True, isin=["<", ">"], required=False)
+    preparation: Series[str] = pa.Field(nullable=True, isin=PREPARATIONS, required=False)
+    intent: Series[str] = pa.Field(nullable=True, isin=INTENTS, required=False)
+    tg_pre_comparator: Series[str] = pa.Field(nullable=True, isin=COMPARATORS, required=False)
     tg_pre_lab_id: Series[str] = pa.Field(nullable=True, required=False)
-    tg_post_comparator: Series[str] = pa.Field(nullable=True, isin=["<", ">"], required=False)
+    tg_post_comparator: Series[str] = pa.Field(nullable=True, isin=COMPARATORS, required=False)
     tg_post_lab_id: Series[str] = pa.Field(nullable=True, required=False)
     scan_finding_id: Series[str] = pa.Field(nullable=True, required=False)
     window_start_date: Series[pa.DateTime] = pa.Field(nullable=True, required=False)
@@ -362,7 +357,7 @@ class PfsMart(pa.DataFrameModel):
 
     @pa.dataframe_check(name="follow_up_not_shorter_than_pfs")
     def _follow_up(cls, df: pd.DataFrame) -> pd.Series:
-        return df["follow_up_months"] + _ABS_TOL >= df["pfs_months"]
+        return df["follow_up_months"] + ABS_TOL >= df["pfs_months"]
 
     @pa.dataframe_check(name="end_date_is_the_event_or_censoring_date")
     def _end(cls, df: pd.DataFrame) -> pd.Series:
@@ -389,11 +384,11 @@ class AnalysisCohortMart(pa.DataFrameModel):
     patient_id: Series[str] = pa.Field(nullable=False, unique=True)
     rait_group: Series[str] = pa.Field(nullable=False, isin=RAIT_GROUPS)
     n_rait_cycles: Series[int] = pa.Field(nullable=False, ge=1)
-    sex: Series[str] = pa.Field(nullable=False, isin=["F", "M"])
+    sex: Series[str] = pa.Field(nullable=False, isin=SEXES)
     age_at_diagnosis_years: Series[float] = pa.Field(nullable=True, ge=0, le=130)
     histology: Series[str] = pa.Field(nullable=True, isin=HISTOLOGIES)
     max_tumor_size_cm: Series[float] = pa.Field(nullable=True, gt=0, le=20)
-    t_stage_group: Series[str] = pa.Field(nullable=True, isin=["T1+T2", "T3+T4"])
+    t_stage_group: Series[str] = pa.Field(nullable=True, isin=T_STAGE_GROUPS)
     n_stage_max: Series[str] = pa.Field(nullable=True, isin=N_STAGES_RANKED)
     ata_risk: Series[str] = pa.Field(nullable=True, isin=ATA_RISKS)
     local_disease_status: Series[str] = pa.Field(nullable=True, isin=LOCAL_DISEASE)
@@ -438,11 +433,11 @@ class AnalysisCohortMart(pa.DataFrameModel):
 
     @pa.dataframe_check(name="follow_up_not_shorter_than_pfs")
     def _follow_up(cls, df: pd.DataFrame) -> pd.Series:
-        return df["follow_up_months"] + _ABS_TOL >= df["pfs_months"]
+        return df["follow_up_months"] + ABS_TOL >= df["pfs_months"]
 
     @pa.dataframe_check(name="median_activity_at_most_cumulative")
     def _median(cls, df: pd.DataFrame) -> pd.Series:
-        return df["median_activity_gbq"] <= df["cumulative_gbq"] + _ABS_TOL
+        return df["median_activity_gbq"] <= df["cumulative_gbq"] + ABS_TOL
 
 
 class CohortAttritionMart(pa.DataFrameModel):
@@ -484,214 +479,4 @@ MART_MODELS: dict[str, type[pa.DataFrameModel]] = {
     "pfs": PfsMart,
     "analysis_cohort": AnalysisCohortMart,
     "cohort_attrition": CohortAttritionMart,
-}
-
-
-# ---------------------------------------------------------------------------------------------
-# SQL twins of the dataframe checks (the SQL engine of rait_registry.mart_checks)
-# ---------------------------------------------------------------------------------------------
-#
-# Each expression is TRUE when a row passes; it is evaluated over the CTE ``mart_rows`` (the mart,
-# NaN turned into NULL, plus ``_mart_row``: the 0-based row in key order) and a row fails when it is
-# not TRUE. The twins reproduce the pandas semantics above, NULLs included: a pandas comparison with
-# NaN/NaT/None is False (``!=`` is True), ``_same`` treats missing == missing, ``_close`` is
-# ``|a - b| <= 1e-3 + rel*|b|`` or both missing, ``groupby`` leaves out rows whose ``patient_id``
-# is missing, and a ``sort_values`` tie keeps the frame order (``_mart_row``). They assume every
-# column they name exists: a mart that lacks one is validated with pandas.
-# tests/test_schemas.py asserts that both engines report the same failures on many broken marts.
-
-
-def sql_literal(value: object) -> str:
-    """A Python value as a SQL literal (floats exactly as Python parses them)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)):
-        return f"cast('{float(value)!r}' as double)"
-    if isinstance(value, str):
-        return "'" + value.replace("'", "''") + "'"
-    raise TypeError(f"no SQL literal for {type(value).__name__}; extend schemas/marts.py::sql_literal")
-
-
-_lit = sql_literal
-
-
-def _in(column: str, values) -> str:
-    """pandas ``isin``: False for a missing value."""
-    return f"coalesce({column} in ({', '.join(_lit(v) for v in values)}), false)"
-
-
-def _is(column: str, value: object) -> str:
-    """pandas ``==`` with a scalar: False for a missing value."""
-    return f"coalesce({column} = {_lit(value)}, false)"
-
-
-def _sql_same(a: str, b: str) -> str:
-    """SQL twin of :func:`_same`."""
-    return f"({a} is not distinct from {b})"
-
-
-def _sql_close(a: str, b: str, rel: float = 1e-5) -> str:
-    """SQL twin of :func:`_close`."""
-    return (
-        f"(({a}) is null and ({b}) is null "
-        f"or coalesce(abs(({a}) - ({b})) <= {_lit(_ABS_TOL)} + {_lit(rel)} * abs({b}), false))"
-    )
-
-
-def _sql_days(start: str, end: str) -> str:
-    """``(end - start).dt.days`` for DATE columns."""
-    return f"date_diff('day', {start}, {end})"
-
-
-def _sql_group_for(n: str) -> str:
-    """SQL twin of :func:`_group_for`."""
-    return f"(case when {n} = 1 then 'o-RAIT' when {n} >= 2 then 'm-RAIT' end)"
-
-
-def _sql_expected_exclusion() -> str:
-    """SQL twin of :func:`_expected_exclusion` (a missing flag counts as false)."""
-    whens = " ".join(
-        f"when {'not ' if c in MET_WHEN_TRUE else ''}coalesce({c}, false) then {_lit(c)}" for c in CRITERIA
-    )
-    return f"(case {whens} end)"
-
-
-def _all(*conditions: str) -> str:
-    return "(" + "\n      and ".join(f"({c})" for c in conditions) + ")"
-
-
-_BY_CYCLE = "over (partition by patient_id order by cycle_number, _mart_row)"
-_IN_PATIENT = "patient_id is not null"  # pandas groupby drops rows with a missing key
-_PREVIOUS_DATE = f"(case when {_IN_PATIENT} then lag(admin_date) {_BY_CYCLE} end)"
-_N_CYCLES = f"(case when {_IN_PATIENT} then count(*) over (partition by patient_id) end)"
-_FOLLOW_UP_END = "coalesce(death_date, last_contact_date)"
-
-#: mart -> dataframe check name -> SQL expression, TRUE when the row passes (see above).
-SQL_CHECKS: dict[str, dict[str, str]] = {
-    "patients": {
-        "exclusion_reason_is_first_failing_criterion": _sql_same("exclusion_reason", _sql_expected_exclusion()),
-        "is_eligible_iff_no_exclusion_reason": "is_eligible = (exclusion_reason is null)",
-        "exclusion_step_matches_reason": _sql_same(
-            "exclusion_step",
-            "(case exclusion_reason "
-            + " ".join(f"when {_lit(c)} then {i + 1}" for i, c in enumerate(CRITERIA))
-            + " end)",
-        ),
-        "rait_group_matches_n_rait_cycles": _sql_same("rait_group", _sql_group_for("n_rait_cycles")),
-        "rait_fields_present_iff_rait": _all(
-            *(
-                f"(n_rait_cycles > 0) = ({column} is not null)"
-                for column in (
-                    "first_rait_date",
-                    "cumulative_gbq",
-                    "median_activity_gbq",
-                    "first_response",
-                    "last_response",
-                )
-            ),
-            "local_disease_status is null or n_rait_cycles > 0",
-        ),
-        "o_rait_first_response_equals_last": f"n_rait_cycles <> 1 or {_sql_same('first_response', 'last_response')}",
-        "median_activity_at_most_cumulative": (
-            f"coalesce(median_activity_gbq <= cumulative_gbq + {_lit(_ABS_TOL)}, false) or cumulative_gbq is null"
-        ),
-        "t_stage_group_matches_t_stage_max": _sql_same(
-            "t_stage_group",
-            "(case when t_stage_max is null then null when t_stage_max in ('T1a', 'T1b', 'T2') then 'T1+T2' "
-            "else 'T3+T4' end)",
-        ),
-        "metastasis_timing_needs_both_dates": (
-            "(lung_met_date is not null and diagnosis_date is not null) = (metastasis_timing is not null)"
-        ),
-        "age_at_diagnosis_matches_dates": _sql_close(
-            "age_at_diagnosis_years", f"{_sql_days('birth_date', 'diagnosis_date')} / {_lit(DAYS_PER_YEAR)}"
-        ),
-        "dates_in_order": _all(
-            *(
-                f"not coalesce({column} < birth_date, false)"
-                for column in ("diagnosis_date", "initial_surgery_date", "first_rait_date", "lung_met_date")
-            ),
-            f"{_is('vital_status', 'dead')} = (death_date is not null)",
-        ),
-    },
-    "rait_cycles": {
-        "response_basis_consistent_with_response": "coalesce("
-        + " or ".join(
-            f"(response = {_lit(r)} and {_in('response_basis', bases)})" for r, bases in RESPONSE_BASES.items()
-        )
-        + ", false)",
-        "response_evidence_present": _all(
-            f"not ({_is('response', 'NE')} and (tg_post is not null or scan_change is not null))",
-            f"not ({_is('response', 'SD')} and not (tg_post is not null or scan_change is not null))",
-            f"not ({_is('response_basis', 'tg_decline')} and delta_tg is null)",
-            f"not ({_is('response_basis', 'scan_reduction')} and not {_in('scan_change', ['reduced', 'resolved'])})",
-            f"not ({_is('response', 'CR')} and not {_in('scan_change', ['resolved', 'absent'])})",
-            f"not ({_is('response', 'CR')} and coalesce(tg_post_comparator <> '<', true))",
-            f"{_is('response', 'PD')} = (n_new_lesion_events > 0)",
-        ),
-        "delta_tg_matches_tg_pre_and_tg_post": _sql_close(
-            "delta_tg", "(case when tg_pre > 0 and tg_post is not null then (tg_pre - tg_post) / tg_pre end)"
-        ),
-        "cycles_numbered_1_to_n_in_date_order": _all(
-            _IN_PATIENT,
-            f"cycle_number = row_number() {_BY_CYCLE}",
-            f"not coalesce(admin_date < {_PREVIOUS_DATE}, false)",
-            _sql_same("days_since_previous", _sql_days(_PREVIOUS_DATE, "admin_date")),
-            f"n_rait_cycles = {_N_CYCLES}",
-            f"is_last_cycle = (cycle_number = {_N_CYCLES})",
-        ),
-        "cumulative_activity_adds_up_per_patient": _all(
-            _sql_close(
-                "cumulative_gbq",
-                f"(case when {_IN_PATIENT} and activity_gbq is not null then sum(activity_gbq) "
-                f"over (partition by patient_id order by cycle_number, _mart_row "
-                f"rows between unbounded preceding and current row) end)",
-                rel=1e-6,
-            ),
-            f"not coalesce({_IN_PATIENT} and cumulative_gbq <= lag(cumulative_gbq) {_BY_CYCLE}, false)",
-        ),
-        "window_end_not_before_start": "not coalesce(window_end_date < window_start_date, false)",
-    },
-    "pfs": {
-        "end_date_not_before_start_date": "end_date >= start_date",
-        "event_type_consistent_with_pfs_event": (
-            f"{_is('pfs_event', 1)} = {_in('event_type', ['progression', 'death'])}"
-        ),
-        "pfs_months_matches_dates": _sql_close(
-            "pfs_months", f"{_sql_days('start_date', 'end_date')} / {_lit(DAYS_PER_MONTH)}"
-        ),
-        "follow_up_not_shorter_than_pfs": f"follow_up_months + {_lit(_ABS_TOL)} >= pfs_months",
-        "end_date_is_the_event_or_censoring_date": _all(
-            f"not ({_is('event_type', 'progression')} and not {_sql_same('end_date', 'pd_date')})",
-            f"not ({_is('event_type', 'death')} and not {_sql_same('end_date', 'death_date')})",
-            # the earlier of progression and death (least() skips NULLs like min(axis=1))
-            f"not {_is('pfs_event', 1)} or {_sql_same('end_date', 'least(pd_date, death_date)')}",
-            f"not ({_is('event_type', 'censored')} and not {_sql_same('end_date', 'last_contact_date')})",
-            _sql_close("follow_up_months", f"{_sql_days('start_date', _FOLLOW_UP_END)} / {_lit(DAYS_PER_MONTH)}"),
-        ),
-    },
-    "analysis_cohort": {
-        "rait_group_matches_n_rait_cycles": _sql_same("rait_group", _sql_group_for("n_rait_cycles")),
-        # here pandas compares with ==: two missing responses are not equal
-        "o_rait_first_response_equals_last": "n_rait_cycles <> 1 or first_response = last_response",
-        "event_type_consistent_with_pfs_event": (
-            f"{_is('pfs_event', 1)} = {_in('event_type', ['progression', 'death'])}"
-        ),
-        "end_date_not_before_start_date": "pfs_end_date >= pfs_start_date",
-        "follow_up_not_shorter_than_pfs": f"follow_up_months + {_lit(_ABS_TOL)} >= pfs_months",
-        "median_activity_at_most_cumulative": f"median_activity_gbq <= cumulative_gbq + {_lit(_ABS_TOL)}",
-    },
-    "cohort_attrition": {
-        "criterion_matches_step": "criterion = (case step "
-        + " ".join(f"when {i} then {_lit(c)}" for i, c in enumerate(["all_patients", *CRITERIA]))
-        + " end)",
-        "every_criterion_has_a_step": ("(select count(distinct step) from mart_rows where step between 1 and 6) = 6"),
-        "n_remaining_is_previous_minus_excluded": _all(
-            "lag(n_remaining) over (order by step, _mart_row) is null "
-            "or n_remaining = lag(n_remaining) over (order by step, _mart_row) - n_excluded",
-            "not (step = 0 and n_excluded <> 0)",
-        ),
-    },
 }

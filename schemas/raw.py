@@ -1,9 +1,13 @@
-"""pandera models of the six raw tables of registry contract section 1.
+"""pandera models of the six raw tables (``docs/specification.md`` section 1), generated from
+:mod:`rait_registry.contract`.
 
-These models state, in pandera, the same row and within-table rules that the SQL checks of
-:mod:`rait_registry.checks` apply at scale in DuckDB; ``tests/test_schemas.py`` keeps the two (and
-:mod:`rait_registry.contract`) in agreement by generating bad rows per rule and checking that
-both reject exactly the same rows.
+Each model's fields are generated from the contract's definition of the table
+(:func:`_raw_model`): the data type of each column, nullable unless required, the vocabulary
+(``isin``), the range (``contract_range``) and a parser per text column; only the cross-column
+rules of a table are written here (a small model per table whose dataframe checks the generated
+model inherits). They state, in pandera, the same row and within-table rules that the SQL checks
+of :mod:`rait_registry.checks` apply at scale in DuckDB; ``tests/test_schemas.py`` keeps the two
+in agreement by generating bad rows per rule and checking that both reject exactly the same rows.
 
 The models validate a table *as read* (text, ``None`` for an empty field) and coerce it at this
 raw boundary into typed columns:
@@ -15,10 +19,9 @@ raw boundary into typed columns:
   what the SQL checks accept -- never ``12/31/2019``, ``2,5`` or ``yes`` -- so a bad value is a
   coercion failure, reported per row.
 
-Cross-column rules are ``@pa.dataframe_check`` methods. Rules that need other tables
-(references, date order, one follow_up row per patient) are SQL-only: see
-``docs/quarantine-reasons.md``. ``extracted_at`` (dates after the extract date) is added by
-:func:`raw_schema`.
+Rules that need other tables (references, date order, one follow_up row per patient) are
+SQL-only: see ``docs/quarantine-reasons.md``. ``extracted_at`` (dates after the extract date) is
+added by :func:`raw_schema`.
 """
 
 from __future__ import annotations
@@ -39,15 +42,11 @@ from rait_registry.checks import DATE_PATTERN, DECIMAL_PATTERN, INTEGER_PATTERN
 from rait_registry.contract import (
     ACTIVITY_PLAUSIBLE_GBQ,
     ACTIVITY_UNITS_TO_GBQ,
-    FINDING_STATUSES,
-    HISTOLOGIES,
+    ANALYTES,
+    LAB_UNIT_VOCABULARY,
     LAB_UNITS,
-    MODALITIES,
-    N_STAGES,
-    PROCEDURES,
-    SITES,
-    T_STAGES,
     TABLES,
+    Column,
 )
 
 __all__ = [
@@ -262,96 +261,74 @@ def _key_rule(df: pd.DataFrame, key: str) -> pd.Series:
     return ~(later_copy | conflicting)
 
 
-def _text_fields(*names: str):
-    """A parser that trims the given text columns."""
-    return pa.parser(*names)(lambda cls, series: _trim(series))
+#: contract dtype -> the pandera data type that coerces a cell as read.
+_DATA_TYPES: dict[str, type] = {
+    "text": str,
+    "date": IsoDate,
+    "decimal": StrictDecimal,
+    "integer": StrictInteger,
+    "boolean": StrictBoolean,
+}
 
 
-def _vocab_parser(name: str, vocabulary: tuple[str, ...]):
-    parse = _canonical(vocabulary)
-    return pa.parser(name)(lambda cls, series: parse(series))
+def _field(column: Column) -> Any:
+    """The pandera field of a contract column: nullable unless required, the vocabulary as
+    ``isin`` (its first check) and the range as ``contract_range``."""
+    checks: dict[str, Any] = {}
+    if column.vocabulary is not None:
+        checks["isin"] = list(column.vocabulary)
+    if column.min_value is not None or column.max_value is not None:
+        checks.update(_range(column.min_value, column.max_value, column.min_inclusive, column.max_inclusive))
+    return pa.Field(nullable=not column.required, description=column.description or None, **checks)
+
+
+def _parser(column: Column) -> Any:
+    """The parser of a text column: a vocabulary value in contract spelling, other text trimmed.
+    Typed columns need none (their data type trims and parses)."""
+    if column.vocabulary is not None:
+        parse = _canonical(column.vocabulary)
+        return pa.parser(column.name)(lambda cls, series: parse(series))
+    return pa.parser(column.name)(lambda cls, series: _trim(series))
+
+
+def _raw_model(table: str, rules: type[pa.DataFrameModel]) -> type[pa.DataFrameModel]:
+    """The pandera model of raw ``table``, generated from :data:`rait_registry.contract.TABLES`:
+    one field per column (dtype, nullable, vocabulary, range), a parser per text column and the
+    key rule; the cross-column checks are inherited from ``rules``."""
+    spec = TABLES[table]
+    name = rules.__name__.lstrip("_")
+    annotations: dict[str, Any] = {}
+    namespace: dict[str, Any] = {"__module__": __name__, "__qualname__": name}
+    for column in spec.columns:
+        annotations[column.name] = Series[_DATA_TYPES[column.dtype]]
+        namespace[column.name] = _field(column)
+        if column.dtype == "text":
+            namespace[f"_parse_{column.name}"] = _parser(column)
+    namespace["_key"] = pa.dataframe_check(name="key_unique_up_to_exact_duplicates")(
+        lambda cls, df: _key_rule(df, spec.key)
+    )
+    namespace["__annotations__"] = annotations
+    namespace["__doc__"] = f"{table} -- {spec.description}"
+    namespace["Config"] = type("Config", (), {"name": table, "strict": True, "coerce": True})
+    return type(name, (rules,), namespace)
 
 
 _register_checks()
 
 
-class Patients(pa.DataFrameModel):
-    """patients -- one row per patient."""
-
-    patient_id: Series[str] = pa.Field(nullable=False)
-    sex: Series[str] = pa.Field(nullable=False, isin=["F", "M"])
-    birth_date: Series[IsoDate] = pa.Field(nullable=False)
-    center_id: Series[str] = pa.Field(nullable=True)
-
-    class Config:
-        name = "patients"
-        strict = True
-        coerce = True
-
-    _trim_text = _text_fields("patient_id", "center_id")
-    _sex = _vocab_parser("sex", ("F", "M"))
-
-    @pa.dataframe_check(name="key_unique_up_to_exact_duplicates")
-    def _key(cls, df: pd.DataFrame) -> pd.Series:
-        return _key_rule(df, "patient_id")
+# -- the cross-column rules of each table (the columns come from contract.py) -----------------
 
 
-class Surgeries(pa.DataFrameModel):
-    """surgeries -- one row per thyroid or neck operation."""
-
-    surgery_id: Series[str] = pa.Field(nullable=False)
-    patient_id: Series[str] = pa.Field(nullable=False)
-    surgery_date: Series[IsoDate] = pa.Field(nullable=False)
-    procedure: Series[str] = pa.Field(nullable=False, isin=list(PROCEDURES))
-    histology: Series[str] = pa.Field(nullable=True, isin=list(HISTOLOGIES))
-    max_tumor_size_cm: Series[StrictDecimal] = pa.Field(nullable=True, **_range(0, 20, min_inclusive=False))
-    t_stage: Series[str] = pa.Field(nullable=True, isin=list(T_STAGES))
-    n_stage: Series[str] = pa.Field(nullable=True, isin=list(N_STAGES))
-    ete: Series[str] = pa.Field(nullable=True, isin=["none", "microscopic", "gross"])
-    resection: Series[str] = pa.Field(nullable=True, isin=["R0", "R1", "R2"])
-    vascular_invasion_foci: Series[StrictInteger] = pa.Field(nullable=True, **_range(0))
-    positive_nodes: Series[StrictInteger] = pa.Field(nullable=True, **_range(0))
-    largest_node_cm: Series[StrictDecimal] = pa.Field(nullable=True, **_range(0, min_inclusive=False))
-    aggressive_variant: Series[StrictBoolean] = pa.Field(nullable=True)
-
-    class Config:
-        name = "surgeries"
-        strict = True
-        coerce = True
-
-    _trim_text = _text_fields("surgery_id", "patient_id")
-    _procedure = _vocab_parser("procedure", PROCEDURES)
-    _histology = _vocab_parser("histology", HISTOLOGIES)
-    _t_stage = _vocab_parser("t_stage", T_STAGES)
-    _n_stage = _vocab_parser("n_stage", N_STAGES)
-    _ete = _vocab_parser("ete", ("none", "microscopic", "gross"))
-    _resection = _vocab_parser("resection", ("R0", "R1", "R2"))
-
-    @pa.dataframe_check(name="key_unique_up_to_exact_duplicates")
-    def _key(cls, df: pd.DataFrame) -> pd.Series:
-        return _key_rule(df, "surgery_id")
+class _Patients(pa.DataFrameModel):
+    """patients: no cross-column rule."""
 
 
-class RaitAdministrations(pa.DataFrameModel):
-    """rait_administrations -- one row per radioactive-iodine administration."""
+class _Surgeries(pa.DataFrameModel):
+    """surgeries: no cross-column rule."""
 
-    rait_id: Series[str] = pa.Field(nullable=False)
-    patient_id: Series[str] = pa.Field(nullable=False)
-    admin_date: Series[IsoDate] = pa.Field(nullable=False)
-    activity: Series[StrictDecimal] = pa.Field(nullable=False, **_range(0, min_inclusive=False))
-    activity_unit: Series[str] = pa.Field(nullable=False, isin=list(ACTIVITY_UNITS_TO_GBQ))
-    preparation: Series[str] = pa.Field(nullable=True, isin=["withdrawal", "rhTSH"])
-    intent: Series[str] = pa.Field(nullable=False, isin=["remnant_ablation", "adjuvant", "metastatic_disease"])
 
-    class Config:
-        name = "rait_administrations"
-        strict = True
-        coerce = True
-
-    _trim_text = _text_fields("rait_id", "patient_id")
-    _unit = _vocab_parser("activity_unit", tuple(ACTIVITY_UNITS_TO_GBQ))
-    _preparation = _vocab_parser("preparation", ("withdrawal", "rhTSH"))
-    _intent = _vocab_parser("intent", ("remnant_ablation", "adjuvant", "metastatic_disease"))
+class _RaitAdministrations(pa.DataFrameModel):
+    """rait_administrations: the activity in GBq is plausible."""
 
     @pa.dataframe_check(name="activity_plausible_0_5_to_15_gbq")
     def _plausible(cls, df: pd.DataFrame) -> pd.Series:
@@ -361,98 +338,27 @@ class RaitAdministrations(pa.DataFrameModel):
         unknown = gbq.isna() | ~(activity > 0)
         return unknown | gbq.between(low, high)
 
-    @pa.dataframe_check(name="key_unique_up_to_exact_duplicates")
-    def _key(cls, df: pd.DataFrame) -> pd.Series:
-        return _key_rule(df, "rait_id")
 
-
-_LAB_UNIT_VOCABULARY = tuple(sorted({u for units in LAB_UNITS.values() for u in units}))
-
-
-class LabResults(pa.DataFrameModel):
-    """lab_results -- one row per Tg, TgAb or TSH result."""
-
-    lab_id: Series[str] = pa.Field(nullable=False)
-    patient_id: Series[str] = pa.Field(nullable=False)
-    sample_date: Series[IsoDate] = pa.Field(nullable=False)
-    analyte: Series[str] = pa.Field(nullable=False, isin=list(LAB_UNITS))
-    value: Series[StrictDecimal] = pa.Field(nullable=False, **_range(0))
-    comparator: Series[str] = pa.Field(nullable=True, isin=["<", ">"])
-    unit: Series[str] = pa.Field(nullable=False, isin=list(_LAB_UNIT_VOCABULARY))
-    tgab_cutoff: Series[StrictDecimal] = pa.Field(nullable=True, **_range(0, min_inclusive=False))
-
-    class Config:
-        name = "lab_results"
-        strict = True
-        coerce = True
-
-    _trim_text = _text_fields("lab_id", "patient_id")
-    _analyte = _vocab_parser("analyte", tuple(LAB_UNITS))
-    _comparator = _vocab_parser("comparator", ("<", ">"))
-    _unit = _vocab_parser("unit", _LAB_UNIT_VOCABULARY)
+class _LabResults(pa.DataFrameModel):
+    """lab_results: the unit suits the analyte."""
 
     @pa.dataframe_check(name="unit_valid_for_analyte")
     def _unit_for_analyte(cls, df: pd.DataFrame) -> pd.Series:
-        known = df["analyte"].isin(list(LAB_UNITS)) & df["unit"].isin(list(_LAB_UNIT_VOCABULARY))
+        known = df["analyte"].isin(list(ANALYTES)) & df["unit"].isin(list(LAB_UNIT_VOCABULARY))
         allowed = [unit in LAB_UNITS.get(analyte, {}) for analyte, unit in zip(df["analyte"], df["unit"])]
         return ~known | pd.Series(allowed, index=df.index, dtype=bool)
 
-    @pa.dataframe_check(name="key_unique_up_to_exact_duplicates")
-    def _key(cls, df: pd.DataFrame) -> pd.Series:
-        return _key_rule(df, "lab_id")
 
-
-class ImagingFindings(pa.DataFrameModel):
-    """imaging_findings -- one row per imaging study and anatomic site."""
-
-    finding_id: Series[str] = pa.Field(nullable=False)
-    patient_id: Series[str] = pa.Field(nullable=False)
-    study_date: Series[IsoDate] = pa.Field(nullable=False)
-    modality: Series[str] = pa.Field(nullable=False, isin=list(MODALITIES))
-    rait_id: Series[str] = pa.Field(nullable=True)
-    site: Series[str] = pa.Field(nullable=False, isin=list(SITES))
-    status: Series[str] = pa.Field(nullable=False, isin=list(FINDING_STATUSES))
-    rai_avid: Series[StrictBoolean] = pa.Field(nullable=True)
-    max_lesion_mm: Series[StrictDecimal] = pa.Field(nullable=True, **_range(0, min_inclusive=False))
-    remnant_uptake: Series[str] = pa.Field(nullable=True, isin=["none", "minor", "massive"])
-    confirmation: Series[str] = pa.Field(nullable=True, isin=["imaging", "cytology", "histology"])
-
-    class Config:
-        name = "imaging_findings"
-        strict = True
-        coerce = True
-
-    _trim_text = _text_fields("finding_id", "patient_id", "rait_id")
-    _modality = _vocab_parser("modality", MODALITIES)
-    _site = _vocab_parser("site", SITES)
-    _status = _vocab_parser("status", FINDING_STATUSES)
-    _remnant = _vocab_parser("remnant_uptake", ("none", "minor", "massive"))
-    _confirmation = _vocab_parser("confirmation", ("imaging", "cytology", "histology"))
+class _ImagingFindings(pa.DataFrameModel):
+    """imaging_findings: a post-therapy scan names its administration."""
 
     @pa.dataframe_check(name="rxwbs_needs_rait_id")
     def _rxwbs(cls, df: pd.DataFrame) -> pd.Series:
         return ~((df["modality"] == "RxWBS") & df["rait_id"].isna())
 
-    @pa.dataframe_check(name="key_unique_up_to_exact_duplicates")
-    def _key(cls, df: pd.DataFrame) -> pd.Series:
-        return _key_rule(df, "finding_id")
 
-
-class FollowUp(pa.DataFrameModel):
-    """follow_up -- one row per patient."""
-
-    patient_id: Series[str] = pa.Field(nullable=False)
-    last_contact_date: Series[IsoDate] = pa.Field(nullable=False)
-    vital_status: Series[str] = pa.Field(nullable=False, isin=["alive", "dead"])
-    death_date: Series[IsoDate] = pa.Field(nullable=True)
-
-    class Config:
-        name = "follow_up"
-        strict = True
-        coerce = True
-
-    _trim_text = _text_fields("patient_id")
-    _vital = _vocab_parser("vital_status", ("alive", "dead"))
+class _FollowUp(pa.DataFrameModel):
+    """follow_up: a death date exactly when dead, and no contact after it."""
 
     @pa.dataframe_check(name="death_date_iff_dead")
     def _death_date(cls, df: pd.DataFrame) -> pd.Series:
@@ -467,9 +373,13 @@ class FollowUp(pa.DataFrameModel):
         death = _strict(df["death_date"], IsoDate())
         return ~(last_contact > death).fillna(False).astype(bool)
 
-    @pa.dataframe_check(name="key_unique_up_to_exact_duplicates")
-    def _key(cls, df: pd.DataFrame) -> pd.Series:
-        return _key_rule(df, "patient_id")
+
+Patients = _raw_model("patients", _Patients)
+Surgeries = _raw_model("surgeries", _Surgeries)
+RaitAdministrations = _raw_model("rait_administrations", _RaitAdministrations)
+LabResults = _raw_model("lab_results", _LabResults)
+ImagingFindings = _raw_model("imaging_findings", _ImagingFindings)
+FollowUp = _raw_model("follow_up", _FollowUp)
 
 
 #: table name -> pandera model.

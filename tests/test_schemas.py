@@ -1,10 +1,12 @@
 """pandera models: raw models agree with contract.py and the SQL checks; mart models and
 mart_checks catch inconsistent marts (on hand-made marts, no dbt build), and the SQL engine of
-mart_checks reports exactly what pandera reports."""
+mart_checks (mart_sql) reports exactly what pandera reports; the dbt tests catch disagreements
+between marts."""
 
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 
 import duckdb
 import numpy as np
@@ -12,11 +14,13 @@ import pandas as pd
 import pandera.pandas as pa
 import pytest
 
-from rait_registry import checks, mart_checks
+from rait_registry import checks, mart_sql
 from rait_registry.contract import ACTIVITY_UNITS_TO_GBQ, LAB_UNITS, TABLE_ORDER, TABLES
+from rait_registry.dbt_runner import run_dbt
 from rait_registry.exceptions import MartCheckFailed, UsageError
-from rait_registry.mart_checks import SQL_RULES, validate_marts
-from rait_registry.schemas.marts import MART_MODELS, SQL_CHECKS
+from rait_registry.mart_checks import validate_marts
+from rait_registry.mart_sql import SQL_CHECKS, SQL_RULES
+from rait_registry.schemas.marts import MART_MODELS
 from rait_registry.schemas.raw import RAW_MODELS, raw_schema
 
 from .test_checks import base_tables
@@ -543,20 +547,59 @@ def test_validate_marts_report_names_mart_column_check_and_row_never_values(engi
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_validate_marts_checks_database_types_and_agreement_between_marts(engine):
+def test_validate_marts_checks_database_types_and_leaves_agreement_between_marts_to_dbt(engine):
     marts = marts_for(engine)
     con = mart_database(marts)
     con.execute("alter table marts.pfs alter start_date type varchar")
-    con.execute("delete from marts.analysis_cohort where patient_id = 'B'")
+    con.execute("delete from marts.analysis_cohort where patient_id = 'B'")  # the dbt tests catch this
     with pytest.raises(MartCheckFailed) as info:
         validate_marts(con, engine=engine)
     message = str(info.value)
     assert "marts.pfs, column start_date: database type is DATE" in message
-    assert "analysis cohort is exactly the eligible patients" in message
-    assert "attrition starts at all patients and ends at the analysis cohort" in message
+    assert {(f.mart, f.column, f.check.split(" or ")[0]) for f in info.value.report.failures} == {
+        ("pfs", "start_date", "database type is DATE")
+    }
     if engine == "sql":  # the SQL engine states the type the model takes, and still checks the mart
         assert "marts.pfs, column start_date: database type is DATE or TIMESTAMP" in message
         assert info.value.report.engines["pfs"] == "sql"
+
+
+def test_dbt_tests_of_the_build_catch_disagreements_between_marts(demo_warehouse, tmp_path):
+    """The agreement between marts is stated once, by dbt tests that every refresh runs before the
+    mart checks: each disagreement below makes its test fail on a copy of the demo warehouse."""
+    database = tmp_path / "registry.duckdb"
+    shutil.copyfile(demo_warehouse, database)
+    con = duckdb.connect(str(database))
+    try:
+        eligible = "(select min(patient_id) from marts.analysis_cohort)"
+        treated = "(select max(patient_id) from marts.pfs)"
+        con.execute(f"delete from marts.analysis_cohort where patient_id = {eligible}")
+        con.execute(
+            "delete from marts.rait_cycles where rowid = (select min(rowid) from marts.rait_cycles where cycle_number = 2)"
+        )
+        con.execute(f"delete from marts.pfs where patient_id = {treated}")
+        con.execute("insert into marts.pfs select * replace ('ORPHAN' as patient_id) from marts.pfs limit 1")
+        con.execute(
+            "insert into marts.rait_cycles select * replace ('ORPHAN' as patient_id) from marts.rait_cycles limit 1"
+        )
+    finally:
+        con.close()
+    result = run_dbt(
+        "test",
+        database,
+        work_dir=tmp_path,
+        extra_args=["--select", "test_type:singular", "test_name:relationships,path:models/marts"],
+    )
+    failed = {failure.split(":")[0].split(".")[2] for failure in result.failures}
+    assert not result.success
+    assert {
+        "assert_analysis_cohort_is_eligible_patients",  # the cohort is exactly the eligible patients
+        "assert_cohort_attrition_consistent",  # attrition counts, first and last step
+        "assert_rait_cycles_numbered_without_gaps",  # one cycle row per counted administration
+        "assert_patient_marts_one_row_per_patient",  # one PFS row per treated patient
+    } <= failed
+    orphans = {name for name in failed if name.startswith("relationships_")}
+    assert {name.split("_patient_id")[0] for name in orphans} == {"relationships_pfs", "relationships_rait_cycles"}
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -609,15 +652,15 @@ def test_every_dataframe_check_has_a_sql_twin_and_every_field_check_translates()
         ]
     # an element check without a translation, or a dataframe check without a twin, fails loudly
     with pytest.raises(NotImplementedError, match="has no SQL translation"):
-        mart_checks._element_check_sql("sex", pa.Check.str_matches(r"^[FM]$"))
+        mart_sql.element_check_sql("sex", pa.Check.str_matches(r"^[FM]$"))
     with pytest.raises(NotImplementedError, match="has no SQL translation"):
-        mart_checks._element_check_sql("sex", pa.Check(lambda s: s.str.len() == 1, name="one_letter"))
+        mart_sql.element_check_sql("sex", pa.Check(lambda s: s.str.len() == 1, name="one_letter"))
     twins = {**SQL_CHECKS["pfs"]}
     twins.pop("pfs_months_matches_dates")
     with pytest.MonkeyPatch.context() as patch:
         patch.setitem(SQL_CHECKS, "pfs", twins)
         with pytest.raises(NotImplementedError, match="pfs_months_matches_dates"):
-            mart_checks._sql_rules("pfs")
+            mart_sql.mart_rules("pfs")
 
 
 def test_element_check_translations_agree_with_pandera():
@@ -638,7 +681,7 @@ def test_element_check_translations_agree_with_pandera():
     con = duckdb.connect()
     con.register("v", pd.DataFrame({"i": range(len(values)), "x": values}))
     for check in checks:
-        sql = mart_checks._element_check_sql("x", check)
+        sql = mart_sql.element_check_sql("x", check)
         passed = [row[0] for row in con.execute(f"select coalesce(({sql}), false) from v order by i").fetchall()]
         try:
             pa.SeriesSchema(float, checks=[check], nullable=True).validate(values, lazy=True)

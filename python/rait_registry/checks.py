@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from . import params
 from .contract import ACTIVITY_PLAUSIBLE_GBQ, ACTIVITY_UNITS_TO_GBQ, LAB_UNITS, TABLE_ORDER, TABLES, Column
 
 REJECTED_ROWS_DDL = """
@@ -649,13 +650,16 @@ def check_frames(frames: dict, extracted_at: dt.date):
         con.close()
 
 
-def count_tgab_positive(con: duckdb.DuckDBPyConnection, default_cutoff: float = 115.0) -> int:
+def count_tgab_positive(con: duckdb.DuckDBPyConnection, default_cutoff: float | None = None) -> int:
     """Number of accepted TgAb rows that are positive.
 
-    Positive: value >= the row's ``tgab_cutoff`` (else ``default_cutoff``, the dbt var
-    ``tgab_positive_cutoff``, 115 IU/mL) and the value is not reported with comparator ``<``.
+    Positive: value >= the row's ``tgab_cutoff`` (else ``default_cutoff``: the dbt var
+    ``tgab_positive_cutoff``; ``None`` is its declared default, :mod:`rait_registry.params`) and
+    the value is not reported with comparator ``<``.
     Reads ``raw.lab_results`` (accepted rows only, typed; the accepted units of TgAb are equal, factor 1).
     """
+    if default_cutoff is None:
+        default_cutoff = params.get("tgab_positive_cutoff").default
     return int(
         con.execute(
             """

@@ -48,8 +48,6 @@ if TYPE_CHECKING:  # pragma: no cover - imported for annotations only
 
 ENGINES = ("postgres", "spark")
 
-#: Schemas the project writes on an engine (``raw`` by this module, the rest by dbt).
-PROJECT_SCHEMAS = ("raw", "reference", "staging", "intermediate", "marts", "snapshots")
 
 #: Arrow type of a raw column -> PostgreSQL / Spark SQL type.
 _POSTGRES_TYPES = {
@@ -184,8 +182,8 @@ def _copy_text(value: Any) -> str:
 class PostgresTarget:
     """Connection settings of the PostgreSQL database to build in.
 
-    The project creates the schemas of :data:`PROJECT_SCHEMAS` there (and replaces the objects
-    it owns in them): give it a database of its own.
+    The project creates the schemas of :data:`rait_registry.warehouse.PROJECT_SCHEMAS` there (and
+    replaces the objects it owns in them): give it a database of its own.
     """
 
     host: str = "localhost"

@@ -336,7 +336,7 @@ def _normalise_columns(
 
 
 def ingest(
-    extract_dir: str | Path, con: duckdb.DuckDBPyConnection, tgab_positive_cutoff: float = 115.0
+    extract_dir: str | Path, con: duckdb.DuckDBPyConnection, tgab_positive_cutoff: float | None = None
 ) -> IngestReport:
     """Verify and load an extract into ``raw.*`` of the database behind ``con``.
 
@@ -347,6 +347,9 @@ def ingest(
         optional ``manifest.json``.
     con
         Open read-write connection to the build database.
+    tgab_positive_cutoff
+        TgAb cut-off (IU/mL) for rows without their own, for the TgAb-positive count; ``None``
+        is the declared default of the parameter ``tgab_positive_cutoff`` (:mod:`rait_registry.params`).
 
     Returns
     -------

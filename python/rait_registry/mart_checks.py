@@ -2,10 +2,14 @@
 
 :func:`validate_marts` validates each mart of the build database against its pandera model
 (:mod:`rait_registry.schemas.marts`, every failure collected at once), checks the database types
-(dates are DATE, flags BOOLEAN, numbers numeric) and the agreement between marts (the analysis
-cohort is exactly the eligible patients, the attrition counts add up, one PFS row per treated
-patient, one cycle row per administration). Any failure raises
+(dates are DATE, flags BOOLEAN, numbers numeric). Any failure raises
 :class:`~rait_registry.exceptions.MartCheckFailed` and the refresh publishes nothing.
+
+The agreement between marts (the analysis cohort is exactly the eligible patients, the attrition
+counts add up, one PFS row per treated patient, one cycle row per counted administration, no
+orphan rows) is not repeated here: the dbt tests of the same build state it
+(``dbt_project/tests/*.sql`` and the ``relationships`` tests of the marts), and a failed dbt test
+stops the refresh before these checks run.
 
 Reports name the mart, the column, the check and the 0-based row index in the mart ordered by
 its key (``MART_KEYS``; ties, which only a broken mart has, in storage order) -- never a value:
@@ -23,8 +27,8 @@ Two engines run the same rules:
     pandera models stay the single statement of the rules: the field checks (``nullable``,
     ``unique``, ``Config.unique``, ``isin``, ranges, ...) are generated from
     ``MART_MODELS[m].to_schema()`` at import (a check without a SQL translation raises there), and
-    every ``@pa.dataframe_check`` has a hand-written SQL twin in ``SQL_CHECKS`` that reproduces
-    the pandas semantics, NULLs included. Strictness and required columns are compared with the
+    every ``@pa.dataframe_check`` has a hand-written SQL twin that reproduces the pandas
+    semantics, NULLs included (both in :mod:`rait_registry.mart_sql`). Strictness and required columns are compared with the
     mart's columns; a database type the model cannot take (e.g. VARCHAR for a float) is a
     table-level failure ``database type is ...``. The failures are the same
     ``(mart, column, check, row)`` as pandera's (tests/test_schemas.py asserts it on hundreds of
@@ -38,18 +42,17 @@ above, so small builds (the demo, the tests) keep pandera's own reports.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 
 import duckdb
 import pandas as pd
 import pandera.errors
-import pandera.pandas as pa
 
 from .exceptions import MartCheckFailed, UsageError
-from .schemas.marts import CRITERIA, MART_KEYS, MART_MODELS, SQL_CHECKS, sql_literal
+from .mart_sql import SQL_RULES, TYPES, WINDOW, dtype_family, failed_rules, sql_column
+from .schemas.marts import CRITERIA, MART_KEYS, MART_MODELS
 
-#: Database type families the contract fixes (section 3): mart -> column -> family.
+#: Database type families the specification fixes (section 3): mart -> column -> family.
 DATE_COLUMNS = {
     "patients": ("diagnosis_date", "initial_surgery_date", "first_rait_date", "lung_met_date"),
     "rait_cycles": ("admin_date",),
@@ -196,244 +199,6 @@ def _type_failures(con: duckdb.DuckDBPyConnection) -> list[MartFailure]:
     return failures
 
 
-_AGREEMENT = {
-    "analysis cohort is exactly the eligible patients": (
-        "analysis_cohort",
-        "patient_id",
-        """select patient_id from marts.analysis_cohort
-           except select patient_id from marts.patients where is_eligible
-           union all
-           (select patient_id from marts.patients where is_eligible
-            except select patient_id from marts.analysis_cohort)""",
-    ),
-    "one rait_cycles row per administration counted in patients.n_rait_cycles": (
-        "rait_cycles",
-        "patient_id",
-        """select p.patient_id from marts.patients as p
-           left join (select patient_id, count(*) as n from marts.rait_cycles group by 1) as c using (patient_id)
-           where coalesce(c.n, 0) <> p.n_rait_cycles
-           union all
-           select patient_id from marts.rait_cycles where patient_id not in (select patient_id from marts.patients)""",
-    ),
-    "one pfs row per patient with a RAIT": (
-        "pfs",
-        "patient_id",
-        """select patient_id from marts.pfs
-           except select patient_id from marts.patients where n_rait_cycles > 0
-           union all
-           (select patient_id from marts.patients where n_rait_cycles > 0
-            except select patient_id from marts.pfs)""",
-    ),
-    "attrition n_excluded counts the patients excluded at the step": (
-        "cohort_attrition",
-        "n_excluded",
-        """select a.criterion from marts.cohort_attrition as a
-           left join (select exclusion_reason, count(*) as n from marts.patients group by 1) as p
-             on p.exclusion_reason = a.criterion
-           where a.step > 0 and a.n_excluded <> coalesce(p.n, 0)""",
-    ),
-    "attrition starts at all patients and ends at the analysis cohort": (
-        "cohort_attrition",
-        "n_remaining",
-        """select 1 where (select n_remaining from marts.cohort_attrition where step = 0)
-                          <> (select count(*) from marts.patients)
-           union all
-           select 1 where (select n_remaining from marts.cohort_attrition order by step desc limit 1)
-                          <> (select count(*) from marts.analysis_cohort)""",
-    ),
-}
-
-
-def _agreement_failures(con: duckdb.DuckDBPyConnection, present: set[str]) -> list[MartFailure]:
-    failures = []
-    for check, (mart, column, sql) in _AGREEMENT.items():
-        needed = {"patients", mart} | (
-            {"analysis_cohort"} if "analysis cohort" in check or "ends at" in check else set()
-        )
-        if not needed <= present:
-            continue
-        n = con.execute(f"select count(*) from ({sql})").fetchone()[0]
-        if n:
-            failures.append(MartFailure(mart, column, f"{check} ({n} disagreement(s))", None))
-    return failures
-
-
-# ---------------------------------------------------------------------------------------------
-# SQL engine: the pandera models' rules evaluated in DuckDB
-# ---------------------------------------------------------------------------------------------
-
-_INTEGER_TYPES = (
-    "TINYINT",
-    "SMALLINT",
-    "INTEGER",
-    "BIGINT",
-    "HUGEINT",
-    "UTINYINT",
-    "USMALLINT",
-    "UINTEGER",
-    "UBIGINT",
-    "UHUGEINT",
-)
-_FLOAT_TYPES = ("FLOAT", "REAL", "DOUBLE")
-_DATETIME_TYPES = ("DATE", "TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS")
-
-
-def _family(dtype: object) -> str:
-    """The family of a pandera column dtype: str, float, int, datetime or bool."""
-    name = str(dtype)
-    if name == "str":
-        return "str"
-    if name.startswith("float"):
-        return "float"
-    if name.lower().startswith(("int", "uint")):
-        return "int"
-    if name.startswith("datetime64"):
-        return "datetime"
-    if name.lower() in ("bool", "boolean"):
-        return "bool"
-    raise NotImplementedError(
-        f"the SQL engine of mart_checks.py knows no database type for the pandera dtype {name!r}; "
-        "add it to mart_checks._family and _TYPES"
-    )
-
-
-#: family -> (the database types it takes, as the failure names them; predicate; SQL type to try_cast others to)
-_TYPES = {
-    "str": ("VARCHAR", lambda t: t == "VARCHAR", "VARCHAR"),
-    "float": ("numeric", lambda t: t in _INTEGER_TYPES or t in _FLOAT_TYPES or t.startswith("DECIMAL"), "DOUBLE"),
-    "int": ("an integer type", lambda t: t in _INTEGER_TYPES, "BIGINT"),
-    "datetime": ("DATE or TIMESTAMP", lambda t: t in _DATETIME_TYPES, "TIMESTAMP"),
-    "bool": ("BOOLEAN", lambda t: t == "BOOLEAN", "BOOLEAN"),
-}
-
-
-def _element_check_sql(column: str, check: pa.Check) -> str:
-    """SQL that is TRUE where ``column`` passes the pandera built-in ``check``.
-
-    Raises
-    ------
-    NotImplementedError
-        The check has no SQL translation (then the SQL engine could not state the model's rules).
-    """
-    stats = check.statistics or {}
-    c = column
-    translations = {
-        "isin": lambda: f"{c} in ({', '.join(sql_literal(v) for v in stats['allowed_values'])})",
-        "notin": lambda: f"{c} not in ({', '.join(sql_literal(v) for v in stats['forbidden_values'])})",
-        "equal_to": lambda: f"{c} = {sql_literal(stats['value'])}",
-        "not_equal_to": lambda: f"{c} <> {sql_literal(stats['value'])}",
-        "greater_than": lambda: f"{c} > {sql_literal(stats['min_value'])}",
-        "greater_than_or_equal_to": lambda: f"{c} >= {sql_literal(stats['min_value'])}",
-        "less_than": lambda: f"{c} < {sql_literal(stats['max_value'])}",
-        "less_than_or_equal_to": lambda: f"{c} <= {sql_literal(stats['max_value'])}",
-        "in_range": lambda: (
-            f"{c} {'>=' if stats.get('include_min', True) else '>'} {sql_literal(stats['min_value'])} and "
-            f"{c} {'<=' if stats.get('include_max', True) else '<'} {sql_literal(stats['max_value'])}"
-        ),
-        "str_startswith": lambda: f"starts_with({c}, {sql_literal(stats['string'])})",
-        "str_endswith": lambda: f"ends_with({c}, {sql_literal(stats['string'])})",
-    }
-    if check.name not in translations or check.raise_warning or check.groupby is not None:
-        raise NotImplementedError(
-            f"column {column}: the pandera check {check.error or check.name!r} has no SQL translation; "
-            "add one to mart_checks._element_check_sql (or write the rule as a dataframe check with a "
-            "SQL twin in schemas/marts.py::SQL_CHECKS)"
-        )
-    sql = translations[check.name]()
-    # pandera leaves missing values out of element checks (ignore_na); without it they fail
-    return f"{c} is null or ({sql})" if check.ignore_na else f"coalesce({sql}, false)"
-
-
-@dataclass(frozen=True)
-class _SqlCheck:
-    """One rule of the SQL engine: reported as (column, check); ``sql`` is TRUE where a row passes."""
-
-    column: str | None
-    check: str
-    sql: str
-    needs: frozenset[str]  # the mart columns the SQL names
-
-
-_STRING_LITERAL = re.compile(r"'(?:[^']|'')*'")
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-def _names_in(sql: str, columns) -> frozenset[str]:
-    """The columns of ``columns`` that ``sql`` names (string literals left out)."""
-    words = set(_IDENTIFIER.findall(_STRING_LITERAL.sub("''", sql)))
-    return frozenset(c for c in columns if c in words)
-
-
-def _sql_rules(mart: str) -> tuple[dict[str, list[_SqlCheck]], list[_SqlCheck]]:
-    """Field rules per column (generated from the model) and table rules (``Config.unique`` and
-    the SQL twins of the dataframe checks) of ``mart``."""
-    schema = MART_MODELS[mart].to_schema()
-    by_column: dict[str, list[_SqlCheck]] = {}
-    for name, column in schema.columns.items():
-        _family(column.dtype)  # an unknown dtype fails here, at import
-        rules = by_column.setdefault(name, [])
-        needs = frozenset([name])
-        if not column.nullable:
-            rules.append(_SqlCheck(name, "not_nullable", f"{name} is not null", needs))
-        if column.unique:
-            # pandera reports every row of a duplicated value, but drops missing failure cases
-            duplicated = f"select {name} from _mart where {name} is not null group by {name} having count(*) > 1"
-            rules.append(_SqlCheck(name, "field_uniqueness", f"{name} is null or {name} not in ({duplicated})", needs))
-        for check in column.checks:
-            rules.append(_SqlCheck(name, check.error or check.name, _element_check_sql(name, check), needs))
-    table: list[_SqlCheck] = []
-    if schema.unique:
-        unique = [schema.unique] if isinstance(schema.unique, str) else list(schema.unique)
-        # rows (struct values compare missing == missing, like pandas duplicated) of a duplicated
-        # combination; pandera drops a row whose cells are all missing
-        combination = f"row({', '.join(unique)})"
-        duplicated = f"select {combination} from _mart group by 1 having count(*) > 1"
-        all_missing = " and ".join(f"{c} is null" for c in unique)
-        table.append(
-            _SqlCheck(
-                None,
-                "multiple_fields_uniqueness",
-                f"({all_missing}) or {combination} not in ({duplicated})",
-                frozenset(unique),
-            )
-        )
-    twins = SQL_CHECKS.get(mart, {})
-    checks = [check.name for check in schema.checks]
-    if sorted(checks) != sorted(twins):
-        raise NotImplementedError(
-            f"marts.{mart}: the dataframe checks {sorted(set(checks) ^ set(twins))} lack a SQL twin (or the twin "
-            "lacks its check); every @pa.dataframe_check needs one in schemas/marts.py::SQL_CHECKS"
-        )
-    for name in checks:
-        table.append(_SqlCheck(None, name, twins[name], _names_in(twins[name], schema.columns)))
-    return by_column, table
-
-
-#: mart -> (field rules per column, table rules); built at import so an untranslatable check fails early.
-SQL_RULES = {mart: _sql_rules(mart) for mart in MART_MODELS}
-
-
-def _sql_column(name: str, family: str, db_type: str) -> str:
-    """The column as the rules see it: NaN as NULL (pandas reads both as NaN), and a value of an
-    incompatible database type cast to the model's type (its failure is reported separately)."""
-    description, compatible, sql_type = _TYPES[family]
-    expression = name if compatible(db_type) else f"try_cast({name} as {sql_type})"
-    if family == "float":
-        expression = f"nullif(cast({expression} as double), cast('nan' as double))"
-    return expression if expression == name else f"{expression} as {name}"
-
-
-_WINDOW = re.compile(r"\bover\s*\(", re.IGNORECASE)
-
-
-def _flags(rules: list[_SqlCheck], first: int) -> str:
-    """A list of the indices (from ``first``) of the rules a row fails."""
-    cases = ", ".join(
-        f"case when not coalesce(({rule.sql}), false) then {first + i} end" for i, rule in enumerate(rules)
-    )
-    return f"list_filter([{cases}], lambda x: x is not null)"
-
-
 def _validate_sql(
     con: duckdb.DuckDBPyConnection, mart: str, db_types: dict[str, str], table_type: str | None
 ) -> list[MartFailure] | None:
@@ -460,14 +225,14 @@ def _validate_sql(
     ]
     columns = []
     for name in present:
-        family = _family(schema.columns[name].dtype)
-        description, compatible, _ = _TYPES[family]
+        family = dtype_family(schema.columns[name].dtype)
+        description, compatible, _ = TYPES[family]
         if not compatible(db_types[name]):
             failures.append(MartFailure(mart, name, f"database type is {description}", None))
-        columns.append(_sql_column(name, family, db_types[name]))
+        columns.append(sql_column(name, family, db_types[name]))
     rules = [rule for name in present for rule in by_column[name]] + table_rules
-    plain = [rule for rule in rules if not _WINDOW.search(rule.sql)]
-    windowed = [rule for rule in rules if _WINDOW.search(rule.sql)]
+    plain = [rule for rule in rules if not WINDOW.search(rule.sql)]
+    windowed = [rule for rule in rules if WINDOW.search(rule.sql)]
     rules = plain + windowed
     key_order = _order_by(mart, table_type)
     by_rowid = table_type == "BASE TABLE"
@@ -487,8 +252,8 @@ def _validate_sql(
     sql = (
         f"with _mart as not materialized ({mart_cte}),\n"
         f"mart_rows as not materialized ({rows_cte}),\n"
-        f"_plain as (select *, {_flags(plain, 0)} as _failed from mart_rows)\n"
-        f"select _rid, failed from (select _rid, list_concat(_failed, {_flags(windowed, len(plain))}) as failed "
+        f"_plain as (select *, {failed_rules(plain, 0)} as _failed from mart_rows)\n"
+        f"select _rid, failed from (select _rid, list_concat(_failed, {failed_rules(windowed, len(plain))}) as failed "
         "from _plain) where len(failed) > 0"
     )
     found = con.execute(sql).fetchall()
@@ -590,7 +355,6 @@ def validate_marts(
         if n_chunks > 1:
             con.execute("drop table _mart_rows")
     report.failures.extend(_type_failures(con))
-    report.failures.extend(_agreement_failures(con, present))
     if report.failures:
         error = MartCheckFailed(report.summary())
         error.report = report  # the failures, for callers that act on them (no values in it)

@@ -26,9 +26,9 @@ import duckdb
 
 from . import __version__, history
 from .dbt_runner import DbtResult, require_success, run_dbt
-from .engines import PROJECT_SCHEMAS
 from .ingest import IngestReport, ingest
 from .lock import WarehouseLock
+from .warehouse import PROJECT_SCHEMAS
 
 log = logging.getLogger(__name__)
 
@@ -238,9 +238,8 @@ def refresh(
             con = connect_build(build_file)
             try:
                 history.prepare_build(con)
-                result.ingest = ingest(
-                    extract_dir, con, tgab_positive_cutoff=float((dbt_vars or {}).get("tgab_positive_cutoff", 115.0))
-                )
+                cutoff = (dbt_vars or {}).get("tgab_positive_cutoff")
+                result.ingest = ingest(extract_dir, con, tgab_positive_cutoff=None if cutoff is None else float(cutoff))
                 result.snapshots_skipped = history.unchanged_snapshots(con, result.ingest, snapshot_definition())
             finally:
                 con.close()

@@ -10,6 +10,8 @@ import duckdb
 from .exceptions import WarehouseNotFound
 
 DEFAULT_WAREHOUSE = Path("warehouse/registry.duckdb")
+#: Schemas the project writes (``raw`` by the ingest or :mod:`rait_registry.engines`, the rest by dbt).
+PROJECT_SCHEMAS = ("raw", "reference", "staging", "intermediate", "marts", "snapshots")
 MARTS = ("patients", "rait_cycles", "pfs", "analysis_cohort", "cohort_attrition")
 
 
