@@ -1,41 +1,136 @@
-"""The ``rait-registry`` command line (contract section 5 exit codes).
+"""The ``rait-registry`` command line (specification section 5 exit codes).
 
 0 success (including an unchanged refresh), 1 data problem, 2 usage error,
 3 another refresh holds the lock, 4 internal error.
+
+Progress, warnings and errors go to stderr through :mod:`rait_registry.console` (``--log-format``,
+``--quiet``, ``--verbose``: global options, accepted before or after the command's name); results
+go to stdout.
 """
 
 from __future__ import annotations
 
-import logging
+import datetime as dt
 import os
 import sys
 import traceback
 from pathlib import Path
+from typing import Literal, NoReturn
 
+import click
 import typer
 from rich.console import Console
-from rich.table import Table
+from typer.core import TyperGroup
 
-from .exceptions import RaitRegistryError
+from . import console
+from .console import print_table, print_text
+from .exceptions import RaitRegistryError, UsageError
+
+#: Global options and whether each takes a value: :class:`_Group` accepts them after the command too.
+_GLOBAL_OPTIONS = {
+    "--verbose": False,
+    "-v": False,
+    "--quiet": False,
+    "-q": False,
+    "--log-format": True,
+    "--version": False,
+}
+
+
+def _hoist_global_options(args: list[str]) -> list[str]:
+    """Move the global options found after the command's name in front of it
+    (``rait-registry refresh --extract X -q`` works as ``rait-registry -q refresh --extract X``)."""
+    hoisted: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest += args[i:]
+            break
+        name = arg.split("=", 1)[0]
+        if name in _GLOBAL_OPTIONS or (len(arg) > 2 and arg.startswith("-v") and set(arg[1:]) == {"v"}):
+            hoisted.append(arg)
+            if _GLOBAL_OPTIONS.get(name) and "=" not in arg and i + 1 < len(args):
+                hoisted.append(args[i + 1])
+                i += 1
+        else:
+            rest.append(arg)
+        i += 1
+    return hoisted + rest
+
+
+class _Group(TyperGroup):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, _hoist_global_options(args))
+
+    def main(self, *args, **kwargs):
+        if not console.is_terminal(sys.stderr):
+            self.rich_markup_mode = None  # usage errors as plain lines, not boxes, off a terminal
+        return super().main(*args, **kwargs)
+
+
+LogFormat = Literal[console.LOG_FORMATS]
+
 
 app = typer.Typer(
+    cls=_Group,
     add_completion=False,
     no_args_is_help=True,
     help="Turn a thyroid-cancer RAIT registry extract into study-ready evidence.",
+    epilog="Environment: RAIT_WAREHOUSE (default of --warehouse), RAIT_CONFIG (default of --config), "
+    "RAIT_LOG_FORMAT (default of --log-format), RAIT_DBT_PROJECT (the dbt project to build instead of the "
+    "one shipped), RAIT_DUCKDB_MEMORY_LIMIT (DuckDB memory limit of a refresh), RAIT_DEBUG=1 "
+    "(print the traceback of an internal error). Exit codes: 0 success, 1 data problem, 2 usage error, "
+    "3 the warehouse is held, 4 internal error (a bug).",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-out = Console()
-err = Console(stderr=True)
+#: Consoles of the commands' own lines (never wrapped off a terminal: soft wrap).
+out = Console(soft_wrap=True, highlight=False)
+err = Console(stderr=True, soft_wrap=True, highlight=False)
 
 WAREHOUSE_OPTION = typer.Option(
-    None, "--warehouse", help="Published DuckDB file [default: $RAIT_WAREHOUSE or warehouse/registry.duckdb]."
+    None,
+    "--warehouse",
+    envvar="RAIT_WAREHOUSE",
+    show_envvar=True,
+    show_default="warehouse/registry.duckdb",
+    help="Published DuckDB file.",
+)
+CONFIG_OPTION = typer.Option(
+    None,
+    "--config",
+    envvar="RAIT_CONFIG",
+    show_envvar=True,
+    help="TOML configuration file with the quarantine-share limits (README: Data-quality limits).",
+)
+MAX_SHARE_OPTION = typer.Option(
+    [],
+    "--max-quarantine-share",
+    metavar="[TABLE=|TABLE.REASON=]SHARE",
+    help="Limit of the share of quarantined rows (distinct quarantined rows / rows read): SHARE for every "
+    "table, TABLE=SHARE for one table, TABLE.REASON=SHARE for one reason code in a table; 0.05 or 5%; "
+    "repeatable, later ones win over earlier ones and the configuration file. Default: 5% per table, no "
+    "limit per reason.",
+    show_default=False,
+)
+EXTRACTED_AT_OPTION = typer.Option(
+    None,
+    "--extracted-at",
+    metavar="YYYY-MM-DD",
+    help="Date of an extract without manifest.json (or without extracted_at in it); it decides which rows are "
+    "dated in the future and is recorded. Without it such an extract is dated by its files' modification times.",
+    show_default="manifest.json's extracted_at, else file times",
 )
 
 
 def _warehouse(path: Path | None) -> Path:
+    """The ``--warehouse`` path (default ``$RAIT_WAREHOUSE``, else warehouse/registry.duckdb):
+    absent or a DuckDB file (:class:`~rait_registry.exceptions.PathError` otherwise)."""
+    from .paths import duckdb_file_or_absent
     from .warehouse import default_warehouse
 
-    return Path(path) if path is not None else default_warehouse()
+    return duckdb_file_or_absent(Path(path) if path is not None else default_warehouse(), "--warehouse")
 
 
 def _parse_vars(items: list[str]) -> dict:
@@ -45,25 +140,106 @@ def _parse_vars(items: list[str]) -> dict:
     return dbt_vars_json(parse_var_overrides(items))
 
 
-def _fail(exc: BaseException) -> None:
-    if isinstance(exc, RaitRegistryError):
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
-        raise typer.Exit(exc.exit_code)
+def _parse_date(text: str | None, option: str) -> dt.date | None:
+    if text is None:
+        return None
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(f"{option} takes a date YYYY-MM-DD, not that value.") from None
+
+
+def _limits(config: Path | None, items: list[str]):
+    from .quarantine_limits import resolve_limits
+
+    return resolve_limits(config, items)
+
+
+def _fail(exc: BaseException) -> NoReturn:
+    """End the command for ``exc``: its own exit code for a rait-registry error, 2 for a path that
+    cannot be read or written, 4 (a bug, with the advice to report it) for anything else."""
+    from .paths import path_error_from
+
+    report = console.reporter()
+    problem = exc if isinstance(exc, RaitRegistryError) else path_error_from(exc)
+    if problem is not None:
+        report.error(str(problem), problem.exit_code)
+        raise typer.Exit(problem.exit_code)
     if os.environ.get("RAIT_DEBUG"):
+        report.close()
         traceback.print_exc()
-    err.print(
-        f"[bold red]internal error:[/] {type(exc).__name__}. This is a bug in rait-registry; "
-        "rerun with RAIT_DEBUG=1 for a traceback and report it.",
-        highlight=False,
+    report.error(
+        f"{type(exc).__name__}. This is a bug in rait-registry; rerun with RAIT_DEBUG=1 for a traceback and report it.",
+        4,
+        label="internal error",
     )
     raise typer.Exit(4)
 
 
+def _warn(message: str) -> None:
+    console.reporter().warning(message)
+
+
+def version_text() -> str:
+    """The versions of rait-registry and of the engines it runs on, one per line."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from . import __version__
+
+    lines = [f"rait-registry {__version__}"]
+    for package in ("dbt-core", "dbt-duckdb", "duckdb"):
+        try:
+            lines.append(f"{package} {version(package)}")
+        except PackageNotFoundError:  # pragma: no cover - all three are dependencies
+            lines.append(f"{package} not installed")
+    lines.append(f"python {sys.version.split()[0]}")
+    return "\n".join(lines)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print_text(version_text())
+        raise typer.Exit()
+
+
 @app.callback()
-def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress to stderr.")) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
-    )
+def main(
+    ctx: typer.Context,
+    verbose: int = typer.Option(
+        0,
+        "--verbose",
+        "-v",
+        count=True,
+        show_default=False,
+        help="More on stderr: -v adds a line per table read, dbt node run and analysis section, and "
+        "rait-registry's INFO log records; -vv also its DEBUG records.",
+    ),
+    quiet: bool = typer.Option(
+        False,
+        "--quiet",
+        "-q",
+        help="No progress and no informational lines on stderr; warnings, errors and results stay.",
+    ),
+    log_format: LogFormat = typer.Option(
+        "auto",
+        "--log-format",
+        envvar="RAIT_LOG_FORMAT",
+        show_envvar=True,
+        help="How progress and logs look on stderr: rich (a live display), plain (one timestamped line per "
+        "phase with its duration and counts, never wrapped: for cron logs), json (one object per line: for "
+        "log shippers); auto is rich on a terminal, else plain.",
+    ),
+    version: bool = typer.Option(
+        False,
+        "--version",
+        is_eager=True,
+        callback=_print_version,
+        help="Print the versions of rait-registry, dbt-core, dbt-duckdb, DuckDB and Python, and exit.",
+    ),
+) -> None:
+    """Global options (accepted before or after the command's name)."""
+    console.configure(log_format, verbose, quiet, command=ctx.invoked_subcommand)
+    ctx.call_on_close(console.reset)
 
 
 @app.command()
@@ -71,7 +247,7 @@ def synth(
     patients: int = typer.Option(160, "--patients", min=1, help="Number of patients to simulate."),
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same bytes)."),
     out_dir: Path = typer.Option(..., "--out", help="Folder to write the extract into."),
-    fmt: str = typer.Option("csv", "--format", help="csv or parquet."),
+    fmt: Literal["csv", "parquet"] = typer.Option("csv", "--format", help="csv or parquet."),
     messy: bool = typer.Option(
         False,
         "--messy",
@@ -82,10 +258,10 @@ def synth(
     ),
 ) -> None:
     """Write a synthetic registry extract (raw events only) in the contract format."""
-    if fmt not in ("csv", "parquet"):
-        err.print("error: --format must be csv or parquet")
-        raise typer.Exit(2)
+    from .paths import writable_folder
+
     try:
+        writable_folder(out_dir, "--out")
         if messy:
             from .messy import write_messy_extract
 
@@ -96,14 +272,13 @@ def synth(
             path = write_extract(out_dir, n_patients=patients, seed=seed, fmt=fmt)
     except Exception as exc:
         _fail(exc)
-    out.print(f"wrote a synthetic extract of {patients} patients (seed {seed}) to {path}")
+    print_text(f"wrote a synthetic extract of {patients} patients (seed {seed}) to {path}")
     if messy:
         broken = sum(injected.counts.values())
-        out.print(
+        print_text(
             f"messy: {broken} row(s) broken in {sum(1 for n in injected.counts.values() if n)} fault classes "
             f"(rate {messy_rate:g}); {len(injected.expected)} row(s) must be quarantined, cascades included; "
-            f"answer key {path / 'messy_expected_quarantine.csv'}",
-            highlight=False,
+            f"answer key {path / 'messy_expected_quarantine.csv'}"
         )
 
 
@@ -111,18 +286,37 @@ def synth(
 def refresh(
     extract: Path = typer.Option(..., "--extract", help="Extract folder (CSV or Parquet files + manifest.json)."),
     warehouse: Path | None = WAREHOUSE_OPTION,
-    var: list[str] = typer.Option([], "--var", help="Study parameter override NAME=VALUE (repeatable)."),
+    var: list[str] = typer.Option(
+        [],
+        "--var",
+        metavar="NAME=VALUE",
+        help="Study parameter of the derivation rules (repeatable); `rait-registry params --scope refresh` "
+        "lists them with their types, ranges and defaults.",
+    ),
     threads: int = typer.Option(2, "--threads", min=1, help="dbt threads."),
     unit_tests: bool = typer.Option(False, "--unit-tests", help="Also run the dbt unit tests of the SQL rules."),
     force: bool = typer.Option(False, "--force", help="Publish an extract taken before the published one."),
     max_age_days: int = typer.Option(31, "--max-age-days", min=0, help="Warn when the extract is older than this."),
+    max_share: list[str] = MAX_SHARE_OPTION,
+    config: Path | None = CONFIG_OPTION,
+    extracted_at: str | None = EXTRACTED_AT_OPTION,
 ) -> None:
-    """Ingest an extract, build the warehouse with dbt and publish it atomically."""
+    """Ingest an extract, build the warehouse with dbt and publish it atomically.
+
+    Nothing is published (exit code 1, the previous publication stays) when the extract is
+    refused, a quarantine share is over its limit, a dbt test or a mart check fails.
+    """
+    from .dbt_runner import project_dir
+    from .paths import readable_folder, writable_file
     from .refresh import refresh as do_refresh
 
-    target = _warehouse(warehouse)
     try:
         dbt_vars = _parse_vars(var)
+        limits = _limits(config, max_share)
+        date = _parse_date(extracted_at, "--extracted-at")
+        readable_folder(extract, "--extract")
+        target = writable_file(_warehouse(warehouse), "--warehouse")
+        project_dir()  # $RAIT_DBT_PROJECT checked before any work
         result = do_refresh(
             extract,
             target,
@@ -131,53 +325,73 @@ def refresh(
             with_unit_tests=unit_tests,
             force=force,
             max_age_days=max_age_days,
+            limits=limits,
+            extracted_at=date,
         )
     except Exception as exc:
         _fail(exc)
-    for warning in result.warnings:
-        err.print(f"warning: {warning}", highlight=False)
-    table = Table(title=f"refresh {result.run_id}: {result.status}")
-    for column in ("table", "read", "staged", "quarantined"):
-        table.add_column(column, justify="right" if column != "table" else "left")
-    for load in result.ingest.tables.values():
-        table.add_row(load.table, str(load.rows_read), str(load.rows_staged), str(load.rows_quarantined))
-    out.print(table)
-    for warning in result.ingest.warnings:
-        err.print(f"warning: {warning}", highlight=False)
+    report = console.reporter()
+    report.close()
+    for warning in [*result.warnings, *result.ingest.warnings]:
+        _warn(warning)
+    print_table(
+        ["table", "read", "staged", "quarantined", "share", "limit"],
+        _load_rows(result.ingest, result.quarantine_shares),
+        title=f"refresh {result.run_id}: {result.status}",
+    )
     if result.ingest.tgab_positive_samples:
-        out.print(
-            f"TgAb-positive samples kept (their same-day Tg is not interpretable): {result.ingest.tgab_positive_samples}",
-            highlight=False,
+        print_text(
+            f"TgAb-positive samples kept (their same-day Tg is not interpretable): {result.ingest.tgab_positive_samples}"
         )
     marts = ", ".join(f"{name} {rows}" for name, rows in result.mart_rows.items())
-    out.print(f"marts: {marts}", highlight=False)
+    print_text(f"marts: {marts}")
     _print_change_summary(result)
     timings = ", ".join(f"{step} {seconds:.1f}s" for step, seconds in result.timings_s.items())
     verb = "unchanged, republished" if result.is_unchanged else "published"
-    out.print(f"{verb} {result.warehouse} ({timings})", highlight=False)
+    print_text(f"{verb} {result.warehouse} ({timings})")
+
+
+def _load_rows(ingest_report, shares) -> list[list]:
+    """Per table: read, staged, quarantined, share and limit."""
+    from .quarantine_limits import percent
+
+    limits = {check.table: check for check in (shares.checks if shares else []) if check.reason_code is None}
+    rows = []
+    for load in ingest_report.tables.values():
+        check = limits.get(load.table)
+        rows.append(
+            [
+                load.table,
+                load.rows_read,
+                load.rows_staged,
+                load.rows_quarantined,
+                percent(check.share) if check else None,
+                percent(check.limit) if check else None,
+            ]
+        )
+    return rows
 
 
 def _print_change_summary(result) -> None:
     summary = result.change_summary or {}
     if summary.get("first_refresh", True):
-        out.print("change summary: first refresh of this warehouse")
+        print_text("change summary: first refresh of this warehouse")
         return
     if result.is_unchanged:
-        out.print("change summary: marts identical to the last published refresh")
+        print_text("change summary: marts identical to the last published refresh")
         return
     shifts = ", ".join(
         f"{group} {value['previous']:.3f} -> {value['current']:.3f}"
         for group, value in summary["pfs_5y_shift"].items()
         if value.get("previous") is not None and value.get("current") is not None
     )
-    out.print(
+    print_text(
         "change summary: "
         f"{len(summary['patients_entering_cohort'])} patients entered and "
         f"{len(summary['patients_leaving_cohort'])} left the eligible cohort; "
         f"{len(summary['new_progression_events'])} new progression events; "
         f"{summary['response_changes']['n_cycles']} cycle responses changed; "
-        f"5-year PFS {shifts or 'n/a'}",
-        highlight=False,
+        f"5-year PFS {shifts or 'n/a'}"
     )
 
 
@@ -185,44 +399,127 @@ def _print_change_summary(result) -> None:
 def validate(
     extract: Path = typer.Option(..., "--extract", help="Extract folder (CSV or Parquet files + manifest.json)."),
     top: int = typer.Option(10, "--top", min=1, help="Show this many of the most frequent reasons."),
+    max_share: list[str] = MAX_SHARE_OPTION,
+    config: Path | None = CONFIG_OPTION,
+    extracted_at: str | None = EXTRACTED_AT_OPTION,
 ) -> None:
-    """Check an extract without building: per-table counts and the top quarantine reasons.
+    """Check an extract without building: per-table counts, the top quarantine reasons and each
+    quarantine share against its limit (pass or FAIL, as a refresh would judge it).
 
-    Exit code 0 when every row would be accepted, 1 when rows would be quarantined or the
-    extract is refused.
+    Exit code 0 when every row would be accepted, 1 when rows would be quarantined (whether or not a
+    limit is exceeded) or the extract is refused.
     """
+    from .paths import readable_folder
+    from .quarantine_limits import percent
     from .validate import validate_extract
 
     try:
-        report = validate_extract(extract)
+        limits = _limits(config, max_share)
+        date = _parse_date(extracted_at, "--extracted-at")
+        readable_folder(extract, "--extract")
+        report = validate_extract(extract, limits=limits, extracted_at=date)
     except Exception as exc:
         _fail(exc)
+    progress = console.reporter()
+    progress.close()
     if report.refused is not None:
-        err.print(f"[bold red]error:[/] {report.refused}", highlight=False, markup=True)
-        err.print("the extract would be refused; nothing was checked row by row.", highlight=False)
+        progress.error(report.refused, 1)
+        progress.error("the extract would be refused; nothing was checked row by row.", 1)
         raise typer.Exit(1)
-    table = Table(title=f"validate {extract}")
-    for column in ("table", "read", "accepted", "quarantined"):
-        table.add_column(column, justify="right" if column != "table" else "left")
-    for load in report.ingest.tables.values():
-        table.add_row(load.table, str(load.rows_read), str(load.rows_staged), str(load.rows_quarantined))
-    out.print(table)
     for warning in report.ingest.warnings:
-        err.print(f"warning: {warning}", highlight=False)
+        _warn(warning)
+    print_table(
+        ["table", "read", "accepted", "quarantined"],
+        [
+            [load.table, load.rows_read, load.rows_staged, load.rows_quarantined]
+            for load in report.ingest.tables.values()
+        ],
+        title=f"validate {extract}",
+    )
     if report.reasons:
-        reasons = Table(title=f"top reasons (distinct rows; {len(report.reasons)} in all)")
-        for column in ("table", "reason_code", "column", "rows"):
-            reasons.add_column(column, justify="right" if column == "rows" else "left")
-        for reason in report.reasons[:top]:
-            reasons.add_row(reason.table, reason.reason_code, reason.column or "", str(reason.rows))
-        out.print(reasons)
-        out.print(
+        print_table(
+            ["table", "reason_code", "column", "rows"],
+            [[reason.table, reason.reason_code, reason.column, reason.rows] for reason in report.reasons[:top]],
+            title=f"top reasons (distinct rows; {len(report.reasons)} in all)",
+        )
+    print_table(
+        ["table", "reason_code", "rows", "read", "share", "limit", "result"],
+        [
+            [
+                check.table,
+                check.reason_code or "(all)",
+                check.rows,
+                check.rows_read,
+                percent(check.share),
+                percent(check.limit),
+                "-" if check.limit is None else "pass" if check.passed else "FAIL",
+            ]
+            for check in report.shares.checks
+        ],
+        title="quarantine shares (distinct quarantined rows / rows read) and their limits",
+    )
+    failures = report.shares.failures
+    if failures:
+        print_text(
+            f"{len(failures)} limit(s) exceeded ({', '.join(check.label for check in failures)}): a refresh would "
+            "stop with exit code 1 and keep the published warehouse."
+        )
+    if report.reasons:
+        print_text(
             f"{report.rows_quarantined} row(s) would be quarantined; see docs/quarantine-reasons.md, or refresh "
-            "and query quarantine.rejected_rows for each row.",
-            highlight=False,
+            "and query quarantine.rejected_rows for each row."
         )
         raise typer.Exit(1)
-    out.print("clean: every row would be accepted.", highlight=False)
+    print_text("clean: every row would be accepted.")
+
+
+@app.command()
+def params(
+    scope: Literal["refresh", "analysis"] | None = typer.Option(None, "--scope", help="Only this scope's parameters."),
+    fmt: Literal["table", "json"] = typer.Option("table", "--format", help="table or json."),
+) -> None:
+    """List the study parameters: type, unit, allowed range, default, meaning and the rules each drives.
+
+    Refresh parameters are set with `refresh --var NAME=VALUE`, analysis parameters with the
+    `analyze` option in the option column.
+    """
+    import json
+
+    from . import params as declaration
+
+    rows = declaration.table(scope)
+    console.reporter().close()
+    if fmt == "json":
+        print_text(json.dumps(rows, indent=2))
+        return
+    print_table(
+        ["name", "scope", "type", "unit", "range", "default", "set with", "meaning", "drives"],
+        [
+            [
+                row["name"],
+                row["scope"],
+                row["type"],
+                row["unit"] or "",
+                row["range"],
+                _default_text(row["default"]),
+                row["cli"] or f"--var {row['name']}=VALUE",
+                row["meaning"],
+                ", ".join(row["drives"]),
+            ]
+            for row in rows
+        ],
+        right=(),
+    )
+
+
+def _default_text(value) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        return ", ".join(f"{item:g}" if isinstance(item, float) else str(item) for item in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 @app.command()
@@ -260,12 +557,7 @@ def query(
         writer.writerow(names)
         writer.writerows(rows[:max_rows])
         return
-    table = Table()
-    for name in names:
-        table.add_column(name)
-    for row in rows[:max_rows]:
-        table.add_row(*["" if value is None else str(value) for value in row])
-    out.print(table)
+    print_table(names, rows[:max_rows])
     if len(rows) > max_rows:
         err.print(f"(more than {max_rows} rows; showing the first {max_rows}; use --max-rows)")
 

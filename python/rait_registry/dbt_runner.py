@@ -5,23 +5,30 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from .exceptions import BuildFailed, RaitRegistryError
+from .exceptions import BuildFailed, UsageError
 
 
 def project_dir() -> Path:
     """The dbt project shipped with rait-registry (``$RAIT_DBT_PROJECT`` overrides)."""
     override = os.environ.get("RAIT_DBT_PROJECT")
     if override:
+        if not (Path(override) / "dbt_project.yml").is_file():
+            raise UsageError(
+                f"RAIT_DBT_PROJECT={override}: no dbt_project.yml there; point it at the rait-registry "
+                "dbt_project folder, or unset it to use the project shipped with the package."
+            )
         return Path(override)
     candidate = Path(__file__).resolve().parents[2] / "dbt_project"
     if not (candidate / "dbt_project.yml").is_file():
-        raise RaitRegistryError(
-            "cannot find the dbt project; set RAIT_DBT_PROJECT to the rait-registry dbt_project folder."
-        )
+        raise UsageError("cannot find the dbt project; set RAIT_DBT_PROJECT to the rait-registry dbt_project folder.")
     return candidate
 
 
@@ -132,6 +139,7 @@ def run_dbt(
     dbt_vars: dict | None = None,
     threads: int = 2,
     extra_args: list[str] | None = None,
+    on_event: Callable[[Any], None] | None = None,
 ) -> DbtResult:
     """Invoke ``dbt <command>`` on ``database``; dbt's target/ and logs/ go under ``work_dir``.
 
@@ -145,6 +153,9 @@ def run_dbt(
         Folder for dbt's ``target`` and ``logs`` (kept per warehouse so partial parsing is reused).
     dbt_vars
         Study-parameter overrides (dbt ``vars``).
+    on_event
+        Called with each of dbt's structured events (``EventMsg``) as it is fired, from dbt's
+        worker threads (e.g. a :class:`BuildProgress`).
     """
     from dbt.cli.main import dbtRunner
 
@@ -170,7 +181,7 @@ def run_dbt(
     args += extra_args or []
     parse_cache = _restore_parse_cache(work_dir, target_path, dbt_vars)
     try:
-        res = dbtRunner().invoke(args)
+        res = dbtRunner(callbacks=[on_event] if on_event is not None else None).invoke(args)
     finally:
         _close_duckdb_environment()
     _save_parse_cache(target_path, parse_cache)
@@ -200,3 +211,103 @@ def require_success(result: DbtResult) -> DbtResult:
             f"dbt's logs are in {Path(result.target_path).parent / 'dbt-logs'}."
         )
     return result
+
+
+#: dbt's resource types as ``FoundStats`` names them ("34 models, 300 data tests, ...").
+_FOUND_NAMES = {
+    "model": "model",
+    "data test": "test",
+    "seed": "seed",
+    "snapshot": "snapshot",
+    "unit test": "unit_test",
+}
+#: The resource types a progress display counts, with their plural label.
+RESOURCE_LABELS = {
+    "seed": "seeds",
+    "model": "models",
+    "snapshot": "snapshots",
+    "test": "tests",
+    "unit_test": "unit tests",
+}
+#: Node statuses of a failure.
+_FAILED = frozenset({"error", "fail", "runtime error"})
+
+
+def parse_found_stats(line: str) -> dict[str, int]:
+    """The node counts per resource type of dbt's ``FoundStats`` line
+    (``34 models, 300 data tests, 3 seeds, 6 snapshots, 6 sources, 544 macros, 29 unit tests``);
+    resource types that are not run (sources, macros...) are left out."""
+    counts: dict[str, int] = {}
+    for number, name in re.findall(r"(\d+) ([a-z][a-z ]*?)s?(?=,|$)", line.strip()):
+        key = _FOUND_NAMES.get(name.strip())
+        if key is not None:
+            counts[key] = int(number)
+    return counts
+
+
+class BuildProgress:
+    """Follows a ``dbt build`` from dbt's structured events and reports it on a progress phase.
+
+    dbt fires ``FoundStats`` (the nodes of the project per resource type), ``ConcurrencyLine``
+    (how many nodes this invocation runs) and one ``NodeFinished`` per node. The totals per
+    resource type are the project's less the ``excluded`` ones (e.g. unit tests left out, and
+    snapshots not run); they are shown only when they add up to dbt's own node count, so a
+    selection this class does not know about shows the done counts alone.
+
+    Parameters
+    ----------
+    phase : rait_registry.console.Phase
+        Where the progress goes (``unit`` nodes).
+    excluded : dict
+        Nodes left out of the run per resource type (``{"unit_test": None}``: all of them).
+    """
+
+    def __init__(self, phase, excluded: dict[str, int | None] | None = None):
+        self.phase = phase
+        self.excluded = dict(excluded or {})
+        self.totals: dict[str, int] = {}
+        self.done: dict[str, int] = {}
+        self.failed: list[str] = []
+        self.node_count: int | None = None
+        self._found: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, msg) -> None:
+        name = msg.info.name
+        if name == "FoundStats":
+            self._found = parse_found_stats(msg.data.stat_line)
+        elif name == "ConcurrencyLine":
+            with self._lock:
+                self.node_count = int(msg.data.node_count)
+                self.totals = self._expected_totals(self.node_count)
+                self.done = dict.fromkeys(self.totals or self._found, 0)
+            self.phase.update(total=self.node_count, **self._counts())
+        elif name == "NodeFinished":
+            info = msg.data.node_info
+            with self._lock:
+                kind = info.resource_type
+                self.done[kind] = self.done.get(kind, 0) + 1
+                if info.node_status in _FAILED:
+                    self.failed.append(info.unique_id)
+            self.phase.update(**self._counts())
+            self.phase.advance(item=f"{kind} {info.node_name}: {info.node_status}")
+
+    def _expected_totals(self, node_count: int) -> dict[str, int]:
+        totals = {}
+        for kind, found in self._found.items():
+            excluded = self.excluded.get(kind, 0)
+            remaining = 0 if excluded is None else max(found - excluded, 0)
+            if remaining:
+                totals[kind] = remaining
+        return totals if sum(totals.values()) == node_count else {}
+
+    def _counts(self) -> dict[str, str | int]:
+        counts: dict[str, str | int] = {}
+        for kind, label in RESOURCE_LABELS.items():
+            if kind in self.totals:
+                counts[label] = f"{self.done.get(kind, 0)}/{self.totals[kind]}"
+            elif self.done.get(kind):
+                counts[label] = self.done[kind]
+        if self.failed:
+            counts["failed"] = len(self.failed)
+        return counts

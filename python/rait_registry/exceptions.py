@@ -34,6 +34,10 @@ class BuildFailed(DataProblem):
     """``dbt build`` failed: a model, a data test or a unit test did not pass."""
 
 
+class QuarantineLimitExceeded(DataProblem):
+    """A table or reason code has a larger share of quarantined rows than its limit allows."""
+
+
 class MartCheckFailed(DataProblem):
     """A pandera check on a mart failed; nothing was published."""
 
@@ -48,8 +52,14 @@ class WarehouseNotFound(UsageError):
     """No published warehouse at the given path."""
 
 
+class PathError(UsageError):
+    """A file or folder given to a command cannot be read or written."""
+
+
 class AnalysisError(RaitRegistryError):
     """A statistical analysis cannot be run on the data given (say why and what to change)."""
+
+    exit_code = 1
 
 
 class InsufficientDataError(AnalysisError):

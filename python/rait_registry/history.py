@@ -39,7 +39,9 @@ create table if not exists history.refresh_runs (
     dbt_invocation_id varchar,
     dbt_vars json,
     change_summary json,
-    package_version varchar
+    package_version varchar,
+    quarantine_shares json,
+    extracted_at_source varchar
 )
 """
 

@@ -30,6 +30,7 @@ from pathlib import Path
 import duckdb
 
 from . import checks
+from .console import reporter
 from .contract import TABLE_ORDER, TABLES
 from .exceptions import ExtractRefused
 from .history import content_digest
@@ -65,6 +66,8 @@ class IngestReport:
     tables: dict[str, TableLoad] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     tgab_positive_samples: int = 0
+    #: Where ``extracted_at`` came from: ``manifest``, ``option`` (``--extracted-at``) or ``file times``.
+    extracted_at_source: str = "manifest"
 
     @property
     def rows_quarantined(self) -> int:
@@ -148,16 +151,60 @@ def verify_manifest(manifest: dict, files: dict[str, Path]) -> None:
         )
 
 
-def extract_date(manifest: dict | None, files: dict[str, Path]) -> dt.date:
-    """The extract date: ``extracted_at`` of the manifest, else the newest file's modification date."""
+#: Where the extract date of an ingest came from (``IngestReport.extracted_at_source``).
+DATE_SOURCES = ("manifest", "option", "file times")
+
+
+def resolve_extract_date(
+    manifest: dict | None, files: dict[str, Path], extracted_at: dt.date | None = None
+) -> tuple[dt.date, str]:
+    """The extract date and where it came from (one of :data:`DATE_SOURCES`).
+
+    ``extracted_at`` of the manifest wins; without one, the date given by the operator
+    (``--extracted-at``); without that, the newest file's modification date (UTC), which a copy
+    or a download may have changed: the ingest warns then.
+
+    Raises
+    ------
+    UsageError
+        A date was given although the manifest has its own (exit code 2).
+    ExtractRefused
+        The manifest's ``extracted_at`` is not an ISO date.
+    """
     if manifest and manifest.get("extracted_at"):
         text = str(manifest["extracted_at"])
         try:
-            return dt.date.fromisoformat(text[:10])
+            date = dt.date.fromisoformat(text[:10])
         except ValueError:
             raise ExtractRefused("manifest.json: extracted_at is not an ISO date (YYYY-MM-DD...).") from None
+        if extracted_at is not None and extracted_at != date:
+            from .exceptions import UsageError
+
+            raise UsageError(
+                f"--extracted-at {extracted_at.isoformat()} conflicts with manifest.json, whose extracted_at "
+                f"({date.isoformat()}) is the extract's date; --extracted-at is only for an extract without "
+                "one. Drop the option, or correct manifest.json."
+            )
+        return date, "manifest"
+    if extracted_at is not None:
+        return extracted_at, "option"
     newest = max(path.stat().st_mtime for path in files.values())
-    return dt.datetime.fromtimestamp(newest, tz=dt.UTC).date()
+    return dt.datetime.fromtimestamp(newest, tz=dt.UTC).date(), "file times"
+
+
+def extract_date(manifest: dict | None, files: dict[str, Path], extracted_at: dt.date | None = None) -> dt.date:
+    """The extract date of :func:`resolve_extract_date`."""
+    return resolve_extract_date(manifest, files, extracted_at)[0]
+
+
+def describe_extract_date(date: dt.date, source: str) -> str:
+    """The extract date with where it came from, for messages (``2024-06-30 from manifest.json``)."""
+    where = {
+        "manifest": "from manifest.json",
+        "option": "from --extracted-at",
+        "file times": "from the files' modification times",
+    }[source]
+    return f"{date.isoformat()} ({where})"
 
 
 def _read_csv_header(path: Path) -> list[str]:
@@ -336,7 +383,10 @@ def _normalise_columns(
 
 
 def ingest(
-    extract_dir: str | Path, con: duckdb.DuckDBPyConnection, tgab_positive_cutoff: float | None = None
+    extract_dir: str | Path,
+    con: duckdb.DuckDBPyConnection,
+    tgab_positive_cutoff: float | None = None,
+    extracted_at: dt.date | None = None,
 ) -> IngestReport:
     """Verify and load an extract into ``raw.*`` of the database behind ``con``.
 
@@ -350,6 +400,13 @@ def ingest(
     tgab_positive_cutoff
         TgAb cut-off (IU/mL) for rows without their own, for the TgAb-positive count; ``None``
         is the declared default of the parameter ``tgab_positive_cutoff`` (:mod:`rait_registry.params`).
+    extracted_at
+        The extract date when the extract has no manifest date (``--extracted-at``); it decides
+        which rows are dated in the future. Without either, the newest file's modification date
+        is used, with a warning.
+
+    Progress goes to :func:`rait_registry.console.reporter`: the phase ``ingest`` (one item per
+    table read) and ``row checks``.
 
     Returns
     -------
@@ -367,44 +424,64 @@ def ingest(
     manifest, manifest_sha = read_manifest(extract_dir)
     if manifest is not None:
         verify_manifest(manifest, files)
-    extracted_at = extract_date(manifest, files)
+    extracted_at, source = resolve_extract_date(manifest, files, extracted_at)
     report = IngestReport(
         extract_dir=str(extract_dir),
         extract_id=(manifest or {}).get("extract_id"),
         extracted_at=extracted_at.isoformat(),
         manifest_sha256=manifest_sha,
+        extracted_at_source=source,
     )
+    if source == "file times":
+        missing = "no manifest.json" if manifest is None else "manifest.json has no extracted_at"
+        report.warnings.append(
+            f"{missing}: the extract date is taken from the files' modification times "
+            f"({extracted_at.isoformat()}); it decides which rows are dated in the future and whether a later "
+            "extract is newer. Pass --extracted-at DATE to set it."
+        )
     con.execute("set enable_progress_bar = false")  # long scans must not draw on the command's stdout
     for schema in ("landing", "raw", "quarantine"):
         con.execute(f"create schema if not exists {schema}")
 
-    for table in TABLE_ORDER:
-        path = files[table]
-        unknown = _read_as_text(con, table, path, report)
-        try:
-            rows = con.execute(f'select count(*) from landing."{table}"').fetchone()[0]
-        except duckdb.Error as exc:
-            raise ExtractRefused(f"{path.name}: cannot be read ({type(exc).__name__}); re-export the file.") from None
-        if rows == 0:
-            raise ExtractRefused(f"{path.name}: the table has no data rows; an extract needs every table filled.")
-        listed = ((manifest or {}).get("files") or {}).get(path.name) or {}
-        if listed.get("rows") is not None and int(listed["rows"]) != rows:
-            raise ExtractRefused(
-                f"{path.name}: {rows} data rows read but manifest.json says {int(listed['rows'])}; "
-                "the file is truncated or the manifest is stale."
-            )
-        report.tables[table] = TableLoad(table=table, file=path.name, rows_read=rows, unknown_columns=unknown)
+    progress = reporter()
+    with progress.phase("ingest", total=len(TABLE_ORDER), unit="tables") as phase:
+        for table in TABLE_ORDER:
+            path = files[table]
+            unknown = _read_as_text(con, table, path, report)
+            try:
+                rows = con.execute(f'select count(*) from landing."{table}"').fetchone()[0]
+            except duckdb.Error as exc:
+                raise ExtractRefused(
+                    f"{path.name}: cannot be read ({type(exc).__name__}); re-export the file."
+                ) from None
+            if rows == 0:
+                raise ExtractRefused(f"{path.name}: the table has no data rows; an extract needs every table filled.")
+            listed = ((manifest or {}).get("files") or {}).get(path.name) or {}
+            if listed.get("rows") is not None and int(listed["rows"]) != rows:
+                raise ExtractRefused(
+                    f"{path.name}: {rows} data rows read but manifest.json says {int(listed['rows'])}; "
+                    "the file is truncated or the manifest is stale."
+                )
+            report.tables[table] = TableLoad(table=table, file=path.name, rows_read=rows, unknown_columns=unknown)
+            phase.update(rows=sum(load.rows_read for load in report.tables.values()))
+            phase.advance(item=f"{path.name}: {rows} rows")
 
-    try:
-        checks.run_row_checks(con, extracted_at=extracted_at)
-        _stage_accepted_rows(con, report)
-    except duckdb.IOException as exc:
-        # a Parquet file is read again by each check: one changed or damaged since it was opened
-        raise ExtractRefused(
-            f"an extract file could not be read during the row checks ({type(exc).__name__}); "
-            "make sure no file changes while the refresh runs, and re-export damaged files."
-        ) from None
-    report.tgab_positive_samples = checks.count_tgab_positive(con, default_cutoff=tgab_positive_cutoff)
+    with progress.phase("row checks") as phase:
+        try:
+            summary = checks.run_row_checks(con, extracted_at=extracted_at)
+            _stage_accepted_rows(con, report)
+        except duckdb.IOException as exc:
+            # a Parquet file is read again by each check: one changed or damaged since it was opened
+            raise ExtractRefused(
+                f"an extract file could not be read during the row checks ({type(exc).__name__}); "
+                "make sure no file changes while the refresh runs, and re-export damaged files."
+            ) from None
+        report.tgab_positive_samples = checks.count_tgab_positive(con, default_cutoff=tgab_positive_cutoff)
+        phase.update(
+            staged=sum(load.rows_staged for load in report.tables.values()),
+            quarantined=report.rows_quarantined,
+            cross_row_rounds=summary.rounds if summary is not None else 0,
+        )
     return report
 
 

@@ -710,7 +710,10 @@ def parse_var_overrides(items: Iterable[str]) -> dict[str, Any]:
                     "`rait-registry analyze` instead of --var."
                 )
             raise UsageError(_unknown(name, REFRESH_PARAMETERS))
-        parsed[name] = parameter.parse(text)
+        try:
+            parsed[name] = parameter.parse(text)
+        except UsageError as exc:
+            raise UsageError(f"{exc} Valid parameters: {_names(REFRESH_PARAMETERS)}.") from None
     return parsed
 
 

@@ -24,10 +24,12 @@ from pathlib import Path
 
 import duckdb
 
-from . import __version__, history
-from .dbt_runner import DbtResult, require_success, run_dbt
+from . import __version__, history, quarantine_limits
+from .console import reporter
+from .dbt_runner import BuildProgress, DbtResult, require_success, run_dbt
 from .ingest import IngestReport, ingest
 from .lock import WarehouseLock
+from .quarantine_limits import QuarantineLimits, QuarantineShares
 from .warehouse import PROJECT_SCHEMAS
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,8 @@ class RefreshResult:
     warnings: list[str] = field(default_factory=list)
     #: dbt snapshots left alone: their source table has the same records as at the last published refresh
     snapshots_skipped: list[str] = field(default_factory=list)
+    #: The quarantine share of each table and reason with its limit (:mod:`rait_registry.quarantine_limits`)
+    quarantine_shares: QuarantineShares | None = None
 
 
 def new_run_id() -> str:
@@ -90,54 +94,84 @@ DEFAULT_MAX_AGE_DAYS = 31
 
 
 def check_freshness(
-    extract_dir: Path, warehouse: Path, force: bool = False, max_age_days: int | None = DEFAULT_MAX_AGE_DAYS
+    extract_dir: Path,
+    warehouse: Path,
+    force: bool = False,
+    max_age_days: int | None = DEFAULT_MAX_AGE_DAYS,
+    extracted_at: dt.date | None = None,
 ) -> list[str]:
     """Warnings about the extract's age; refuse an extract older than the published one.
 
-    The extract date is the manifest's ``extracted_at`` (else the newest file's date, as in
-    :func:`rait_registry.ingest.extract_date`); the published one is the latest
-    ``extracted_at`` of a published refresh in ``history.refresh_runs``.
+    The extract date is that of :func:`rait_registry.ingest.resolve_extract_date` (the
+    manifest's ``extracted_at``, else ``extracted_at`` given here, else the newest file's date);
+    the published one is the latest ``extracted_at`` of a published refresh in
+    ``history.refresh_runs``.
 
     Raises
     ------
     ExtractRefused
         The extract was taken before the published one (it would roll the warehouse back), and
-        ``force`` is not set.
+        ``force`` is not set. The message says which dates were compared, where each came from,
+        and how to go on.
+    UsageError
+        ``extracted_at`` is given although the manifest has its own date.
     """
     from .exceptions import ExtractRefused
-    from .ingest import discover_files, extract_date, read_manifest
+    from .ingest import describe_extract_date, discover_files, read_manifest, resolve_extract_date
 
     extract_dir = Path(extract_dir)
     manifest, _ = read_manifest(extract_dir)
-    extracted_at = extract_date(manifest, discover_files(extract_dir))
+    extracted_at, source = resolve_extract_date(manifest, discover_files(extract_dir), extracted_at)
     warnings = []
     age = (dt.datetime.now(dt.UTC).date() - extracted_at).days
     if max_age_days is not None and age > max_age_days:
         warnings.append(
             f"the extract is {age} days old (extracted_at {extracted_at.isoformat()}; --max-age-days {max_age_days})."
         )
-    if warehouse.is_file():
-        con = duckdb.connect(str(warehouse), read_only=True)
-        try:
-            previous = con.execute(
-                "select max(extracted_at) from history.refresh_runs where status in ('published', 'unchanged')"
-            ).fetchone()[0]
-        except duckdb.Error:
-            previous = None  # no history (a warehouse not built by rait-registry): nothing to compare
-        finally:
-            con.close()
-        if previous is not None and extracted_at < previous:
-            if not force:
-                raise ExtractRefused(
-                    f"the extract was taken on {extracted_at.isoformat()}, before the published one "
-                    f"({previous.isoformat()}): publishing it would roll the warehouse back. Pass --force to "
-                    "publish it anyway."
-                )
-            warnings.append(
-                f"--force: publishing an extract of {extracted_at.isoformat()} over the published one of "
-                f"{previous.isoformat()}."
+    previous = _published_extract(warehouse)
+    if previous is not None and extracted_at < previous["extracted_at"]:
+        this = describe_extract_date(extracted_at, source)
+        that = _describe_published(previous)
+        if not force:
+            raise ExtractRefused(
+                f"the extract is dated {this}, before the published one, dated {that}: publishing it would roll "
+                "the warehouse back. If this extract is the newer one, its date is wrong: correct extracted_at in "
+                "its manifest.json (or pass --extracted-at DATE for an extract without one); if the published "
+                "date was wrong (e.g. taken from file times), or you mean to go back to this extract, pass --force."
             )
+        warnings.append(f"--force: publishing an extract dated {this} over the published one dated {that}.")
     return warnings
+
+
+def _published_extract(warehouse: Path) -> dict | None:
+    """Date (and its source and run) of the latest published extract, None without one."""
+    if not warehouse.is_file():
+        return None
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        columns = {row[0] for row in con.execute("describe history.refresh_runs").fetchall()}
+        source = "extracted_at_source" if "extracted_at_source" in columns else "null"
+        row = con.execute(
+            f"select extracted_at, {source}, run_id from history.refresh_runs "
+            "where status in ('published', 'unchanged') and extracted_at is not null "
+            "order by extracted_at desc, finished_at desc limit 1"
+        ).fetchone()
+    except duckdb.Error:
+        return None  # no history (a warehouse not built by rait-registry): nothing to compare
+    finally:
+        con.close()
+    if row is None:
+        return None
+    return {"extracted_at": row[0], "source": row[1], "run_id": row[2]}
+
+
+def _describe_published(previous: dict) -> str:
+    from .ingest import DATE_SOURCES, describe_extract_date
+
+    if previous["source"] in DATE_SOURCES:
+        text = describe_extract_date(previous["extracted_at"], previous["source"])
+        return text[:-1] + f", refresh {previous['run_id']})"
+    return f"{previous['extracted_at'].isoformat()} (refresh {previous['run_id']})"
 
 
 def log_path(warehouse: Path) -> Path:
@@ -181,6 +215,8 @@ def refresh(
     with_unit_tests: bool = False,
     force: bool = False,
     max_age_days: int | None = DEFAULT_MAX_AGE_DAYS,
+    limits: QuarantineLimits | None = None,
+    extracted_at: dt.date | None = None,
 ) -> RefreshResult:
     """Build a new warehouse from ``extract_dir`` and publish it atomically onto ``warehouse``.
 
@@ -203,12 +239,20 @@ def refresh(
         Publish an extract taken before the published one (refused otherwise).
     max_age_days
         Warn (``RefreshResult.warnings``) when the extract is older than this; None: never.
+    limits
+        Limits of the quarantine shares (default: 5% of every table's rows); a share over its
+        limit stops the refresh before the build.
+    extracted_at
+        The extract date of an extract without a manifest date (``--extracted-at``).
+
+    Progress goes to :func:`rait_registry.console.reporter`, one phase per step (prepare,
+    ingest, row checks, quarantine limits, dbt build, mart checks, history, publish).
 
     Raises
     ------
     LockHeld
         Another refresh is running (exit code 3).
-    ExtractRefused, BuildFailed, MartCheckFailed
+    ExtractRefused, QuarantineLimitExceeded, BuildFailed, MartCheckFailed
         Data problems (exit code 1); the published warehouse is unchanged.
     """
     warehouse = Path(warehouse).resolve()
@@ -223,6 +267,8 @@ def refresh(
     run_id = new_run_id()
     started_at = dt.datetime.now(dt.UTC)
     result = RefreshResult(run_id=run_id, warehouse=str(warehouse), status="running")
+    progress = reporter()
+    first_phase = len(progress.phases)
     with WarehouseLock(warehouse):
         result.removed_leftovers = _remove_leftovers(warehouse)
         build_dir = warehouse.parent / f".build-{run_id}"
@@ -232,66 +278,100 @@ def refresh(
         error: BaseException | None = None
         try:
             started = time.perf_counter()
-            result.warnings = check_freshness(Path(extract_dir), warehouse, force=force, max_age_days=max_age_days)
-            # the history and the snapshots come forward with a copy of the published file
-            history.start_build(build_file, warehouse)
+            with progress.phase("prepare") as phase:
+                result.warnings = check_freshness(
+                    Path(extract_dir), warehouse, force=force, max_age_days=max_age_days, extracted_at=extracted_at
+                )
+                # the history and the snapshots come forward with a copy of the published file
+                carried = history.start_build(build_file, warehouse)
+                phase.update(published_copy="yes" if carried else "none (first refresh)")
             con = connect_build(build_file)
             try:
                 history.prepare_build(con)
                 cutoff = (dbt_vars or {}).get("tgab_positive_cutoff")
-                result.ingest = ingest(extract_dir, con, tgab_positive_cutoff=None if cutoff is None else float(cutoff))
+                result.ingest = ingest(
+                    extract_dir,
+                    con,
+                    tgab_positive_cutoff=None if cutoff is None else float(cutoff),
+                    extracted_at=extracted_at,
+                )
+                with progress.phase("quarantine limits") as phase:
+                    result.quarantine_shares = quarantine_limits.measure(
+                        con, {name: load.rows_read for name, load in result.ingest.tables.items()}, limits
+                    )
+                    phase.update(
+                        checked=len(result.quarantine_shares.checks),
+                        over_limit=len(result.quarantine_shares.failures),
+                    )
+                    quarantine_limits.check(result.quarantine_shares)
                 result.snapshots_skipped = history.unchanged_snapshots(con, result.ingest, snapshot_definition())
             finally:
                 con.close()
             result.timings_s["ingest"] = time.perf_counter() - started
 
             started = time.perf_counter()
-            result.dbt = require_success(
-                run_dbt(
-                    "build",
-                    build_file,
-                    work_dir=warehouse.parent / ".dbt",
-                    dbt_vars=dbt_vars,
-                    threads=threads,
-                    # dbt unit tests check the SQL, not the data: they run in `make test`/CI
-                    # (tests/test_dbt_unit.py) and on request, not on every scheduled refresh.
-                    extra_args=([] if with_unit_tests else ["--exclude-resource-type", "unit_test"])
-                    + (["--exclude", *result.snapshots_skipped] if result.snapshots_skipped else []),
+            with progress.phase("dbt build", unit="nodes") as phase:
+                if result.snapshots_skipped:
+                    phase.update(snapshots_unchanged=len(result.snapshots_skipped))
+                result.dbt = require_success(
+                    run_dbt(
+                        "build",
+                        build_file,
+                        work_dir=warehouse.parent / ".dbt",
+                        dbt_vars=dbt_vars,
+                        threads=threads,
+                        # dbt unit tests check the SQL, not the data: they run in `make test`/CI
+                        # (tests/test_dbt_unit.py) and on request, not on every scheduled refresh.
+                        extra_args=([] if with_unit_tests else ["--exclude-resource-type", "unit_test"])
+                        + (["--exclude", *result.snapshots_skipped] if result.snapshots_skipped else []),
+                        on_event=BuildProgress(
+                            phase,
+                            excluded={
+                                "snapshot": len(result.snapshots_skipped),
+                                **({} if with_unit_tests else {"unit_test": None}),
+                            },
+                        ),
+                    )
                 )
-            )
             result.timings_s["dbt_build"] = time.perf_counter() - started
 
             con = connect_build(build_file)
             try:
                 started = time.perf_counter()
-                result.mart_checks = _check_marts(con)
+                with progress.phase("mart checks") as phase:
+                    result.mart_checks = _check_marts(con)
                 result.timings_s["mart_checks"] = time.perf_counter() - started
 
                 started = time.perf_counter()
-                result.mart_hashes = history.mart_hashes(con)
-                result.mart_rows = {name: value["rows"] for name, value in result.mart_hashes.items()}
-                has_previous = history.attach_previous(con, warehouse)
-                before = history.previous_hashes(con, has_previous)
-                result.is_unchanged = before == result.mart_hashes
-                result.change_summary = (
-                    history.change_summary(con, has_previous) if has_previous and before else {"first_refresh": True}
-                )
-                if has_previous:
-                    con.execute(f"detach {history.PREVIOUS}")
-                history.record_run(
-                    con,
-                    _history_row(
-                        result, started_at, dbt_vars, status="unchanged" if result.is_unchanged else "published"
-                    ),
-                )
-                con.execute("checkpoint")
+                with progress.phase("history") as phase:
+                    result.mart_hashes = history.mart_hashes(con)
+                    result.mart_rows = {name: value["rows"] for name, value in result.mart_hashes.items()}
+                    has_previous = history.attach_previous(con, warehouse)
+                    before = history.previous_hashes(con, has_previous)
+                    result.is_unchanged = before == result.mart_hashes
+                    result.change_summary = (
+                        history.change_summary(con, has_previous)
+                        if has_previous and before
+                        else {"first_refresh": True}
+                    )
+                    if has_previous:
+                        con.execute(f"detach {history.PREVIOUS}")
+                    history.record_run(
+                        con,
+                        _history_row(
+                            result, started_at, dbt_vars, status="unchanged" if result.is_unchanged else "published"
+                        ),
+                    )
+                    con.execute("checkpoint")
+                    phase.update(marts=len(result.mart_rows), unchanged="yes" if result.is_unchanged else "no")
                 result.timings_s["history"] = time.perf_counter() - started
             finally:
                 con.close()
 
             started = time.perf_counter()
-            os.replace(build_file, warehouse)
-            published = True
+            with progress.phase("publish"):
+                os.replace(build_file, warehouse)
+                published = True
             result.timings_s["publish"] = time.perf_counter() - started
             result.status = "unchanged" if result.is_unchanged else "published"
             return result
@@ -305,6 +385,7 @@ def refresh(
             row = _history_row(result, started_at, dbt_vars, status=result.status)
             if error is not None:
                 row["error"] = f"{type(error).__name__}: {error}"
+            row["phases"] = [phase.to_dict() for phase in progress.phases[first_phase:]]
             history.append_log(log_path(warehouse), row)
 
 
@@ -335,4 +416,6 @@ def _history_row(result: RefreshResult, started_at: dt.datetime, dbt_vars: dict 
         "dbt_vars": dbt_vars or {},
         "change_summary": result.change_summary,
         "package_version": __version__,
+        "quarantine_shares": result.quarantine_shares.to_dict() if result.quarantine_shares else None,
+        "extracted_at_source": report.extracted_at_source if report else None,
     }

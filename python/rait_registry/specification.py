@@ -452,6 +452,8 @@ def render_results_schema(path: Path = RESULTS_SCHEMA) -> str:
 def _option_default(option: Any) -> str:
     if option.required:
         return "required"
+    if isinstance(option.show_default, str):
+        return option.show_default
     default = option.default
     if default is None or default == [] or (option.is_flag and default is False and not option.secondary_opts):
         return ""

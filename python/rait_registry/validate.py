@@ -4,19 +4,24 @@ The extract goes through exactly the ingest of a refresh (file-level refusals, t
 checks of :mod:`rait_registry.checks`) into a throw-away DuckDB database in a temporary folder
 (a file, so that extracts larger than memory spill to disk); nothing is written next to the
 extract or to any warehouse, and the temporary folder is removed afterwards. The result says, per table, how many rows
-were read, would be accepted and would be quarantined, and which reasons are most frequent.
+were read, would be accepted and would be quarantined, which reasons are most frequent, and each
+quarantine share with its limit (:mod:`rait_registry.quarantine_limits`): whether a refresh would
+publish the extract.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
+from . import quarantine_limits
 from .exceptions import ExtractRefused
 from .ingest import IngestReport, ingest
+from .quarantine_limits import QuarantineLimits, QuarantineShares
 
 
 @dataclass
@@ -43,12 +48,15 @@ class ValidationReport:
         Per-table rows read / accepted / quarantined (None when refused).
     reasons
         Quarantine counts per (table, reason, column), most frequent first.
+    shares
+        The quarantine share of each table and reason with its limit (None when refused).
     """
 
     extract_dir: str
     refused: str | None = None
     ingest: IngestReport | None = None
     reasons: list[ReasonCount] = field(default_factory=list)
+    shares: QuarantineShares | None = None
 
     @property
     def rows_quarantined(self) -> int:
@@ -60,12 +68,23 @@ class ValidationReport:
         return self.refused is None and self.rows_quarantined == 0
 
     @property
+    def limits_exceeded(self) -> bool:
+        """True when a quarantine share is over its limit (a refresh would not publish)."""
+        return bool(self.shares and self.shares.failures)
+
+    @property
     def exit_code(self) -> int:
-        """Contract section 5: 0 when clean, 1 when refused or rows would be quarantined."""
+        """Contract section 5: 0 when clean, 1 when refused or rows would be quarantined
+        (a share over its limit implies quarantined rows)."""
         return 0 if self.clean else 1
 
 
-def validate_extract(extract_dir: str | Path, top: int | None = None) -> ValidationReport:
+def validate_extract(
+    extract_dir: str | Path,
+    top: int | None = None,
+    limits: QuarantineLimits | None = None,
+    extracted_at: dt.date | None = None,
+) -> ValidationReport:
     """Check an extract as a refresh would, without building or publishing anything.
 
     Parameters
@@ -74,6 +93,10 @@ def validate_extract(extract_dir: str | Path, top: int | None = None) -> Validat
         Folder with the six table files and an optional ``manifest.json``.
     top
         Keep only the ``top`` most frequent (table, reason, column) counts (all when None).
+    limits
+        The quarantine-share limits (default: the defaults of :mod:`rait_registry.quarantine_limits`).
+    extracted_at
+        The extract date of an extract without a manifest date (as ``refresh --extracted-at``).
 
     Returns
     -------
@@ -85,19 +108,27 @@ def validate_extract(extract_dir: str | Path, top: int | None = None) -> Validat
     with tempfile.TemporaryDirectory(prefix="rait-validate-") as scratch:
         con = duckdb.connect(str(Path(scratch) / "validate.duckdb"))
         try:
-            return _validate(extract_dir, con, report, top)
+            return _validate(extract_dir, con, report, top, limits, extracted_at)
         finally:
             con.close()
 
 
 def _validate(
-    extract_dir: str | Path, con: duckdb.DuckDBPyConnection, report: ValidationReport, top: int | None
+    extract_dir: str | Path,
+    con: duckdb.DuckDBPyConnection,
+    report: ValidationReport,
+    top: int | None,
+    limits: QuarantineLimits | None,
+    extracted_at: dt.date | None,
 ) -> ValidationReport:
     try:
-        report.ingest = ingest(extract_dir, con)
+        report.ingest = ingest(extract_dir, con, extracted_at=extracted_at)
     except ExtractRefused as exc:
         report.refused = str(exc)
         return report
+    report.shares = quarantine_limits.measure(
+        con, {name: load.rows_read for name, load in report.ingest.tables.items()}, limits
+    )
     rows = con.execute(
         """
         select source_table, reason_code, "column", count(distinct source_row) as n
