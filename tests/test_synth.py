@@ -544,7 +544,7 @@ def test_10k_parquet_smoke(tmp_path):
 
 
 def test_blocks_continue_ids_and_chunk_size_does_not_change_the_data(monkeypatch, tmp_path):
-    monkeypatch.setattr(synth, "BLOCK_PATIENTS", 64)
+    monkeypatch.setattr(synth.blocks, "BLOCK_PATIENTS", 64)  # iter_blocks reads it there
     a = write_extract(tmp_path / "a", n_patients=200, seed=3, fmt="csv", chunk_size=1)
     b = write_extract(tmp_path / "b", n_patients=200, seed=3, fmt="csv", chunk_size=10_000)
     assert _manifest(a) == _manifest(b)
