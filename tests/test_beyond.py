@@ -29,7 +29,6 @@ import pandas as pd
 import pytest
 
 from rait_registry.analysis.beyond import (
-    COX_FIT_OPTIONS,
     DAYS_PER_MONTH,
     BeyondAnalyses,
     BeyondOptions,
@@ -51,6 +50,7 @@ from rait_registry.analysis.beyond import (
     spline_basis,
     time_varying_cox,
 )
+from rait_registry.analysis.cox import COX_FIT_OPTIONS
 from rait_registry.analysis.matching import PropensityMatcher
 from rait_registry.exceptions import AnalysisError
 

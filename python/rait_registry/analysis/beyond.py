@@ -105,8 +105,7 @@ import numpy as np
 import pandas as pd
 from formulaic.transforms.cubic_spline import cubic_spline
 from lifelines import CoxPHFitter, CoxTimeVaryingFitter, KaplanMeierFitter
-from lifelines.exceptions import ConvergenceError, ConvergenceWarning, StatisticalWarning
-from scipy.linalg import LinAlgWarning
+from lifelines.exceptions import StatisticalWarning
 from scipy.stats import chi2, norm
 from statsmodels.duration.survfunc import SurvfuncRight
 from statsmodels.stats.weightstats import DescrStatsW
@@ -114,6 +113,7 @@ from statsmodels.stats.weightstats import DescrStatsW
 from rait_registry.exceptions import AnalysisError, MatchingError, StatisticsWarning
 
 from . import survival
+from .cox import fit_cox, fit_cox_time_varying, wald_term
 from .jsonutil import jsonable as _jsonable
 from .matching import DEFAULT_COVARIATES, DERIVED_COVARIATES, PropensityMatcher, _covariate_columns
 
@@ -125,8 +125,6 @@ DAYS_PER_MONTH = 30.4375
 SAME_DAY_MONTHS = 0.5 / DAYS_PER_MONTH
 #: A pfs_months this close (in days) to a whole number of days is put exactly on the day grid.
 DAY_GRID_TOLERANCE_DAYS = 0.01
-#: lifelines Newton-Raphson options (the survival module's, for R agreement to ~1e-10).
-COX_FIT_OPTIONS = dict(survival.COX_FIT_OPTIONS)
 _EPS_MONTHS = 1e-9
 _COHORT_COLUMNS = ("patient_id", "rait_group", "pfs_months", "pfs_event")
 _CYCLE_COLUMNS = ("patient_id", "cycle_number", "admin_date", "activity_gbq", "cumulative_gbq")
@@ -655,52 +653,6 @@ def _weighted_smd(x: np.ndarray, focal: np.ndarray, w: np.ndarray) -> float | No
 # ---------------------------------------------------------------------------------------------
 
 
-def _separation_note(df: pd.DataFrame, event: str, skip: Sequence[str]) -> str | None:
-    """A 0/1 covariate whose events all fall in one level: the partial likelihood has no finite
-    maximum (monotone likelihood), so the fit would return a meaningless, huge estimate."""
-    ev = df[event].to_numpy(dtype=float) == 1
-    for col in df.columns:
-        if col in skip:
-            continue
-        v = df[col].to_numpy(dtype=float)
-        levels = np.unique(v)
-        if levels.size == 2 and np.isin(levels, (0.0, 1.0)).all():
-            for lv in (0.0, 1.0):
-                if not (ev & (v == lv)).any():
-                    return (
-                        f"no events with {col} = {lv:g}: the Cox partial likelihood has no finite maximum, "
-                        "so the hazard ratio is not estimable"
-                    )
-    return None
-
-
-def _fit_cox(
-    df: pd.DataFrame,
-    duration: str = "T",
-    event: str = "E",
-    *,
-    alpha: float = 0.05,
-    weights: str | None = None,
-    robust: bool = False,
-) -> tuple[CoxPHFitter | None, str | None]:
-    if df[event].sum() == 0:
-        return None, "no events: the Cox partial likelihood has no finite maximum"
-    note = _separation_note(df, event, (duration, event, weights))
-    if note:
-        return None, note
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", ConvergenceWarning)
-            warnings.simplefilter("error", LinAlgWarning)
-            warnings.simplefilter("ignore", StatisticalWarning)  # non-integer weights
-            cph = CoxPHFitter(alpha=alpha).fit(
-                df, duration, event, weights_col=weights, robust=robust, fit_options=dict(COX_FIT_OPTIONS)
-            )
-    except (ConvergenceError, ConvergenceWarning, LinAlgWarning, np.linalg.LinAlgError, ValueError) as exc:
-        return None, f"the Cox model did not converge ({type(exc).__name__}); not reported"
-    return cph, None
-
-
 def efron_score_residuals(
     X: np.ndarray, durations: np.ndarray, events: np.ndarray, weights: np.ndarray, params: np.ndarray
 ) -> np.ndarray:
@@ -778,45 +730,6 @@ def cox_robust_covariance(
     )
     D = U @ fitter.variance_matrix_.loc[cols, cols].to_numpy(dtype=float)
     return pd.DataFrame(D.T @ D, index=cols, columns=cols)
-
-
-def _fit_ctv(df: pd.DataFrame, *, alpha: float = 0.05) -> tuple[CoxTimeVaryingFitter | None, str | None]:
-    if df["event"].sum() == 0:
-        return None, "no events: the Cox partial likelihood has no finite maximum"
-    note = _separation_note(df, "event", ("patient_id", "start", "stop", "event"))
-    if note:
-        return None, note
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", ConvergenceWarning)
-            warnings.simplefilter("error", LinAlgWarning)
-            ctv = CoxTimeVaryingFitter(alpha=alpha).fit(
-                df,
-                event_col="event",
-                start_col="start",
-                stop_col="stop",
-                id_col="patient_id",
-                fit_options=dict(COX_FIT_OPTIONS),
-            )
-    except (ConvergenceError, ConvergenceWarning, LinAlgWarning, np.linalg.LinAlgError, ValueError) as exc:
-        return None, f"the time-varying Cox model did not converge ({type(exc).__name__}); not reported"
-    return ctv, None
-
-
-def _term(fitter: Any, term: str, alpha: float, se: float | None = None) -> dict[str, Any]:
-    """Wald summary of one coefficient; ``se`` overrides the fitter's (the p-value then uses it)."""
-    beta = float(fitter.params_[term])
-    p = float(fitter.summary.loc[term, "p"]) if se is None else float(2 * norm.sf(abs(beta / se)))
-    se = float(fitter.standard_errors_[term]) if se is None else float(se)
-    z = norm.ppf(1 - alpha / 2)
-    return {
-        "hr": math.exp(beta),
-        "ci_low": math.exp(beta - z * se),
-        "ci_high": math.exp(beta + z * se),
-        "p": p,
-        "log_hr": beta,
-        "se_log_hr": se,
-    }
 
 
 def _null_term() -> dict[str, Any]:
@@ -959,12 +872,12 @@ def time_varying_cox(
             entry["notes"].append(f"{term} does not vary: no hazard ratio")
             models.append(entry)
             continue
-        ctv, note = _fit_ctv(df, alpha=alpha)
+        ctv, note = fit_cox_time_varying(df, alpha=alpha)
         fitters[name] = ctv
         if ctv is None:
             entry["notes"].append(note)
         else:
-            entry.update(_term(ctv, term, alpha))
+            entry.update(wald_term(ctv, term, alpha))
         models.append(entry)
     return models, fitters
 
@@ -1243,11 +1156,11 @@ class BeyondAnalyses:
         if df["m_rait"].nunique() < 2:
             out["notes"].append("only one group: no hazard ratio")
             return out
-        cph, note = _fit_cox(df, alpha=opts.alpha)
+        cph, note = fit_cox(df, "T", "E", alpha=opts.alpha)
         if cph is None:
             out["notes"].append(note)
             return out
-        out.update(_term(cph, "m_rait", opts.alpha))
+        out.update(wald_term(cph, "m_rait", opts.alpha))
         if out["events"] < 10 * len(cph.params_):
             out["notes"].append(
                 f"{out['events']} events for {len(cph.params_)} parameters (fewer than 10 per parameter)"
@@ -1496,14 +1409,14 @@ class BeyondAnalyses:
         if focal.all() or (~focal).all():
             out["notes"].append("only one group: no hazard ratio")
         else:
-            cph, note = _fit_cox(df, alpha=opts.alpha, weights="w")
+            cph, note = fit_cox(df, "T", "E", alpha=opts.alpha, weights_col="w")
             self.iptw_["cox"] = cph  # its standard_errors_ are model-based; the robust ones are below
             if cph is None:
                 out["notes"].append(note)
             else:
                 cov = cox_robust_covariance(cph, df, "T", "E", "w")
                 self.iptw_["robust_covariance"] = cov
-                t = _term(cph, "m_rait", opts.alpha, se=math.sqrt(cov.loc["m_rait", "m_rait"]))
+                t = wald_term(cph, "m_rait", opts.alpha, se=math.sqrt(cov.loc["m_rait", "m_rait"]))
                 out.update(
                     hr=t["hr"],
                     hr_ci_low=t["ci_low"],
@@ -1908,14 +1821,14 @@ class BeyondAnalyses:
             out["n"], out["events"] = len(base), int(base["E"].sum())
 
             def fit(cols: pd.DataFrame) -> tuple[Any, str | None]:
-                return _fit_cox(pd.concat([base, cols], axis=1), alpha=opts.alpha)
+                return fit_cox(pd.concat([base, cols], axis=1), "T", "E", alpha=opts.alpha)
         else:
             base = tv[["patient_id", "start", "stop", "event", *adj_cols]].reset_index(drop=True)
             x = tv["cumulative_gbq"].to_numpy(dtype=float)
             out["n"], out["events"] = int(base["patient_id"].nunique()), int(base["event"].sum())
 
             def fit(cols: pd.DataFrame) -> tuple[Any, str | None]:
-                return _fit_ctv(pd.concat([base, cols.reset_index(drop=True)], axis=1), alpha=opts.alpha)
+                return fit_cox_time_varying(pd.concat([base, cols.reset_index(drop=True)], axis=1), alpha=opts.alpha)
 
         if out["events"] == 0 or np.unique(x).size < 2:
             out["notes"].append("no events or no variation in dose: no model")
@@ -1925,7 +1838,7 @@ class BeyondAnalyses:
         if lin is None:
             out["notes"].append(f"linear model: {note}")
         else:
-            t = _term(lin, "gbq", opts.alpha)
+            t = wald_term(lin, "gbq", opts.alpha)
             out["linear"] = {"hr_per_gbq": t["hr"], "ci_low": t["ci_low"], "ci_high": t["ci_high"], "p": t["p"]}
         sp = None
         if df_eff < 2:

@@ -50,21 +50,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from lifelines import CoxPHFitter, KaplanMeierFitter
-from lifelines.exceptions import ConvergenceError, ConvergenceWarning
 from scipy.stats import chi2
 from statsmodels.duration.survfunc import survdiff as sm_survdiff
 
 from rait_registry.exceptions import AnalysisError
 
+from .cox import COX_FIT_OPTIONS, fit_cox
+
 FOCAL_GROUP = "o-RAIT"
 CONTROL_GROUP = "m-RAIT"
-
-#: lifelines Newton-Raphson options that bring the Cox estimate within ~1e-11 of R coxph.
-#: lifelines stops when the Newton decrement falls below ``precision`` or the relative change
-#: of the log-likelihood below ``r_precision``; with its damped steps either can stop ~1e-7 from
-#: the optimum (an HR 1e-7 off). A tiny ``precision`` and ``r_precision = 0`` (that test never
-#: passes) let it iterate until the Newton step itself is at rounding level.
-COX_FIT_OPTIONS: dict[str, float] = {"precision": 1e-20, "r_precision": 0.0, "step_size": 0.95, "max_steps": 500}
 
 _TOL = math.sqrt(np.finfo(float).eps)
 
@@ -461,14 +455,9 @@ def hazard_ratio(
             )
     keep = in_ref | in_cmp
     df = pd.DataFrame({"T": T[keep], "E": E[keep], "x": in_cmp[keep].astype(float)})
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", ConvergenceWarning)
-            cph = CoxPHFitter(alpha=alpha).fit(
-                df, "T", "E", fit_options=dict(COX_FIT_OPTIONS if fit_options is None else fit_options)
-            )
-    except (ConvergenceError, ConvergenceWarning, np.linalg.LinAlgError) as exc:
-        return out, f"the Cox model did not converge ({type(exc).__name__}); hazard ratio not reported", None
+    cph, note = fit_cox(df, "T", "E", alpha=alpha, fit_options=fit_options)
+    if cph is None:
+        return out, note, None
     beta = float(cph.params_["x"])
     ci = cph.confidence_intervals_.loc["x"].to_numpy(dtype=float)
     out.update(
