@@ -290,7 +290,10 @@ def analyze(
     ni_pfs_margin: float = typer.Option(
         0.10, "--ni-pfs-margin", help="Non-inferiority margin for the 5-year PFS difference."
     ),
-    beyond: bool = typer.Option(True, "--beyond/--paper-only", help="Also run the analyses beyond the paper."),
+    sensitivity_analyses: bool = typer.Option(
+        True, "--sensitivity-analyses/--paper-only", help="Also run the sensitivity analyses."
+    ),
+    beyond: bool | None = typer.Option(None, "--beyond", hidden=True),
 ) -> None:
     """Run the study's statistics on the published marts and write results.json + tables."""
     from .analysis.run import AnalysisConfig
@@ -305,7 +308,7 @@ def analyze(
         selection_threshold=threshold,
         caliper=caliper,
         caliper_scale=caliper_scale,
-        beyond=beyond,
+        sensitivity_analyses=sensitivity_analyses if beyond is None else beyond,
         landmark_months=landmark,
         ni_hr_margin=ni_hr_margin,
         ni_pfs_margin=ni_pfs_margin,

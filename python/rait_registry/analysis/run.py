@@ -34,7 +34,7 @@ class AnalysisConfig:
     matching_order: str = "largest"
     random_state: int | None = None
     subgroup_cohort: str = "matched"
-    beyond: bool = True
+    sensitivity_analyses: bool = True
     landmark_months: float = 12.0
     ni_hr_margin: float = 1.5
     ni_pfs_margin: float = 0.10
@@ -121,8 +121,8 @@ def analyze(
 
     _stats_two(results, out_tables, objects, cohort, config)
 
-    if config.beyond and "matching" in objects:
-        _beyond(results, out_tables, objects, cohort, cycles, config)
+    if config.sensitivity_analyses and "matching" in objects:
+        _sensitivity(results, out_tables, objects, cohort, cycles, config)
 
     results = _jsonable(results)
     validate_results(results)
@@ -161,27 +161,21 @@ def _stats_two(results: dict, out_tables: dict, objects: dict, cohort: pd.DataFr
     out_tables["cutpoints"] = pd.DataFrame(results["cutpoints"])
 
 
-def _beyond(results: dict, out_tables: dict, objects: dict, cohort, cycles, config: AnalysisConfig) -> None:
-    """Analyses beyond the paper: landmark, time-varying Cox, non-inferiority, sensitivity, dose-response."""
-    from .beyond import BeyondOptions, fit_beyond
+def _sensitivity(results: dict, out_tables: dict, objects: dict, cohort, cycles, config: AnalysisConfig) -> None:
+    """Sensitivity analyses: landmark, time-varying Cox, non-inferiority, matching/IPTW/E-values, dose-response."""
+    from .sensitivity import SensitivityAnalyses, SensitivityOptions
 
-    fitted = fit_beyond(
-        cohort,
-        cycles,
-        objects["matching"],
-        BeyondOptions(
+    fitted = SensitivityAnalyses(
+        SensitivityOptions(
             landmark_months=config.landmark_months,
             ni_hr_margin=config.ni_hr_margin,
             ni_pfs_margin=config.ni_pfs_margin,
-        ),
-    )
-    objects["beyond"] = fitted
-    sections = fitted.to_dict()
-    results["beyond_options"] = sections.pop("_options")
-    results.update(sections)
-    for name, table in fitted.tables_.items():
-        if isinstance(table, pd.DataFrame):
-            out_tables[f"beyond_{name}"] = table
+        )
+    ).fit(cohort, cycles, objects["matching"])
+    objects["sensitivity"] = fitted
+    results["sensitivity_options"] = fitted.options_dict()
+    results.update(fitted.to_dict())
+    out_tables.update(fitted.tables_)
 
 
 def validate_results(results: dict) -> None:

@@ -46,7 +46,7 @@ from .html import (
     cutpoint_table,
     logistic_table,
     paper_table,
-    render_beyond,
+    render_sensitivity_analyses,
     render_figure,
     render_page,
     render_table,
@@ -824,9 +824,9 @@ def build_report(
         )
         if t_cut:
             sections.append(("cutpoints", "Cut-points", render_table(t_cut)))
-        beyond_html, t_ni = render_beyond(res)
+        sensitivity_html, t_ni = render_sensitivity_analyses(res)
         if t_ni is not None or "landmark" in res:
-            sections.append(("beyond", "Beyond the paper: immortal time, non-inferiority, sensitivity", beyond_html))
+            sections.append(("beyond", "Beyond the paper: immortal time, non-inferiority, sensitivity", sensitivity_html))
             if t_ni is not None:
                 t_ni.to_frame().to_csv(tab_dir / f"paper_{t_ni.table_id}.csv", index=False)
         refreshed = _fmt_time((data.refresh or {}).get("finished_at")) if data.refresh else "unknown"

@@ -533,7 +533,7 @@ def render_page(
     return "\n".join(body)
 
 
-BEYOND_SECTIONS: tuple[tuple[str, str], ...] = (
+SENSITIVITY_SECTIONS: tuple[tuple[str, str], ...] = (
     ("landmark", "Landmark analysis (immortal time)"),
     ("time_varying_cox", "m-RAIT as a time-varying covariate (immortal time)"),
     ("non_inferiority", "Non-inferiority of o-RAIT, stated properly"),
@@ -576,7 +576,7 @@ def non_inferiority_table(section: Mapping[str, Any], caption: str) -> TableLayo
     )
 
 
-def render_beyond(results: Mapping[str, Any]) -> tuple[str, TableLayout | None]:
+def render_sensitivity_analyses(results: Mapping[str, Any]) -> tuple[str, TableLayout | None]:
     """The 'Beyond the paper' section: each analysis' interpretation, plus the non-inferiority table."""
     parts = [
         '<p class="lead">The study compares groups defined by the number of cycles received during '
@@ -585,7 +585,7 @@ def render_beyond(results: Mapping[str, Any]) -> tuple[str, TableLayout | None]:
         "numbers in results.json.</p>"
     ]
     table = None
-    for key, title in BEYOND_SECTIONS:
+    for key, title in SENSITIVITY_SECTIONS:
         section = results.get(key)
         if not section:
             continue
