@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rait_registry.analysis.logistic import FirthLogisticRegression, LogisticAnalysis, logistic_section
+from rait_registry.analysis.logistic import FirthLogisticRegression, LogisticAnalysis
 from rait_registry.exceptions import AnalysisError, InsufficientDataError, StatisticsWarning
 
 from .frozen_data import FROZEN, FrozenCohort, load_frozen, read_frozen_csv
@@ -176,10 +176,15 @@ def test_to_dict_is_contract_shaped_strict_json(fitted):
     assert d["sensitivity"]["age"] == "continuous (per year)"
 
 
-def test_logistic_section_equals_to_dict(cohort, fitted):
+def test_outcome_column_is_an_argument_of_fit(cohort, fitted):
+    renamed = cohort.rename(columns={"pfs_event": "progressed"})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        assert logistic_section(cohort) == fitted.to_dict()
+        other = LogisticAnalysis().fit(renamed, outcome_col="progressed").to_dict()
+    assert other["outcome"] == "progressed"
+    assert {k: v for k, v in other.items() if k != "outcome"} == {
+        k: v for k, v in fitted.to_dict().items() if k != "outcome"
+    }
 
 
 def test_no_events_is_refused(cohort):

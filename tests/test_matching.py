@@ -21,7 +21,6 @@ from rait_registry.analysis.matching import (
     DEFAULT_COVARIATES,
     PropensityMatcher,
     greedy_nearest_neighbor_match,
-    matching_section,
     nearest_neighbor_pairs,
     standardized_mean_difference,
 )
@@ -177,11 +176,9 @@ def test_rossi_matches_matchit(name):
         covariates=mc["covariates"],
         caliper=mc["caliper"],
         caliper_scale=mc["caliper_scale"],
-        id_col="id",
-        group_col="fin",
         focal_group="1",
         control_group="0",
-    ).fit(d)
+    ).fit(d, id_col="id", group_col="fin")
     out = m.to_dict()
     assert out["caliper_width"] == pytest.approx(ref["matching"]["caliper_width"], rel=1e-9)
     assert out["pairs"] == ref["matching"]["pairs"]
@@ -215,8 +212,7 @@ def test_contract_shape(fitted, cohort):
         mc.groupby("pair_id")["rait_group"].apply(sorted)
         == pd.Series([["m-RAIT", "o-RAIT"]] * out["n_pairs"], index=range(1, out["n_pairs"] + 1))
     ).all()
-    sec, m = matching_section(cohort)
-    assert sec == out and isinstance(m, PropensityMatcher)
+    json.dumps(out, allow_nan=False)  # JSON-ready
 
 
 def test_balance_improves_on_frozen_cohort(fitted):

@@ -28,12 +28,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from rait_registry.analysis.config import AnalysisConfig
 from rait_registry.analysis.cox import COX_FIT_OPTIONS
 from rait_registry.analysis.matching import PropensityMatcher
 from rait_registry.analysis.sensitivity import (
     MatchingVariant,
     SensitivityAnalyses,
-    SensitivityOptions,
     counting_process,
     cox_robust_covariance,
     e_value,
@@ -50,7 +50,7 @@ from rait_registry.analysis.sensitivity import (
     time_varying_cox,
 )
 from rait_registry.contract import DAYS_PER_MONTH
-from rait_registry.exceptions import AnalysisError
+from rait_registry.exceptions import AnalysisError, UsageError
 
 from .frozen_data import FROZEN, FrozenCohort, load_frozen, read_frozen_csv
 
@@ -506,11 +506,7 @@ def test_dose_response_matches_r_ns(fsections, ref, model):
 
 
 def test_sections_are_json_ready_with_interpretations(cohort, cycles):
-    out = (
-        SensitivityAnalyses(SensitivityOptions(landmark_months=12))
-        .fit(cohort, cycles, PropensityMatcher().fit(cohort))
-        .to_dict()
-    )
+    out = SensitivityAnalyses(landmark_months=12).fit(cohort, cycles, PropensityMatcher().fit(cohort)).to_dict()
     assert set(out) == SECTIONS
     json.dumps(out, allow_nan=False)
     for name in SECTIONS:
@@ -554,12 +550,14 @@ def test_small_data_gives_nulls_with_reasons():
 
 
 def test_options_are_validated():
-    with pytest.raises(AnalysisError, match="must exceed 1"):
-        SensitivityOptions(ni_hr_margin=0.8).validate()
-    with pytest.raises(AnalysisError, match="landmark_months"):
-        SensitivityAnalyses(SensitivityOptions(landmark_months=60.0))
-    with pytest.raises(AnalysisError, match="iptw_estimand"):
-        SensitivityAnalyses(SensitivityOptions(iptw_estimand="ATC"))
+    with pytest.raises(UsageError, match="ni_hr_margin must be > 1"):
+        SensitivityAnalyses(AnalysisConfig(ni_hr_margin=0.8))
+    with pytest.raises(UsageError, match="landmark_months"):
+        SensitivityAnalyses(landmark_months=60.0)
+    with pytest.raises(UsageError, match="iptw_estimand"):
+        SensitivityAnalyses(iptw_estimand="ATC")
+    with pytest.raises(UsageError, match="unknown analysis option"):
+        SensitivityAnalyses(landmark=12)
 
 
 def test_missing_cycles_are_refused(cohort, cycles):
@@ -568,12 +566,13 @@ def test_missing_cycles_are_refused(cohort, cycles):
 
 
 def test_custom_matching_variant_and_att(cohort, cycles):
-    opts = SensitivityOptions(
+    fitted = SensitivityAnalyses(
         matching_variants=(MatchingVariant("age only, 0.2 SD", ("age_at_diagnosis_years",), 0.2, "logit_sd"),),
         iptw_estimand="ATT",
         landmark_sensitivity_months=(),
-    )
-    out = SensitivityAnalyses(opts).fit(cohort, cycles).to_dict()
+    ).fit(cohort, cycles)
+    out = fitted.to_dict()
+    assert fitted.options_dict()["matching_variants"][0]["label"] == "age only, 0.2 SD"
     rows = out["sensitivity"]["matching"]
     assert [r["label"] for r in rows][1:] == ["age only, 0.2 SD"]
     assert out["sensitivity"]["iptw"]["estimand"] == "ATT" and out["sensitivity"]["iptw"]["stabilized"] is False

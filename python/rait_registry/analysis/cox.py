@@ -41,6 +41,8 @@ from lifelines.exceptions import ConvergenceError, ConvergenceWarning, Statistic
 from scipy.linalg import LinAlgWarning
 from scipy.stats import norm
 
+from .config import DEFAULTS
+
 __all__ = [
     "COX_FIT_OPTIONS",
     "FIT_FAILURES",
@@ -110,7 +112,7 @@ def fit_cox(
     duration_col: str,
     event_col: str,
     *,
-    alpha: float = 0.05,
+    alpha: float = DEFAULTS.alpha,
     weights_col: str | None = None,
     fit_options: Mapping[str, float] | None = None,
 ) -> tuple[CoxPHFitter | None, str | None]:
@@ -161,7 +163,7 @@ def fit_cox_time_varying(
     start_col: str = "start",
     stop_col: str = "stop",
     event_col: str = "event",
-    alpha: float = 0.05,
+    alpha: float = DEFAULTS.alpha,
     fit_options: Mapping[str, float] | None = None,
 ) -> tuple[CoxTimeVaryingFitter | None, str | None]:
     """Fit ``CoxTimeVaryingFitter`` on counting-process rows (R ``coxph(Surv(start, stop, event) ~ .)``).

@@ -20,7 +20,8 @@ from typing import Any
 
 import pandas as pd
 
-from .figures import FigureFiles, format_p
+from ..analysis.formatting import format_p
+from .figures import FigureFiles
 from .labels import level_label, test_label, variable_label
 
 __all__ = [

@@ -24,7 +24,7 @@ module                 analysis (results.json section)
 ``evalues``            E-values of the hazard ratios (``sensitivity.e_values``)
 ``dose_response``      cumulative activity as a spline, time-fixed and time-varying
                        (``dose_response``)
-``options``            `SensitivityOptions` (every default from `rait_registry.params`)
+``options``            the options read (fields of `AnalysisConfig`) and the matching variants
 ``analyses``           `SensitivityAnalyses`: all of them in one fit, as ``analyze`` runs them
 =====================  =========================================================================
 
@@ -49,19 +49,19 @@ from .evalues import e_value, e_value_rr, e_values_table, hr_to_rr_common, outco
 from .landmark import adjusted_cox, landmark_analysis
 from .matching_variants import matching_sensitivity
 from .non_inferiority import km_at, non_inferiority_analysis, non_inferiority_hr, pfs_difference
-from .options import MatchingVariant, SensitivityOptions, default_matching_variants
+from .options import OPTION_NAMES, MatchingVariant, default_matching_variants
 from .results import HazardRatioEstimate, SectionResult
 from .sentences import hr_sentence, ni_sentence
 from .time_varying import fixed_group_estimate, time_varying_analysis, time_varying_cox
 from .weighting import cox_robust_covariance, efron_score_residuals, iptw_analysis, iptw_weights
 
 __all__ = [
+    "OPTION_NAMES",
     "SECTIONS",
     "HazardRatioEstimate",
     "MatchingVariant",
     "SectionResult",
     "SensitivityAnalyses",
-    "SensitivityOptions",
     "adjusted_cox",
     "counting_process",
     "covariate_matrix",

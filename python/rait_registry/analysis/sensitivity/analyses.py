@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -9,6 +10,7 @@ import pandas as pd
 
 from rait_registry.exceptions import AnalysisError
 
+from ..config import DEFAULTS, AnalysisConfig
 from ..jsonutil import jsonable
 from ..matching import PropensityMatcher
 from .data import checked_cohort, counting_process, cycle_months
@@ -17,7 +19,7 @@ from .evalues import e_values_table
 from .landmark import landmark_analysis
 from .matching_variants import matching_sensitivity
 from .non_inferiority import non_inferiority_analysis
-from .options import SensitivityOptions
+from .options import OPTION_NAMES, MatchingVariant
 from .results import HazardRatioEstimate, SectionResult, is_set
 from .sentences import fmt, hr_sentence
 from .time_varying import fixed_group_estimate, time_varying_analysis
@@ -69,8 +71,13 @@ class SensitivityAnalyses:
 
     Parameters
     ----------
-    options : SensitivityOptions, optional
-        See `SensitivityOptions`; defaults when None.
+    config : AnalysisConfig, optional
+        The analysis options (`OPTION_NAMES` are read); default: the declared defaults.
+    matching_variants : sequence of MatchingVariant, optional
+        Matching specifications of the sensitivity analysis; None: `default_matching_variants`
+        of the primary matcher's covariates.
+    **options
+        Options that replace those of ``config`` (``landmark_months=6``, ...).
 
     Attributes
     ----------
@@ -101,17 +108,29 @@ class SensitivityAnalyses:
 
     Examples
     --------
-    >>> from rait_registry.analysis import SensitivityAnalyses, SensitivityOptions
-    >>> fitted = SensitivityAnalyses(SensitivityOptions(landmark_months=12)).fit(cohort, cycles)
-    >>> fitted.summary.loc["time_varying", ["hr", "ci_low", "ci_high"]].round(2).tolist()
-    [1.42, 0.57, 3.56]
+    >>> from rait_registry.analysis import SensitivityAnalyses
+    >>> fitted = SensitivityAnalyses(landmark_months=12).fit(cohort, cycles)
+    >>> fitted.summary[["n", "events", "hr", "ci_low", "ci_high"]].round(2)
+                             n  events    hr  ci_low  ci_high
+    analysis
+    eligible_fixed_groups  117      24  2.24    0.77     6.56
+    landmark               108      15  2.22    0.63     7.87
+    time_varying           117      24  1.02    0.44     2.38
+    matched                 70       8  1.46    0.35     6.14
+    iptw                   117      24  1.69    0.41     6.92
     >>> sorted(fitted.to_dict())
     ['dose_response', 'landmark', 'non_inferiority', 'sensitivity', 'time_varying_cox']
     """
 
-    def __init__(self, options: SensitivityOptions | None = None) -> None:
-        self.options = options or SensitivityOptions()
-        self.options.validate()
+    def __init__(
+        self,
+        config: AnalysisConfig | None = None,
+        *,
+        matching_variants: Sequence[MatchingVariant] | None = None,
+        **options: Any,
+    ) -> None:
+        self.config = (config or DEFAULTS).replace(**options)
+        self.matching_variants = None if matching_variants is None else tuple(matching_variants)
 
     def fit(
         self, cohort: pd.DataFrame, cycles: pd.DataFrame, matcher: PropensityMatcher | None = None
@@ -132,7 +151,7 @@ class SensitivityAnalyses:
         -------
         self
         """
-        opts = self.options
+        opts = self.config
         cohort = checked_cohort(cohort)
         self.cycle_months_ = cycle_months(cohort, cycles)
         fixed = fixed_group_estimate(cohort, opts.alpha)
@@ -150,7 +169,7 @@ class SensitivityAnalyses:
             cohort, cp, fixed, adjust_covariates=opts.adjust_covariates, alpha=opts.alpha
         )
         matching = matching_sensitivity(
-            cohort, matcher, opts.matching_variants, horizon_months=opts.horizon_months, alpha=opts.alpha
+            cohort, matcher, self.matching_variants, horizon_months=opts.horizon_months, alpha=opts.alpha
         )
         iptw = iptw_analysis(
             cohort,
@@ -243,7 +262,9 @@ class SensitivityAnalyses:
     def summary(self) -> pd.DataFrame:
         """Every hazard ratio of m-RAIT vs o-RAIT, one row per analysis (index ``analysis``)."""
         self._check_fitted()
-        return pd.DataFrame([e.to_dict() for e in self.estimates_.values()]).set_index("analysis")
+        table = pd.DataFrame([e.to_dict() for e in self.estimates_.values()]).set_index("analysis")
+        numbers = dict.fromkeys(("hr", "ci_low", "ci_high", "p", "log_hr", "se_log_hr"), float)
+        return table.astype({**numbers, "n": "Int64", "events": "Int64"})
 
     def to_dict(self) -> dict[str, Any]:
         """The five results.json sections (JSON-ready; NaN -> None)."""
@@ -252,4 +273,6 @@ class SensitivityAnalyses:
 
     def options_dict(self) -> dict[str, Any]:
         """The options used (results.json ``sensitivity_options``)."""
-        return jsonable(asdict(self.options))
+        variants = None if self.matching_variants is None else [asdict(v) for v in self.matching_variants]
+        values = {**self.config.to_dict(), "matching_variants": variants}
+        return jsonable({name: values[name] for name in OPTION_NAMES})

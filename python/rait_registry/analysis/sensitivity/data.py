@@ -17,7 +17,7 @@ import pandas as pd
 from rait_registry.contract import DAYS_PER_MONTH, M_RAIT, O_RAIT, RAIT_GROUPS
 from rait_registry.exceptions import AnalysisError, MatchingError
 
-from ..matching import DERIVED_COVARIATES, _covariate_columns
+from ..matching import DERIVED_COVARIATES, covariate_columns
 
 __all__ = [
     "COHORT_COLUMNS",
@@ -250,7 +250,7 @@ def covariate_matrix(cohort: pd.DataFrame, covariates: Sequence[str]) -> tuple[p
         raise AnalysisError(f"covariate column(s) {missing} are not in the cohort; choose covariates among its columns")
     complete = cohort[cols].notna().all(axis=1).to_numpy()
     try:
-        X, _ = _covariate_columns(cohort.loc[complete], list(covariates))
+        X, _ = covariate_columns(cohort.loc[complete], list(covariates))
     except MatchingError as exc:
         raise AnalysisError(str(exc)) from exc
     return X.astype(float), complete

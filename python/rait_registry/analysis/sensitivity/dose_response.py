@@ -24,6 +24,7 @@ import pandas as pd
 from formulaic.transforms.cubic_spline import cubic_spline
 from scipy.stats import chi2, norm
 
+from ..config import DEFAULTS
 from ..cox import fit_cox, fit_cox_time_varying, wald_term
 from .data import covariate_matrix
 from .results import SectionResult, is_set
@@ -70,7 +71,7 @@ def dose_response_analysis(
     spline_df: int,
     grid_points: int,
     adjust_covariates: Sequence[str] = (),
-    alpha: float = 0.05,
+    alpha: float = DEFAULTS.alpha,
 ) -> SectionResult:
     """The results.json ``dose_response`` section: time-fixed and time-varying cumulative activity.
 

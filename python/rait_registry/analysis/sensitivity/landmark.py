@@ -26,6 +26,7 @@ import pandas as pd
 from rait_registry.contract import DAYS_PER_MONTH, M_RAIT, O_RAIT, RAIT_GROUPS
 
 from .. import survival
+from ..config import DEFAULTS
 from ..cox import fit_cox, wald_term
 from .data import covariate_matrix, landmark_cohort
 from .results import HazardRatioEstimate, SectionResult, null_term
@@ -40,7 +41,7 @@ def adjusted_cox(
     event_col: str,
     m_rait: np.ndarray,
     covariates: Sequence[str],
-    alpha: float = 0.05,
+    alpha: float = DEFAULTS.alpha,
 ) -> dict[str, Any]:
     """Cox HR of m-RAIT vs o-RAIT (``m_rait`` 0/1 per row of ``data``) adjusted for baseline ``covariates``.
 
@@ -88,15 +89,11 @@ def _hr_by_landmark(
         res, note, _ = survival.hazard_ratio(
             d["months_from_landmark"], d["pfs_event"], d["landmark_group"], O_RAIT, M_RAIT, alpha=alpha
         )
-        lr = survival.compare_groups(
-            d,
-            "landmark_group",
-            list(RAIT_GROUPS),
-            time_col="months_from_landmark",
-            horizon=horizon_months - Lk,
-            alpha=alpha,
-            cox=False,
-        ).logrank_
+        lr = (
+            survival.SurvivalComparison(list(RAIT_GROUPS), horizon=horizon_months - Lk, alpha=alpha, cox=False)
+            .fit(d, duration_col="months_from_landmark", group_col="landmark_group")
+            .logrank_
+        )
         rows.append(
             {
                 "landmark_months": Lk,
@@ -122,7 +119,7 @@ def landmark_analysis(
     landmark_months: float,
     sensitivity_months: Sequence[float] = (),
     horizon_months: float,
-    alpha: float = 0.05,
+    alpha: float = DEFAULTS.alpha,
     adjust_covariates: Sequence[str] = (),
 ) -> SectionResult:
     """The landmark analysis at ``landmark_months`` (results.json ``landmark``).
@@ -151,13 +148,8 @@ def landmark_analysis(
     L = float(landmark_months)
     data, counts = landmark_cohort(cohort, cycles, L)
     horizon = horizon_months - L
-    comp = survival.compare_groups(
-        data,
-        "landmark_group",
-        list(RAIT_GROUPS),
-        time_col="months_from_landmark",
-        horizon=horizon,
-        alpha=alpha,
+    comp = survival.SurvivalComparison(list(RAIT_GROUPS), horizon=horizon, alpha=alpha).fit(
+        data, duration_col="months_from_landmark", group_col="landmark_group"
     )
     tables = {
         f"landmark_km_{g}": tab.assign(months_since_first_rait=tab["time"] + L) for g, tab in comp.km_tables_.items()

@@ -22,6 +22,7 @@ from rait_registry.contract import M_RAIT, O_RAIT, RAIT_GROUPS
 from rait_registry.exceptions import MatchingError, StatisticsWarning
 
 from .. import survival
+from ..config import DEFAULTS
 from ..matching import PropensityMatcher
 from .options import MatchingVariant, default_matching_variants
 from .results import HazardRatioEstimate, SectionResult, is_set
@@ -31,7 +32,7 @@ __all__ = ["matched_comparison", "matching_sensitivity"]
 
 def matched_comparison(matched: pd.DataFrame, horizon_months: float, alpha: float) -> survival.SurvivalComparison:
     """Kaplan-Meier, log-rank and Cox of o-RAIT vs m-RAIT in a matched cohort."""
-    return survival.compare_groups(matched, "rait_group", list(RAIT_GROUPS), horizon=horizon_months, alpha=alpha)
+    return survival.SurvivalComparison(list(RAIT_GROUPS), horizon=horizon_months, alpha=alpha).fit(matched)
 
 
 def _matching_row(label: str, m: PropensityMatcher, comp: survival.SurvivalComparison) -> dict[str, Any]:
@@ -63,7 +64,7 @@ def matching_sensitivity(
     variants: Sequence[MatchingVariant] | None = None,
     *,
     horizon_months: float,
-    alpha: float = 0.05,
+    alpha: float = DEFAULTS.alpha,
 ) -> SectionResult:
     """The primary matched comparison and the same comparison under other matching specifications.
 

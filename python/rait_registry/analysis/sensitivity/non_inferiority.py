@@ -31,6 +31,7 @@ from statsmodels.duration.survfunc import SurvfuncRight
 
 from rait_registry.contract import M_RAIT, O_RAIT
 
+from ..config import DEFAULTS
 from .results import HazardRatioEstimate, SectionResult, is_set
 from .sentences import fmt, fmt_p, level, ni_sentence
 
@@ -48,7 +49,9 @@ CAVEATS = {
 HR_ANALYSES = ("matched", "landmark", "time_varying", "iptw", "eligible_fixed_groups")
 
 
-def non_inferiority_hr(log_hr_o_vs_m: float, se: float, margin: float = 1.5, alpha: float = 0.025) -> dict[str, Any]:
+def non_inferiority_hr(
+    log_hr_o_vs_m: float, se: float, margin: float = DEFAULTS.ni_hr_margin, alpha: float = DEFAULTS.ni_alpha
+) -> dict[str, Any]:
     """One-sided Wald test of H0: HR(o-RAIT vs m-RAIT) >= margin on the log scale.
 
     Returns

@@ -29,6 +29,13 @@ class HazardRatioEstimate:
 
     ``log_hr`` and ``se_log_hr`` are None when the fit gives none; the non-inferiority test
     and the E-values then report "not assessable" with ``notes``.
+
+    Examples
+    --------
+    >>> from rait_registry.analysis.sensitivity import landmark_analysis
+    >>> est = landmark_analysis(cohort, cycles, landmark_months=12, horizon_months=60).estimates["landmark"]
+    >>> round(est.hr, 2), round(est.se_log_hr, 3), est.n, est.events
+    (2.22, 0.646, 108, 15)
     """
 
     analysis: str
@@ -105,6 +112,16 @@ class SectionResult:
         Fitted models and the data they were fitted on, for figures and checks.
     main_table : str or None
         The table `summary` returns.
+
+    Examples
+    --------
+    >>> from rait_registry.analysis.sensitivity import landmark_analysis
+    >>> result = landmark_analysis(cohort, cycles, landmark_months=12, horizon_months=60)
+    >>> result.name, sorted(result.tables)
+    ('landmark', ['landmark_hr_by_time', 'landmark_km_m-RAIT', 'landmark_km_o-RAIT'])
+    >>> result.summary[["landmark_months", "n_o_rait", "n_m_rait", "hr"]].round(2)
+       landmark_months  n_o_rait  n_m_rait    hr
+    0             12.0        41        67  2.22
     """
 
     name: str

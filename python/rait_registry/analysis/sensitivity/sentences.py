@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..config import DEFAULTS
 from ..formatting import format_p
 from .results import is_set
 
@@ -34,7 +35,7 @@ def hr_sentence(
     hr: float | None,
     lo: float | None,
     hi: float | None,
-    alpha: float = 0.05,
+    alpha: float = DEFAULTS.alpha,
     contrast: str = "m-RAIT vs o-RAIT",
     reason: str | None = None,
 ) -> str:

@@ -26,6 +26,7 @@ from lifelines import CoxTimeVaryingFitter
 from rait_registry.contract import M_RAIT, O_RAIT
 
 from .. import survival
+from ..config import DEFAULTS
 from ..cox import fit_cox_time_varying, wald_term
 from .data import covariate_matrix
 from .results import HazardRatioEstimate, SectionResult, is_set, null_term
@@ -34,7 +35,7 @@ from .sentences import fmt, hr_sentence
 __all__ = ["fixed_group_estimate", "time_varying_analysis", "time_varying_cox"]
 
 
-def fixed_group_estimate(cohort: pd.DataFrame, alpha: float = 0.05) -> HazardRatioEstimate:
+def fixed_group_estimate(cohort: pd.DataFrame, alpha: float = DEFAULTS.alpha) -> HazardRatioEstimate:
     """Cox HR of m-RAIT vs o-RAIT with the groups of the cohort (the final number of cycles).
 
     Biased by immortal time: the comparator of the landmark and time-varying analyses.
@@ -57,7 +58,7 @@ def time_varying_cox(
     cp: pd.DataFrame,
     *,
     adjust_covariates: Sequence[str] = (),
-    alpha: float = 0.05,
+    alpha: float = DEFAULTS.alpha,
 ) -> tuple[list[dict[str, Any]], dict[str, CoxTimeVaryingFitter | None]]:
     """Cox models with the treatment history as a time-varying covariate.
 
@@ -137,7 +138,7 @@ def time_varying_analysis(
     fixed_group: HazardRatioEstimate,
     *,
     adjust_covariates: Sequence[str] = (),
-    alpha: float = 0.05,
+    alpha: float = DEFAULTS.alpha,
 ) -> SectionResult:
     """The results.json ``time_varying_cox`` section.
 

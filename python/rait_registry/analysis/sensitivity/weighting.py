@@ -36,6 +36,7 @@ from statsmodels.stats.weightstats import DescrStatsW
 from rait_registry.contract import M_RAIT, O_RAIT
 from rait_registry.exceptions import AnalysisError, MatchingError, StatisticsWarning
 
+from ..config import DEFAULTS
 from ..cox import fit_cox, wald_term
 from ..matching import PropensityMatcher
 from .data import covariate_matrix
@@ -173,7 +174,7 @@ def iptw_analysis(
     estimand: str = "ATE",
     stabilized: bool = True,
     horizon_months: float,
-    alpha: float = 0.05,
+    alpha: float = DEFAULTS.alpha,
 ) -> SectionResult:
     """The weighted comparison of o-RAIT and m-RAIT (results.json ``sensitivity.iptw``).
 
