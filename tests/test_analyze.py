@@ -12,12 +12,13 @@ import dataclasses
 import json
 
 import jsonschema
+import pandas as pd
 import pytest
 import typer.main
 from typer.testing import CliRunner
 
 from rait_registry import params
-from rait_registry.analysis import AnalysisConfig, analyze, load_marts, validate_results
+from rait_registry.analysis import AnalysisConfig, analyze, read_published, validate_results, warehouse_meta
 from rait_registry.analysis.sensitivity import OPTION_NAMES
 from rait_registry.cli import app
 from rait_registry.exceptions import UsageError
@@ -64,11 +65,12 @@ def test_matched_pairs_are_o_then_m_and_disjoint(results, demo_con):
 
 @pytest.mark.filterwarnings("ignore::rait_registry.exceptions.StatisticsWarning")
 def test_the_python_api_gives_the_results_of_the_command(results, demo_warehouse):
-    marts = load_marts(demo_warehouse)
-    result = analyze(marts["analysis_cohort"], marts["rait_cycles"], meta=marts["_meta"])
+    marts = read_published(demo_warehouse)
+    result = analyze(marts.cohort, marts.cycles, meta=warehouse_meta(marts, demo_warehouse))
     ours = {k: v for k, v in result.to_dict().items() if k != "meta"}
     assert ours == {k: v for k, v in results.items() if k != "meta"}
-    assert result.results["meta"]["config"] == results["meta"]["config"]
+    for key in ("config", "run_id", "refreshed_at", "dbt_vars", "warehouse"):
+        assert result.results["meta"][key] == results["meta"][key], key
     assert list(result.summary.index) == ["overall", "matched", "landmark", "time_varying", "iptw"]
 
 
@@ -160,6 +162,37 @@ def test_a_bad_option_value_is_a_usage_error(tmp_path):
     proc = run_cli("analyze", "--warehouse", str(tmp_path / "w.duckdb"), "--ni-hr-margin", "0.9")
     assert proc.returncode == 2
     assert "ni_hr_margin must be > 1" in proc.stderr
+
+
+def test_the_analysis_and_the_report_read_the_warehouse_alike(tmp_path, demo_warehouse):
+    """One reader (rait_registry.warehouse.read_published) for both: a missing mart is a usage error
+    for each; a warehouse without refresh history still reads, with no refresh."""
+    import duckdb
+
+    broken = tmp_path / "broken.duckdb"
+    con = duckdb.connect(str(broken))
+    con.execute("create schema marts")
+    con.execute("create table marts.analysis_cohort as select 1 as patient_id")
+    con.close()
+    for command in ("analyze", "report"):
+        proc = run_cli(command, "--warehouse", str(broken), "--out", str(tmp_path / command))
+        message = " ".join(proc.stderr.split())  # rich wraps lines
+        assert proc.returncode == 2, command
+        assert "has no marts.rait_cycles; run `rait-registry refresh`" in message, command
+
+    bare = tmp_path / "bare.duckdb"
+    con = duckdb.connect(str(bare))
+    con.execute(f"attach '{demo_warehouse}' as demo (read_only)")
+    con.execute("create schema marts")
+    for mart in ("analysis_cohort", "rait_cycles", "cohort_attrition"):
+        con.execute(f"create table marts.{mart} as select * from demo.marts.{mart}")
+    con.close()
+    published = read_published(demo_warehouse)
+    marts = read_published(bare)
+    assert marts.refresh is None and marts.n_quarantined_rows is None
+    assert published.refresh["run_id"] and isinstance(published.refresh["dbt_vars"], dict)
+    pd.testing.assert_frame_equal(marts.cohort, published.cohort)
+    assert warehouse_meta(marts, bare) == {"warehouse": str(bare)}
 
 
 def test_analyze_without_a_warehouse_is_a_usage_error(tmp_path):

@@ -25,19 +25,20 @@ analysis                    results.json section
 `SensitivityAnalyses`       ``landmark``, ``time_varying_cox``, ``non_inferiority``,
                             ``sensitivity``, ``dose_response`` (`rait_registry.analysis.sensitivity`)
 `analyze`                   all of them on the marts (DataFrames); `analyze_warehouse` reads a
-                            published warehouse first (`load_marts`) and writes the results
+                            published warehouse first (`read_published`) and writes the results
 ==========================  =================================================================
 """
 
 from __future__ import annotations
 
+from ..warehouse import PublishedMarts, read_published
 from .config import DEFAULTS, AnalysisConfig
 from .cox import COX_FIT_OPTIONS, fit_cox, fit_cox_time_varying
 from .cutpoints import CutpointScan, MaxstatCutpoint
 from .formatting import format_p
 from .logistic import FirthLogisticRegression, LogisticAnalysis, Term
 from .matching import PropensityMatcher, greedy_nearest_neighbor_match, standardized_mean_difference
-from .run import AnalysisResult, analyze, analyze_warehouse, load_marts, validate_results, write_results
+from .run import AnalysisResult, analyze, analyze_warehouse, validate_results, warehouse_meta, write_results
 from .sensitivity import (
     HazardRatioEstimate,
     MatchingVariant,
@@ -66,6 +67,7 @@ __all__ = [
     "MatchingVariant",
     "MaxstatCutpoint",
     "PropensityMatcher",
+    "PublishedMarts",
     "SectionResult",
     "SensitivityAnalyses",
     "SurvivalAnalysis",
@@ -86,11 +88,12 @@ __all__ = [
     "hazard_ratio",
     "iptw_weights",
     "landmark_cohort",
-    "load_marts",
     "non_inferiority_hr",
+    "read_published",
     "response_shift_table",
     "standardized_mean_difference",
     "subgroup_specs",
     "validate_results",
+    "warehouse_meta",
     "write_results",
 ]

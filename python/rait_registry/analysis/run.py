@@ -3,7 +3,7 @@
 `analyze` takes the marts as DataFrames and returns an `AnalysisResult` (the fitted analyses,
 ``results.json`` - contract section 4, validated against the shipped JSON Schema
 ``rait_registry/schemas/results.schema.json`` - and tidy tables); `analyze_warehouse` reads them
-from a published warehouse first and writes ``results.json`` and ``tables/*.csv``. The
+from a published warehouse first (`rait_registry.warehouse.read_published`) and writes ``results.json`` and ``tables/*.csv``. The
 statistics themselves live in the sibling modules; this module only orchestrates and writes.
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from .. import __version__
-from ..warehouse import connect_read_only
+from ..warehouse import PublishedMarts, read_published
 from .config import DEFAULTS, AnalysisConfig
 from .cutpoints import CutpointScan
 from .jsonutil import jsonable
@@ -90,40 +90,21 @@ class AnalysisResult:
         return write_results(self, Path(out_dir))
 
 
-def load_marts(warehouse: str | Path | None = None) -> dict[str, pd.DataFrame]:
-    """Read the marts the analysis needs from the published warehouse (read-only)."""
-    con = connect_read_only(warehouse)
-    try:
-        marts = {
-            "analysis_cohort": con.execute("select * from marts.analysis_cohort order by patient_id").df(),
-            "rait_cycles": con.execute(
-                "select cycles.* from marts.rait_cycles as cycles "
-                "join marts.analysis_cohort as cohort using (patient_id) order by patient_id, cycle_number"
-            ).df(),
-            "cohort_attrition": con.execute("select * from marts.cohort_attrition order by step").df(),
-        }
-        meta = {"warehouse": str(warehouse) if warehouse else None}
-        has_history = con.execute(
-            "select count(*) from information_schema.tables where table_schema = 'history' and table_name = 'refresh_runs'"
-        ).fetchone()[0]
-        if has_history:
-            row = con.execute(
-                "select run_id, extract_id, manifest_sha256, finished_at, dbt_invocation_id, dbt_vars "
-                "from history.refresh_runs order by started_at desc limit 1"
-            ).fetchone()
-            if row:
-                meta.update(
-                    run_id=row[0],
-                    extract_id=row[1],
-                    manifest_sha256=row[2],
-                    refreshed_at=str(row[3]),
-                    dbt_invocation_id=row[4],
-                    dbt_vars=json.loads(row[5]) if row[5] else {},
-                )
-        marts["_meta"] = meta
-    finally:
-        con.close()
-    return marts
+def warehouse_meta(marts: PublishedMarts, warehouse: str | Path | None = None) -> dict[str, Any]:
+    """results.json ``meta`` of the refresh the marts come from: run, extract, manifest, time, dbt vars."""
+    meta: dict[str, Any] = {"warehouse": str(warehouse) if warehouse else None}
+    run = marts.refresh
+    if run:
+        finished = run.get("finished_at")
+        meta.update(
+            run_id=run.get("run_id"),
+            extract_id=run.get("extract_id"),
+            manifest_sha256=run.get("manifest_sha256"),
+            refreshed_at=None if pd.isna(finished) else str(finished),
+            dbt_invocation_id=run.get("dbt_invocation_id"),
+            dbt_vars=run.get("dbt_vars") or {},
+        )
+    return meta
 
 
 def analyze(
@@ -144,7 +125,7 @@ def analyze(
     config : AnalysisConfig, optional
         The options; default: the declared defaults.
     meta : dict, optional
-        Provenance to record in results.json ``meta`` (the refresh read, see `load_marts`).
+        Provenance to record in results.json ``meta`` (the refresh read: `warehouse_meta`).
 
     Returns
     -------
@@ -217,9 +198,9 @@ def analyze_warehouse(
     out_dir: str | Path | None = None,
     config: AnalysisConfig | None = None,
 ) -> AnalysisResult:
-    """Read the published marts (`load_marts`), `analyze` them and, with ``out_dir``, write the results."""
-    marts = load_marts(warehouse)
-    result = analyze(marts["analysis_cohort"], marts["rait_cycles"], config, meta=marts["_meta"])
+    """Read the published marts (`read_published`), `analyze` them and, with ``out_dir``, write the results."""
+    marts = read_published(warehouse)
+    result = analyze(marts.cohort, marts.cycles, config, meta=warehouse_meta(marts, warehouse))
     if out_dir is not None:
         result.write(out_dir)
     return result

@@ -39,7 +39,7 @@ from ..analysis import DEFAULTS, PropensityMatcher, SurvivalComparison, analyze_
 from ..contract import M_RAIT, O_RAIT, RAIT_GROUPS
 from ..exceptions import AnalysisError, StatisticsWarning, UsageError
 from ..params import REFRESH_PARAMETERS
-from ..warehouse import connect_read_only, default_warehouse
+from ..warehouse import read_published
 from . import figures as F
 from .html import (
     Cell,
@@ -83,23 +83,6 @@ class ReportData:
     notes: list[str] = field(default_factory=list)
 
 
-def _table_exists(con, schema: str, table: str) -> bool:
-    return bool(
-        con.execute(
-            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, table]
-        ).fetchone()[0]
-    )
-
-
-def _load_json(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError:
-            return value
-    return value
-
-
 def load_report_data(
     warehouse: str | Path | None, out_dir: str | Path, results: Mapping[str, Any] | str | Path | None = None
 ) -> ReportData:
@@ -112,41 +95,14 @@ def load_report_data(
     UsageError
         A marts table the report needs is missing, or the results file is not valid JSON.
     """
-    path = Path(warehouse) if warehouse is not None else default_warehouse()
-    out_dir = Path(out_dir)
-    con = connect_read_only(path)
+    marts = read_published(warehouse)
+    path, out_dir = marts.path, Path(out_dir)
     notes: list[str] = []
-    try:
-        for mart in ("analysis_cohort", "rait_cycles", "cohort_attrition"):
-            if not _table_exists(con, "marts", mart):
-                raise UsageError(
-                    f"the warehouse {path} has no marts.{mart}; run `rait-registry refresh` to rebuild it."
-                )
-        cohort = con.execute("select * from marts.analysis_cohort order by patient_id").df()
-        cycles = con.execute(
-            "select c.* from marts.rait_cycles c join marts.analysis_cohort a using (patient_id) "
-            "order by patient_id, cycle_number"
-        ).df()
-        attrition = con.execute("select * from marts.cohort_attrition order by step").df()
-        refresh = None
-        if _table_exists(con, "history", "refresh_runs"):
-            frame = con.execute("select * from history.refresh_runs order by started_at desc limit 1").df()
-            if len(frame):
-                refresh = {k: _load_json(v) for k, v in frame.iloc[0].to_dict().items()}
-        else:
-            notes.append(
-                "The warehouse has no refresh history (history.refresh_runs): extract id, manifest hash and "
-                "refresh time are unknown; study parameters are shown as the dbt_project.yml defaults."
-            )
-        quarantined = None
-        if _table_exists(con, "quarantine", "rejected_rows"):
-            quarantined = int(
-                con.execute(
-                    "select count(*) from (select distinct source_table, source_row from quarantine.rejected_rows)"
-                ).fetchone()[0]
-            )
-    finally:
-        con.close()
+    if marts.refresh is None:
+        notes.append(
+            "The warehouse has no refresh history (history.refresh_runs): extract id, manifest hash and "
+            "refresh time are unknown; study parameters are shown as the dbt_project.yml defaults."
+        )
 
     sha = None
     if isinstance(results, Mapping):
@@ -179,7 +135,18 @@ def load_report_data(
             raise UsageError(
                 f"the results lack the '{key}' section (contract section 4); rerun `rait-registry analyze`."
             )
-    return ReportData(path, cohort, cycles, attrition, refresh, quarantined, loaded, source, sha, notes)
+    return ReportData(
+        path,
+        marts.cohort,
+        marts.cycles,
+        marts.attrition,
+        marts.refresh,
+        marts.n_quarantined_rows,
+        loaded,
+        source,
+        sha,
+        notes,
+    )
 
 
 def _declared_refresh_values() -> dict[str, Any]:
