@@ -145,6 +145,9 @@ class MaxstatCutpoint:
     >>> est = MaxstatCutpoint().fit(cohort["pfs_months"], cohort["pfs_event"], cohort["age_at_diagnosis_years"])
     >>> round(est.cutpoint_, 2), round(est.statistic_, 3), round(est.p_value_, 3), est.n_
     (44.56, 3.434, 0.018, 117)
+    >>> est.summary.sort_values("statistic").tail(1).round(3)
+        cutpoint  n_below  statistic
+    ...   44.564      ...      3.434
     """
 
     method_name = "maxstat LogRank, Lau94"
@@ -207,6 +210,13 @@ class MaxstatCutpoint:
         self.p_value_ = p_lausen94(self.statistic_, n, m)
         self.cuts_ = pd.DataFrame({"cutpoint": xs[m - 1], "n_below": m, "statistic": stats})
         return self
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """Every candidate cut-point with its standardised statistic (`cuts_`)."""
+        if not hasattr(self, "cuts_"):
+            raise AnalysisError("call MaxstatCutpoint().fit(durations, events, x) before reading its results")
+        return self.cuts_
 
     def to_dict(self, variable: str) -> dict[str, Any]:
         """A contract ``cutpoints`` row: ``{variable, cutpoint, statistic, p_value, method, ...}``."""

@@ -35,7 +35,6 @@ Hyndman RJ, Fan Y. Sample quantiles in statistical packages. *Am Stat* 1996;50:3
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,6 +53,7 @@ from .hypothesis_tests import (
     mann_whitney,
     paired_ordinal_tests,
 )
+from .jsonutil import jsonable
 
 __all__ = [
     "TABLE1_CHARACTERISTICS",
@@ -437,10 +437,7 @@ def response_shift_table(cohort: pd.DataFrame, group: str = M_RAIT) -> pd.DataFr
 
 def records(df: pd.DataFrame) -> list[dict]:
     """Rows of ``df`` as JSON-safe dicts: NaN/NA/NaT -> None, numpy scalars -> Python numbers."""
-    out = []
-    for rec in df.to_dict(orient="records"):
-        out.append({str(k): _json_value(v) for k, v in rec.items()})
-    return out
+    return [jsonable(rec) for rec in df.to_dict(orient="records")]
 
 
 # --------------------------------------------------------------------------- row builders
@@ -608,23 +605,3 @@ def _checked_groups(cohort: pd.DataFrame, group_col: str = "rait_group") -> pd.S
             f"{int(np.flatnonzero(bad.to_numpy())[0]) + 1}); analysis_cohort should hold eligible patients only."
         )
     return g
-
-
-def _json_value(v: Any) -> Any:
-    if v is None or v is pd.NA or v is pd.NaT:
-        return None
-    if isinstance(v, (np.integer,)):
-        return int(v)
-    if isinstance(v, (np.floating, float)):
-        return None if not math.isfinite(float(v)) else float(v)
-    if isinstance(v, np.bool_):
-        return bool(v)
-    if isinstance(v, (pd.Timestamp,)):
-        return v.isoformat()
-    if isinstance(v, np.ndarray):
-        return [_json_value(x) for x in v.tolist()]
-    if isinstance(v, (list, tuple)):
-        return [_json_value(x) for x in v]
-    if isinstance(v, dict):
-        return {str(k): _json_value(x) for k, x in v.items()}
-    return v

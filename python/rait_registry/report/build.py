@@ -459,7 +459,7 @@ def _five_year_row(cohort: pd.DataFrame, overall: Mapping[str, Any] | None, note
     groups = overall.get("groups") or {}
 
     def pct(g: Mapping[str, Any] | None) -> str:
-        s = F._num((g or {}).get("pfs_5y"))
+        s = F.finite_or_none((g or {}).get("pfs_5y"))
         return "\u2013" if s is None else f"{100 * s:.1f}"
 
     pooled = "\u2013"
@@ -474,7 +474,7 @@ def _five_year_row(cohort: pd.DataFrame, overall: Mapping[str, Any] | None, note
         )
     except AnalysisError:
         notes.append("Table 2, 5-year PFS of the whole cohort: not available.")
-    p = F._num(overall.get("logrank_p"))
+    p = F.finite_or_none(overall.get("logrank_p"))
     return Row(
         [
             Cell("5-year PFS rate (%)", "label"),

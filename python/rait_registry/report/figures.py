@@ -126,7 +126,7 @@ STYLE: dict[str, Any] = {
 }
 
 
-def _num(value: Any) -> float | None:
+def finite_or_none(value: Any) -> float | None:
     """A finite float or None (JSON nulls, NaN and strings become None)."""
     try:
         x = float(value)
@@ -231,9 +231,9 @@ def _time_ticks(tmax: float) -> np.ndarray:
 def _stats_text(panel: KMPanel) -> str:
     stats = panel.stats or {}
     lines = []
-    p = _num(stats.get("logrank_p"))
+    p = finite_or_none(stats.get("logrank_p"))
     if p is not None:
-        chi2, df = _num(stats.get("logrank_chi2")), stats.get("logrank_df")
+        chi2, df = finite_or_none(stats.get("logrank_chi2")), stats.get("logrank_df")
         lines.append(
             f"Log-rank p = {format_p(p)}"
             if chi2 is None
@@ -241,9 +241,9 @@ def _stats_text(panel: KMPanel) -> str:
             + (f" ({int(df)} df)" if df is not None else "")
             + f", p = {format_p(p)}"
         )
-    hr = _num(stats.get("hr"))
+    hr = finite_or_none(stats.get("hr"))
     if hr is not None:
-        lo, hi = _num(stats.get("hr_ci_low")), _num(stats.get("hr_ci_high"))
+        lo, hi = finite_or_none(stats.get("hr_ci_low")), finite_or_none(stats.get("hr_ci_high"))
         ci = f" (95% CI {lo:.2f}\u2013{hi:.2f})" if lo is not None and hi is not None else " (95% CI undefined)"
         lines.append(f"HR{' ' + panel.hr_label if panel.hr_label else ''} = {hr:.2f}{ci}")
     elif stats and len(panel.groups) == 2:
@@ -252,7 +252,7 @@ def _stats_text(panel: KMPanel) -> str:
     stated = stats.get("groups") or {}
     five = []
     for g in panel.groups:
-        s5 = _num((stated.get(g.key) or {}).get("pfs_5y"))
+        s5 = finite_or_none((stated.get(g.key) or {}).get("pfs_5y"))
         if s5 is not None:
             five.append(f"{g.risk_label or g.label} {100 * s5:.1f}%")
     if five:
@@ -518,7 +518,7 @@ def forest_figure(
     fig = _figure(11.0, 1.2 + 0.34 * max(n, 1))
     grid = fig.add_gridspec(1, 2, wspace=0.95)
     ax_u, ax_m = fig.add_subplot(grid[0]), fig.add_subplot(grid[1])
-    values = [_num(r.get(k)) for r in list(terms) + list(multi.values()) for k in ("or", "ci_low", "ci_high")]
+    values = [finite_or_none(r.get(k)) for r in list(terms) + list(multi.values()) for k in ("or", "ci_low", "ci_high")]
     finite = [v for v in values if v is not None and v > 0]
     lo = max(min(finite + [0.5]) / 1.4, 1e-2)
     hi = min(max(finite + [2.0]) * 1.4, 1e2)
@@ -538,7 +538,11 @@ def forest_figure(
             if r is None:
                 text = "not in model" if ax is ax_m else ""
             else:
-                est, cl, ch = _num(r.get("or")), _num(r.get("ci_low")), _num(r.get("ci_high"))
+                est, cl, ch = (
+                    finite_or_none(r.get("or")),
+                    finite_or_none(r.get("ci_low")),
+                    finite_or_none(r.get("ci_high")),
+                )
                 firth = str(r.get("method") or "") == "firth"
                 if est is None or est <= 0:
                     text = "not estimable"
@@ -560,7 +564,7 @@ def forest_figure(
                         mew=1.4,
                     )
                     ci = f"{cl:.3f}\u2013{ch:.3f}" if cl is not None and ch is not None else "CI undefined"
-                    p_text = format_p(_num(r.get("p_value")))
+                    p_text = format_p(finite_or_none(r.get("p_value")))
                     p_text = p_text if p_text.startswith("<") else f"= {p_text}"
                     text = f"{est:.3f} ({ci})  p {p_text}" + (" \u2020" if firth else "")
             ax.annotate(text, xy=(1.02, y), xycoords=("axes fraction", "data"), va="center", fontsize=7.5)
@@ -620,7 +624,7 @@ def love_figure(
     ax = fig.add_subplot()
     ys = np.arange(len(rows))[::-1]
     for y, r in zip(ys, rows):
-        before, after = _num(r.get("smd_before")), _num(r.get("smd_after"))
+        before, after = finite_or_none(r.get("smd_before")), finite_or_none(r.get("smd_after"))
         pts = [abs(v) for v in (before, after) if v is not None]
         if len(pts) == 2:
             ax.plot(pts, [y, y], color="#bbbbbb", lw=1, zorder=1)
@@ -634,7 +638,7 @@ def love_figure(
     ax.set_yticklabels([labels.get(str(r["covariate"]), str(r["covariate"]).replace("_", " ")) for r in rows])
     ax.set_xlabel("Absolute standardised mean difference")
     ax.set_ylim(-0.7, len(rows) - 0.3)
-    xmax = max([abs(_num(r.get(k)) or 0) for r in rows for k in ("smd_before", "smd_after")] + [threshold])
+    xmax = max([abs(finite_or_none(r.get(k)) or 0) for r in rows for k in ("smd_before", "smd_after")] + [threshold])
     ax.set_xlim(-0.02, xmax * 1.15 + 0.02)
     ax.plot([], [], "o", mfc="white", mec=OKABE_ITO["vermillion"], mew=1.5, label="Before matching")
     ax.plot([], [], "o", color=OKABE_ITO["blue"], label="After matching")
