@@ -23,26 +23,12 @@ from rait_registry.analysis.cutpoints import (
 )
 from rait_registry.exceptions import AnalysisError, InsufficientDataError
 
-from .frozen_data import FROZEN, FrozenCohort, load_frozen, read_frozen_csv
-
 DATA = Path(__file__).parent / "data"
 REF = DATA / "r_reference"
 
 
 def _load(name: str) -> dict:
     return json.loads((REF / name).read_text())
-
-
-@pytest.fixture(scope="module", params=FROZEN)
-def frozen(request) -> FrozenCohort:
-    """Each frozen data set (stand-in, demo) with its R references."""
-    return load_frozen(request.param)
-
-
-@pytest.fixture(scope="module")
-def cohort() -> pd.DataFrame:
-    """The stand-in cohort (it has missing tumour sizes)."""
-    return read_frozen_csv("frozen_cohort", "analysis_cohort")
 
 
 @pytest.fixture(scope="module")

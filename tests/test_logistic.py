@@ -25,17 +25,11 @@ import pytest
 from rait_registry.analysis.logistic import FirthLogisticRegression, LogisticAnalysis
 from rait_registry.exceptions import AnalysisError, InsufficientDataError, StatisticsWarning
 
-from .frozen_data import FROZEN, FrozenCohort, load_frozen, read_frozen_csv
+from .frozen_data import load_frozen
 
 DATA = Path(__file__).parent / "data"
 REL = 1e-6
 STATS = ["coef", "se", "or", "ci_low", "ci_high", "p_value"]
-
-
-@pytest.fixture(scope="module", params=FROZEN)
-def frozen(request) -> FrozenCohort:
-    """Each frozen data set (stand-in, demo) with its R references."""
-    return load_frozen(request.param)
 
 
 @pytest.fixture(scope="module")
@@ -59,12 +53,6 @@ def _fit_frozen(name: str) -> LogisticAnalysis:
 @pytest.fixture(scope="module")
 def ffitted(frozen) -> LogisticAnalysis:
     return _fit_frozen(frozen.name)
-
-
-@pytest.fixture(scope="module")
-def cohort() -> pd.DataFrame:
-    """The stand-in cohort (for tests of its deliberate properties)."""
-    return read_frozen_csv("frozen_cohort", "analysis_cohort")
 
 
 @pytest.fixture(scope="module")

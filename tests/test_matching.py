@@ -26,8 +26,6 @@ from rait_registry.analysis.matching import (
 )
 from rait_registry.exceptions import MatchingError, StatisticsWarning
 
-from .frozen_data import FROZEN, FrozenCohort, load_frozen, read_frozen_csv
-
 DATA = Path(__file__).parent / "data"
 CASES = sorted((DATA / "matching_cases").glob("*.json"))
 REF = DATA / "r_reference"
@@ -37,21 +35,9 @@ def _load(name: str) -> dict:
     return json.loads((REF / name).read_text())
 
 
-@pytest.fixture(scope="module", params=FROZEN)
-def frozen(request) -> FrozenCohort:
-    """Each frozen data set (stand-in, demo) with its R references."""
-    return load_frozen(request.param)
-
-
 @pytest.fixture(scope="module")
 def ffitted(frozen) -> PropensityMatcher:
     return PropensityMatcher().fit(frozen.cohort)
-
-
-@pytest.fixture(scope="module")
-def cohort() -> pd.DataFrame:
-    """The stand-in cohort (for behaviour tests)."""
-    return read_frozen_csv("frozen_cohort", "analysis_cohort")
 
 
 @pytest.fixture(scope="module")

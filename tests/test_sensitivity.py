@@ -52,7 +52,7 @@ from rait_registry.analysis.sensitivity import (
 from rait_registry.contract import DAYS_PER_MONTH
 from rait_registry.exceptions import AnalysisError, UsageError
 
-from .frozen_data import FROZEN, FrozenCohort, load_frozen, read_frozen_csv
+from .frozen_data import load_frozen
 
 DATA = Path(__file__).parent / "data"
 REF = DATA / "r_reference"
@@ -63,12 +63,6 @@ SECTIONS = {"landmark", "time_varying_cox", "non_inferiority", "sensitivity", "d
 def _close(a, b, what: str, rtol: float = RTOL) -> None:
     assert a is not None and b is not None, f"{what}: python {a}, R {b}"
     assert a == pytest.approx(b, rel=rtol, abs=1e-12), f"{what}: python {a!r}, R {b!r}"
-
-
-@pytest.fixture(scope="module", params=FROZEN)
-def frozen(request) -> FrozenCohort:
-    """Each frozen data set (stand-in, demo) with its R references."""
-    return load_frozen(request.param)
 
 
 @pytest.fixture(scope="module")
@@ -91,17 +85,6 @@ def ffitted(frozen) -> SensitivityAnalyses:
 @pytest.fixture(scope="module")
 def fsections(ffitted) -> dict:
     return ffitted.to_dict()
-
-
-@pytest.fixture(scope="module")
-def cohort() -> pd.DataFrame:
-    """The stand-in cohort (for tests of its properties)."""
-    return read_frozen_csv("frozen_cohort", "analysis_cohort")
-
-
-@pytest.fixture(scope="module")
-def cycles() -> pd.DataFrame:
-    return read_frozen_csv("frozen_cohort", "rait_cycles")
 
 
 @pytest.fixture(scope="module")

@@ -26,8 +26,6 @@ from rait_registry.analysis.matching import PropensityMatcher
 from rait_registry.analysis.survival import SurvivalAnalysis, SurvivalComparison, r_quantile_time, subgroup_specs
 from rait_registry.exceptions import AnalysisError
 
-from .frozen_data import FROZEN, FrozenCohort, load_frozen, read_frozen_csv
-
 DATA = Path(__file__).parent / "data"
 REF = DATA / "r_reference"
 RTOL = 1e-6
@@ -35,18 +33,6 @@ RTOL = 1e-6
 
 def _load(name: str) -> dict:
     return json.loads((REF / name).read_text())
-
-
-@pytest.fixture(scope="module", params=FROZEN)
-def frozen(request) -> FrozenCohort:
-    """Each frozen data set (stand-in, demo) with its R references."""
-    return load_frozen(request.param)
-
-
-@pytest.fixture(scope="module")
-def cohort() -> pd.DataFrame:
-    """The stand-in cohort (for behaviour tests)."""
-    return read_frozen_csv("frozen_cohort", "analysis_cohort")
 
 
 @pytest.fixture(scope="module")

@@ -38,16 +38,10 @@ from rait_registry.analysis.tables import (
 )
 from rait_registry.exceptions import AnalysisError, InsufficientDataError
 
-from .frozen_data import FROZEN, REFERENCES, FrozenCohort, load_frozen, read_frozen_csv
+from .frozen_data import FROZEN, REFERENCES, load_frozen
 
 DATA = Path(__file__).parent / "data"
 REL = 1e-6
-
-
-@pytest.fixture(scope="module", params=FROZEN)
-def frozen(request) -> FrozenCohort:
-    """Each frozen data set (stand-in, demo) with its R references."""
-    return load_frozen(request.param)
 
 
 @pytest.fixture(scope="module")
@@ -63,17 +57,6 @@ def ft1(frozen) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def ft2(frozen) -> pd.DataFrame:
     return table2(frozen.cohort, frozen.cycles)
-
-
-@pytest.fixture(scope="module")
-def cohort() -> pd.DataFrame:
-    """The stand-in cohort (for tests of its deliberate properties)."""
-    return read_frozen_csv("frozen_cohort", "analysis_cohort")
-
-
-@pytest.fixture(scope="module")
-def cycles() -> pd.DataFrame:
-    return read_frozen_csv("frozen_cohort", "rait_cycles")
 
 
 @pytest.fixture(scope="module")
