@@ -9,8 +9,9 @@ against, this declaration:
 * ``dbt_project/dbt_project.yml`` ``vars:`` (``tests/test_params.py`` fails when they drift);
 * ``rait-registry refresh --var NAME=VALUE``: `parse_var_overrides` refuses an unknown name,
   a bad type or an out-of-range value before any work starts (exit code 2);
-* the analysis configuration (``rait_registry.analysis.AnalysisConfig``) takes its fields and
-  defaults from `ANALYSIS_OPTIONS`, and the ``analyze`` options from their ``cli`` names;
+* the analysis configuration (``rait_registry.analysis.AnalysisConfig``) has the fields and
+  defaults of `ANALYSIS_PARAMETERS` (``tests/test_analyze.py`` fails when they drift), and the
+  ``analyze`` options are generated from their ``cli`` names;
 * ``rait-registry params`` prints the table, and the report's parameter section lists the
   values a run used.
 

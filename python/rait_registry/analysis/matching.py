@@ -1,6 +1,6 @@
 """Propensity-score matching of o-RAIT to m-RAIT patients (contract section 4, ``matching``).
 
-The study (``shared/paper/less-is-more-rait.txt``) balanced the risk factors for progression
+The study (Shi et al., *Eur J Nucl Med Mol Imaging* 2025) balanced the risk factors for progression
 (age at diagnosis, local persistent disease before RAIT) and follow-up time between the groups
 with 1:1 propensity-score matching and a caliper of 0.05. This module reproduces what R's
 MatchIt (>= 4.5.4) does for
@@ -19,7 +19,7 @@ with o-RAIT as the focal ("treated") group:
    column, so patients with identical covariates get bit-identical scores (exact ties stay ties).
 2. **Greedy 1:1 nearest-neighbour matching without replacement.** Focal units are taken in
    descending propensity (``order="largest"``); each takes the nearest still unmatched control.
-   Tie rules (``shared/statistics-notes.md``):
+   Tie rules:
 
    * a control farther than the caliper (``|p_focal - p_control| > caliper``, computed in IEEE
      double arithmetic exactly as MatchIt does) is not eligible; a focal unit without an
@@ -33,8 +33,7 @@ with o-RAIT as the focal ("treated") group:
 
    MatchIt's own control search (``nn_matchC_vec``) breaks ties between controls of *equal*
    propensity by their position in a stable sort relative to the focal unit rather than by id;
-   that only matters for patients with identical covariates, and there the rule above (from the
-   statistics notes) is used. The reference pairs in ``tests/data/r_reference`` come from
+   that only matters for patients with identical covariates, and there the rule above is used. The reference pairs in ``tests/data/r_reference`` come from
    MatchIt's distance-matrix path (``nn_matchC``: first control of minimal distance in data
    order), fed with controls sorted by (propensity, patient_id), which implements exactly these
    rules. Debian's MatchIt 4.5.1 ignores the caliper on the vector path and is not used.

@@ -400,7 +400,7 @@ class SurvivalComparison:
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "group_results_"):
-            raise AnalysisError("call fit(durations, events, groups) before asking for results")
+            raise AnalysisError("call fit(df, duration_col, event_col, group_col) before asking for results")
 
     @property
     def summary(self) -> pd.DataFrame:
