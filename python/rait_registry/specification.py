@@ -31,8 +31,13 @@ Template directives, written ``{{ name argument ... }}``:
 ``value NAME``
     a constant of :mod:`rait_registry.contract`, e.g. ``value DAYS_PER_MONTH``.
 
+The same run writes ``dbt_project/models/staging/_registry__sources.yml``, the dbt source of the
+raw tables with the column descriptions of :mod:`rait_registry.contract`
+(:func:`rait_registry.dbt_docs.render_sources_yaml`).
+
 Run ``make spec`` (``python -m rait_registry.specification``) after changing any source;
-``tests/test_specification.py`` fails while ``docs/specification.md`` is stale.
+``tests/test_specification.py`` and ``tests/test_dbt_conventions.py`` fail while a generated file
+is stale.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ from typing import Any
 from . import contract, params
 from .checks import CASCADE_REASONS, REASONS
 from .contract import TABLE_ORDER, TABLES, Column, Table
+from .dbt_docs import read_model_docs
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "docs" / "spec-source" / "specification.template.md"
@@ -207,19 +213,11 @@ class DbtProject:
                 raise ValueError(f"two dbt models named {path.stem}: {models[path.stem]} and {path}")
             models[path.stem] = path
         unit_tests: dict[str, list[tuple[str, Path]]] = {}
-        descriptions: dict[str, dict[str, Any]] = {}
         for path in sorted(root.rglob("*.yml")):
             document = yaml.safe_load(path.read_text()) or {}
             for test in document.get("unit_tests") or []:
                 unit_tests.setdefault(test["model"], []).append((test["name"], path))
-            for model in document.get("models") or []:
-                descriptions[model["name"]] = {
-                    "description": " ".join(str(model.get("description") or "").split()),
-                    "columns": {
-                        c["name"]: " ".join(str(c.get("description") or "").split()) for c in model.get("columns") or []
-                    },
-                }
-        return cls(models, unit_tests, descriptions)
+        return cls(models, unit_tests, read_model_docs(root))
 
 
 def _link(path: Path, text: str) -> str:
@@ -540,20 +538,32 @@ def render(template: Path = TEMPLATE) -> str:
     return HEADER + _DIRECTIVE.sub(substitute, text).rstrip() + "\n"
 
 
+def generated_files() -> dict[Path, str]:
+    """Every file ``make spec`` writes, with its fresh text."""
+    from .dbt_docs import SOURCES_YAML, render_sources_yaml
+
+    return {OUTPUT: render(), DBT_MODELS.parent / SOURCES_YAML: render_sources_yaml()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rait_registry.specification", description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, default=OUTPUT, help="where to write (default: docs/specification.md)")
-    parser.add_argument("--check", action="store_true", help="exit 1 when the file differs from a fresh render")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="write only the specification, to this file (default: every generated file in its place)",
+    )
+    parser.add_argument("--check", action="store_true", help="exit 1 when a file differs from a fresh render")
     args = parser.parse_args(argv)
-    text = render()
+    files = {args.out: render()} if args.out is not None else generated_files()
     if args.check:
-        current = args.out.read_text() if args.out.is_file() else ""
-        if current != text:
-            print(f"{args.out} is stale; run `make spec`.", file=sys.stderr)
-            return 1
-        return 0
-    args.out.write_text(text)
-    print(f"wrote {args.out}")
+        stale = [path for path, text in files.items() if (path.read_text() if path.is_file() else "") != text]
+        for path in stale:
+            print(f"{path} is stale; run `make spec`.", file=sys.stderr)
+        return 1 if stale else 0
+    for path, text in files.items():
+        path.write_text(text)
+        print(f"wrote {path}")
     return 0
 
 
