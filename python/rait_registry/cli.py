@@ -398,5 +398,59 @@ def report(
     out.print(f"wrote {path} (figures in {out_dir / 'figures'}/, tables in {out_dir / 'tables'}/)", highlight=False)
 
 
+@app.command()
+def schema(
+    out_file: Path | None = typer.Option(
+        None,
+        "--out",
+        metavar="FILE",
+        help="Write datapackage.json here (a file, or a folder to hold it) instead of to stdout.",
+    ),
+) -> None:
+    """Write the extract format as a Frictionless Data Package (datapackage.json, Table Schema).
+
+    One resource per table (<table>.csv) with types, formats, required values, vocabularies,
+    ranges, keys and references, generated from the specification. Put it in an extract folder
+    and check the files with any Frictionless tool: frictionless validate DIR/datapackage.json.
+    """
+    from . import datapackage
+
+    try:
+        if out_file is None:
+            sys.stdout.write(datapackage.to_json())
+            return
+        path = datapackage.write(out_file)
+    except Exception as exc:
+        _fail(exc)
+    out.print(f"wrote {path}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def manifest(
+    extract_dir: Path = typer.Argument(..., metavar="DIR", help="Extract folder holding the six table files."),
+    extracted_at: str | None = typer.Option(
+        None,
+        "--extracted-at",
+        metavar="DATE",
+        help="Date the data were exported, YYYY-MM-DD (default: the modification date of the newest file).",
+    ),
+    extract_id: str | None = typer.Option(
+        None, "--extract-id", metavar="ID", help="Name of the extract (default: the folder's name)."
+    ),
+) -> None:
+    """Write DIR/manifest.json: extract id, extract date, and the row count and sha256 of every table file.
+
+    A refresh verifies it: a file changed or truncated after the manifest was written refuses the extract.
+    """
+    from .manifest import parse_date, write_manifest
+
+    try:
+        date = parse_date(extracted_at) if extracted_at is not None else None
+        path = write_manifest(extract_dir, extracted_at=date, extract_id=extract_id)
+    except Exception as exc:
+        _fail(exc)
+    out.print(f"wrote {path}", highlight=False, soft_wrap=True)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()
