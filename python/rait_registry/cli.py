@@ -1,4 +1,4 @@
-"""The ``rait-registry`` command line (contract section 5 exit codes).
+"""The ``rait-registry`` command line (docs/specification.md section 5 exit codes).
 
 0 success (including an unchanged refresh), 1 data problem, 2 usage error,
 3 another refresh holds the lock, 4 internal error.

@@ -1,4 +1,4 @@
-"""Data-driven cut-points: maximally selected log-rank statistics (contract section 4, ``cutpoints``).
+"""Data-driven cut-points: maximally selected log-rank statistics (docs/specification.md section 4, ``cutpoints``).
 
 The study took its age and tumour-size cut-offs from X-tile. The project reports instead the
 maximally selected log-rank statistic with the Lausen-Schumacher corrected p-value, exactly as
@@ -234,7 +234,7 @@ class MaxstatCutpoint:
 
 
 class CutpointScan:
-    """Maximally selected log-rank cut-points of several covariates (contract section 4 ``cutpoints``).
+    """Maximally selected log-rank cut-points of several covariates (docs/specification.md section 4 ``cutpoints``).
 
     Fits `MaxstatCutpoint` per variable. A variable that cannot be scanned (too few patients or
     distinct values, no events) gives a row with null ``cutpoint``, ``statistic`` and

@@ -541,7 +541,7 @@ class LogisticAnalysis:
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        """Contract section 4 ``logistic``: JSON-ready (NaN -> None)."""
+        """docs/specification.md section 4 ``logistic``: JSON-ready (NaN -> None)."""
         self._check_fitted()
         out: dict[str, Any] = {
             "outcome": self.outcome,

@@ -1,4 +1,4 @@
-"""Propensity-score matching of o-RAIT to m-RAIT patients (contract section 4, ``matching``).
+"""Propensity-score matching of o-RAIT to m-RAIT patients (docs/specification.md section 4, ``matching``).
 
 The study (Shi et al., *Eur J Nucl Med Mol Imaging* 2025) balanced the risk factors for progression
 (age at diagnosis, local persistent disease before RAIT) and follow-up time between the groups
@@ -535,7 +535,7 @@ class PropensityMatcher:
         Parameters
         ----------
         cohort : DataFrame
-            One row per patient with the id, group and covariate columns (contract section 3
+            One row per patient with the id, group and covariate columns (docs/specification.md section 3
             ``analysis_cohort``).
         id_col, group_col : str
             Patient id and group columns.
@@ -719,7 +719,7 @@ class PropensityMatcher:
         return self.balance_
 
     def to_dict(self) -> dict[str, Any]:
-        """The contract section 4 ``matching`` object (JSON-ready).
+        """The docs/specification.md section 4 ``matching`` object (JSON-ready).
 
         Keys: ``covariates``, ``caliper``, ``caliper_scale``, ``n_pairs``, ``pairs``
         (``[[o_rait_patient_id, m_rait_patient_id], ...]`` in the order formed), ``unmatched``

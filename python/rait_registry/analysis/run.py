@@ -1,7 +1,7 @@
 """``rait-registry analyze``: run the study's statistics on the marts and write the results.
 
 `analyze` takes the marts as DataFrames and returns an `AnalysisResult` (the fitted analyses,
-``results.json`` - contract section 4, validated against the shipped JSON Schema
+``results.json`` - docs/specification.md section 4, validated against the shipped JSON Schema
 ``rait_registry/schemas/results.schema.json`` - and tidy tables); `analyze_warehouse` reads them
 from a published warehouse first (`rait_registry.warehouse.read_published`) and writes ``results.json`` and ``tables/*.csv``. The
 statistics themselves live in the sibling modules; this module only orchestrates and writes.

@@ -1,4 +1,4 @@
-"""Progression-free survival: Kaplan-Meier, log-rank, Cox (contract section 4, ``survival``).
+"""Progression-free survival: Kaplan-Meier, log-rank, Cox (docs/specification.md section 4, ``survival``).
 
 For a cohort and a grouping, `SurvivalComparison` fits per group
 
@@ -578,7 +578,7 @@ def subgroup_specs(
 
 
 class SurvivalAnalysis:
-    """The study's progression-free survival analyses (contract section 4 ``survival``).
+    """The study's progression-free survival analyses (docs/specification.md section 4 ``survival``).
 
     `SurvivalComparison` of o-RAIT and m-RAIT in the eligible cohort and in the matched cohort,
     and the Fig. 4 subgroup analyses (`subgroup_specs`: age, tumour size, local disease status,

@@ -1,9 +1,8 @@
 """Tables 1 and 2 of the study: characteristics and RAIT/response by group, with the test used.
 
-Inputs are the published marts as DataFrames (contract section 3): ``analysis_cohort``
+Inputs are the published marts as DataFrames (docs/specification.md section 3): ``analysis_cohort``
 (one row per eligible patient) and ``rait_cycles`` (one row per administration; only the
-cohort's patients are used). Outputs are tidy DataFrames whose rows follow contract
-section 4 -- ``{variable, level, overall, o_rait, m_rait, p_value, test}`` -- plus:
+cohort's patients are used). Outputs are tidy DataFrames whose rows follow docs/specification.md section 4 -- ``{variable, level, overall, o_rait, m_rait, p_value, test}`` -- plus:
 
 ``label``
     the row's caption as in the paper;
@@ -166,7 +165,7 @@ TABLE1_CHARACTERISTICS: tuple[Characteristic, ...] = (
 
 
 def cohort_section(cohort: pd.DataFrame, group_col: str = "rait_group") -> dict[str, int]:
-    """Contract section 4 ``cohort``: ``{n_eligible, n_o_rait, n_m_rait}``."""
+    """docs/specification.md section 4 ``cohort``: ``{n_eligible, n_o_rait, n_m_rait}``."""
     _require(cohort, ["patient_id", group_col], "analysis_cohort")
     group = _checked_groups(cohort, group_col)
     return {
@@ -319,7 +318,7 @@ class _StudyTable:
         return self.table_
 
     def to_dict(self) -> list[dict]:
-        """Contract section 4 ``table1`` / ``table2``: the rows as JSON-ready records (a list, like
+        """docs/specification.md section 4 ``table1`` / ``table2``: the rows as JSON-ready records (a list, like
         pandas' ``to_dict("records")``)."""
         return records(self.summary)
 
@@ -592,7 +591,7 @@ def _require(df: pd.DataFrame, columns: list[str], name: str) -> None:
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise AnalysisError(
-            f"{name} lacks column(s) {missing}; pass the published mart marts.{name} (contract section 3)."
+            f"{name} lacks column(s) {missing}; pass the published mart marts.{name} (docs/specification.md section 3)."
         )
 
 

@@ -1,7 +1,7 @@
 """``rait-registry report``: one self-contained HTML study report, plus its figures and tables as files.
 
 :func:`build_report` reads the published warehouse (read-only) and the analysis results
-(``results.json``, contract section 4) and writes::
+(``results.json``, docs/specification.md section 4) and writes::
 
     OUT/report.html           self-contained: figures embedded as base64 PNG, CSS inline, no scripts,
                               nothing fetched from the network
@@ -133,7 +133,7 @@ def load_report_data(
     for key in ("cohort", "table1", "table2", "logistic"):
         if key not in loaded:
             raise UsageError(
-                f"the results lack the '{key}' section (contract section 4); rerun `rait-registry analyze`."
+                f"the results lack the '{key}' section (docs/specification.md section 4); rerun `rait-registry analyze`."
             )
     return ReportData(
         path,
@@ -579,7 +579,7 @@ def build_report(
             f,
             "Fig. 1",
             "Patient selection: the six eligibility criteria applied in "
-            "order (contract section 2) and the patients lost to matching.",
+            "order (specification section 2) and the patients lost to matching.",
             "Flow diagram of cohort attrition",
             scale=0.8,
         )

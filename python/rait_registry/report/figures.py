@@ -466,7 +466,7 @@ def _draw_alluvial(ax, flows: pd.DataFrame, left_title: str, right_title: str, t
 def sankey_figure(cohort: pd.DataFrame) -> Figure:
     """Fig. 2: first -> last RAIT response (CR/PR/SD/PD/NE) per group, as an alluvial diagram.
 
-    For o-RAIT the first and last response are the same administration (contract section 2),
+    For o-RAIT the first and last response are the same administration (docs/specification.md section 2),
     so its flows are horizontal; the right-hand column is its status under surveillance
     after the single RAIT as the study draws it. A missing response is drawn as NE.
     """

@@ -35,7 +35,7 @@ has an ``interpretation`` sentence built from its numbers. Numbers are numbers; 
 value is ``null`` with a reason in ``notes``. Small data never raise: missing columns or bad
 options do (`AnalysisError`).
 
-Time is in months (``days / 30.4375``, contract section 2) from the first RAIT, like
+Time is in months (``days / 30.4375``, docs/specification.md section 2) from the first RAIT, like
 ``pfs_months``. Hazard ratios are m-RAIT vs o-RAIT (reference o-RAIT) except in
 ``non_inferiority``, which states the claim as o-RAIT vs m-RAIT.
 """

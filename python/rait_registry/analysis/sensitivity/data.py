@@ -149,7 +149,7 @@ def landmark_cohort(cohort: pd.DataFrame, cycles: pd.DataFrame, landmark_months:
 def on_day_grid(months: Any) -> np.ndarray:
     """Put month values that are a whole number of days (up to rounding) exactly on the day grid.
 
-    Contract section 2 derives ``pfs_months`` as calendar days / 30.4375. A value within
+    docs/specification.md section 2 derives ``pfs_months`` as calendar days / 30.4375. A value within
     `DAY_GRID_TOLERANCE_DAYS` of a whole number of days (the mart's own value, or one rounded
     to 4 decimals in an export) becomes ``round(days) / 30.4375``, the same float as a cycle
     date's ``days / 30.4375``; other values are left alone. Without this, the end of one
