@@ -11,7 +11,7 @@ WAREHOUSE ?= warehouse/registry.duckdb
 OUT ?= out
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 
-.PHONY: demo test install clean docs r-references lint format spec
+.PHONY: demo test install clean docs freshness r-references lint format spec
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,12 +48,19 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 
 # docs/specification.md from docs/spec-source/specification.template.md and the code
-# (contract.py, params.py, the dbt models, schemas/, the CLI); tests/test_specification.py fails when it is stale.
+# (contract.py, params.py, the dbt models, schemas/, the CLI), docs/extract-format.md (which includes
+# its section 1) and the dbt source file of the raw tables (from contract.py); tests/test_specification.py
+# and tests/test_dbt_conventions.py fail when one is stale.
 spec: $(STAMP)
 	$(BIN)/python -m rait_registry.specification
 
 docs: $(STAMP)
 	cd dbt_project && RAIT_DBT_DATABASE=$(abspath $(WAREHOUSE)) ../$(BIN)/dbt docs generate --profiles-dir . --target-path ../warehouse/.dbt/docs-target
+
+# dbt source freshness on the published warehouse: warns when its extract date (history.refresh_runs)
+# is older than `rait-registry refresh --max-age-days` allows (docs/extract-format.md).
+freshness: $(STAMP)
+	cd dbt_project && RAIT_DBT_DATABASE=$(abspath $(WAREHOUSE)) ../$(BIN)/dbt source freshness --profiles-dir . --target-path $(dir $(abspath $(WAREHOUSE))).dbt/freshness-target --log-path $(dir $(abspath $(WAREHOUSE))).dbt/freshness-logs
 
 clean:
 	rm -rf demo warehouse out dbt_project/target dbt_project/logs .pytest_cache

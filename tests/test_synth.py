@@ -3,7 +3,7 @@
 What is checked:
 - determinism (same seed -> same bytes and sha256; another seed -> other bytes), CSV and
   Parquet hold the same values, the manifest is right;
-- contract section 1 conformance of every table (columns, formats, vocabularies, ranges,
+- docs/specification.md section 1 conformance of every table (columns, formats, vocabularies, ranges,
   keys, references, RxWBS links, date order, one follow_up row per patient), also through
   the project's real ingest row checks (nothing quarantined);
 - raw-level distributions of a 20 000-patient registry against the PAPER's figures
@@ -227,7 +227,7 @@ def test_csv_text_format(default_csv):
 
 
 def _assert_conformant(t: dict[str, pd.DataFrame], last_allowed: pd.Timestamp) -> None:
-    """Every contract section 1 row rule, on typed frames from :func:`simulate`."""
+    """Every docs/specification.md section 1 row rule, on typed frames from :func:`simulate`."""
     pats, surg, rait, labs, img, fu = (t[name] for name in TABLE_NAMES)
     for name, df in t.items():
         spec = TABLES[name]
@@ -544,7 +544,7 @@ def test_10k_parquet_smoke(tmp_path):
 
 
 def test_blocks_continue_ids_and_chunk_size_does_not_change_the_data(monkeypatch, tmp_path):
-    monkeypatch.setattr(synth, "BLOCK_PATIENTS", 64)
+    monkeypatch.setattr(synth.blocks, "BLOCK_PATIENTS", 64)  # iter_blocks reads it there
     a = write_extract(tmp_path / "a", n_patients=200, seed=3, fmt="csv", chunk_size=1)
     b = write_extract(tmp_path / "b", n_patients=200, seed=3, fmt="csv", chunk_size=10_000)
     assert _manifest(a) == _manifest(b)

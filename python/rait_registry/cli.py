@@ -1,4 +1,4 @@
-"""The ``rait-registry`` command line (specification section 5 exit codes).
+"""The ``rait-registry`` command line (docs/specification.md section 5 exit codes).
 
 0 success (including an unchanged refresh), 1 data problem, 2 usage error,
 3 another refresh holds the lock, 4 internal error.
@@ -11,6 +11,7 @@ go to stdout.
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 import os
 import sys
 import traceback
@@ -562,54 +563,84 @@ def query(
         err.print(f"(more than {max_rows} rows; showing the first {max_rows}; use --max-rows)")
 
 
-@app.command()
-def analyze(
-    warehouse: Path | None = WAREHOUSE_OPTION,
-    out_dir: Path = typer.Option(Path("out"), "--out", help="Folder for results.json and tables/*.csv."),
-    age_cut: float = typer.Option(45.0, "--age-cut", help="Age cut (years) for Table 3 and the subgroups."),
-    size_cut: float = typer.Option(4.0, "--size-cut", help="Tumour size cut (cm) for the subgroups."),
-    threshold: float = typer.Option(
-        0.1, "--selection-threshold", help="Univariable p below which a variable enters the multivariable model."
-    ),
-    caliper: float = typer.Option(0.05, "--caliper", help="Matching caliper."),
-    caliper_scale: str = typer.Option("propensity", "--caliper-scale", help="propensity or logit_sd."),
-    landmark: float = typer.Option(
-        12.0, "--landmark-months", help="Landmark (months after first RAIT) of the immortal-time analysis."
-    ),
-    ni_hr_margin: float = typer.Option(
-        1.5, "--ni-hr-margin", help="Non-inferiority margin for the HR of o-RAIT vs m-RAIT."
-    ),
-    ni_pfs_margin: float = typer.Option(
-        0.10, "--ni-pfs-margin", help="Non-inferiority margin for the 5-year PFS difference."
-    ),
-    beyond: bool = typer.Option(True, "--beyond/--paper-only", help="Also run the analyses beyond the paper."),
-) -> None:
-    """Run the study's statistics on the published marts and write results.json + tables."""
-    from .analysis.run import AnalysisConfig
-    from .analysis.run import analyze as run_analysis
+def _analysis_options() -> list[inspect.Parameter]:
+    """One option per analysis parameter of `rait_registry.params`, named by its ``cli`` (and hidden aliases).
 
-    if caliper_scale not in ("propensity", "logit_sd"):
-        err.print("error: --caliper-scale must be propensity or logit_sd")
-        raise typer.Exit(2)
-    config = AnalysisConfig(
-        age_cut_years=age_cut,
-        size_cut_cm=size_cut,
-        selection_threshold=threshold,
-        caliper=caliper,
-        caliper_scale=caliper_scale,
-        beyond=beyond,
-        landmark_months=landmark,
-        ni_hr_margin=ni_hr_margin,
-        ni_pfs_margin=ni_pfs_margin,
-    )
+    A boolean is an on/off flag; every other value is read as text and checked by the declaration
+    (`Parameter.parse`: a wrong type or range ends with exit code 2 before any work starts).
+    """
+    from .params import ANALYSIS_PARAMETERS
+
+    options = []
+    for p in ANALYSIS_PARAMETERS:
+        unit = f" [{p.unit}]" if p.unit else ""
+        if p.type == "boolean" and not p.nullable:
+            decl = p.cli if "/" in p.cli else f"{p.cli}/--no-{p.cli[2:]}"
+            option = typer.Option(p.default, decl, help=p.meaning)
+            options.append(inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=bool))
+            for k, alias in enumerate(p.aliases):
+                hidden = typer.Option(None, alias, hidden=True)
+                options.append(
+                    inspect.Parameter(
+                        f"{p.name}__alias{k}", inspect.Parameter.KEYWORD_ONLY, default=hidden, annotation=bool | None
+                    )
+                )
+            continue
+        default = p.to_dict()["default"]
+        shown = "none" if default is None else ",".join(map(str, default)) if isinstance(default, list) else default
+        option = typer.Option(
+            None,
+            p.cli,
+            *p.aliases,
+            help=f"{p.meaning}{unit}" + (f" Allowed: {p.range_text}." if p.type in ("integer", "number") else ""),
+            metavar=_METAVARS[p.type] if p.type != "choice" else "|".join(p.choices or ()),
+            show_default=f"{shown:g}" if isinstance(shown, float) else str(shown),
+        )
+        options.append(inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=str | None))
+    return options
+
+
+_METAVARS = {
+    "integer": "INTEGER",
+    "number": "NUMBER",
+    "boolean": "true|false|none",
+    "number_list": "N,N,...",
+    "text_list": "NAME,NAME,...",
+    "date": "YYYY-MM-DD",
+}
+
+
+def _analysis_config(values: dict):
+    """The `AnalysisConfig` of the ``analyze`` options given (declared defaults for the others)."""
+    from .analysis.config import AnalysisConfig
+    from .params import ANALYSIS_PARAMETERS
+
+    chosen = {}
+    for p in ANALYSIS_PARAMETERS:
+        value = values.get(p.name)
+        if p.type == "boolean" and not p.nullable:
+            aliases = [values[f"{p.name}__alias{k}"] for k in range(len(p.aliases))]
+            chosen[p.name] = next((a for a in aliases if a is not None), value)
+        elif value is not None:
+            chosen[p.name] = p.parse(value)
+    return AnalysisConfig(**chosen)
+
+
+def analyze(warehouse: Path | None, out_dir: Path, **options) -> None:
+    """Run the study's statistics on the published marts and write results.json + tables.
+
+    Every option is a study parameter (`rait-registry params`); unset ones take their declared default.
+    """
     import warnings
 
+    from .analysis.run import analyze_warehouse
     from .exceptions import StatisticsWarning
 
     try:
+        config = _analysis_config(options)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", StatisticsWarning)  # printed below from results.json
-            result = run_analysis(_warehouse(warehouse), out_dir, config)
+            result = analyze_warehouse(_warehouse(warehouse), out_dir, config)
     except Exception as exc:
         _fail(exc)
     cohort = result.results["cohort"]
@@ -620,6 +651,23 @@ def analyze(
     for warning in result.results.get("logistic", {}).get("warnings", []):
         err.print(f"warning: {warning}", highlight=False)
     out.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'tables'}/", highlight=False)
+
+
+analyze.__signature__ = inspect.Signature(
+    [
+        inspect.Parameter(
+            "warehouse", inspect.Parameter.KEYWORD_ONLY, default=WAREHOUSE_OPTION, annotation=Path | None
+        ),
+        inspect.Parameter(
+            "out_dir",
+            inspect.Parameter.KEYWORD_ONLY,
+            default=typer.Option(Path("out"), "--out", help="Folder for results.json and tables/*.csv."),
+            annotation=Path,
+        ),
+        *_analysis_options(),
+    ]
+)
+app.command("analyze")(analyze)
 
 
 @app.command()
@@ -640,6 +688,60 @@ def report(
     except Exception as exc:
         _fail(exc)
     out.print(f"wrote {path} (figures in {out_dir / 'figures'}/, tables in {out_dir / 'tables'}/)", highlight=False)
+
+
+@app.command()
+def schema(
+    out_file: Path | None = typer.Option(
+        None,
+        "--out",
+        metavar="FILE",
+        help="Write datapackage.json here (a file, or a folder to hold it) instead of to stdout.",
+    ),
+) -> None:
+    """Write the extract format as a Frictionless Data Package (datapackage.json, Table Schema).
+
+    One resource per table (<table>.csv) with types, formats, required values, vocabularies,
+    ranges, keys and references, generated from the specification. Put it in an extract folder
+    and check the files with any Frictionless tool: frictionless validate DIR/datapackage.json.
+    """
+    from . import datapackage
+
+    try:
+        if out_file is None:
+            sys.stdout.write(datapackage.to_json())
+            return
+        path = datapackage.write(out_file)
+    except Exception as exc:
+        _fail(exc)
+    out.print(f"wrote {path}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def manifest(
+    extract_dir: Path = typer.Argument(..., metavar="DIR", help="Extract folder holding the six table files."),
+    extracted_at: str | None = typer.Option(
+        None,
+        "--extracted-at",
+        metavar="DATE",
+        help="Date the data were exported, YYYY-MM-DD (default: the modification date of the newest file).",
+    ),
+    extract_id: str | None = typer.Option(
+        None, "--extract-id", metavar="ID", help="Name of the extract (default: the folder's name)."
+    ),
+) -> None:
+    """Write DIR/manifest.json: extract id, extract date, and the row count and sha256 of every table file.
+
+    A refresh verifies it: a file changed or truncated after the manifest was written refuses the extract.
+    """
+    from .manifest import parse_date, write_manifest
+
+    try:
+        date = parse_date(extracted_at) if extracted_at is not None else None
+        path = write_manifest(extract_dir, extracted_at=date, extract_id=extract_id)
+    except Exception as exc:
+        _fail(exc)
+    out.print(f"wrote {path}", highlight=False, soft_wrap=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -220,6 +220,7 @@ _FOUND_NAMES = {
     "seed": "seed",
     "snapshot": "snapshot",
     "unit test": "unit_test",
+    "exposure": "exposure",
 }
 #: The resource types a progress display counts, with their plural label.
 RESOURCE_LABELS = {

@@ -2,7 +2,7 @@
 
 Every message says what went wrong *and what to do*. Messages may name a table,
 a 1-based source row, a column and the pseudonymous patient id, never a cell value.
-Each error carries the CLI exit code of contract section 5.
+Each error carries the CLI exit code of docs/specification.md section 5.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ class UsageError(RaitRegistryError):
 
 
 class DataProblem(RaitRegistryError):
-    """The data cannot be used as it is (contract section 5: exit code 1)."""
+    """The data cannot be used as it is (docs/specification.md section 5: exit code 1)."""
 
     exit_code = 1
 

@@ -223,7 +223,7 @@ def refresh(
     Parameters
     ----------
     extract_dir
-        The raw extract (contract section 1).
+        The raw extract (docs/specification.md section 1).
     warehouse
         Published DuckDB file to replace.
     dbt_vars

@@ -1,4 +1,4 @@
--- Mart (contract section 3, marts.pfs): one row per patient with a RAIT: progression-free
+-- Mart (docs/specification.md section 3, marts.pfs): one row per patient with a RAIT: progression-free
 -- survival from first_rait_date to the first of progression and death, else censored at last
 -- contact. The rule is int_patients__pfs; this mart publishes it.
 

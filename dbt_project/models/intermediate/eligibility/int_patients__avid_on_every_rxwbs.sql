@@ -1,4 +1,4 @@
--- Rule (contract section 2, eligibility criterion 3 `avid_on_every_rxwbs`), one row per patient:
+-- Rule (docs/specification.md section 2, eligibility criterion 3 `avid_on_every_rxwbs`), one row per patient:
 --   an RxWBS is the set of RxWBS rows sharing one rait_id; true when the patient has at least
 --   one RxWBS and every one of them has a lung row with rai_avid true (rai_avid false or empty
 --   does not count). Never NULL.

@@ -1,4 +1,4 @@
--- Rule (contract section 2, "local_disease_status"), one row per patient:
+-- Rule (docs/specification.md section 2, "local_disease_status"), one row per patient:
 --   NULL for a patient without a RAIT. Otherwise consider the findings at thyroid_bed or
 --   neck_nodes with disease (status new, present, stable, increased, reduced) and confirmation
 --   cytology or histology, dated strictly between initial_surgery_date and first_rait_date.
