@@ -108,6 +108,7 @@ def test_log_records_of_the_package_go_through_the_reporter():
 
 def test_rich_format_draws_a_live_display_on_a_terminal(monkeypatch):
     monkeypatch.setenv("TERM", "xterm")
+    monkeypatch.setenv("COLUMNS", "120")
     stream = Terminal()
     report = console.configure("auto", stream=stream)
     assert report.format == "rich"
@@ -119,6 +120,19 @@ def test_rich_format_draws_a_live_display_on_a_terminal(monkeypatch):
     assert "\x1b[" in stream.getvalue()  # drawn with terminal control codes
     assert "dbt build" in text and "4/4 nodes, models 2/2, tests 2/2" in text
     assert re.search(r"\d:\d{2}:\d{2}", text)  # elapsed time
+
+
+def test_rich_display_cuts_long_counts_to_the_terminal_instead_of_wrapping(monkeypatch):
+    monkeypatch.setenv("TERM", "xterm")
+    monkeypatch.setenv("COLUMNS", "60")
+    stream = Terminal()
+    report = console.configure("rich", stream=stream)
+    with report.phase("row checks") as phase:
+        phase.update(staged=123456789, quarantined=98765, cross_row_rounds=3, something_else="x" * 40)
+    report.close()
+    lines = [line for line in re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", stream.getvalue()).split("\n") if line.strip()]
+    assert all(len(part) <= 60 for line in lines for part in line.split("\r")), lines
+    assert "…" in lines[-1] and "row checks" in lines[-1] and "0:00:00" in lines[-1]
 
 
 def test_auto_is_plain_off_a_terminal_and_on_a_dumb_one(monkeypatch):

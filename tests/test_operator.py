@@ -385,9 +385,14 @@ def test_an_older_extract_is_refused_naming_both_dates_their_sources_and_the_way
 
 
 @pytest.fixture(scope="module")
-def scene(tmp_path_factory) -> dict[str, Path]:
+def scene(tmp_path_factory, demo_warehouse) -> dict[str, Path]:
     """Files and folders the table below points at."""
     root = tmp_path_factory.mktemp("scene")
+    empty_cohort = root / "empty-cohort.duckdb"
+    shutil.copy(demo_warehouse, empty_cohort)
+    con = duckdb.connect(str(empty_cohort))
+    con.execute("delete from marts.analysis_cohort")
+    con.close()
     a_file = root / "a-file.txt"
     a_file.write_text("not a folder\n")
     empty = root / "empty.duckdb"
@@ -409,6 +414,7 @@ def scene(tmp_path_factory) -> dict[str, Path]:
         "file": a_file,
         "empty": empty,
         "no_tables": no_tables,
+        "empty_cohort": empty_cohort,
         "extract": with_manifest,
         "missing_table": missing_table,
         "empty_table": empty_table,
@@ -477,8 +483,25 @@ BAD = [
     # analyze, report
     ("analyze --warehouse {root}/nowhere.duckdb --out {root}/o", {}, 2, "no published warehouse"),
     ("analyze --warehouse {empty} --out {root}/o", {}, 2, "is not a DuckDB database"),
+    ("analyze --warehouse {no_tables} --out {root}/o", {}, 2, "has no marts.analysis_cohort"),
+    ("analyze --warehouse {empty_cohort} --out /proc/rait-out", {}, 2, "--out /proc/rait-out: cannot write there"),
+    ("analyze --warehouse {empty_cohort} --out {file}", {}, 2, "not a folder"),
+    ("analyze --warehouse {empty_cohort} --out {root}/o --age-cut abc", {}, 2, "age_cut_years takes a number"),
+    ("analyze --warehouse {empty_cohort} --out {root}/o --caliper-scale miles", {}, 2, "caliper_scale must be"),
+    ("analyze --warehouse {empty_cohort} --out {root}/a", {}, 0, "table1 skipped: the cohort has no eligible patient"),
     ("report --warehouse {root}/nowhere.duckdb --out {root}/o", {}, 2, "no published warehouse"),
     ("report --warehouse {empty} --out {root}/o", {}, 2, "is not a DuckDB database"),
+    ("report --warehouse {no_tables} --out {root}/o", {}, 2, "has no marts.analysis_cohort"),
+    ("report --warehouse {empty_cohort} --out {root}/o --results {file}", {}, 2, "is not valid JSON"),
+    ("report --warehouse {empty_cohort} --out {root}/o --results {root}/none.json", {}, 2, "no results file"),
+    ("report --warehouse {empty_cohort} --out /proc/rait-report", {}, 2, "--out /proc/rait-report: cannot write"),
+    ("report --warehouse {empty_cohort} --out {root}/r", {}, 0, "wrote {root}/r/report.html"),
+    # manifest, schema
+    ("manifest {root}/nowhere", {}, 2, "DIR {root}/nowhere: no such folder"),
+    ("manifest {extract} --extracted-at 31/12/2024", {}, 2, "YYYY-MM-DD"),
+    ("manifest {missing_table}", {}, 1, "no file patients.csv"),
+    ("schema --out {file}/datapackage.json", {}, 2, "exists and is not a folder"),
+    ("schema --out /proc/rait-schema/datapackage.json", {}, 2, "/proc/rait-schema"),
 ]
 
 
@@ -498,7 +521,7 @@ def test_bad_arguments_and_environments(scene, command, env, code, message):
     expected = message.format(**{name: str(path) for name, path in scene.items()})
     assert result.exit_code == code, text
     assert expected in text, text
-    assert "internal error" not in text and "Traceback" not in text
+    assert "internal error" not in text and "Traceback" not in text and "This is a bug" not in text
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
 
 

@@ -635,22 +635,26 @@ def analyze(warehouse: Path | None, out_dir: Path, **options) -> None:
 
     from .analysis.run import analyze_warehouse
     from .exceptions import StatisticsWarning
+    from .paths import writable_folder
 
     try:
         config = _analysis_config(options)
+        writable_folder(out_dir, "--out")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", StatisticsWarning)  # printed below from results.json
             result = analyze_warehouse(_warehouse(warehouse), out_dir, config)
     except Exception as exc:
         _fail(exc)
+    console.reporter().close()
     cohort = result.results["cohort"]
-    out.print(
-        f"cohort: {cohort['n_eligible']} eligible ({cohort['n_o_rait']} o-RAIT, {cohort['n_m_rait']} m-RAIT)",
-        highlight=False,
-    )
-    for warning in result.results.get("logistic", {}).get("warnings", []):
-        err.print(f"warning: {warning}", highlight=False)
-    out.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'tables'}/", highlight=False)
+    print_text(f"cohort: {cohort['n_eligible']} eligible ({cohort['n_o_rait']} o-RAIT, {cohort['n_m_rait']} m-RAIT)")
+    for warning in (result.results.get("logistic") or {}).get("warnings", []):
+        _warn(warning)
+    for section, reason in result.skipped.items():
+        _warn(f"{section} skipped: {reason}")
+    if result.skipped:
+        print_text(f"skipped (too few patients or events; see results.json): {', '.join(result.skipped)}")
+    print_text(f"wrote {out_dir / 'results.json'} and {out_dir / 'tables'}/")
 
 
 analyze.__signature__ = inspect.Signature(
@@ -681,13 +685,16 @@ def report(
     ),
 ) -> None:
     """Write the self-contained HTML study report with its figures (PNG, SVG) and tables (CSV)."""
+    from .paths import writable_folder
     from .report import build_report
 
     try:
+        writable_folder(out_dir, "--out")
         path = build_report(_warehouse(warehouse), out_dir, results)
     except Exception as exc:
         _fail(exc)
-    out.print(f"wrote {path} (figures in {out_dir / 'figures'}/, tables in {out_dir / 'tables'}/)", highlight=False)
+    console.reporter().close()
+    print_text(f"wrote {path} (figures in {out_dir / 'figures'}/, tables in {out_dir / 'tables'}/)")
 
 
 @app.command()
@@ -735,8 +742,10 @@ def manifest(
     A refresh verifies it: a file changed or truncated after the manifest was written refuses the extract.
     """
     from .manifest import parse_date, write_manifest
+    from .paths import readable_folder
 
     try:
+        readable_folder(extract_dir, "DIR")
         date = parse_date(extracted_at) if extracted_at is not None else None
         path = write_manifest(extract_dir, extracted_at=date, extract_id=extract_id)
     except Exception as exc:

@@ -330,7 +330,7 @@ class RichReporter(Reporter):
 
             self._progress = Progress(
                 SpinnerColumn(finished_text="[green]✓[/]", table_column=Column(width=1, no_wrap=True)),
-                TextColumn("{task.description}", table_column=Column(width=18, no_wrap=True, overflow="ellipsis")),
+                TextColumn("{task.description}", table_column=Column(width=22, no_wrap=True, overflow="ellipsis")),
                 BarColumn(bar_width=16, table_column=Column(width=16, no_wrap=True)),
                 TimeElapsedColumn(table_column=Column(width=7, no_wrap=True)),
                 TextColumn("{task.fields[summary]}", table_column=Column(no_wrap=True)),
@@ -351,7 +351,7 @@ class RichReporter(Reporter):
             )
 
     #: Width of the columns before a phase's summary (spinner, name, bar, elapsed and the gaps).
-    _FIXED_WIDTH = 1 + 18 + 16 + 7 + 4
+    _FIXED_WIDTH = 1 + 22 + 16 + 7 + 4
 
     def _fit(self, text: str) -> str:
         """``text`` cut to the room the terminal leaves for it (the display never wraps)."""
@@ -443,6 +443,19 @@ _handler = _ReporterHandler()
 _saved_root_level: int | None = None
 
 
+def make_reporter(
+    log_format: str = "auto",
+    verbose: int = 0,
+    quiet: bool = False,
+    command: str | None = None,
+    stream: TextIO | None = None,
+) -> Reporter:
+    """A reporter in ``log_format`` on ``stream`` (default: stderr), without making it the current one."""
+    stream = stream if stream is not None else sys.stderr
+    cls = _REPORTERS[resolve_format(log_format, stream)]
+    return cls(command=f"rait-registry {command}" if command else None, verbose=verbose, quiet=quiet, stream=stream)
+
+
 def configure(
     log_format: str = "auto",
     verbose: int = 0,
@@ -468,9 +481,7 @@ def configure(
     """
     global _current, _saved_root_level
     reset()
-    stream = stream if stream is not None else sys.stderr
-    cls = _REPORTERS[resolve_format(log_format, stream)]
-    _current = cls(command=f"rait-registry {command}" if command else None, verbose=verbose, quiet=quiet, stream=stream)
+    _current = make_reporter(log_format, verbose, quiet, command, stream)
     root = logging.getLogger()
     _saved_root_level = root.level
     root.addHandler(_handler)

@@ -117,7 +117,17 @@ def duckdb_file_or_absent(path: str | Path, option: str) -> Path:
 
 #: errno values of an OSError that is about the environment (a path, a disk), not a bug.
 ENVIRONMENT_ERRNOS = frozenset(
-    {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.ENOSPC, errno.EDQUOT}
+    {
+        errno.EACCES,
+        errno.EPERM,
+        errno.EROFS,
+        errno.ENOENT,
+        errno.ENOTDIR,
+        errno.EISDIR,
+        errno.EEXIST,
+        errno.ENOSPC,
+        errno.EDQUOT,
+    }
 )
 
 
@@ -126,5 +136,8 @@ def path_error_from(exc: BaseException) -> PathError | None:
     (permission, read-only file system, missing folder, disk full), else None."""
     if not isinstance(exc, OSError) or exc.errno not in ENVIRONMENT_ERRNOS or not exc.filename:
         return None
-    action = "no space left writing" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "cannot use"
-    return PathError(f"{action} {exc.filename} ({_reason(exc)}); check the path and its permissions.")
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return PathError(f"no space left writing {exc.filename} ({_reason(exc)}); free some space and run again.")
+    if exc.errno == errno.EEXIST:
+        return PathError(f"{exc.filename} exists and is not a folder; pass a path that is a folder or does not exist.")
+    return PathError(f"cannot use {exc.filename} ({_reason(exc)}); check the path and its permissions.")

@@ -19,13 +19,16 @@ from typing import Any
 import pandas as pd
 
 from .. import __version__
+from ..console import reporter
 from ..warehouse import PublishedMarts, read_published
 from .config import DEFAULTS, AnalysisConfig
 from .cutpoints import CutpointScan
 from .jsonutil import jsonable
 from .logistic import LogisticAnalysis
 from .matching import PropensityMatcher
+from .sensitivity import SECTIONS as SENSITIVITY_SECTIONS
 from .sensitivity import SensitivityAnalyses
+from .skips import cohort_problem, run_section, skipped
 from .survival import SurvivalAnalysis
 from .tables import Table1, Table2, cohort_section
 
@@ -37,17 +40,21 @@ class AnalysisResult:
     Attributes
     ----------
     config : AnalysisConfig
-    table1, table2 : Table1, Table2
-    logistic : LogisticAnalysis
-    matching : PropensityMatcher
-    survival : SurvivalAnalysis
-    cutpoints : CutpointScan
+    table1, table2 : Table1, Table2 or None
+    logistic : LogisticAnalysis or None
+    matching : PropensityMatcher or None
+    survival : SurvivalAnalysis or None
+    cutpoints : CutpointScan or None
     sensitivity : SensitivityAnalyses or None
         None with ``sensitivity_analyses=False``.
     results : dict
         results.json (JSON-ready, validated against the shipped schema).
     tables : dict of str -> DataFrame
         The tidy tables ``write`` puts under ``tables/``.
+    skipped : dict of str -> str
+        The analyses the cohort is too small for, by results.json section, with the reason
+        (`rait_registry.analysis.skips`); their attribute above is None and their section
+        ``{"skipped": true, "reason": ...}``.
 
     Examples
     --------
@@ -59,21 +66,24 @@ class AnalysisResult:
     """
 
     config: AnalysisConfig
-    table1: Table1
-    table2: Table2
-    logistic: LogisticAnalysis
-    matching: PropensityMatcher
-    survival: SurvivalAnalysis
-    cutpoints: CutpointScan
+    table1: Table1 | None
+    table2: Table2 | None
+    logistic: LogisticAnalysis | None
+    matching: PropensityMatcher | None
+    survival: SurvivalAnalysis | None
+    cutpoints: CutpointScan | None
     sensitivity: SensitivityAnalyses | None
     results: dict[str, Any]
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
 
     @property
     def summary(self) -> pd.DataFrame:
         """Every hazard ratio of m-RAIT vs o-RAIT, one row per analysis: the eligible (``overall``) and
         matched cohorts of the survival section, then those the sensitivity analyses add."""
         cols = ["n", "events", "hr", "ci_low", "ci_high", "p"]
+        if self.survival is None:
+            return pd.DataFrame(columns=cols)
         surv = self.survival.summary.loc[["overall", "matched"]]
         surv = surv.rename(columns={"hr_ci_low": "ci_low", "hr_ci_high": "ci_high", "hr_p": "p"})[cols]
         if self.sensitivity is None:
@@ -150,47 +160,102 @@ def analyze(
         analyzed_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         config=jsonable(config.to_dict()),
     )
-    t1 = Table1().fit(cohort)
-    t2 = Table2().fit(cohort, cycles)
-    logistic = LogisticAnalysis(threshold=config.selection_threshold, age_cut=config.age_cut_years).fit(cohort)
-    matcher = PropensityMatcher(
-        covariates=config.matching_covariates,
-        caliper=config.caliper,
-        caliper_scale=config.caliper_scale,
-        order=config.matching_order,
-        random_state=config.random_state,
-    ).fit(cohort)
-    survival = SurvivalAnalysis(
-        age_cut_years=config.age_cut_years, size_cut_cm=config.size_cut_cm, subgroup_cohort=config.subgroup_cohort
-    ).fit(cohort, matcher.matched_cohort_)
-    cutpoints = CutpointScan().fit(cohort)
+    progress = reporter()
+    skips: dict[str, str] = {}
+
+    def section(name: str, compute, label: str | None = None, **needs: bool):
+        """Run one analysis as a progress phase; skipped (None) when the cohort cannot support it."""
+        with progress.phase(label or name) as phase:
+            result = run_section(name, compute, skips, cohort_problem(cohort, **needs), n_patients=len(cohort))
+            if result is None:
+                phase.skip(skips[name])
+        return result
+
+    t1 = section("table1", lambda: Table1().fit(cohort), both_groups=True)
+    t2 = section("table2", lambda: Table2().fit(cohort, cycles), both_groups=True)
+    logistic = section(
+        "logistic",
+        lambda: LogisticAnalysis(threshold=config.selection_threshold, age_cut=config.age_cut_years).fit(cohort),
+        both_groups=True,  # the group is a term of the model
+        events=True,
+    )
+    matcher = section(
+        "matching",
+        lambda: PropensityMatcher(
+            covariates=config.matching_covariates,
+            caliper=config.caliper,
+            caliper_scale=config.caliper_scale,
+            order=config.matching_order,
+            random_state=config.random_state,
+        ).fit(cohort),
+        both_groups=True,
+    )
+    survival = section(
+        "survival",
+        lambda: SurvivalAnalysis(
+            age_cut_years=config.age_cut_years, size_cut_cm=config.size_cut_cm, subgroup_cohort=config.subgroup_cohort
+        ).fit(cohort, None if matcher is None else matcher.matched_cohort_),
+        both_groups=True,
+    )
+    cutpoints = section("cutpoints", lambda: CutpointScan().fit(cohort), events=True)
     results: dict[str, Any] = {
         "meta": meta,
         "cohort": cohort_section(cohort),
-        "table1": t1.to_dict(),
-        "table2": t2.to_dict(),
-        "logistic": logistic.to_dict(),
-        "matching": matcher.to_dict(),
-        "survival": survival.to_dict(),
-        "cutpoints": cutpoints.to_dict(),
+        "table1": _section(t1, "table1", skips),
+        "table2": _section(t2, "table2", skips),
+        "logistic": _section(logistic, "logistic", skips),
+        "matching": _section(matcher, "matching", skips),
+        "survival": _section(survival, "survival", skips),
+        "cutpoints": _section(cutpoints, "cutpoints", skips),
     }
-    tables = {
-        "table1": t1.table_,
-        "table2": t2.table_,
-        "logistic_univariable": logistic.univariable_,
-        "logistic_multivariable": logistic.multivariable_,
-        "matching_balance": matcher.balance_,
-        "cutpoints": pd.DataFrame(results["cutpoints"]),
-    }
+    if survival is not None and matcher is None:
+        results["survival"]["matched"] = skipped(f"matching was skipped: {skips['matching']}")
+    tables: dict[str, Any] = {}
+    if t1 is not None:
+        tables["table1"] = t1.table_
+    if t2 is not None:
+        tables["table2"] = t2.table_
+    if logistic is not None:
+        tables.update(logistic_univariable=logistic.univariable_, logistic_multivariable=logistic.multivariable_)
+    if matcher is not None:
+        tables["matching_balance"] = matcher.balance_
+    if cutpoints is not None:
+        tables["cutpoints"] = pd.DataFrame(results["cutpoints"])
     sensitivity = None
     if config.sensitivity_analyses:
-        sensitivity = SensitivityAnalyses(config).fit(cohort, cycles, matcher)
-        results["sensitivity_options"] = sensitivity.options_dict()
-        results.update(sensitivity.to_dict())
-        tables.update(sensitivity.tables_)
+        analyses = SensitivityAnalyses(config)
+        results["sensitivity_options"] = analyses.options_dict()
+        with progress.phase("sensitivity analyses", total=SensitivityAnalyses.STEPS, unit="analyses") as phase:
+            problem = cohort_problem(cohort, both_groups=True, events=True)
+            if problem is None and matcher is None:
+                problem = f"the sensitivity analyses build on the matching, which was skipped: {skips['matching']}"
+            sensitivity = run_section(
+                "sensitivity",
+                lambda: analyses.fit(cohort, cycles, matcher, on_step=lambda step: phase.advance(item=step)),
+                skips,
+                problem,
+                n_patients=len(cohort),
+            )
+            if sensitivity is None:
+                phase.skip(skips["sensitivity"])
+        if sensitivity is None:
+            reason = skips.pop("sensitivity")
+            for name in SENSITIVITY_SECTIONS:
+                skips[name] = reason
+                results[name] = skipped(reason)
+        else:
+            results.update(sensitivity.to_dict())
+            tables.update(sensitivity.tables_)
     results = jsonable(results)
     validate_results(results)
-    return AnalysisResult(config, t1, t2, logistic, matcher, survival, cutpoints, sensitivity, results, tables)
+    return AnalysisResult(
+        config, t1, t2, logistic, matcher, survival, cutpoints, sensitivity, results, tables, skipped=skips
+    )
+
+
+def _section(fitted: Any, name: str, skips: dict[str, str]) -> Any:
+    """The results.json section of a fitted analysis, or its skipped shape."""
+    return skipped(skips[name]) if fitted is None else fitted.to_dict()
 
 
 def analyze_warehouse(
@@ -198,11 +263,20 @@ def analyze_warehouse(
     out_dir: str | Path | None = None,
     config: AnalysisConfig | None = None,
 ) -> AnalysisResult:
-    """Read the published marts (`read_published`), `analyze` them and, with ``out_dir``, write the results."""
-    marts = read_published(warehouse)
+    """Read the published marts (`read_published`), `analyze` them and, with ``out_dir``, write the results.
+
+    Progress goes to `rait_registry.console.reporter`: reading, one phase per analysis (with its
+    reason when skipped) and writing.
+    """
+    progress = reporter()
+    with progress.phase("read warehouse") as phase:
+        marts = read_published(warehouse)
+        phase.update(patients=len(marts.cohort), cycles=len(marts.cycles))
     result = analyze(marts.cohort, marts.cycles, config, meta=warehouse_meta(marts, warehouse))
     if out_dir is not None:
-        result.write(out_dir)
+        with progress.phase("write results") as phase:
+            result.write(out_dir)
+            phase.update(tables=len(result.tables))
     return result
 
 

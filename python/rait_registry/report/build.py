@@ -34,8 +34,9 @@ from typing import Any
 
 import pandas as pd
 
-from .. import __version__
+from .. import __version__, console
 from ..analysis import DEFAULTS, PropensityMatcher, SurvivalComparison, analyze_warehouse, format_p, subgroup_specs
+from ..analysis.skips import is_skipped
 from ..contract import M_RAIT, O_RAIT, RAIT_GROUPS
 from ..exceptions import AnalysisError, StatisticsWarning, UsageError
 from ..params import REFRESH_PARAMETERS
@@ -52,6 +53,7 @@ from .html import (
     render_figure,
     render_page,
     render_sensitivity_analyses,
+    render_skipped,
     render_table,
     survival_table,
 )
@@ -415,41 +417,44 @@ def _subgroup_panels(
 
 
 @contextmanager
-def _progress(enabled: bool | None) -> Iterator[Callable[[str], None]]:
-    """A rich progress bar on a terminal (stderr); silent otherwise. Yields ``step(description)``."""
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+def _progress(enabled: bool | None) -> Iterator[Callable[[str], console.Phase]]:
+    """One progress phase per step of the report (`rait_registry.console`); yields ``step(description)``,
+    which ends the previous step and returns the new one's phase.
 
-    console = Console(stderr=True)
-    show = console.is_terminal if enabled is None else enabled
-    progress = Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=console,
-        disable=not show,
-        transient=False,
-    )
-    with progress:
-        task = progress.add_task("report", total=len(_STEPS))
+    ``enabled``: None reports through the command's reporter (silent for a library call); True
+    shows the steps on stderr even then (rich on a terminal, plain elsewhere); False hides them.
+    """
+    reporter = console.reporter()
+    own = None
+    if enabled is False:
+        reporter = console.Reporter()
+    elif enabled is True and reporter.format == "silent":
+        reporter = own = console.make_reporter("auto", command="report")
+    current: list[console.Phase] = []
 
-        started: list[str] = []
+    def end(exc: BaseException | None = None) -> None:
+        if current:
+            phase = current.pop()
+            phase.__exit__(type(exc) if exc else None, exc, None)
 
-        def step(description: str) -> None:
-            """Mark the previous step done and show this one."""
-            log.info("report: %s", description)
-            if started:
-                progress.advance(task)
-            started.append(description)
-            progress.update(task, description=description)
+    def step(description: str) -> console.Phase:
+        """End the previous step and start this one."""
+        log.info("report: %s", description)
+        end()
+        phase = reporter.phase(description)
+        current.append(phase.__enter__())
+        return phase
 
+    try:
         yield step
-        progress.update(task, description="report written", completed=len(_STEPS))
-
-
-_STEPS = ("read", "fig1", "fig2", "forest", "love", "ps", "km_overall", "fig3", "fig4", "tables", "html")
+    except BaseException as exc:
+        end(exc)
+        raise
+    else:
+        end()
+    finally:
+        if own is not None:
+            own.close()
 
 
 def _five_year_row(cohort: pd.DataFrame, overall: Mapping[str, Any] | None, notes: list[str]) -> Row | None:
@@ -551,6 +556,8 @@ def build_report(
         fig_dir.mkdir(parents=True, exist_ok=True)
         tab_dir.mkdir(parents=True, exist_ok=True)
         res, notes = data.results, list(data.notes)
+        skipped = {name: value["reason"] for name, value in res.items() if is_skipped(value)}
+        res = {name: None if is_skipped(value) else value for name, value in res.items()}
         cohort, vars_now = data.cohort, _vars_in_force(data.refresh)
         counts = res["cohort"]
         if int(counts.get("n_eligible", -1)) != len(cohort):
@@ -560,6 +567,8 @@ def build_report(
             )
         matching = res.get("matching") or None
         survival = res.get("survival") or {}
+        if is_skipped(survival.get("matched")):
+            survival = {**survival, "matched": None}
         config = (res.get("meta") or {}).get("config") or {}
         matched = _matched_cohort(cohort, matching)
         labels = plot_labels()
@@ -594,27 +603,32 @@ def build_report(
             "Alluvial diagram of first to last RAIT response per group",
         )
 
-        step("forest plot (Table 3)")
+        phase = step("forest plot (Table 3)")
         logistic = res["logistic"]
-        f = F.save_figure(
-            F.forest_figure(
-                logistic.get("univariable") or [],
-                logistic.get("multivariable") or [],
-                labels,
-                "Odds ratio of progression after RAIT",
-            ),
-            fig_dir,
-            "fig_forest_or",
-        )
-        figs["forest"] = render_figure(
-            f,
-            "Fig. S1",
-            "Univariable and multivariable odds ratios of progression (Table 3), 95% CI, log scale.",
-            "Forest plot of odds ratios",
-        )
+        if logistic is None:
+            phase.skip(f"logistic skipped: {skipped['logistic']}")
+        else:
+            f = F.save_figure(
+                F.forest_figure(
+                    logistic.get("univariable") or [],
+                    logistic.get("multivariable") or [],
+                    labels,
+                    "Odds ratio of progression after RAIT",
+                ),
+                fig_dir,
+                "fig_forest_or",
+            )
+            figs["forest"] = render_figure(
+                f,
+                "Fig. S1",
+                "Univariable and multivariable odds ratios of progression (Table 3), 95% CI, log scale.",
+                "Forest plot of odds ratios",
+            )
 
-        step("Love plot")
-        if matching and matching.get("balance"):
+        phase = step("Love plot")
+        if "matching" in skipped:
+            phase.skip(f"matching skipped: {skipped['matching']}")
+        elif matching and matching.get("balance"):
             f = F.save_figure(F.love_figure(matching["balance"], labels), fig_dir, "fig_love_smd")
             figs["love"] = render_figure(
                 f,
@@ -649,7 +663,9 @@ def build_report(
                     "Mirrored histograms of propensity scores",
                 )
 
-        step("Kaplan-Meier, whole cohort")
+        phase = step("Kaplan-Meier, whole cohort")
+        if "survival" in skipped:
+            phase.skip(f"survival skipped: {skipped['survival']}")
         panel = _panel(
             "Eligible cohort",
             _groups(cohort, cohort["rait_group"], list(GROUPS)),
@@ -700,35 +716,47 @@ def build_report(
 
         step("tables")
         layouts: list[TableLayout] = []
-        t1 = paper_table(
-            res["table1"],
-            counts,
-            "table1",
-            "Table 1. Clinicopathological characteristics of the cohort, o-RAIT vs m-RAIT",
-            footnotes=[
-                "Median (P25, P75) or n (%); percentages among patients with a known value. "
-                "Mann-Whitney U test; Pearson \u03c7\u00b2 without continuity correction, or "
-                "Fisher's exact test when an expected count is below 5."
-            ],
+        t1 = (
+            None
+            if res["table1"] is None
+            else paper_table(
+                res["table1"],
+                counts,
+                "table1",
+                "Table 1. Clinicopathological characteristics of the cohort, o-RAIT vs m-RAIT",
+                footnotes=[
+                    "Median (P25, P75) or n (%); percentages among patients with a known value. "
+                    "Mann-Whitney U test; Pearson \u03c7\u00b2 without continuity correction, or "
+                    "Fisher's exact test when an expected count is below 5."
+                ],
+            )
         )
         extra = [r for r in [_five_year_row(cohort, survival.get("overall"), notes)] if r is not None]
-        t2 = paper_table(
-            res["table2"],
-            counts,
-            "table2",
-            "Table 2. RAIT characteristics and response, o-RAIT vs m-RAIT",
-            extra_rows=extra,
-            footnotes=[
-                "Responses by the CACA 2025 criteria (CR < PR < SD < PD); NE is shown but left "
-                "out of the tests. Last response of o-RAIT = its only RAIT."
-            ],
+        t2 = (
+            None
+            if res["table2"] is None
+            else paper_table(
+                res["table2"],
+                counts,
+                "table2",
+                "Table 2. RAIT characteristics and response, o-RAIT vs m-RAIT",
+                extra_rows=extra,
+                footnotes=[
+                    "Responses by the CACA 2025 criteria (CR < PR < SD < PD); NE is shown but left "
+                    "out of the tests. Last response of o-RAIT = its only RAIT."
+                ],
+            )
         )
-        t3 = logistic_table(
-            logistic,
-            counts.get("n_eligible"),
-            "Table 3. Univariable and multivariable logistic regression of progression after RAIT",
+        t3 = (
+            None
+            if logistic is None
+            else logistic_table(
+                logistic,
+                counts.get("n_eligible"),
+                "Table 3. Univariable and multivariable logistic regression of progression after RAIT",
+            )
         )
-        layouts += [t1, t2, t3]
+        layouts += [t for t in (t1, t2, t3) if t is not None]
         analyses: list[tuple[str, str, Mapping[str, Any]]] = []
         if survival.get("overall"):
             analyses.append(("overall", "Eligible cohort, o-RAIT vs m-RAIT", survival["overall"]))
@@ -755,16 +783,27 @@ def build_report(
                 layout.to_frame().to_csv(tab_dir / f"paper_{layout.table_id}.csv", index=False)
 
         step("HTML")
-        warn = [f"Table 3: {w}" for w in logistic.get("warnings") or []]
+        warn = [f"Table 3: {w}" for w in (logistic or {}).get("warnings") or []]
         for _key, title, analysis in analyses:
             warn += [f"{title}: {n}" for n in analysis.get("notes") or []]
+        warn += [f"{name} was not estimated: {reason}." for name, reason in skipped.items()]
+
+        def table_or_reason(layout: TableLayout | None, name: str) -> str:
+            return render_skipped(skipped[name]) if name in skipped else render_table(layout) if layout else ""
+
         sections = [
             ("cohort", "Study cohort", figs["attrition"] + render_table(t_att)),
-            ("table1", "Patient characteristics (Table 1)", render_table(t1)),
-            ("table2", "RAIT and response (Table 2, Fig. 2)", render_table(t2) + figs["sankey"]),
-            ("table3", "Risk factors for progression (Table 3)", render_table(t3) + figs["forest"]),
+            ("table1", "Patient characteristics (Table 1)", table_or_reason(t1, "table1")),
+            ("table2", "RAIT and response (Table 2, Fig. 2)", table_or_reason(t2, "table2") + figs["sankey"]),
+            (
+                "table3",
+                "Risk factors for progression (Table 3)",
+                table_or_reason(t3, "logistic") + figs.get("forest", ""),
+            ),
         ]
-        if matching:
+        if "matching" in skipped:
+            sections.append(("matching", "Propensity-score matching", render_skipped(skipped["matching"])))
+        elif matching:
             sections.append(
                 (
                     "matching",
@@ -776,15 +815,16 @@ def build_report(
             (
                 "survival",
                 "Progression-free survival (Figs. 3-4)",
-                (render_table(t_surv) if t_surv else "")
+                (render_skipped(skipped["survival"]) if "survival" in skipped else "")
+                + (render_table(t_surv) if t_surv else "")
                 + figs["km_overall"]
                 + figs.get("km_matched", "")
                 + figs.get("km_subgroups", ""),
             )
         )
-        if t_cut:
-            sections.append(("cutpoints", "Cut-points", render_table(t_cut)))
-        sensitivity_html, t_ni = render_sensitivity_analyses(res)
+        if t_cut or "cutpoints" in skipped:
+            sections.append(("cutpoints", "Cut-points", table_or_reason(t_cut, "cutpoints")))
+        sensitivity_html, t_ni = render_sensitivity_analyses(data.results)
         if t_ni is not None or "landmark" in res:
             sections.append(
                 ("beyond", "Beyond the paper: immortal time, non-inferiority, sensitivity", sensitivity_html)

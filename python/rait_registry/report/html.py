@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from ..analysis.formatting import format_p
+from ..analysis.skips import is_skipped
 from .figures import FigureFiles, finite_or_none
 from .labels import level_label, test_label, variable_label
 
@@ -475,6 +476,7 @@ background:#f6f8fa;border:1px solid #d0d7de;border-radius:6px;padding:12px 16px}
 dl.prov dt{font-weight:600} dl.prov dd{margin:0;font-family:ui-monospace,Menlo,Consolas,monospace;
 word-break:break-all}
 .notes li{margin:3px 0} .warn{color:#8a4b00}
+p.skipped{border-left:4px solid #8a4b00;background:#fdf6ec;padding:6px 12px;color:#5a3200}
 table.params{border-collapse:collapse;font-size:13px} table.params td,table.params th{border:1px solid #d0d7de;
 padding:2px 8px;text-align:left} table.params td.over{font-weight:700;color:#8a4b00}
 nav.toc{font-size:13px;columns:2;margin:10px 0 0} nav.toc a{color:#0072B2}
@@ -578,6 +580,11 @@ def non_inferiority_table(section: Mapping[str, Any], caption: str) -> TableLayo
     )
 
 
+def render_skipped(reason: str) -> str:
+    """The place of an analysis the cohort is too small for: why it was skipped."""
+    return f'<p class="skipped">Not estimated: {html.escape(reason)}.</p>'
+
+
 def render_sensitivity_analyses(results: Mapping[str, Any]) -> tuple[str, TableLayout | None]:
     """The 'Beyond the paper' section: each analysis' interpretation, plus the non-inferiority table."""
     parts = [
@@ -592,6 +599,9 @@ def render_sensitivity_analyses(results: Mapping[str, Any]) -> tuple[str, TableL
         if not section:
             continue
         parts.append(f"<h3>{html.escape(title)}</h3>")
+        if is_skipped(section):
+            parts.append(render_skipped(section["reason"]))
+            continue
         parts.append(f'<p class="interpretation">{html.escape(str(section.get("interpretation") or ""))}</p>')
         if key == "non_inferiority":
             table = non_inferiority_table(section, "Non-inferiority of o-RAIT vs m-RAIT by analysis")

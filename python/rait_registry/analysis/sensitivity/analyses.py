@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -122,6 +122,9 @@ class SensitivityAnalyses:
     ['dose_response', 'landmark', 'non_inferiority', 'sensitivity', 'time_varying_cox']
     """
 
+    #: The analyses `fit` runs, one ``on_step`` call each.
+    STEPS = 7
+
     def __init__(
         self,
         config: AnalysisConfig | None = None,
@@ -133,7 +136,11 @@ class SensitivityAnalyses:
         self.matching_variants = None if matching_variants is None else tuple(matching_variants)
 
     def fit(
-        self, cohort: pd.DataFrame, cycles: pd.DataFrame, matcher: PropensityMatcher | None = None
+        self,
+        cohort: pd.DataFrame,
+        cycles: pd.DataFrame,
+        matcher: PropensityMatcher | None = None,
+        on_step: Callable[[str], None] | None = None,
     ) -> SensitivityAnalyses:
         """Run every analysis.
 
@@ -146,12 +153,15 @@ class SensitivityAnalyses:
         matcher : PropensityMatcher, optional
             The fitted matcher of the main analysis; when None the study's matching
             (`PropensityMatcher` defaults) is fitted here.
+        on_step : callable, optional
+            Called with the name of each of the `STEPS` analyses once it is done (progress).
 
         Returns
         -------
         self
         """
         opts = self.config
+        done = on_step or (lambda step: None)
         cohort = checked_cohort(cohort)
         self.cycle_months_ = cycle_months(cohort, cycles)
         fixed = fixed_group_estimate(cohort, opts.alpha)
@@ -164,13 +174,16 @@ class SensitivityAnalyses:
             alpha=opts.alpha,
             adjust_covariates=opts.adjust_covariates,
         )
+        done("landmark")
         cp = counting_process(cohort, cycles)
         time_varying = time_varying_analysis(
             cohort, cp, fixed, adjust_covariates=opts.adjust_covariates, alpha=opts.alpha
         )
+        done("time-varying Cox")
         matching = matching_sensitivity(
             cohort, matcher, self.matching_variants, horizon_months=opts.horizon_months, alpha=opts.alpha
         )
+        done("matching variants")
         iptw = iptw_analysis(
             cohort,
             covariates=opts.iptw_covariates,
@@ -179,6 +192,7 @@ class SensitivityAnalyses:
             horizon_months=opts.horizon_months,
             alpha=opts.alpha,
         )
+        done("IPTW")
         estimates: dict[str, HazardRatioEstimate] = {
             fixed.analysis: fixed,
             **landmark.estimates,
@@ -207,6 +221,7 @@ class SensitivityAnalyses:
             alpha=opts.ni_alpha,
             horizon_months=opts.horizon_months,
         )
+        done("non-inferiority")
         e_values = e_values_table(
             estimates,
             {
@@ -217,6 +232,7 @@ class SensitivityAnalyses:
             },
             rare=opts.evalue_rare_outcome,
         )
+        done("E-values")
         section = {**matching.section, **iptw.section, "e_values": e_values}
         section["interpretation"] = sensitivity_sentence(section, opts.alpha)
         sensitivity = SectionResult(
@@ -240,6 +256,7 @@ class SensitivityAnalyses:
             adjust_covariates=opts.adjust_covariates,
             alpha=opts.alpha,
         )
+        done("dose-response")
         self.results_ = {r.name: r for r in (landmark, time_varying, non_inferiority, sensitivity, dose)}
         self.estimates_ = estimates
         self.tables_ = {name: table for result in self.results_.values() for name, table in result.tables.items()}
