@@ -14,9 +14,11 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .exceptions import RaitRegistryError
+from .warehouse import DEFAULT_STORAGE_VERSION
 
 app = typer.Typer(
     add_completion=False,
@@ -47,7 +49,7 @@ def _parse_vars(items: list[str]) -> dict:
 
 def _fail(exc: BaseException) -> None:
     if isinstance(exc, RaitRegistryError):
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True)
         raise typer.Exit(exc.exit_code)
     if os.environ.get("RAIT_DEBUG"):
         traceback.print_exc()
@@ -116,6 +118,12 @@ def refresh(
     unit_tests: bool = typer.Option(False, "--unit-tests", help="Also run the dbt unit tests of the SQL rules."),
     force: bool = typer.Option(False, "--force", help="Publish an extract taken before the published one."),
     max_age_days: int = typer.Option(31, "--max-age-days", min=0, help="Warn when the extract is older than this."),
+    storage_version: str = typer.Option(
+        DEFAULT_STORAGE_VERSION,
+        "--storage-version",
+        help="DuckDB storage format of the published file: the oldest DuckDB release that must open it "
+        "(v1.1.0: DuckDB 1.1 and later) or latest (this DuckDB's newest format; older clients cannot open it).",
+    ),
 ) -> None:
     """Ingest an extract, build the warehouse with dbt and publish it atomically."""
     from .refresh import refresh as do_refresh
@@ -131,6 +139,7 @@ def refresh(
             with_unit_tests=unit_tests,
             force=force,
             max_age_days=max_age_days,
+            storage_version=storage_version,
         )
     except Exception as exc:
         _fail(exc)
