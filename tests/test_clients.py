@@ -4,6 +4,8 @@ interpreter, a second process holding the file, ``dbt`` and ``pip`` subprocesses
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import shutil
@@ -16,7 +18,7 @@ import duckdb
 import pytest
 
 from .conftest import BIN, run_cli
-from .venvs import duckdb_client_venv
+from .venvs import duckdb_client_venv, run
 
 DIGEST_SCRIPT = Path(__file__).with_name("relation_digest.py")
 #: The oldest DuckDB a published warehouse must open in (the default --storage-version).
@@ -203,3 +205,124 @@ def test_a_holder_arriving_during_a_refresh_stops_the_publish(published_copy, de
         holder.wait()
     assert_names_the_holder(subprocess.CompletedProcess(refresh.args, refresh.returncode, stdout, stderr), holder)
     assert published_copy.read_bytes() == before
+
+
+# --- 3. query: whole exports, streamed ----------------------------------------------------------
+
+ROWS_SQL = "select range as id, 'patient ' || range as label, case when range % 3 = 0 then null else range * 0.5 end as half from range({n})"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "json", "parquet"])
+def test_exports_hold_every_row(demo_warehouse, tmp_path, fmt):
+    output = tmp_path / f"rows.{fmt}"
+    proc = run_cli(
+        "query", ROWS_SQL.format(n=20_000), "--warehouse", str(demo_warehouse), "--format", fmt, "--output", str(output)
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "20000 row(s)" in proc.stderr
+    con = duckdb.connect()
+    reader = {"csv": "read_csv", "jsonl": "read_json", "json": "read_json", "parquet": "read_parquet"}[fmt]
+    rows = con.execute(
+        f"select count(*), count(distinct id), count(half), max(label) from {reader}('{output}')"
+    ).fetchone()
+    assert rows == (20_000, 20_000, 13_333, "patient 9999")
+    if fmt == "json":
+        assert isinstance(json.loads(output.read_text()), list)
+    if fmt == "jsonl":
+        lines = output.read_text().splitlines()
+        assert len(lines) == 20_000 and json.loads(lines[1]) == {"id": 1, "label": "patient 1", "half": 0.5}
+
+
+def test_csv_to_stdout_is_whole_and_tells_null_from_empty(demo_warehouse):
+    proc = run_cli("query", ROWS_SQL.format(n=20_000), "--warehouse", str(demo_warehouse), "--csv")
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout.splitlines()) == 20_001
+    sql = "select 'a' as k, '' as empty, null as missing, 'x, \"y\"' as quoted, 'nan'::double as x"
+    proc = run_cli("query", sql, "--warehouse", str(demo_warehouse), "--format", "csv", check=True)
+    assert proc.stdout.splitlines() == ["k,empty,missing,quoted,x", 'a,"",,"x, ""y""",nan']
+    assert list(csv.reader(io.StringIO(proc.stdout)))[1] == ["a", "", "", 'x, "y"', "nan"]
+    proc = run_cli("query", sql, "--warehouse", str(demo_warehouse), "--format", "jsonl", check=True)
+    # JSON has no NaN: a non-finite double is null
+    assert json.loads(proc.stdout) == {"k": "a", "empty": "", "missing": None, "quoted": 'x, "y"', "x": None}
+
+
+def test_terminal_table_says_how_many_rows_it_hid(demo_warehouse):
+    proc = run_cli("query", ROWS_SQL.format(n=20_000), "--warehouse", str(demo_warehouse), "--max-rows", "5")
+    assert proc.returncode == 0, proc.stderr
+    assert "patient 4" in proc.stdout and "patient 5" not in proc.stdout
+    assert "5 of 20000 rows shown, 19995 hidden" in " ".join(proc.stderr.split())
+    small = run_cli("query", "select 1 as one", "--warehouse", str(demo_warehouse), check=True)
+    assert "hidden" not in small.stderr
+
+
+def test_sql_from_a_file_an_at_path_or_standard_input(demo_warehouse, tmp_path):
+    sql_file = tmp_path / "q.sql"
+    sql_file.write_text("-- eligible patients\nselect count(*) as n from marts.analysis_cohort;\n")
+    con = duckdb.connect(str(demo_warehouse), read_only=True)
+    expected = str(con.execute("select count(*) from marts.analysis_cohort").fetchone()[0])
+    con.close()
+    for args, stdin in (((f"@{sql_file}",), None), (("--file", str(sql_file)), None), (("-",), sql_file.read_text())):
+        proc = subprocess.run(
+            [str(BIN / "rait-registry"), "query", *args, "--warehouse", str(demo_warehouse), "--csv"],
+            input=stdin,
+            capture_output=True,
+            text=True,
+        )
+        assert proc.returncode == 0, (args, proc.stderr)
+        assert proc.stdout.splitlines() == ["n", expected]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("select 1", "--format", "parquet"), "--output"),
+        (("select 1", "--format", "table", "--output", "x.csv"), "terminal"),
+        (("select 1", "--csv", "--format", "json"), "--format csv"),
+        (("select 1", "--format", "xml"), "choose one of"),
+        ((), "give the SQL"),
+        (("@/nonexistent/q.sql",), "cannot read"),
+    ],
+)
+def test_query_usage_errors_exit_2(demo_warehouse, args, message):
+    proc = run_cli("query", *args, "--warehouse", str(demo_warehouse))
+    assert proc.returncode == 2
+    assert message in " ".join(proc.stderr.split())
+
+
+def test_a_failed_export_leaves_no_partial_file(demo_warehouse, tmp_path):
+    output = tmp_path / "rows.csv"
+    output.write_text("earlier\n")
+    sql = "select range, case when range = 15000 then error('stop') end as boom from range(20000)"
+    proc = run_cli("query", sql, "--warehouse", str(demo_warehouse), "--output", str(output))
+    assert proc.returncode == 2 and "stop" in proc.stderr
+    assert output.read_text() == "earlier\n"
+    assert [path.name for path in tmp_path.iterdir()] == ["rows.csv"]
+
+
+@pytest.mark.slow
+def test_a_million_row_export_streams_in_little_memory(demo_warehouse, tmp_path):
+    """Peak RSS of the query process for 1M rows (~106 MB of CSV) stays near that of a one-row query."""
+    wide = (
+        "select range as id, 'patient ' || range as label, range * 0.5 as half, repeat('x', 80) as pad from range({n})"
+    )
+
+    def peak_mb(sql: str, output: Path) -> float:
+        measure = (
+            "import resource, subprocess, sys; "
+            "code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode; "
+            "print(code, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+        )
+        command = [BIN / "rait-registry", "query", sql, "--warehouse", demo_warehouse, "--output", output]
+        code, kib = run(sys.executable, "-c", measure, *command).stdout.split()
+        assert code == "0"
+        return int(kib) / 1024
+
+    big, small = tmp_path / "big.csv", tmp_path / "small.csv"
+    big_mb = peak_mb(wide.format(n=1_000_000), big)
+    small_mb = peak_mb(wide.format(n=1), small)
+    size_mb = big.stat().st_size / 2**20
+    print(f"1M-row CSV export: {size_mb:.0f} MB written, peak RSS {big_mb:.0f} MB (1 row: {small_mb:.0f} MB)")
+    with open(big) as handle:
+        assert sum(1 for _ in handle) == 1_000_001
+    assert size_mb > 100
+    assert big_mb < small_mb + 100  # the rows are never all in memory
