@@ -9,16 +9,21 @@ import io
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import textwrap
 import time
+import urllib.request
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from .conftest import BIN, run_cli
-from .venvs import duckdb_client_venv, run
+from rait_registry import history
+
+from .conftest import BIN, REPO, run_cli
+from .venvs import dependencies_venv, duckdb_client_venv, run
 
 DIGEST_SCRIPT = Path(__file__).with_name("relation_digest.py")
 #: The oldest DuckDB a published warehouse must open in (the default --storage-version).
@@ -32,14 +37,6 @@ def clean_env(**extra: str) -> dict[str, str]:
     env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "False"
     env.update(extra)
     return env
-
-
-@pytest.fixture
-def published_copy(tmp_path, demo_warehouse) -> Path:
-    target = tmp_path / "wh" / "registry.duckdb"
-    target.parent.mkdir()
-    shutil.copy(demo_warehouse, target)
-    return target
 
 
 def storage_tag(path: Path) -> str:
@@ -326,3 +323,193 @@ def test_a_million_row_export_streams_in_little_memory(demo_warehouse, tmp_path)
         assert sum(1 for _ in handle) == 1_000_001
     assert size_mb > 100
     assert big_mb < small_mb + 100  # the rows are never all in memory
+
+
+# --- 4. the dbt loop: load, then plain dbt ------------------------------------------------------
+
+
+def copy_dbt_project(target: Path) -> Path:
+    """The dbt project as a clone has it (no target/, logs/, dbt_packages/), under ``target``."""
+    ignore = shutil.ignore_patterns("target", "logs", "dbt_packages", "package-lock.yml", "__pycache__", ".user.yml")
+    shutil.copytree(REPO / "dbt_project", target, ignore=ignore)
+    return target
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_load_then_dbt_build_and_docs_as_the_readme_writes_them(demo_extract, demo_warehouse, tmp_path):
+    clone = tmp_path / "clone"
+    project = copy_dbt_project(clone / "dbt_project")
+    env = clean_env()
+    load = subprocess.run(
+        [str(BIN / "rait-registry"), "load", "--extract", str(demo_extract)],
+        cwd=clone,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert load.returncode == 0, load.stderr
+    assert "patients: 160 read" in load.stdout and "dbt build" in load.stdout
+    dev = clone / "warehouse" / "dev.duckdb"
+    assert dev.is_file()
+    for command in (["build"], ["docs", "generate"]):
+        proc = subprocess.run([str(BIN / "dbt"), *command], cwd=project, env=env, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout[-3000:]
+    assert (project / "target" / "index.html").is_file()
+    assert "analysis_cohort" in (project / "target" / "catalog.json").read_text()
+    # the dev build has the marts of the published warehouse
+    built, published = duckdb.connect(str(dev), read_only=True), duckdb.connect(str(demo_warehouse), read_only=True)
+    try:
+        assert history.mart_hashes(built) == history.mart_hashes(published)
+        assert built.execute("select count(*) from quarantine.rejected_rows").fetchone()[0] == 0
+    finally:
+        built.close()
+        published.close()
+    # dbt docs serve finds what docs generate wrote
+    port = free_port()
+    server = subprocess.Popen(
+        [str(BIN / "dbt"), "docs", "serve", "--port", str(port), "--no-browser"],
+        cwd=project,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        pages = {}
+        deadline = time.time() + 60
+        while time.time() < deadline and len(pages) < 2:
+            try:
+                for page in ("index.html", "catalog.json"):
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/{page}", timeout=5) as response:
+                        pages[page] = response.read()
+            except OSError:
+                assert server.poll() is None, "dbt docs serve exited"
+                time.sleep(0.3)
+        assert b"dbt" in pages["index.html"] and b"analysis_cohort" in pages["catalog.json"]
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_load_refuses_a_published_warehouse(published_copy, demo_extract):
+    before = published_copy.read_bytes()
+    proc = run_cli("load", "--extract", str(demo_extract), "--warehouse", str(published_copy))
+    assert proc.returncode == 2
+    assert "published warehouse" in " ".join(proc.stderr.split())
+    assert published_copy.read_bytes() == before
+
+
+def test_a_refused_extract_leaves_the_dev_warehouse_as_it_was(tiny_extract, tmp_path):
+    dev = tmp_path / "dev.duckdb"
+    run_cli("load", "--extract", str(tiny_extract), "--warehouse", str(dev), check=True)
+    before = dev.read_bytes()
+    (tiny_extract / "lab_results.csv").unlink()
+    proc = run_cli("load", "--extract", str(tiny_extract), "--warehouse", str(dev))
+    assert proc.returncode == 1 and "lab_results" in proc.stderr
+    assert dev.read_bytes() == before
+    assert sorted(path.name for path in tmp_path.iterdir() if path.name.startswith(".")) == []
+
+
+# --- 5. a dbt package, a wheel ------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_project_is_a_dbt_package(demo_extract, demo_warehouse, tmp_path):
+    consumer = tmp_path / "consumer"
+    (consumer / "models").mkdir(parents=True)
+    database = tmp_path / "consumer.duckdb"
+    (consumer / "dbt_project.yml").write_text(
+        'name: registry_consumer\nversion: "1.0.0"\nconfig-version: 2\nprofile: registry_consumer\nmodel-paths: ["models"]\n'
+    )
+    (consumer / "packages.yml").write_text(f"packages:\n  - local: {REPO / 'dbt_project'}\n")
+    (consumer / "profiles.yml").write_text(
+        textwrap.dedent(
+            f"""\
+            registry_consumer:
+              target: dev
+              outputs:
+                dev:
+                  type: duckdb
+                  path: {database}
+                  threads: 2
+            """
+        )
+    )
+    (consumer / "models" / "eligible_by_group.sql").write_text(
+        "select rait_group, count(*) as n_patients\nfrom {{ ref('rait_registry', 'analysis_cohort') }}\ngroup by rait_group\n"
+    )
+    env = clean_env()
+    run_cli("load", "--extract", str(demo_extract), "--warehouse", str(database), check=True)
+    # our seeds, models and snapshots and the consumer's model (the data tests of our project run in test_dbt_unit
+    # and every refresh; left out here for time)
+    build = ["build", "--exclude", "resource_type:test", "resource_type:unit_test"]
+    for command in (["deps"], build):
+        proc = subprocess.run([str(BIN / "dbt"), *command], cwd=consumer, env=env, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout[-3000:]
+    con = duckdb.connect(str(database), read_only=True)
+    ours = dict(con.execute("select rait_group, n_patients from main.eligible_by_group").fetchall())
+    con.close()
+    con = duckdb.connect(str(demo_warehouse), read_only=True)
+    expected = dict(con.execute("select rait_group, count(*) from marts.analysis_cohort group by 1").fetchall())
+    con.close()
+    assert ours == expected and sum(ours.values()) > 0
+
+
+@pytest.mark.slow
+def test_an_installed_wheel_refreshes_from_outside_the_clone(demo_extract, demo_warehouse, tmp_path):
+    source = tmp_path / "source"  # what a source distribution holds; the build leaves no trace in the clone
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    for folder in ("python", "schemas"):
+        shutil.copytree(REPO / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    copy_dbt_project(source / "dbt_project")
+    wheels = tmp_path / "wheels"
+    run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", wheels, source)
+    (wheel,) = wheels.glob("rait_registry-*.whl")
+
+    venv = dependencies_venv()
+    python = venv / "bin" / "python"
+    run(python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", "--force-reinstall", wheel)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    env = clean_env()
+    where = run(python, "-c", "import rait_registry.dbt_runner as r; print(r.project_dir())", cwd=outside, env=env)
+    project = Path(where.stdout.strip())
+    assert project.is_relative_to(venv) and (project / "seeds" / "ajcc_stage_order.csv").is_file()
+
+    proc = subprocess.run(
+        [
+            str(venv / "bin" / "rait-registry"),
+            "refresh",
+            "--extract",
+            str(demo_extract),
+            "--warehouse",
+            "wh/registry.duckdb",
+        ],
+        cwd=outside,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    built = duckdb.connect(str(outside / "wh" / "registry.duckdb"), read_only=True)
+    published = duckdb.connect(str(demo_warehouse), read_only=True)
+    try:
+        assert history.mart_hashes(built) == history.mart_hashes(published)
+    finally:
+        built.close()
+        published.close()
+
+
+def test_rait_dbt_project_overrides_the_project_folder(tmp_path, monkeypatch):
+    from rait_registry.dbt_runner import project_dir
+
+    assert (project_dir() / "seeds" / "_seeds.yml").is_file()  # the seeds are inside the dbt project
+    monkeypatch.setenv("RAIT_DBT_PROJECT", str(tmp_path))
+    assert project_dir() == tmp_path

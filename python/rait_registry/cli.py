@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .exceptions import RaitRegistryError
-from .warehouse import DEFAULT_STORAGE_VERSION
+from .warehouse import DEFAULT_DEV_WAREHOUSE, DEFAULT_STORAGE_VERSION
 
 app = typer.Typer(
     add_completion=False,
@@ -187,6 +187,44 @@ def _print_change_summary(result) -> None:
         f"{len(summary['new_progression_events'])} new progression events; "
         f"{summary['response_changes']['n_cycles']} cycle responses changed; "
         f"5-year PFS {shifts or 'n/a'}",
+        highlight=False,
+    )
+
+
+@app.command()
+def load(
+    extract: Path = typer.Option(..., "--extract", help="Extract folder (CSV or Parquet files + manifest.json)."),
+    warehouse: Path = typer.Option(
+        DEFAULT_DEV_WAREHOUSE,
+        "--warehouse",
+        help="Development DuckDB file, the one dbt_project/profiles.yml targets by default (never a published one).",
+    ),
+) -> None:
+    """Check an extract and load it into a development warehouse for dbt (no dbt build, nothing published).
+
+    Then: cd dbt_project && dbt build (and dbt docs generate, dbt docs serve).
+    """
+    from .load import load as do_load
+
+    try:
+        report = do_load(extract, warehouse)
+    except Exception as exc:
+        _fail(exc)
+    for table in report.tables.values():
+        out.print(
+            f"{table.table}: {table.rows_read} read, {table.rows_staged} loaded into raw.{table.table}, "
+            f"{table.rows_quarantined} quarantined",
+            highlight=False,
+        )
+    for warning in report.warnings:
+        err.print(f"warning: {warning}", highlight=False)
+    out.print(
+        f"loaded {warehouse}; rows that broke a rule are in quarantine.rejected_rows. Next: cd dbt_project && dbt build"
+        + (
+            ""
+            if warehouse.resolve() == DEFAULT_DEV_WAREHOUSE.resolve()
+            else f" (with RAIT_DBT_DATABASE={warehouse.resolve()})"
+        ),
         highlight=False,
     )
 

@@ -81,43 +81,32 @@ def resolve_format(fmt: str | None, csv_alias: bool, output: Path | None) -> str
     return fmt
 
 
-@dataclass
-class Prepared:
-    """The SQL split into the statements run first and the one whose result is shown."""
+def result_query(con: duckdb.DuckDBPyConnection, sql: str) -> str | None:
+    """A query of the result of ``sql``, the last of its statements (those before it are run first).
 
-    last: str
-    is_select: bool
-
-
-def prepare(con: duckdb.DuckDBPyConnection, sql: str) -> Prepared:
-    """Run every statement of ``sql`` but the last; return the last (its result is the query's)."""
+    A query (SELECT, FROM, WITH, DESCRIBE, SHOW...) is returned as it is. Another statement (PRAGMA,
+    CALL, EXPLAIN, SET...), which COPY cannot wrap, is run and its (small) result registered as
+    ``query_result``; None when it returns no result.
+    """
     try:
         statements = duckdb.extract_statements(sql)
-    except duckdb.Error as exc:
-        raise QueryFailed(f"the query failed: {exc}") from None
-    if not statements:
-        raise UsageError("no SQL statement to run.")
-    try:
+        if not statements:
+            raise UsageError("no SQL statement to run.")
         for statement in statements[:-1]:
             con.execute(statement.query)
+        last = statements[-1].query.strip().rstrip(";").strip()
+        if statements[-1].type == duckdb.StatementType.SELECT:
+            return last
+        cursor = con.execute(last)
+        if cursor.description is None:
+            return None
+        fetch = getattr(cursor, "to_arrow_table", None) or cursor.fetch_arrow_table  # DuckDB 2.0 / 1.x
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # DuckDB 2.0 warns that a DB-API result is copied: it is small
+            con.register("query_result", fetch())
+        return "select * from query_result"
     except duckdb.Error as exc:
         raise QueryFailed(f"the query failed: {exc}") from None
-    last = statements[-1]
-    text = last.query.strip().rstrip(";").strip()
-    return Prepared(last=text, is_select=last.type == duckdb.StatementType.SELECT)
-
-
-def _materialised(con: duckdb.DuckDBPyConnection, prepared: Prepared) -> str | None:
-    """A relation name for the result of a statement that COPY cannot wrap (PRAGMA, CALL, EXPLAIN,
-    SET...): its (small) result is fetched and registered; None when it returns no result."""
-    cursor = con.execute(prepared.last)
-    if cursor.description is None:
-        return None
-    fetch = getattr(cursor, "to_arrow_table", None) or cursor.fetch_arrow_table  # DuckDB 2.0 / 1.x
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # DuckDB 2.0 warns that a DB-API result is copied: it is small
-        con.register("query_result", fetch())
-    return "query_result"
 
 
 def _json_safe(con: duckdb.DuckDBPyConnection, query: str) -> str:
@@ -137,15 +126,10 @@ def _json_safe(con: duckdb.DuckDBPyConnection, query: str) -> str:
 def export(con: duckdb.DuckDBPyConnection, sql: str, fmt: str, path: Path) -> int | None:
     """Write the whole result of ``sql`` to ``path`` in ``fmt`` (streamed by DuckDB's COPY); the number
     of rows written, or None when the SQL returns no result (nothing is written then)."""
-    prepared = prepare(con, sql)
+    query = result_query(con, sql)
+    if query is None:
+        return None
     try:
-        if prepared.is_select:
-            query = prepared.last
-        else:
-            name = _materialised(con, prepared)
-            if name is None:
-                return None
-            query = f"select * from {name}"
         if fmt in ("json", "jsonl"):
             query = _json_safe(con, query)
         row = con.execute(f"copy (\n{query}\n) to {sql_string(path)} ({_COPY_OPTIONS[fmt]})").fetchone()
@@ -196,15 +180,10 @@ def preview(con: duckdb.DuckDBPyConnection, sql: str, max_rows: int) -> Preview 
     """The first ``max_rows`` rows of the result of ``sql`` as DuckDB renders each value (None for
     NULL), and its row count (the rest is read in batches and counted, not kept); None when the
     SQL returns no result."""
-    prepared = prepare(con, sql)
+    query = result_query(con, sql)
+    if query is None:
+        return None
     try:
-        if prepared.is_select:
-            query = prepared.last
-        else:
-            name = _materialised(con, prepared)
-            if name is None:
-                return None
-            query = f"select * from {name}"
         columns = list(con.sql(query).columns)
         as_text = con.sql(f"select columns(*)::varchar from (\n{query}\n)")
         kept: list[tuple] = []

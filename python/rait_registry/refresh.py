@@ -81,7 +81,7 @@ def snapshot_definition() -> str:
         [
             *(project / "models" / "staging").glob("*"),
             *(project / "snapshots").glob("*"),
-            *(project.parent / "seeds").glob("*"),
+            *(project / "seeds").glob("*"),
         ]
     )
     for path in files:

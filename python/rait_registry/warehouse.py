@@ -11,6 +11,9 @@ import duckdb
 from .exceptions import UsageError, WarehouseHeld, WarehouseNotFound
 
 DEFAULT_WAREHOUSE = Path("warehouse/registry.duckdb")
+#: The development warehouse of ``rait-registry load``: ``dbt_project/profiles.yml`` points dbt at
+#: ``../warehouse/dev.duckdb`` from ``dbt_project/``, i.e. this path from the repository root.
+DEFAULT_DEV_WAREHOUSE = Path("warehouse/dev.duckdb")
 #: Schemas the project writes (``raw`` by the ingest or :mod:`rait_registry.engines`, the rest by dbt).
 PROJECT_SCHEMAS = ("raw", "reference", "staging", "intermediate", "marts", "snapshots")
 MARTS = ("patients", "rait_cycles", "pfs", "analysis_cohort", "cohort_attrition")
