@@ -8,6 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO_EXTRACT ?= demo/extract
 WAREHOUSE ?= warehouse/registry.duckdb
+DEV_WAREHOUSE ?= warehouse/dev.duckdb
 OUT ?= out
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 
@@ -54,8 +55,14 @@ format: $(STAMP)
 spec: $(STAMP)
 	$(BIN)/python -m rait_registry.specification
 
+# dbt docs of the project, built on the development warehouse (never the published one): load the demo
+# extract, dbt build, dbt docs generate into dbt_project/target, where `dbt docs serve` looks.
 docs: $(STAMP)
-	cd dbt_project && RAIT_DBT_DATABASE=$(abspath $(WAREHOUSE)) ../$(BIN)/dbt docs generate --profiles-dir . --target-path ../warehouse/.dbt/docs-target
+	test -f $(DEMO_EXTRACT)/manifest.json || $(BIN)/rait-registry synth --patients 160 --seed 0 --out $(DEMO_EXTRACT)
+	$(BIN)/rait-registry load --extract $(DEMO_EXTRACT) --warehouse $(DEV_WAREHOUSE)
+	cd dbt_project && RAIT_DBT_DATABASE=$(abspath $(DEV_WAREHOUSE)) ../$(BIN)/dbt build
+	cd dbt_project && RAIT_DBT_DATABASE=$(abspath $(DEV_WAREHOUSE)) ../$(BIN)/dbt docs generate
+	@echo "browse them: cd dbt_project && ../$(BIN)/dbt docs serve"
 
 # dbt source freshness on the published warehouse: warns when its extract date (history.refresh_runs)
 # is older than `rait-registry refresh --max-age-days` allows (docs/extract-format.md).

@@ -50,6 +50,15 @@ def demo_warehouse(tmp_path_factory, demo_extract) -> Path:
     return warehouse
 
 
+@pytest.fixture
+def published_copy(tmp_path, demo_warehouse) -> Path:
+    """A private copy of the demo warehouse (with its history) to refresh onto."""
+    target = tmp_path / "wh" / "registry.duckdb"
+    target.parent.mkdir()
+    shutil.copy(demo_warehouse, target)
+    return target
+
+
 @pytest.fixture(scope="session")
 def demo_con(demo_warehouse):
     con = duckdb.connect(str(demo_warehouse), read_only=True)

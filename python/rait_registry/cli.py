@@ -26,6 +26,7 @@ from typer.core import TyperGroup
 from . import console
 from .console import print_table, print_text
 from .exceptions import RaitRegistryError, UsageError
+from .warehouse import DEFAULT_DEV_WAREHOUSE, DEFAULT_STORAGE_VERSION
 
 #: Global options and whether each takes a value: :class:`_Group` accepts them after the command too.
 _GLOBAL_OPTIONS = {
@@ -298,6 +299,12 @@ def refresh(
     unit_tests: bool = typer.Option(False, "--unit-tests", help="Also run the dbt unit tests of the SQL rules."),
     force: bool = typer.Option(False, "--force", help="Publish an extract taken before the published one."),
     max_age_days: int = typer.Option(31, "--max-age-days", min=0, help="Warn when the extract is older than this."),
+    storage_version: str = typer.Option(
+        DEFAULT_STORAGE_VERSION,
+        "--storage-version",
+        help="DuckDB storage format of the published file: the oldest DuckDB release that must open it "
+        "(v1.1.0: DuckDB 1.1 and later) or latest (this DuckDB's newest format; older clients cannot open it).",
+    ),
     max_share: list[str] = MAX_SHARE_OPTION,
     config: Path | None = CONFIG_OPTION,
     extracted_at: str | None = EXTRACTED_AT_OPTION,
@@ -307,7 +314,7 @@ def refresh(
     Nothing is published (exit code 1, the previous publication stays) when the extract is
     refused, a quarantine share is over its limit, a dbt test or a mart check fails.
     """
-    from .dbt_runner import project_dir
+    from .dbt_runner import require_project
     from .paths import readable_folder, writable_file
     from .refresh import refresh as do_refresh
 
@@ -317,7 +324,7 @@ def refresh(
         date = _parse_date(extracted_at, "--extracted-at")
         readable_folder(extract, "--extract")
         target = writable_file(_warehouse(warehouse), "--warehouse")
-        project_dir()  # $RAIT_DBT_PROJECT checked before any work
+        require_project()  # $RAIT_DBT_PROJECT checked before any work
         result = do_refresh(
             extract,
             target,
@@ -326,6 +333,7 @@ def refresh(
             with_unit_tests=unit_tests,
             force=force,
             max_age_days=max_age_days,
+            storage_version=storage_version,
             limits=limits,
             extracted_at=date,
         )
@@ -393,6 +401,44 @@ def _print_change_summary(result) -> None:
         f"{len(summary['new_progression_events'])} new progression events; "
         f"{summary['response_changes']['n_cycles']} cycle responses changed; "
         f"5-year PFS {shifts or 'n/a'}"
+    )
+
+
+@app.command()
+def load(
+    extract: Path = typer.Option(..., "--extract", help="Extract folder (CSV or Parquet files + manifest.json)."),
+    warehouse: Path = typer.Option(
+        DEFAULT_DEV_WAREHOUSE,
+        "--warehouse",
+        help="Development DuckDB file, the one dbt_project/profiles.yml targets by default (never a published one).",
+    ),
+) -> None:
+    """Check an extract and load it into a development warehouse for dbt (no dbt build, nothing published).
+
+    Then: cd dbt_project && dbt build (and dbt docs generate, dbt docs serve).
+    """
+    from .load import load as do_load
+
+    try:
+        report = do_load(extract, warehouse)
+    except Exception as exc:
+        _fail(exc)
+    for table in report.tables.values():
+        out.print(
+            f"{table.table}: {table.rows_read} read, {table.rows_staged} loaded into raw.{table.table}, "
+            f"{table.rows_quarantined} quarantined",
+            highlight=False,
+        )
+    for warning in report.warnings:
+        err.print(f"warning: {warning}", highlight=False)
+    out.print(
+        f"loaded {warehouse}; rows that broke a rule are in quarantine.rejected_rows. Next: cd dbt_project && dbt build"
+        + (
+            ""
+            if warehouse.resolve() == DEFAULT_DEV_WAREHOUSE.resolve()
+            else f" (with RAIT_DBT_DATABASE={warehouse.resolve()})"
+        ),
+        highlight=False,
     )
 
 
@@ -525,42 +571,58 @@ def _default_text(value) -> str:
 
 @app.command()
 def query(
-    sql: str = typer.Argument(..., help="SQL to run on the published warehouse (read-only)."),
+    sql: str | None = typer.Argument(
+        None, help="SQL to run (read-only); @FILE reads it from a file, - from standard input.", show_default=False
+    ),
+    file: Path | None = typer.Option(None, "--file", "-f", help="Read the SQL from this file."),
     warehouse: Path | None = WAREHOUSE_OPTION,
-    max_rows: int = typer.Option(200, "--max-rows", help="Print at most this many rows."),
-    csv: bool = typer.Option(False, "--csv", help="Print CSV instead of a table."),
+    fmt: str | None = typer.Option(
+        None,
+        "--format",
+        help="table (the terminal), csv, jsonl (one object a line), json (one array) or parquet; exports hold "
+        "the whole result [default: table, or from the --output file's extension]",
+        show_default=False,
+    ),
+    csv: bool = typer.Option(False, "--csv", help="Same as --format csv."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write the export to this file."),
+    max_rows: int = typer.Option(
+        200, "--max-rows", min=1, help="Rows the terminal table shows (it says how many it hid); exports are whole."
+    ),
 ) -> None:
-    """Run SQL on a read-only connection to the published warehouse and print the result."""
-    import duckdb
-
+    """Run SQL on a read-only connection to the published warehouse: print a table, or export the whole result."""
+    from .query import export_to_file, export_to_stream, preview, read_sql, resolve_format
     from .warehouse import connect_read_only
 
     try:
+        text = read_sql(sql, file)
+        export_format = resolve_format(fmt, csv, output)
         con = connect_read_only(_warehouse(warehouse))
     except Exception as exc:
         _fail(exc)
     try:
-        try:
-            cursor = con.execute(sql)
-        except duckdb.Error as exc:
-            err.print(f"error: the query failed: {exc}", highlight=False, markup=False)
-            raise typer.Exit(2) from None
-        if cursor.description is None:
+        if output is not None:
+            rows = export_to_file(con, text, export_format, output)
+            err.print(f"wrote {rows} row(s) to {output} ({export_format})", highlight=False)
             return
-        names = [d[0] for d in cursor.description]
-        rows = cursor.fetchmany(max_rows + 1)
+        if export_format != "table":
+            sys.stdout.flush()
+            export_to_stream(con, text, export_format, sys.stdout.buffer)
+            return
+        result = preview(con, text, max_rows)
+    except Exception as exc:
+        _fail(exc)
     finally:
         con.close()
-    if csv:
-        import csv as csv_module
-
-        writer = csv_module.writer(sys.stdout)
-        writer.writerow(names)
-        writer.writerows(rows[:max_rows])
+    if result is None:
         return
-    print_table(names, rows[:max_rows])
-    if len(rows) > max_rows:
-        err.print(f"(more than {max_rows} rows; showing the first {max_rows}; use --max-rows)")
+    print_table(result.columns, result.rows)
+    hidden = result.total - len(result.rows)
+    if hidden:
+        err.print(
+            f"({len(result.rows)} of {result.total} rows shown, {hidden} hidden: raise --max-rows, or export every "
+            "row with --format csv|jsonl|json|parquet [--output FILE])",
+            highlight=False,
+        )
 
 
 def _analysis_options() -> list[inspect.Parameter]:

@@ -17,19 +17,40 @@ from .exceptions import BuildFailed, UsageError
 
 
 def project_dir() -> Path:
-    """The dbt project shipped with rait-registry (``$RAIT_DBT_PROJECT`` overrides)."""
+    """The dbt project of rait-registry.
+
+    ``$RAIT_DBT_PROJECT`` when set; else the copy installed inside the package
+    (``rait_registry/dbt_project``, shipped in the wheel); else the ``dbt_project`` folder of a
+    clone (an editable install).
+    """
     override = os.environ.get("RAIT_DBT_PROJECT")
     if override:
-        if not (Path(override) / "dbt_project.yml").is_file():
-            raise UsageError(
-                f"RAIT_DBT_PROJECT={override}: no dbt_project.yml there; point it at the rait-registry "
-                "dbt_project folder, or unset it to use the project shipped with the package."
-            )
         return Path(override)
-    candidate = Path(__file__).resolve().parents[2] / "dbt_project"
-    if not (candidate / "dbt_project.yml").is_file():
-        raise UsageError("cannot find the dbt project; set RAIT_DBT_PROJECT to the rait-registry dbt_project folder.")
-    return candidate
+    package = Path(__file__).resolve().parent
+    for candidate in (package / "dbt_project", package.parents[1] / "dbt_project"):
+        if (candidate / "dbt_project.yml").is_file():
+            return candidate
+    raise UsageError(
+        f"cannot find the dbt project (looked in {package / 'dbt_project'} and {package.parents[1] / 'dbt_project'}); "
+        "reinstall rait-registry, or set RAIT_DBT_PROJECT to the rait-registry dbt_project folder."
+    )
+
+
+def require_project() -> Path:
+    """`project_dir`, checked to hold a ``dbt_project.yml`` (a command checks it before any work).
+
+    Raises
+    ------
+    UsageError
+        ``$RAIT_DBT_PROJECT`` names a folder without ``dbt_project.yml``, or no project is found.
+    """
+    project = project_dir()
+    if not (project / "dbt_project.yml").is_file():
+        raise UsageError(
+            f"RAIT_DBT_PROJECT={project}: no dbt_project.yml there; point it at the rait-registry dbt_project "
+            "folder, or unset it to use the project shipped with the package."
+        )
+    return project
 
 
 @dataclass

@@ -42,10 +42,15 @@ class MartCheckFailed(DataProblem):
     """A pandera check on a mart failed; nothing was published."""
 
 
-class LockHeld(RaitRegistryError):
-    """Another refresh holds the warehouse lock."""
+class WarehouseHeld(RaitRegistryError):
+    """The warehouse is held (contract section 5, exit code 3): another process has the DuckDB file
+    open read-write, so nobody else can open it and a refresh must not publish over it."""
 
     exit_code = 3
+
+
+class LockHeld(WarehouseHeld):
+    """Another refresh holds the warehouse lock."""
 
 
 class WarehouseNotFound(UsageError):

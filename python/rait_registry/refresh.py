@@ -30,7 +30,13 @@ from .dbt_runner import BuildProgress, DbtResult, require_success, run_dbt
 from .ingest import IngestReport, ingest
 from .lock import WarehouseLock
 from .quarantine_limits import QuarantineLimits, QuarantineShares
-from .warehouse import PROJECT_SCHEMAS
+from .warehouse import (
+    DEFAULT_STORAGE_VERSION,
+    check_storage_version,
+    check_warehouse_name,
+    ensure_not_held,
+    held_error,
+)
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +60,8 @@ class RefreshResult:
     warnings: list[str] = field(default_factory=list)
     #: dbt snapshots left alone: their source table has the same records as at the last published refresh
     snapshots_skipped: list[str] = field(default_factory=list)
+    #: DuckDB storage format of the published file (``--storage-version``)
+    storage_version: str = DEFAULT_STORAGE_VERSION
     #: The quarantine share of each table and reason with its limit (:mod:`rait_registry.quarantine_limits`)
     quarantine_shares: QuarantineShares | None = None
 
@@ -77,7 +85,7 @@ def snapshot_definition() -> str:
         [
             *(project / "models" / "staging").glob("*"),
             *(project / "snapshots").glob("*"),
-            *(project.parent / "seeds").glob("*"),
+            *(project / "seeds").glob("*"),
         ]
     )
     for path in files:
@@ -85,9 +93,6 @@ def snapshot_definition() -> str:
             digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
 
-
-#: File stems a warehouse cannot have: the database would be named like one of its schemas.
-RESERVED_NAMES = frozenset({*PROJECT_SCHEMAS, "landing", "quarantine", "history", "main"})
 
 #: A refresh warns when the extract is older than this many days (``--max-age-days``).
 DEFAULT_MAX_AGE_DAYS = 31
@@ -145,9 +150,11 @@ def check_freshness(
 
 def _published_extract(warehouse: Path) -> dict | None:
     """Date (and its source and run) of the latest published extract, None without one."""
+    from .warehouse import connect_read_only
+
     if not warehouse.is_file():
         return None
-    con = duckdb.connect(str(warehouse), read_only=True)
+    con = connect_read_only(warehouse)
     try:
         columns = {row[0] for row in con.execute("describe history.refresh_runs").fetchall()}
         source = "extracted_at_source" if "extracted_at_source" in columns else "null"
@@ -215,6 +222,7 @@ def refresh(
     with_unit_tests: bool = False,
     force: bool = False,
     max_age_days: int | None = DEFAULT_MAX_AGE_DAYS,
+    storage_version: str = DEFAULT_STORAGE_VERSION,
     limits: QuarantineLimits | None = None,
     extracted_at: dt.date | None = None,
 ) -> RefreshResult:
@@ -239,6 +247,10 @@ def refresh(
         Publish an extract taken before the published one (refused otherwise).
     max_age_days
         Warn (``RefreshResult.warnings``) when the extract is older than this; None: never.
+    storage_version
+        DuckDB storage format of the published file: a DuckDB release (``v1.1.0``, the default:
+        DuckDB 1.1 and later open it) or ``latest`` (only the running DuckDB's version and later).
+        A published file in another format is converted by this refresh.
     limits
         Limits of the quarantine shares (default: 5% of every table's rows); a share over its
         limit stops the refresh before the build.
@@ -252,21 +264,18 @@ def refresh(
     ------
     LockHeld
         Another refresh is running (exit code 3).
+    WarehouseHeld
+        Another process has the published file open read-write (exit code 3), found before the
+        work starts or just before publishing; nothing is published.
     ExtractRefused, QuarantineLimitExceeded, BuildFailed, MartCheckFailed
         Data problems (exit code 1); the published warehouse is unchanged.
     """
-    warehouse = Path(warehouse).resolve()
-    if warehouse.stem.lower() in RESERVED_NAMES:
-        from .exceptions import UsageError
-
-        raise UsageError(
-            f"the warehouse file cannot be named {warehouse.name}: DuckDB names a database after its file, "
-            f"and {warehouse.stem} is also a schema of the warehouse; choose another name (e.g. registry.duckdb)."
-        )
+    warehouse = check_warehouse_name(Path(warehouse).resolve())
+    check_storage_version(storage_version)
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     run_id = new_run_id()
     started_at = dt.datetime.now(dt.UTC)
-    result = RefreshResult(run_id=run_id, warehouse=str(warehouse), status="running")
+    result = RefreshResult(run_id=run_id, warehouse=str(warehouse), status="running", storage_version=storage_version)
     progress = reporter()
     first_phase = len(progress.phases)
     with WarehouseLock(warehouse):
@@ -279,11 +288,12 @@ def refresh(
         try:
             started = time.perf_counter()
             with progress.phase("prepare") as phase:
+                ensure_not_held(warehouse)  # a read-write holder would lose its writes, and blocks the reads below
                 result.warnings = check_freshness(
                     Path(extract_dir), warehouse, force=force, max_age_days=max_age_days, extracted_at=extracted_at
                 )
                 # the history and the snapshots come forward with a copy of the published file
-                carried = history.start_build(build_file, warehouse)
+                carried = history.start_build(build_file, warehouse, storage_version)
                 phase.update(published_copy="yes" if carried else "none (first refresh)")
             con = connect_build(build_file)
             try:
@@ -338,7 +348,7 @@ def refresh(
             con = connect_build(build_file)
             try:
                 started = time.perf_counter()
-                with progress.phase("mart checks") as phase:
+                with progress.phase("mart checks"):
                     result.mart_checks = _check_marts(con)
                 result.timings_s["mart_checks"] = time.perf_counter() - started
 
@@ -370,11 +380,19 @@ def refresh(
 
             started = time.perf_counter()
             with progress.phase("publish"):
+                ensure_not_held(warehouse)  # again: a holder may have opened it during the build
                 os.replace(build_file, warehouse)
                 published = True
             result.timings_s["publish"] = time.perf_counter() - started
             result.status = "unchanged" if result.is_unchanged else "published"
             return result
+        except duckdb.IOException as exc:
+            # the published file opened read-write by another process while the refresh read it
+            error = held_error(exc, warehouse) or exc
+            result.status = "failed"
+            if error is exc:
+                raise
+            raise error from None
         except BaseException as exc:
             error = exc
             result.status = "failed"
@@ -416,6 +434,7 @@ def _history_row(result: RefreshResult, started_at: dt.datetime, dbt_vars: dict 
         "dbt_vars": dbt_vars or {},
         "change_summary": result.change_summary,
         "package_version": __version__,
+        "storage_version": result.storage_version,
         "quarantine_shares": result.quarantine_shares.to_dict() if result.quarantine_shares else None,
         "extracted_at_source": report.extracted_at_source if report else None,
     }
