@@ -25,6 +25,7 @@ from pathlib import Path
 import duckdb
 
 from . import __version__, history
+from .contract import CONTRACT_REVISION
 from .dbt_runner import DbtResult, require_success, run_dbt
 from .ingest import IngestReport, ingest
 from .lock import WarehouseLock
@@ -274,7 +275,9 @@ def refresh(
                 before = history.previous_hashes(con, has_previous)
                 result.is_unchanged = before == result.mart_hashes
                 result.change_summary = (
-                    history.change_summary(con, has_previous) if has_previous and before else {"first_refresh": True}
+                    history.change_summary(con, has_previous, _this_refresh(result, dbt_vars))
+                    if has_previous and before
+                    else {"first_refresh": True}
                 )
                 if has_previous:
                     con.execute(f"detach {history.PREVIOUS}")
@@ -308,6 +311,18 @@ def refresh(
             history.append_log(log_path(warehouse), row)
 
 
+def _this_refresh(result: RefreshResult, dbt_vars: dict | None) -> dict:
+    """This refresh as :func:`rait_registry.history.attribute_changes` compares it with the last one."""
+    report = result.ingest
+    return {
+        "contract_revision": CONTRACT_REVISION,
+        "dbt_vars": dbt_vars or {},
+        "fingerprints": {name: t.fingerprint for name, t in (report.tables.items() if report else [])},
+        "manifest_sha256": report.manifest_sha256 if report else None,
+        "package_version": __version__,
+    }
+
+
 def _history_row(result: RefreshResult, started_at: dt.datetime, dbt_vars: dict | None, status: str) -> dict:
     report = result.ingest
     return {
@@ -335,4 +350,5 @@ def _history_row(result: RefreshResult, started_at: dt.datetime, dbt_vars: dict 
         "dbt_vars": dbt_vars or {},
         "change_summary": result.change_summary,
         "package_version": __version__,
+        "contract_revision": CONTRACT_REVISION,
     }
