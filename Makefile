@@ -8,10 +8,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO_EXTRACT ?= demo/extract
 WAREHOUSE ?= warehouse/registry.duckdb
+DEV_WAREHOUSE ?= warehouse/dev.duckdb
 OUT ?= out
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 
-.PHONY: demo test install clean docs r-references lint format spec
+.PHONY: demo test install clean docs freshness r-references lint format spec
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,12 +49,25 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 
 # docs/specification.md from docs/spec-source/specification.template.md and the code
-# (contract.py, params.py, the dbt models, schemas/, the CLI); tests/test_specification.py fails when it is stale.
+# (contract.py, params.py, the dbt models, schemas/, the CLI), docs/extract-format.md (which includes
+# its section 1) and the dbt source file of the raw tables (from contract.py); tests/test_specification.py
+# and tests/test_dbt_conventions.py fail when one is stale.
 spec: $(STAMP)
 	$(BIN)/python -m rait_registry.specification
 
+# dbt docs of the project, built on the development warehouse (never the published one): load the demo
+# extract, dbt build, dbt docs generate into dbt_project/target, where `dbt docs serve` looks.
 docs: $(STAMP)
-	cd dbt_project && RAIT_DBT_DATABASE=$(abspath $(WAREHOUSE)) ../$(BIN)/dbt docs generate --profiles-dir . --target-path ../warehouse/.dbt/docs-target
+	test -f $(DEMO_EXTRACT)/manifest.json || $(BIN)/rait-registry synth --patients 160 --seed 0 --out $(DEMO_EXTRACT)
+	$(BIN)/rait-registry load --extract $(DEMO_EXTRACT) --warehouse $(DEV_WAREHOUSE)
+	cd dbt_project && RAIT_DBT_DATABASE=$(abspath $(DEV_WAREHOUSE)) ../$(BIN)/dbt build
+	cd dbt_project && RAIT_DBT_DATABASE=$(abspath $(DEV_WAREHOUSE)) ../$(BIN)/dbt docs generate
+	@echo "browse them: cd dbt_project && ../$(BIN)/dbt docs serve"
+
+# dbt source freshness on the published warehouse: warns when its extract date (history.refresh_runs)
+# is older than `rait-registry refresh --max-age-days` allows (docs/extract-format.md).
+freshness: $(STAMP)
+	cd dbt_project && RAIT_DBT_DATABASE=$(abspath $(WAREHOUSE)) ../$(BIN)/dbt source freshness --profiles-dir . --target-path $(dir $(abspath $(WAREHOUSE))).dbt/freshness-target --log-path $(dir $(abspath $(WAREHOUSE))).dbt/freshness-logs
 
 clean:
 	rm -rf demo warehouse out dbt_project/target dbt_project/logs .pytest_cache

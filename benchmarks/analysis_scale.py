@@ -81,7 +81,7 @@ def run(n: int, seed: int, cox: bool) -> list[dict]:
         T = cohort["pfs_months"].to_numpy()
         E = cohort["pfs_event"].to_numpy()
         G = cohort["rait_group"].to_numpy()
-        t, comp = _time(lambda: SurvivalComparison(["o-RAIT", "m-RAIT"], cox=False).fit(T, E, G))
+        t, comp = _time(lambda: SurvivalComparison(["o-RAIT", "m-RAIT"], cox=False).fit(cohort))
         rows.append({"n": n, "step": "KM + log-rank", "seconds": t, "detail": f"chi2 {comp.logrank_['chi2']:.1f}"})
         if cox:
             t, hr = _time(lambda: hazard_ratio(T, E, G, "o-RAIT", "m-RAIT")[0])

@@ -1,7 +1,7 @@
 """Calibration of the synthetic registry against the study (Shi et al. 2025, Tables 1-3).
 
 Simulates a registry with :func:`rait_registry.synth.simulate`, derives the marts with the
-independent pandas reading of contract section 2 (``tests/oracle``), and prints the figures
+independent pandas reading of docs/specification.md section 2 (``tests/oracle``), and prints the figures
 the study reports next to the simulated ones. Nothing here feeds back into the simulator:
 it is a measurement.
 

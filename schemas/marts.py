@@ -11,7 +11,9 @@ check that the published relations are internally consistent.
 Columns of specification section 3 are required; further columns the dbt marts publish for lineage
 (ids of the samples and scans used, windows, extra dates) are declared ``required=False``.
 
-The vocabularies come from :mod:`rait_registry.contract`.
+The vocabularies come from :mod:`rait_registry.contract`. The column descriptions come from the
+dbt marts YAML, their one home (:func:`rait_registry.dbt_docs.mart_column_descriptions`), so
+``Model.to_schema().columns[name].description`` reads as dbt docs do.
 
 :func:`rait_registry.mart_checks.validate_marts` runs these models (lazily, all failures at once)
 after ``dbt build`` and before publication; it also checks the database types (dates are DATE,
@@ -37,6 +39,7 @@ from rait_registry.contract import (
     RESPONSE_BASES,
 )
 from rait_registry.contract import ELIGIBILITY_CRITERIA as CRITERIA
+from rait_registry.dbt_docs import mart_column_descriptions
 
 __all__ = [
     "ATA_RISKS",
@@ -81,6 +84,18 @@ MART_KEYS = {
 ABS_TOL = 1e-3  # months/GBq; FLOAT (single precision) columns carry ~7 significant digits
 
 
+def _documented(mart: str):
+    """Class decorator: give every column of a mart model its description from the dbt marts YAML."""
+
+    def apply(model: type[pa.DataFrameModel]) -> type[pa.DataFrameModel]:
+        descriptions = mart_column_descriptions().get(mart, {})
+        for name, (_, field) in model.__fields__.items():
+            field.description = descriptions.get(name) or None
+        return model
+
+    return apply
+
+
 def _close(a: pd.Series, b: pd.Series, rel: float = 1e-5) -> pd.Series:
     a = a.astype("float64")
     b = b.astype("float64")
@@ -112,6 +127,7 @@ def _expected_exclusion(df: pd.DataFrame) -> pd.Series:
     return reason
 
 
+@_documented("patients")
 class PatientsMart(pa.DataFrameModel):
     """marts.patients -- one row per patient of the extract."""
 
@@ -229,6 +245,7 @@ class PatientsMart(pa.DataFrameModel):
         return ok
 
 
+@_documented("rait_cycles")
 class RaitCyclesMart(pa.DataFrameModel):
     """marts.rait_cycles -- one row per administration."""
 
@@ -331,6 +348,7 @@ class RaitCyclesMart(pa.DataFrameModel):
         return ~(df["window_end_date"] < df["window_start_date"]).fillna(False)
 
 
+@_documented("pfs")
 class PfsMart(pa.DataFrameModel):
     """marts.pfs -- one row per patient with a RAIT."""
 
@@ -403,6 +421,7 @@ class PfsMart(pa.DataFrameModel):
         return ok
 
 
+@_documented("analysis_cohort")
 class AnalysisCohortMart(pa.DataFrameModel):
     """marts.analysis_cohort -- eligible patients only."""
 
@@ -465,6 +484,7 @@ class AnalysisCohortMart(pa.DataFrameModel):
         return df["median_activity_gbq"] <= df["cumulative_gbq"] + ABS_TOL
 
 
+@_documented("cohort_attrition")
 class CohortAttritionMart(pa.DataFrameModel):
     """marts.cohort_attrition -- one row per eligibility step (0 = all patients)."""
 

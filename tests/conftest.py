@@ -11,6 +11,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from .frozen_data import FROZEN, load_frozen, read_frozen_csv
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data"
 BIN = Path(sys.executable).parent
@@ -48,6 +50,15 @@ def demo_warehouse(tmp_path_factory, demo_extract) -> Path:
     return warehouse
 
 
+@pytest.fixture
+def published_copy(tmp_path, demo_warehouse) -> Path:
+    """A private copy of the demo warehouse (with its history) to refresh onto."""
+    target = tmp_path / "wh" / "registry.duckdb"
+    target.parent.mkdir()
+    shutil.copy(demo_warehouse, target)
+    return target
+
+
 @pytest.fixture(scope="session")
 def demo_con(demo_warehouse):
     con = duckdb.connect(str(demo_warehouse), read_only=True)
@@ -80,6 +91,24 @@ def read_published_marts(warehouse: Path) -> dict:
         return {name: con.execute(f"select * from marts.{name}").df() for name in MARTS}
     finally:
         con.close()
+
+
+@pytest.fixture(scope="module", params=FROZEN)
+def frozen(request):
+    """Each frozen data set (stand-in, demo) with its R references (tests/frozen_data.py), once per module."""
+    return load_frozen(request.param)
+
+
+@pytest.fixture(scope="module")
+def cohort():
+    """The frozen stand-in cohort (CR/NE responses, missing values, deliberate separation), once per module."""
+    return read_frozen_csv("frozen_cohort", "analysis_cohort")
+
+
+@pytest.fixture(scope="module")
+def cycles():
+    """The frozen stand-in cohort's rait_cycles, once per module."""
+    return read_frozen_csv("frozen_cohort", "rait_cycles")
 
 
 @pytest.fixture(scope="session")

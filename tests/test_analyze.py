@@ -8,12 +8,20 @@ patients, not reproductions of the paper's numbers.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import jsonschema
+import pandas as pd
 import pytest
+import typer.main
+from typer.testing import CliRunner
 
-from rait_registry.analysis.run import validate_results
+from rait_registry import params
+from rait_registry.analysis import AnalysisConfig, analyze, read_published, validate_results, warehouse_meta
+from rait_registry.analysis.sensitivity import OPTION_NAMES
+from rait_registry.cli import app
+from rait_registry.exceptions import UsageError
 
 from .conftest import run_cli
 
@@ -53,6 +61,138 @@ def test_matched_pairs_are_o_then_m_and_disjoint(results, demo_con):
     assert all(groups[o] == "o-RAIT" and groups[m] == "m-RAIT" for o, m in pairs)
     flat = [pid for pair in pairs for pid in pair]
     assert len(flat) == len(set(flat))
+
+
+@pytest.mark.filterwarnings("ignore::rait_registry.exceptions.StatisticsWarning")
+def test_the_python_api_gives_the_results_of_the_command(results, demo_warehouse):
+    marts = read_published(demo_warehouse)
+    result = analyze(marts.cohort, marts.cycles, meta=warehouse_meta(marts, demo_warehouse))
+    ours = {k: v for k, v in result.to_dict().items() if k != "meta"}
+    assert ours == {k: v for k, v in results.items() if k != "meta"}
+    for key in ("config", "run_id", "refreshed_at", "dbt_vars", "warehouse"):
+        assert result.results["meta"][key] == results["meta"][key], key
+    assert list(result.summary.index) == ["overall", "matched", "landmark", "time_varying", "iptw"]
+
+
+def test_sensitivity_tables_are_named_after_their_section(results, demo_results):
+    sections = ("landmark", "time_varying_cox", "non_inferiority", "sensitivity", "dose_response")
+    written = [p.stem for p in (demo_results / "tables").glob("*.csv")]
+    assert not [name for name in written if name.startswith("beyond")]
+    assert {"landmark_hr_by_time", "sensitivity_e_values", "sensitivity_iptw_balance"} <= set(written)
+    assert "sensitivity_options" in results and "beyond_options" not in results
+    for name in sections:
+        assert any(stem.startswith(name) for stem in written), name
+
+
+# --- the options: declared once (rait_registry.params) ----------------------------------------
+
+
+def test_analysis_config_is_the_declaration():
+    """AnalysisConfig's fields, their order and defaults are the analysis parameters of rait_registry.params."""
+    fields = dataclasses.fields(AnalysisConfig)
+    assert [f.name for f in fields] == [p.name for p in params.ANALYSIS_PARAMETERS]
+    for f, p in zip(fields, params.ANALYSIS_PARAMETERS):
+        assert f.default == p.default, p.name
+
+
+def test_every_sensitivity_option_is_in_the_config():
+    names = {f.name for f in dataclasses.fields(AnalysisConfig)}
+    assert set(OPTION_NAMES) - {"matching_variants"} <= names
+
+
+def test_config_values_are_checked_against_the_declaration():
+    assert AnalysisConfig(age_cut_years=50).age_cut_years == 50.0
+    with pytest.raises(UsageError, match="caliper_scale must be one of propensity, logit_sd"):
+        AnalysisConfig(caliper_scale="sd")
+    with pytest.raises(UsageError, match="landmark_months"):
+        AnalysisConfig(landmark_months=72)
+    with pytest.raises(UsageError, match="unknown analysis option"):
+        AnalysisConfig.from_mapping({"age_cut": 45})
+
+
+def test_analyze_options_are_generated_from_the_declaration():
+    command = typer.main.get_command(app).commands["analyze"]
+    flags = {name for option in command.params for name in (*option.opts, *option.secondary_opts)}
+    for p in params.ANALYSIS_PARAMETERS:
+        assert set(p.cli.split("/")) <= flags, p.name
+        assert set(p.aliases) <= flags, p.name
+    # every option name of 0.1.0 still works
+    old = {"--age-cut", "--size-cut", "--selection-threshold", "--caliper", "--caliper-scale", "--landmark-months"}
+    assert old | {"--ni-hr-margin", "--ni-pfs-margin", "--beyond", "--paper-only"} <= flags
+    hidden = {name for option in command.params if option.hidden for name in option.opts}
+    assert hidden == {"--beyond"}
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ([], {}),
+        (
+            ["--age-cut", "50", "--caliper", "none", "--landmark-sensitivity-months", "6,9", "--paper-only"],
+            {
+                "age_cut_years": 50.0,
+                "caliper": None,
+                "landmark_sensitivity_months": (6.0, 9.0),
+                "sensitivity_analyses": False,
+            },
+        ),
+        (["--paper-only", "--beyond"], {"sensitivity_analyses": True}),
+        (
+            ["--adjust-covariates", "age_at_diagnosis_years", "--no-iptw-stabilized", "--evalue-rare-outcome", "true"],
+            {"adjust_covariates": ("age_at_diagnosis_years",), "iptw_stabilized": False, "evalue_rare_outcome": True},
+        ),
+    ],
+)
+def test_analyze_options_reach_the_config(monkeypatch, tmp_path, args, expected):
+    import rait_registry.analysis.run as run
+
+    seen = {}
+
+    def stop(warehouse, out_dir, config):
+        seen["config"] = config
+        raise UsageError("stopped after reading the options")
+
+    monkeypatch.setattr(run, "analyze_warehouse", stop)
+    proc = CliRunner().invoke(app, ["analyze", "--warehouse", str(tmp_path / "w.duckdb"), *args])
+    assert proc.exit_code == 2 and "stopped after reading the options" in proc.output
+    assert seen["config"] == AnalysisConfig(**expected)
+
+
+def test_a_bad_option_value_is_a_usage_error(tmp_path):
+    proc = run_cli("analyze", "--warehouse", str(tmp_path / "w.duckdb"), "--ni-hr-margin", "0.9")
+    assert proc.returncode == 2
+    assert "ni_hr_margin must be > 1" in proc.stderr
+
+
+def test_the_analysis_and_the_report_read_the_warehouse_alike(tmp_path, demo_warehouse):
+    """One reader (rait_registry.warehouse.read_published) for both: a missing mart is a usage error
+    for each; a warehouse without refresh history still reads, with no refresh."""
+    import duckdb
+
+    broken = tmp_path / "broken.duckdb"
+    con = duckdb.connect(str(broken))
+    con.execute("create schema marts")
+    con.execute("create table marts.analysis_cohort as select 1 as patient_id")
+    con.close()
+    for command in ("analyze", "report"):
+        proc = run_cli(command, "--warehouse", str(broken), "--out", str(tmp_path / command))
+        message = " ".join(proc.stderr.split())  # rich wraps lines
+        assert proc.returncode == 2, command
+        assert "has no marts.rait_cycles; run `rait-registry refresh`" in message, command
+
+    bare = tmp_path / "bare.duckdb"
+    con = duckdb.connect(str(bare))
+    con.execute(f"attach '{demo_warehouse}' as demo (read_only)")
+    con.execute("create schema marts")
+    for mart in ("analysis_cohort", "rait_cycles", "cohort_attrition"):
+        con.execute(f"create table marts.{mart} as select * from demo.marts.{mart}")
+    con.close()
+    published = read_published(demo_warehouse)
+    marts = read_published(bare)
+    assert marts.refresh is None and marts.n_quarantined_rows is None
+    assert published.refresh["run_id"] and isinstance(published.refresh["dbt_vars"], dict)
+    pd.testing.assert_frame_equal(marts.cohort, published.cohort)
+    assert warehouse_meta(marts, bare) == {"warehouse": str(bare)}
 
 
 def test_analyze_without_a_warehouse_is_a_usage_error(tmp_path):
@@ -115,7 +255,7 @@ def test_calibration_multivariable_risk_factors(results):
     assert age["or"] > 2.5 and persistent["or"] > 2.5
 
 
-def test_beyond_the_paper_sections_carry_numbers_and_interpretations(results):
+def test_sensitivity_sections_carry_numbers_and_interpretations(results):
     for section in ("landmark", "time_varying_cox", "non_inferiority", "sensitivity", "dose_response"):
         assert results[section]["interpretation"], section
     ni = results["non_inferiority"]

@@ -16,14 +16,12 @@ import pytest
 
 from rait_registry.analysis.cutpoints import (
     DEFAULT_VARIABLES,
+    CutpointScan,
     MaxstatCutpoint,
-    cutpoint_section,
     logrank_scores,
     p_lausen94,
 )
 from rait_registry.exceptions import AnalysisError, InsufficientDataError
-
-from .frozen_data import FROZEN, FrozenCohort, load_frozen, read_frozen_csv
 
 DATA = Path(__file__).parent / "data"
 REF = DATA / "r_reference"
@@ -31,18 +29,6 @@ REF = DATA / "r_reference"
 
 def _load(name: str) -> dict:
     return json.loads((REF / name).read_text())
-
-
-@pytest.fixture(scope="module", params=FROZEN)
-def frozen(request) -> FrozenCohort:
-    """Each frozen data set (stand-in, demo) with its R references."""
-    return load_frozen(request.param)
-
-
-@pytest.fixture(scope="module")
-def cohort() -> pd.DataFrame:
-    """The stand-in cohort (it has missing tumour sizes)."""
-    return read_frozen_csv("frozen_cohort", "analysis_cohort")
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +50,7 @@ def test_frozen_cohort_matches_maxstat(frozen):
     for var in DEFAULT_VARIABLES:
         est = MaxstatCutpoint().fit(cohort["pfs_months"], cohort["pfs_event"], cohort[var])
         _assert_row(est, ref[var])
-    rows = cutpoint_section(cohort)
+    rows = CutpointScan().fit(cohort).to_dict()
     assert [r["variable"] for r in rows] == list(DEFAULT_VARIABLES)
     for r in rows:
         assert set(r) >= {"variable", "cutpoint", "statistic", "p_value", "method"}
@@ -138,10 +124,10 @@ def test_unscannable_variables_give_null_rows_with_reason():
     )
     with pytest.raises(InsufficientDataError, match="no cut-point"):
         MaxstatCutpoint().fit(c["pfs_months"], c["pfs_event"], c["x"])
-    rows = cutpoint_section(c.assign(pfs_event=0), ["x", "y"])
+    rows = CutpointScan(["x", "y"]).fit(c.assign(pfs_event=0)).to_dict()
     assert rows[0]["cutpoint"] is None and "no cut-point" in rows[0]["reason"]
     assert rows[1]["statistic"] is None and "no events" in rows[1]["reason"]
     with pytest.raises(AnalysisError, match="lacks column"):
-        cutpoint_section(c, ["nope"])
+        CutpointScan(["nope"]).fit(c)
     with pytest.raises(AnalysisError, match="minprop"):
         MaxstatCutpoint(minprop=0.9, maxprop=0.1)

@@ -1,4 +1,4 @@
-"""dbt unit tests of the SQL rules (contract section 2), run once per test session.
+"""dbt unit tests of the SQL rules (docs/specification.md section 2), run once per test session.
 
 Scheduled refreshes skip them (they test the SQL on fixed inputs, not the extract); this test
 runs every one of them against a copy of the demo build. The static checks below keep the

@@ -22,20 +22,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rait_registry.analysis.logistic import FirthLogisticRegression, LogisticAnalysis, logistic_section
+from rait_registry.analysis.logistic import FirthLogisticRegression, LogisticAnalysis
 from rait_registry.exceptions import AnalysisError, InsufficientDataError, StatisticsWarning
 
-from .frozen_data import FROZEN, FrozenCohort, load_frozen, read_frozen_csv
+from .frozen_data import load_frozen
 
 DATA = Path(__file__).parent / "data"
 REL = 1e-6
 STATS = ["coef", "se", "or", "ci_low", "ci_high", "p_value"]
-
-
-@pytest.fixture(scope="module", params=FROZEN)
-def frozen(request) -> FrozenCohort:
-    """Each frozen data set (stand-in, demo) with its R references."""
-    return load_frozen(request.param)
 
 
 @pytest.fixture(scope="module")
@@ -59,12 +53,6 @@ def _fit_frozen(name: str) -> LogisticAnalysis:
 @pytest.fixture(scope="module")
 def ffitted(frozen) -> LogisticAnalysis:
     return _fit_frozen(frozen.name)
-
-
-@pytest.fixture(scope="module")
-def cohort() -> pd.DataFrame:
-    """The stand-in cohort (for tests of its deliberate properties)."""
-    return read_frozen_csv("frozen_cohort", "analysis_cohort")
 
 
 @pytest.fixture(scope="module")
@@ -176,10 +164,15 @@ def test_to_dict_is_contract_shaped_strict_json(fitted):
     assert d["sensitivity"]["age"] == "continuous (per year)"
 
 
-def test_logistic_section_equals_to_dict(cohort, fitted):
+def test_outcome_column_is_an_argument_of_fit(cohort, fitted):
+    renamed = cohort.rename(columns={"pfs_event": "progressed"})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        assert logistic_section(cohort) == fitted.to_dict()
+        other = LogisticAnalysis().fit(renamed, outcome_col="progressed").to_dict()
+    assert other["outcome"] == "progressed"
+    assert {k: v for k, v in other.items() if k != "outcome"} == {
+        k: v for k, v in fitted.to_dict().items() if k != "outcome"
+    }
 
 
 def test_no_events_is_refused(cohort):

@@ -21,13 +21,10 @@ from rait_registry.analysis.matching import (
     DEFAULT_COVARIATES,
     PropensityMatcher,
     greedy_nearest_neighbor_match,
-    matching_section,
     nearest_neighbor_pairs,
     standardized_mean_difference,
 )
 from rait_registry.exceptions import MatchingError, StatisticsWarning
-
-from .frozen_data import FROZEN, FrozenCohort, load_frozen, read_frozen_csv
 
 DATA = Path(__file__).parent / "data"
 CASES = sorted((DATA / "matching_cases").glob("*.json"))
@@ -38,21 +35,9 @@ def _load(name: str) -> dict:
     return json.loads((REF / name).read_text())
 
 
-@pytest.fixture(scope="module", params=FROZEN)
-def frozen(request) -> FrozenCohort:
-    """Each frozen data set (stand-in, demo) with its R references."""
-    return load_frozen(request.param)
-
-
 @pytest.fixture(scope="module")
 def ffitted(frozen) -> PropensityMatcher:
     return PropensityMatcher().fit(frozen.cohort)
-
-
-@pytest.fixture(scope="module")
-def cohort() -> pd.DataFrame:
-    """The stand-in cohort (for behaviour tests)."""
-    return read_frozen_csv("frozen_cohort", "analysis_cohort")
 
 
 @pytest.fixture(scope="module")
@@ -177,11 +162,9 @@ def test_rossi_matches_matchit(name):
         covariates=mc["covariates"],
         caliper=mc["caliper"],
         caliper_scale=mc["caliper_scale"],
-        id_col="id",
-        group_col="fin",
         focal_group="1",
         control_group="0",
-    ).fit(d)
+    ).fit(d, id_col="id", group_col="fin")
     out = m.to_dict()
     assert out["caliper_width"] == pytest.approx(ref["matching"]["caliper_width"], rel=1e-9)
     assert out["pairs"] == ref["matching"]["pairs"]
@@ -215,8 +198,7 @@ def test_contract_shape(fitted, cohort):
         mc.groupby("pair_id")["rait_group"].apply(sorted)
         == pd.Series([["m-RAIT", "o-RAIT"]] * out["n_pairs"], index=range(1, out["n_pairs"] + 1))
     ).all()
-    sec, m = matching_section(cohort)
-    assert sec == out and isinstance(m, PropensityMatcher)
+    json.dumps(out, allow_nan=False)  # JSON-ready
 
 
 def test_balance_improves_on_frozen_cohort(fitted):

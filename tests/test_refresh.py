@@ -20,15 +20,6 @@ from rait_registry.lock import WarehouseLock
 from .conftest import BIN, run_cli
 
 
-@pytest.fixture
-def published_copy(tmp_path, demo_warehouse) -> Path:
-    """A private copy of the demo warehouse (with its history) to refresh onto."""
-    target = tmp_path / "wh" / "registry.duckdb"
-    target.parent.mkdir()
-    shutil.copy(demo_warehouse, target)
-    return target
-
-
 def _history(path: Path) -> list[tuple]:
     con = duckdb.connect(str(path), read_only=True)
     try:

@@ -1,6 +1,6 @@
-"""docs/specification.md is rendered from its sources and kept fresh; the extract definition of
-contract.py documents every column with a valid example; the citation repointing script rewrites
-comments and docstrings only."""
+"""docs/specification.md is rendered from its sources and kept fresh, and so is docs/extract-format.md,
+which includes its section 1 word for word; the extract definition of contract.py documents every
+column with a valid example; the citation repointing script rewrites comments and docstrings only."""
 
 from __future__ import annotations
 
@@ -39,6 +39,56 @@ def test_check_mode_reports_a_stale_file(tmp_path, capsys):
     assert "run `make spec`" in capsys.readouterr().err
     assert specification.main(["--out", str(stale)]) == 0
     assert specification.main(["--check", "--out", str(stale)]) == 0
+
+
+def test_every_generated_file_is_up_to_date():
+    # docs/specification.md, docs/extract-format.md and the dbt source file of the raw tables
+    stale = [str(path) for path, text in specification.generated_files().items() if path.read_text() != text]
+    assert not stale, f"stale generated files: {stale}; run `make spec` and commit the result"
+    assert specification.main(["--check"]) == 0
+
+
+def test_extract_page_includes_section_1_word_for_word(rendered):
+    page = specification.EXTRACT_OUTPUT.read_text()
+    assert page == specification.render_extract_page(rendered), "docs/extract-format.md is stale: run `make spec`"
+    section = specification.specification_section(rendered, 1)
+    assert section.startswith("### Files and reading") and "## 2." not in section
+    assert page.rstrip().endswith(section)  # the whole of section 1, unchanged, closes the page
+    assert "](specification.md#1-the-extract)" in page and "## 1. The extract" in rendered
+    assert "](examples/extract/)" in page and (specification.EXTRACT_OUTPUT.parent / "examples" / "extract").is_dir()
+
+
+def test_extract_page_states_every_column_type_vocabulary_unit_requirement_and_example():
+    from rait_registry.datapackage import NOT_EXPRESSED
+
+    page = specification.EXTRACT_OUTPUT.read_text()
+    for name in TABLE_ORDER:
+        table_part = page.split(f"### {name}\n", 1)[1].split("\n### ", 1)[0]
+        for column in TABLES[name].columns:
+            row = next(line for line in table_part.splitlines() if line.startswith(f"| `{column.name}` |"))
+            cells = [cell.strip() for cell in row.strip("|").split(" | ")]
+            assert cells[1] == column.dtype, column.name
+            assert cells[2] == specification._requirement(column), column.name
+            for value in column.vocabulary or ():
+                assert f"`{value}`" in cells[3], (column.name, value)
+            assert cells[4] == (column.unit or ""), column.name
+            assert column.description in row and f"`{column.example}`" in row, column.name
+    for unit in ("GBq", "MBq", "mCi", "ng/mL", "ug/L", "IU/mL", "kIU/L", "mIU/L", "uIU/mL"):
+        assert f"`{unit}`" in page, unit
+    for rule in NOT_EXPRESSED:
+        assert f"* {rule}" in page
+    for command in ("rait-registry manifest DIR --extracted-at", "rait-registry schema --out", "make freshness"):
+        assert command in page, command
+
+
+def test_extract_page_follows_a_change_of_the_contract(monkeypatch, rendered):
+    sex = TABLES["patients"].column("sex")
+    changed = dataclasses.replace(sex, description="Changed on purpose for the page.")
+    columns = tuple(changed if c.name == "sex" else c for c in TABLES["patients"].columns)
+    monkeypatch.setitem(TABLES, "patients", dataclasses.replace(TABLES["patients"], columns=columns))
+    page = specification.render_extract_page(specification.render())
+    assert "Changed on purpose for the page." in page
+    assert page != specification.render_extract_page(rendered)
 
 
 def test_sections_are_numbered_like_the_citations(rendered):

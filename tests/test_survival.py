@@ -23,17 +23,8 @@ import pytest
 from lifelines.datasets import load_rossi, load_waltons
 
 from rait_registry.analysis.matching import PropensityMatcher
-from rait_registry.analysis.survival import (
-    SurvivalComparison,
-    compare_groups,
-    r_quantile_time,
-    subgroup_specs,
-    survival_analyses,
-    survival_section,
-)
+from rait_registry.analysis.survival import SurvivalAnalysis, SurvivalComparison, r_quantile_time, subgroup_specs
 from rait_registry.exceptions import AnalysisError
-
-from .frozen_data import FROZEN, FrozenCohort, load_frozen, read_frozen_csv
 
 DATA = Path(__file__).parent / "data"
 REF = DATA / "r_reference"
@@ -42,18 +33,6 @@ RTOL = 1e-6
 
 def _load(name: str) -> dict:
     return json.loads((REF / name).read_text())
-
-
-@pytest.fixture(scope="module", params=FROZEN)
-def frozen(request) -> FrozenCohort:
-    """Each frozen data set (stand-in, demo) with its R references."""
-    return load_frozen(request.param)
-
-
-@pytest.fixture(scope="module")
-def cohort() -> pd.DataFrame:
-    """The stand-in cohort (for behaviour tests)."""
-    return read_frozen_csv("frozen_cohort", "analysis_cohort")
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +51,12 @@ def _close(a, b, what: str) -> None:
         return
     assert a is not None, f"{what}: python null, R {b}"
     assert a == pytest.approx(b, rel=RTOL, abs=1e-12), f"{what}: python {a!r}, R {b!r}"
+
+
+def compare(durations, events, groups, **settings) -> SurvivalComparison:
+    """`SurvivalComparison` of hand-made data (lists of times, events and groups)."""
+    df = pd.DataFrame({"pfs_months": durations, "pfs_event": events, "rait_group": groups})
+    return SurvivalComparison(**settings).fit(df)
 
 
 def _arr(x) -> np.ndarray:
@@ -117,7 +102,9 @@ def assert_matches_r(comp: SurvivalComparison, ref: dict, label: str) -> None:
 
 def test_frozen_cohort_overall_matches_r(frozen):
     ref = frozen.ref("stats2")["survival"]["overall"]
-    comp = compare_groups(frozen.cohort, "rait_group", ["o-RAIT", "m-RAIT"])
+    comp = SurvivalComparison(["o-RAIT", "m-RAIT"]).fit(
+        frozen.cohort, duration_col="pfs_months", event_col="pfs_event", group_col="rait_group"
+    )
     assert_matches_r(comp, ref, "overall")
     assert comp.to_dict()["hr_reference"] == "o-RAIT" and comp.to_dict()["hr_comparison"] == "m-RAIT"
 
@@ -128,16 +115,17 @@ def test_frozen_cohort_matched_and_subgroups_match_r(frozen):
     ref = frozen.ref("stats2")
     ref_ids = sorted(i for pair in ref["matching"]["pairs"] for i in pair)
     assert sorted(matched["patient_id"]) == ref_ids  # the same matched cohort as R's
-    fitted = survival_analyses(cohort, matched)
-    assert_matches_r(fitted["matched"], ref["survival"]["matched"], "matched")
-    names = [spec["name"] for spec, _, _ in fitted["subgroups"]]
+    fitted = SurvivalAnalysis().fit(cohort, matched)
+    assert_matches_r(fitted.matched_, ref["survival"]["matched"], "matched")
+    names = [spec["name"] for spec, _, _ in fitted.subgroups_]
     assert names == list(ref["survival"]["subgroups"])
-    for spec, comp, _ in fitted["subgroups"]:
+    assert list(fitted.summary.index) == ["overall", "matched", *names]
+    for spec, comp, _ in fitted.subgroups_:
         assert_matches_r(comp, ref["survival"]["subgroups"][spec["name"]], spec["name"])
 
 
 def test_survival_section_shape_and_json(cohort, matched):
-    sec = survival_section(cohort, matched)
+    sec = SurvivalAnalysis().fit(cohort, matched).to_dict()
     assert set(sec) == {"overall", "matched", "subgroups"}
     json.dumps(sec, allow_nan=False)  # JSON-ready: no NaN, no numpy types
     assert [s["figure"] for s in sec["subgroups"]] == ["4A", "4B", "4C", "4D", "4E", "4F"]
@@ -154,7 +142,7 @@ def test_survival_section_shape_and_json(cohort, matched):
 
 
 def test_cut_values_are_configurable(cohort, matched):
-    sec = survival_section(cohort, matched, age_cut=40, size_cut=2.5, subgroup_cohort="eligible")
+    sec = SurvivalAnalysis(age_cut_years=40, size_cut_cm=2.5, subgroup_cohort="eligible").fit(cohort, matched).to_dict()
     age = sec["subgroups"][0]
     assert list(age["groups"]) == ["age < 40", "age >= 40"]
     assert age["groups"]["age >= 40"]["n"] == int((cohort["age_at_diagnosis_years"] >= 40).sum())
@@ -181,14 +169,18 @@ def test_exported_csvs_equal_lifelines_datasets(rossi):
 @pytest.mark.parametrize(("name", "levels"), [("fin", ["0", "1"]), ("prio_group", ["0", "1-2", "3+"])])
 def test_rossi_matches_r(rossi, name, levels):
     ref = _load("stats2_rossi.json")
-    comp = compare_groups(rossi, name, levels, time_col="week", event_col="arrest", horizon=26, at_risk_every=13)
+    comp = SurvivalComparison(levels, horizon=26, at_risk_every=13).fit(
+        rossi, duration_col="week", event_col="arrest", group_col=name
+    )
     assert_matches_r(comp, ref["survival"][name], f"rossi {name}")
 
 
 def test_waltons_matches_r():
     w = pd.read_csv(DATA / "lifelines_waltons.csv")
     ref = _load("stats2_waltons.json")
-    comp = compare_groups(w, "group", ["control", "miR-137"], time_col="T", event_col="E", horizon=30, at_risk_every=10)
+    comp = SurvivalComparison(["control", "miR-137"], horizon=30, at_risk_every=10).fit(
+        w, duration_col="T", event_col="E", group_col="group"
+    )
     assert_matches_r(comp, ref["survival"]["group"], "waltons")
 
 
@@ -197,29 +189,27 @@ def test_waltons_matches_r():
 
 def test_median_follows_r_rule_on_plateau():
     # S = .75, .5, .25, 0 at 1..4: S = 0.5 on [2, 3) -> R takes the midpoint 2.5 (lifelines: 2)
-    comp = SurvivalComparison().fit([1, 2, 3, 4], [1, 1, 1, 1], ["a"] * 4)
+    comp = compare([1, 2, 3, 4], [1, 1, 1, 1], ["a"] * 4)
     assert comp.group_results_["a"]["median_months"] == 2.5
     assert comp.kmf_["a"].median_survival_time_ == 2.0
     # S stays at 0.5 until the last time (4): midpoint of 2 and 4
-    comp = SurvivalComparison().fit([1, 2, 3, 4], [1, 1, 0, 0], ["a"] * 4)
+    comp = compare([1, 2, 3, 4], [1, 1, 0, 0], ["a"] * 4)
     assert comp.group_results_["a"]["median_months"] == 3.0
     assert r_quantile_time(np.array([0.0, 5.0]), np.array([1.0, 0.8])) is None
 
 
 def test_landmark_is_step_value_at_or_before_horizon():
     # event exactly at 60 counts; censored at 70 keeps follow-up past the horizon
-    comp = SurvivalComparison().fit([10, 60, 70, 80], [1, 1, 0, 0], ["g"] * 4)
+    comp = compare([10, 60, 70, 80], [1, 1, 0, 0], ["g"] * 4)
     r = comp.group_results_["g"]
     assert r["pfs_5y"] == pytest.approx(0.75 * 2 / 3)
     assert r["pfs_5y_ci_low"] < r["pfs_5y"] < r["pfs_5y_ci_high"]
-    comp = SurvivalComparison().fit([10, 59.9, 70, 80], [1, 1, 0, 0], ["g"] * 4)
+    comp = compare([10, 59.9, 70, 80], [1, 1, 0, 0], ["g"] * 4)
     assert comp.group_results_["g"]["pfs_5y"] == pytest.approx(0.5)
 
 
 def test_undefined_ci_and_short_follow_up_give_null_with_reason():
-    comp = SurvivalComparison().fit(
-        [61, 70, 80, 5, 10, 20], [0, 0, 0, 1, 1, 0], ["none", "none", "none", "short", "short", "short"]
-    )
+    comp = compare([61, 70, 80, 5, 10, 20], [0, 0, 0, 1, 1, 0], ["none", "none", "none", "short", "short", "short"])
     none = comp.group_results_["none"]
     assert none["pfs_5y"] == 1.0 and none["pfs_5y_ci_low"] is None and none["pfs_5y_ci_high"] is None
     assert any("S = 1" in n for n in none["notes"])
@@ -234,41 +224,41 @@ def test_undefined_ci_and_short_follow_up_give_null_with_reason():
 
 
 def test_empty_group_and_no_events_do_not_raise():
-    comp = SurvivalComparison(group_order=["o-RAIT", "m-RAIT"]).fit([5, 8], [1, 0], ["o-RAIT", "o-RAIT"])
+    comp = compare([5, 8], [1, 0], ["o-RAIT", "o-RAIT"], group_order=["o-RAIT", "m-RAIT"])
     d = comp.to_dict()
     assert d["groups"]["m-RAIT"]["n"] == 0 and d["groups"]["m-RAIT"]["pfs_5y"] is None
     assert d["logrank_chi2"] is None and d["hr"] is None
     assert any("no patients" in n for n in d["notes"])
-    comp = SurvivalComparison(group_order=["a", "b"]).fit([5, 8, 9], [0, 0, 0], ["a", "b", "b"])
+    comp = compare([5, 8, 9], [0, 0, 0], ["a", "b", "b"], group_order=["a", "b"])
     assert comp.logrank_["chi2"] is None and any("no events" in n for n in comp.notes_)
     json.dumps(comp.to_dict(), allow_nan=False)
 
 
 def test_three_group_comparison_with_one_empty_group_uses_the_others():
-    comp = SurvivalComparison(group_order=["x", "y", "z"]).fit([1, 2, 3, 4, 5, 6], [1, 0, 1, 1, 0, 1], list("xxxyyy"))
-    two = SurvivalComparison(group_order=["x", "y"]).fit([1, 2, 3, 4, 5, 6], [1, 0, 1, 1, 0, 1], list("xxxyyy"))
+    comp = compare([1, 2, 3, 4, 5, 6], [1, 0, 1, 1, 0, 1], list("xxxyyy"), group_order=["x", "y", "z"])
+    two = compare([1, 2, 3, 4, 5, 6], [1, 0, 1, 1, 0, 1], list("xxxyyy"), group_order=["x", "y"])
     assert comp.logrank_["df"] == 1
     assert comp.logrank_["chi2"] == pytest.approx(two.logrank_["chi2"], rel=1e-12)
     assert comp.hr_["hr"] is None  # three groups were asked for
 
 
 def test_matched_subgroups_need_a_matched_cohort(cohort):
-    sec = survival_section(cohort, None)
+    sec = SurvivalAnalysis().fit(cohort).to_dict()
     assert sec["matched"] is None
     assert all(s["logrank_chi2"] is None and s["notes"] for s in sec["subgroups"])
-    sec = survival_section(cohort, None, subgroup_cohort="eligible")
+    sec = SurvivalAnalysis(subgroup_cohort="eligible").fit(cohort).to_dict()
     assert sec["subgroups"][0]["logrank_chi2"] is not None
 
 
 def test_bad_input_raises_analysis_error():
     with pytest.raises(AnalysisError, match=">= 0"):
-        SurvivalComparison().fit([-1, 2], [1, 0], ["a", "b"])
+        compare([-1, 2], [1, 0], ["a", "b"])
     with pytest.raises(AnalysisError, match="0/1"):
-        SurvivalComparison().fit([1, 2], [2, 0], ["a", "b"])
+        compare([1, 2], [2, 0], ["a", "b"])
     with pytest.raises(AnalysisError, match="group_order"):
-        SurvivalComparison(group_order=["a"]).fit([1, 2], [1, 0], ["a", "b"])
+        compare([1, 2], [1, 0], ["a", "b"], group_order=["a"])
     with pytest.raises(AnalysisError, match="lacks column"):
-        compare_groups(pd.DataFrame({"pfs_months": [1.0]}), "rait_group")
+        SurvivalComparison().fit(pd.DataFrame({"pfs_months": [1.0]}))
 
 
 def test_subgroup_specs_define_paper_groups():

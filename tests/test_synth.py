@@ -3,7 +3,7 @@
 What is checked:
 - determinism (same seed -> same bytes and sha256; another seed -> other bytes), CSV and
   Parquet hold the same values, the manifest is right;
-- contract section 1 conformance of every table (columns, formats, vocabularies, ranges,
+- docs/specification.md section 1 conformance of every table (columns, formats, vocabularies, ranges,
   keys, references, RxWBS links, date order, one follow_up row per patient), also through
   the project's real ingest row checks (nothing quarantined);
 - raw-level distributions of a 20 000-patient registry against the PAPER's figures
@@ -227,7 +227,7 @@ def test_csv_text_format(default_csv):
 
 
 def _assert_conformant(t: dict[str, pd.DataFrame], last_allowed: pd.Timestamp) -> None:
-    """Every contract section 1 row rule, on typed frames from :func:`simulate`."""
+    """Every docs/specification.md section 1 row rule, on typed frames from :func:`simulate`."""
     pats, surg, rait, labs, img, fu = (t[name] for name in TABLE_NAMES)
     for name, df in t.items():
         spec = TABLES[name]

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from rait_registry.analysis.formatting import format_p
 from rait_registry.analysis.hypothesis_tests import (
     compare_categorical,
     fisher_exact_rxc,
@@ -27,26 +28,20 @@ from rait_registry.analysis.hypothesis_tests import (
     pearson_chi2,
 )
 from rait_registry.analysis.tables import (
+    Table1,
+    Table2,
     cohort_section,
-    format_p,
     records,
     response_shift_table,
     table1,
-    table1_section,
     table2,
 )
 from rait_registry.exceptions import AnalysisError, InsufficientDataError
 
-from .frozen_data import FROZEN, REFERENCES, FrozenCohort, load_frozen, read_frozen_csv
+from .frozen_data import FROZEN, REFERENCES, load_frozen
 
 DATA = Path(__file__).parent / "data"
 REL = 1e-6
-
-
-@pytest.fixture(scope="module", params=FROZEN)
-def frozen(request) -> FrozenCohort:
-    """Each frozen data set (stand-in, demo) with its R references."""
-    return load_frozen(request.param)
 
 
 @pytest.fixture(scope="module")
@@ -62,17 +57,6 @@ def ft1(frozen) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def ft2(frozen) -> pd.DataFrame:
     return table2(frozen.cohort, frozen.cycles)
-
-
-@pytest.fixture(scope="module")
-def cohort() -> pd.DataFrame:
-    """The stand-in cohort (for tests of its deliberate properties)."""
-    return read_frozen_csv("frozen_cohort", "analysis_cohort")
-
-
-@pytest.fixture(scope="module")
-def cycles() -> pd.DataFrame:
-    return read_frozen_csv("frozen_cohort", "rait_cycles")
 
 
 @pytest.fixture(scope="module")
@@ -203,7 +187,7 @@ def test_records_are_strict_json(t1, t2):
         assert json.loads(text) == recs
     sex_f = next(r for r in records(t1) if r["variable"] == "sex" and r["level"] == "F")
     assert isinstance(sex_f["overall"], int) and sex_f["overall_p25"] is None
-    assert table1_section(pd.read_csv(DATA / "frozen_cohort" / "analysis_cohort.csv")) == records(t1)
+    assert Table1().fit(pd.read_csv(DATA / "frozen_cohort" / "analysis_cohort.csv")).to_dict() == records(t1)
 
 
 # --------------------------------------------------------------------------- Table 2
@@ -306,7 +290,19 @@ def test_compare_categorical_switches_on_expected_count():
     "p, text", [(0.5123, "0.512"), (0.00031, "0.0003"), (3e-7, "<0.0001"), (None, None), (math.nan, None)]
 )
 def test_format_p(p, text):
-    assert format_p(p) == text
+    assert format_p(p, missing=None) == text
+    assert format_p(p) == (text or "n/a")  # the report's tables and figures
+
+
+@pytest.mark.parametrize("p, text", [(0.5123, "0.512"), (0.00031, "< 0.001"), (3e-7, "< 0.001"), (None, "n/a")])
+def test_format_p_in_sentences(p, text):
+    assert format_p(p, style="sentence") == text
+
+
+def test_group_column_is_an_argument(cohort, cycles, t1, t2):
+    renamed = cohort.rename(columns={"rait_group": "arm"})
+    pd.testing.assert_frame_equal(Table1().fit(renamed, group_col="arm").summary, t1)
+    pd.testing.assert_frame_equal(Table2().fit(renamed, cycles, group_col="arm").summary, t2)
 
 
 def test_tables_without_one_group_give_no_p_value(cohort, cycles):

@@ -1,5 +1,5 @@
 {#-
-  Byte-order comparison of an id (contract section 2: "when several rows qualify on the same
+  Byte-order comparison of an id (docs/specification.md section 2: "when several rows qualify on the same
   date, the one with the smallest id (byte order) is taken"). Every tie-break on an id goes
   through this one macro. DuckDB and Spark compare text by bytes by default; PostgreSQL needs
   the "C" collation, whatever the database collation is.

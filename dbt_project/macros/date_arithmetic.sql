@@ -1,5 +1,5 @@
 {#-
-  Calendar-day arithmetic of contract section 2, on top of dbt's cross-database macros so the
+  Calendar-day arithmetic of docs/specification.md section 2, on top of dbt's cross-database macros so the
   models run unchanged on DuckDB, PostgreSQL and Spark. "Days are calendar days;
   months = days / 30.4375; years = days / 365.25; values are not rounded."
 -#}

@@ -1,5 +1,5 @@
 {#-
-  Value sets that contract section 2 defines once and several rules reuse (contract spelling).
+  Value sets that docs/specification.md section 2 defines once and several rules reuse (contract spelling).
 -#}
 
 {#- "Disease at a site" means status in (new, present, stable, increased, reduced) (section 1). -#}
@@ -23,7 +23,7 @@
 {%- endmacro %}
 
 {#-
-  The eligibility criteria of contract section 2, in order. `met_when` is the flag value that
+  The eligibility criteria of docs/specification.md section 2, in order. `met_when` is the flag value that
   lets a patient through: true for criteria 1-3 (criterion met), false for 4-6 (exclusion does
   not apply). Used by int_patients__eligibility and marts.cohort_attrition.
 -#}

@@ -1,4 +1,5 @@
-{#- Schemas are exactly staging / intermediate / marts / reference (contract section 3: no main_ prefixes). -#}
+{#- Schemas are exactly staging / intermediate / marts / reference
+    (docs/specification.md section 3: no main_ prefixes). -#}
 {% macro generate_schema_name(custom_schema_name, node) -%}
     {%- if custom_schema_name is none -%}
         {{ target.schema }}

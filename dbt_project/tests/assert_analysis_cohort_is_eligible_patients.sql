@@ -1,4 +1,4 @@
--- Invariant (contract section 3): marts.analysis_cohort holds exactly the patients of
+-- Invariant (docs/specification.md section 3): marts.analysis_cohort holds exactly the patients of
 -- marts.patients with is_eligible, each once, all with a RAIT group and a PFS row.
 -- Returns patients in one set and not the other, or cohort rows missing their PFS.
 

@@ -1,4 +1,4 @@
--- Invariant (contract section 3): the attrition table starts with all patients, every step's
+-- Invariant (docs/specification.md section 3): the attrition table starts with all patients, every step's
 -- n_remaining = previous n_remaining - n_excluded, n_excluded at step k = patients whose
 -- exclusion_reason is that criterion, and the last n_remaining = size of analysis_cohort.
 -- Returns the offending steps.

@@ -1,4 +1,4 @@
--- Invariant (contract section 2, "RAIT cycles"): cumulative_gbq starts at cycle 1's activity,
+-- Invariant (docs/specification.md section 2, "RAIT cycles"): cumulative_gbq starts at cycle 1's activity,
 -- increases strictly from cycle to cycle by that cycle's activity (activity > 0), and its last
 -- value is the patient's cumulative_gbq in marts.patients. Returns offending cycles.
 

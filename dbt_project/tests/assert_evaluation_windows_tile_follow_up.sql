@@ -1,4 +1,4 @@
--- Invariant (contract section 2, "Progression"): a patient's cycle windows tile the time after
+-- Invariant (docs/specification.md section 2, "Progression"): a patient's cycle windows tile the time after
 -- first_rait_date + 14 days: cycle 1's window starts there, each later window starts where the
 -- previous one ended, and the last one ends at last_contact_date. Together with the unique /
 -- not_null tests on int_imaging_findings__new_lesion_events this makes every new-lesion event

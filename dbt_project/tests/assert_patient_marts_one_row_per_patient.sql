@@ -1,4 +1,4 @@
--- Invariant (contract section 3): marts.patients has one row per staged patient and marts.pfs
+-- Invariant (docs/specification.md section 3): marts.patients has one row per staged patient and marts.pfs
 -- one row per patient with a RAIT (no patient lost or duplicated by the joins). Returns the
 -- offending patients.
 

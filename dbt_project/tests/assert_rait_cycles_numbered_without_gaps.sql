@@ -1,4 +1,4 @@
--- Invariant (contract section 2, "RAIT cycles"): each patient's cycles are numbered 1..n without
+-- Invariant (docs/specification.md section 2, "RAIT cycles"): each patient's cycles are numbered 1..n without
 -- gaps or repeats, n = n_rait_cycles, and marts.patients agrees on n. Returns offending patients.
 
 with rait_cycles as (

@@ -1,4 +1,4 @@
-"""Row-level checks of contract section 1, run as set-based SQL in DuckDB.
+"""Row-level checks of docs/specification.md section 1, run as set-based SQL in DuckDB.
 
 Every row of ``landing.<table>`` (the file as text) is written once to ``raw.<table>`` with its
 contract type (:func:`typed_select`: text trimmed, vocabulary in the contract's spelling, DATE,
@@ -299,7 +299,7 @@ def _create_work_table(con: duckdb.DuckDBPyConnection, table: str) -> None:
 
 
 def _row_rules(table: str, extracted_at: dt.date) -> list[tuple[str, str, str]]:
-    """(condition, column, reason_code) of every row rule of ``table`` (contract section 1), over
+    """(condition, column, reason_code) of every row rule of ``table`` (docs/specification.md section 1), over
     :func:`_typed_rows`."""
     spec = TABLES[table]
     rules: list[tuple[str, str, str]] = []
@@ -547,7 +547,7 @@ def _write_quarantine(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def run_row_checks(con: duckdb.DuckDBPyConnection, extracted_at: dt.date) -> CheckSummary:
-    """Check every landing table against contract section 1 and fill ``quarantine.rejected_rows``.
+    """Check every landing table against docs/specification.md section 1 and fill ``quarantine.rejected_rows``.
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""The ``rait-registry`` command line (contract section 5 exit codes).
+"""The ``rait-registry`` command line (docs/specification.md section 5 exit codes).
 
 0 success (including an unchanged refresh), 1 data problem, 2 usage error,
 3 another refresh holds the lock, 4 internal error.
@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import sys
@@ -14,9 +15,12 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from .exceptions import RaitRegistryError
+from .warehouse import DEFAULT_DEV_WAREHOUSE, DEFAULT_STORAGE_VERSION
 
 app = typer.Typer(
     add_completion=False,
@@ -47,7 +51,7 @@ def _parse_vars(items: list[str]) -> dict:
 
 def _fail(exc: BaseException) -> None:
     if isinstance(exc, RaitRegistryError):
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True)
         raise typer.Exit(exc.exit_code)
     if os.environ.get("RAIT_DEBUG"):
         traceback.print_exc()
@@ -116,6 +120,12 @@ def refresh(
     unit_tests: bool = typer.Option(False, "--unit-tests", help="Also run the dbt unit tests of the SQL rules."),
     force: bool = typer.Option(False, "--force", help="Publish an extract taken before the published one."),
     max_age_days: int = typer.Option(31, "--max-age-days", min=0, help="Warn when the extract is older than this."),
+    storage_version: str = typer.Option(
+        DEFAULT_STORAGE_VERSION,
+        "--storage-version",
+        help="DuckDB storage format of the published file: the oldest DuckDB release that must open it "
+        "(v1.1.0: DuckDB 1.1 and later) or latest (this DuckDB's newest format; older clients cannot open it).",
+    ),
 ) -> None:
     """Ingest an extract, build the warehouse with dbt and publish it atomically."""
     from .refresh import refresh as do_refresh
@@ -131,6 +141,7 @@ def refresh(
             with_unit_tests=unit_tests,
             force=force,
             max_age_days=max_age_days,
+            storage_version=storage_version,
         )
     except Exception as exc:
         _fail(exc)
@@ -191,6 +202,44 @@ def _print_change_summary(result) -> None:
 
 
 @app.command()
+def load(
+    extract: Path = typer.Option(..., "--extract", help="Extract folder (CSV or Parquet files + manifest.json)."),
+    warehouse: Path = typer.Option(
+        DEFAULT_DEV_WAREHOUSE,
+        "--warehouse",
+        help="Development DuckDB file, the one dbt_project/profiles.yml targets by default (never a published one).",
+    ),
+) -> None:
+    """Check an extract and load it into a development warehouse for dbt (no dbt build, nothing published).
+
+    Then: cd dbt_project && dbt build (and dbt docs generate, dbt docs serve).
+    """
+    from .load import load as do_load
+
+    try:
+        report = do_load(extract, warehouse)
+    except Exception as exc:
+        _fail(exc)
+    for table in report.tables.values():
+        out.print(
+            f"{table.table}: {table.rows_read} read, {table.rows_staged} loaded into raw.{table.table}, "
+            f"{table.rows_quarantined} quarantined",
+            highlight=False,
+        )
+    for warning in report.warnings:
+        err.print(f"warning: {warning}", highlight=False)
+    out.print(
+        f"loaded {warehouse}; rows that broke a rule are in quarantine.rejected_rows. Next: cd dbt_project && dbt build"
+        + (
+            ""
+            if warehouse.resolve() == DEFAULT_DEV_WAREHOUSE.resolve()
+            else f" (with RAIT_DBT_DATABASE={warehouse.resolve()})"
+        ),
+        highlight=False,
+    )
+
+
+@app.command()
 def validate(
     extract: Path = typer.Option(..., "--extract", help="Extract folder (CSV or Parquet files + manifest.json)."),
     top: int = typer.Option(10, "--top", min=1, help="Show this many of the most frequent reasons."),
@@ -236,97 +285,143 @@ def validate(
 
 @app.command()
 def query(
-    sql: str = typer.Argument(..., help="SQL to run on the published warehouse (read-only)."),
+    sql: str | None = typer.Argument(
+        None, help="SQL to run (read-only); @FILE reads it from a file, - from standard input.", show_default=False
+    ),
+    file: Path | None = typer.Option(None, "--file", "-f", help="Read the SQL from this file."),
     warehouse: Path | None = WAREHOUSE_OPTION,
-    max_rows: int = typer.Option(200, "--max-rows", help="Print at most this many rows."),
-    csv: bool = typer.Option(False, "--csv", help="Print CSV instead of a table."),
+    fmt: str | None = typer.Option(
+        None,
+        "--format",
+        help="table (the terminal), csv, jsonl (one object a line), json (one array) or parquet; exports hold "
+        "the whole result [default: table, or from the --output file's extension]",
+        show_default=False,
+    ),
+    csv: bool = typer.Option(False, "--csv", help="Same as --format csv."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write the export to this file."),
+    max_rows: int = typer.Option(
+        200, "--max-rows", min=1, help="Rows the terminal table shows (it says how many it hid); exports are whole."
+    ),
 ) -> None:
-    """Run SQL on a read-only connection to the published warehouse and print the result."""
-    import duckdb
-
+    """Run SQL on a read-only connection to the published warehouse: print a table, or export the whole result."""
+    from .query import export_to_file, export_to_stream, preview, read_sql, resolve_format
     from .warehouse import connect_read_only
 
     try:
+        text = read_sql(sql, file)
+        export_format = resolve_format(fmt, csv, output)
         con = connect_read_only(_warehouse(warehouse))
     except Exception as exc:
         _fail(exc)
     try:
-        try:
-            cursor = con.execute(sql)
-        except duckdb.Error as exc:
-            err.print(f"error: the query failed: {exc}", highlight=False, markup=False)
-            raise typer.Exit(2) from None
-        if cursor.description is None:
+        if output is not None:
+            rows = export_to_file(con, text, export_format, output)
+            err.print(f"wrote {rows} row(s) to {output} ({export_format})", highlight=False)
             return
-        names = [d[0] for d in cursor.description]
-        rows = cursor.fetchmany(max_rows + 1)
+        if export_format != "table":
+            sys.stdout.flush()
+            export_to_stream(con, text, export_format, sys.stdout.buffer)
+            return
+        result = preview(con, text, max_rows)
+    except Exception as exc:
+        _fail(exc)
     finally:
         con.close()
-    if csv:
-        import csv as csv_module
-
-        writer = csv_module.writer(sys.stdout)
-        writer.writerow(names)
-        writer.writerows(rows[:max_rows])
+    if result is None:
         return
     table = Table()
-    for name in names:
+    for name in result.columns:
         table.add_column(name)
-    for row in rows[:max_rows]:
-        table.add_row(*["" if value is None else str(value) for value in row])
+    for row in result.rows:
+        table.add_row(*[Text("" if value is None else value) for value in row])
     out.print(table)
-    if len(rows) > max_rows:
-        err.print(f"(more than {max_rows} rows; showing the first {max_rows}; use --max-rows)")
+    hidden = result.total - len(result.rows)
+    if hidden:
+        err.print(
+            f"({len(result.rows)} of {result.total} rows shown, {hidden} hidden: raise --max-rows, or export every "
+            "row with --format csv|jsonl|json|parquet [--output FILE])",
+            highlight=False,
+        )
 
 
-@app.command()
-def analyze(
-    warehouse: Path | None = WAREHOUSE_OPTION,
-    out_dir: Path = typer.Option(Path("out"), "--out", help="Folder for results.json and tables/*.csv."),
-    age_cut: float = typer.Option(45.0, "--age-cut", help="Age cut (years) for Table 3 and the subgroups."),
-    size_cut: float = typer.Option(4.0, "--size-cut", help="Tumour size cut (cm) for the subgroups."),
-    threshold: float = typer.Option(
-        0.1, "--selection-threshold", help="Univariable p below which a variable enters the multivariable model."
-    ),
-    caliper: float = typer.Option(0.05, "--caliper", help="Matching caliper."),
-    caliper_scale: str = typer.Option("propensity", "--caliper-scale", help="propensity or logit_sd."),
-    landmark: float = typer.Option(
-        12.0, "--landmark-months", help="Landmark (months after first RAIT) of the immortal-time analysis."
-    ),
-    ni_hr_margin: float = typer.Option(
-        1.5, "--ni-hr-margin", help="Non-inferiority margin for the HR of o-RAIT vs m-RAIT."
-    ),
-    ni_pfs_margin: float = typer.Option(
-        0.10, "--ni-pfs-margin", help="Non-inferiority margin for the 5-year PFS difference."
-    ),
-    beyond: bool = typer.Option(True, "--beyond/--paper-only", help="Also run the analyses beyond the paper."),
-) -> None:
-    """Run the study's statistics on the published marts and write results.json + tables."""
-    from .analysis.run import AnalysisConfig
-    from .analysis.run import analyze as run_analysis
+def _analysis_options() -> list[inspect.Parameter]:
+    """One option per analysis parameter of `rait_registry.params`, named by its ``cli`` (and hidden aliases).
 
-    if caliper_scale not in ("propensity", "logit_sd"):
-        err.print("error: --caliper-scale must be propensity or logit_sd")
-        raise typer.Exit(2)
-    config = AnalysisConfig(
-        age_cut_years=age_cut,
-        size_cut_cm=size_cut,
-        selection_threshold=threshold,
-        caliper=caliper,
-        caliper_scale=caliper_scale,
-        beyond=beyond,
-        landmark_months=landmark,
-        ni_hr_margin=ni_hr_margin,
-        ni_pfs_margin=ni_pfs_margin,
-    )
+    A boolean is an on/off flag; every other value is read as text and checked by the declaration
+    (`Parameter.parse`: a wrong type or range ends with exit code 2 before any work starts).
+    """
+    from .params import ANALYSIS_PARAMETERS
+
+    options = []
+    for p in ANALYSIS_PARAMETERS:
+        unit = f" [{p.unit}]" if p.unit else ""
+        if p.type == "boolean" and not p.nullable:
+            decl = p.cli if "/" in p.cli else f"{p.cli}/--no-{p.cli[2:]}"
+            option = typer.Option(p.default, decl, help=p.meaning)
+            options.append(inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=bool))
+            for k, alias in enumerate(p.aliases):
+                hidden = typer.Option(None, alias, hidden=True)
+                options.append(
+                    inspect.Parameter(
+                        f"{p.name}__alias{k}", inspect.Parameter.KEYWORD_ONLY, default=hidden, annotation=bool | None
+                    )
+                )
+            continue
+        default = p.to_dict()["default"]
+        shown = "none" if default is None else ",".join(map(str, default)) if isinstance(default, list) else default
+        option = typer.Option(
+            None,
+            p.cli,
+            *p.aliases,
+            help=f"{p.meaning}{unit}" + (f" Allowed: {p.range_text}." if p.type in ("integer", "number") else ""),
+            metavar=_METAVARS[p.type] if p.type != "choice" else "|".join(p.choices or ()),
+            show_default=f"{shown:g}" if isinstance(shown, float) else str(shown),
+        )
+        options.append(inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=str | None))
+    return options
+
+
+_METAVARS = {
+    "integer": "INTEGER",
+    "number": "NUMBER",
+    "boolean": "true|false|none",
+    "number_list": "N,N,...",
+    "text_list": "NAME,NAME,...",
+    "date": "YYYY-MM-DD",
+}
+
+
+def _analysis_config(values: dict):
+    """The `AnalysisConfig` of the ``analyze`` options given (declared defaults for the others)."""
+    from .analysis.config import AnalysisConfig
+    from .params import ANALYSIS_PARAMETERS
+
+    chosen = {}
+    for p in ANALYSIS_PARAMETERS:
+        value = values.get(p.name)
+        if p.type == "boolean" and not p.nullable:
+            aliases = [values[f"{p.name}__alias{k}"] for k in range(len(p.aliases))]
+            chosen[p.name] = next((a for a in aliases if a is not None), value)
+        elif value is not None:
+            chosen[p.name] = p.parse(value)
+    return AnalysisConfig(**chosen)
+
+
+def analyze(warehouse: Path | None, out_dir: Path, **options) -> None:
+    """Run the study's statistics on the published marts and write results.json + tables.
+
+    Every option is a study parameter (`rait-registry params`); unset ones take their declared default.
+    """
     import warnings
 
+    from .analysis.run import analyze_warehouse
     from .exceptions import StatisticsWarning
 
     try:
+        config = _analysis_config(options)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", StatisticsWarning)  # printed below from results.json
-            result = run_analysis(_warehouse(warehouse), out_dir, config)
+            result = analyze_warehouse(_warehouse(warehouse), out_dir, config)
     except Exception as exc:
         _fail(exc)
     cohort = result.results["cohort"]
@@ -337,6 +432,23 @@ def analyze(
     for warning in result.results.get("logistic", {}).get("warnings", []):
         err.print(f"warning: {warning}", highlight=False)
     out.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'tables'}/", highlight=False)
+
+
+analyze.__signature__ = inspect.Signature(
+    [
+        inspect.Parameter(
+            "warehouse", inspect.Parameter.KEYWORD_ONLY, default=WAREHOUSE_OPTION, annotation=Path | None
+        ),
+        inspect.Parameter(
+            "out_dir",
+            inspect.Parameter.KEYWORD_ONLY,
+            default=typer.Option(Path("out"), "--out", help="Folder for results.json and tables/*.csv."),
+            annotation=Path,
+        ),
+        *_analysis_options(),
+    ]
+)
+app.command("analyze")(analyze)
 
 
 @app.command()
@@ -357,6 +469,60 @@ def report(
     except Exception as exc:
         _fail(exc)
     out.print(f"wrote {path} (figures in {out_dir / 'figures'}/, tables in {out_dir / 'tables'}/)", highlight=False)
+
+
+@app.command()
+def schema(
+    out_file: Path | None = typer.Option(
+        None,
+        "--out",
+        metavar="FILE",
+        help="Write datapackage.json here (a file, or a folder to hold it) instead of to stdout.",
+    ),
+) -> None:
+    """Write the extract format as a Frictionless Data Package (datapackage.json, Table Schema).
+
+    One resource per table (<table>.csv) with types, formats, required values, vocabularies,
+    ranges, keys and references, generated from the specification. Put it in an extract folder
+    and check the files with any Frictionless tool: frictionless validate DIR/datapackage.json.
+    """
+    from . import datapackage
+
+    try:
+        if out_file is None:
+            sys.stdout.write(datapackage.to_json())
+            return
+        path = datapackage.write(out_file)
+    except Exception as exc:
+        _fail(exc)
+    out.print(f"wrote {path}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def manifest(
+    extract_dir: Path = typer.Argument(..., metavar="DIR", help="Extract folder holding the six table files."),
+    extracted_at: str | None = typer.Option(
+        None,
+        "--extracted-at",
+        metavar="DATE",
+        help="Date the data were exported, YYYY-MM-DD (default: the modification date of the newest file).",
+    ),
+    extract_id: str | None = typer.Option(
+        None, "--extract-id", metavar="ID", help="Name of the extract (default: the folder's name)."
+    ),
+) -> None:
+    """Write DIR/manifest.json: extract id, extract date, and the row count and sha256 of every table file.
+
+    A refresh verifies it: a file changed or truncated after the manifest was written refuses the extract.
+    """
+    from .manifest import parse_date, write_manifest
+
+    try:
+        date = parse_date(extracted_at) if extracted_at is not None else None
+        path = write_manifest(extract_dir, extracted_at=date, extract_id=extract_id)
+    except Exception as exc:
+        _fail(exc)
+    out.print(f"wrote {path}", highlight=False, soft_wrap=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,16 +13,23 @@ from .exceptions import BuildFailed, RaitRegistryError
 
 
 def project_dir() -> Path:
-    """The dbt project shipped with rait-registry (``$RAIT_DBT_PROJECT`` overrides)."""
+    """The dbt project of rait-registry.
+
+    ``$RAIT_DBT_PROJECT`` when set; else the copy installed inside the package
+    (``rait_registry/dbt_project``, shipped in the wheel); else the ``dbt_project`` folder of a
+    clone (an editable install).
+    """
     override = os.environ.get("RAIT_DBT_PROJECT")
     if override:
         return Path(override)
-    candidate = Path(__file__).resolve().parents[2] / "dbt_project"
-    if not (candidate / "dbt_project.yml").is_file():
-        raise RaitRegistryError(
-            "cannot find the dbt project; set RAIT_DBT_PROJECT to the rait-registry dbt_project folder."
-        )
-    return candidate
+    package = Path(__file__).resolve().parent
+    for candidate in (package / "dbt_project", package.parents[1] / "dbt_project"):
+        if (candidate / "dbt_project.yml").is_file():
+            return candidate
+    raise RaitRegistryError(
+        f"cannot find the dbt project (looked in {package / 'dbt_project'} and {package.parents[1] / 'dbt_project'}); "
+        "reinstall rait-registry, or set RAIT_DBT_PROJECT to the rait-registry dbt_project folder."
+    )
 
 
 @dataclass

@@ -297,7 +297,7 @@ def build_on_postgres(
     Parameters
     ----------
     extract_dir
-        The raw extract (contract section 1).
+        The raw extract (docs/specification.md section 1).
     work_dir
         Folder for dbt's target/ and logs/.
     target

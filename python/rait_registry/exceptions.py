@@ -2,7 +2,7 @@
 
 Every message says what went wrong *and what to do*. Messages may name a table,
 a 1-based source row, a column and the pseudonymous patient id, never a cell value.
-Each error carries the CLI exit code of contract section 5.
+Each error carries the CLI exit code of docs/specification.md section 5.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ class UsageError(RaitRegistryError):
 
 
 class DataProblem(RaitRegistryError):
-    """The data cannot be used as it is (contract section 5: exit code 1)."""
+    """The data cannot be used as it is (docs/specification.md section 5: exit code 1)."""
 
     exit_code = 1
 
@@ -38,10 +38,15 @@ class MartCheckFailed(DataProblem):
     """A pandera check on a mart failed; nothing was published."""
 
 
-class LockHeld(RaitRegistryError):
-    """Another refresh holds the warehouse lock."""
+class WarehouseHeld(RaitRegistryError):
+    """The warehouse is held (contract section 5, exit code 3): another process has the DuckDB file
+    open read-write, so nobody else can open it and a refresh must not publish over it."""
 
     exit_code = 3
+
+
+class LockHeld(WarehouseHeld):
+    """Another refresh holds the warehouse lock."""
 
 
 class WarehouseNotFound(UsageError):

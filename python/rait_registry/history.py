@@ -1,7 +1,8 @@
 """Refresh history, mart content hashes and the change summary between refreshes.
 
 ``history.refresh_runs`` lives in the published database. Each new build starts as a byte copy
-of the previously published file (:func:`start_build`; the published file is only read), and
+of the previously published file (:func:`start_build`; the published file is only read; a file
+in another DuckDB storage format is converted instead), and
 :func:`prepare_build` drops everything but the history and the dbt snapshots of source records
 from it, so the published file always carries the whole history forward. (A copy of the file
 rather than of the tables, through an attached database: at a million patients the snapshots
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import duckdb
 
-from .warehouse import MARTS
+from .warehouse import DEFAULT_STORAGE_VERSION, MARTS, sql_string, storage_compatibility
 
 PREVIOUS = "previous_warehouse"
 
@@ -47,6 +48,7 @@ create table if not exists history.refresh_runs (
     dbt_vars json,
     change_summary json,
     package_version varchar,
+    storage_version varchar,
     contract_revision integer
 )
 """
@@ -80,14 +82,29 @@ def _table_names(con: duckdb.DuckDBPyConnection, schema: str, catalog: str | Non
 CARRIED_SCHEMAS = ("history", "snapshots")
 
 
-def start_build(build_file: Path, published: Path) -> bool:
-    """Start ``build_file`` as a copy of the ``published`` warehouse; False when there is none.
+def start_build(build_file: Path, published: Path, storage_version: str = DEFAULT_STORAGE_VERSION) -> bool:
+    """Start ``build_file`` as a copy of the ``published`` warehouse in DuckDB's ``storage_version``;
+    False when there is no published warehouse (the build file is then a new, empty database).
 
-    The published file is only read (readers keep their connections; a crash leaves it as it
-    was). Call :func:`prepare_build` on the copy before loading anything into it.
+    The build file is created with ``ATTACH ... (STORAGE_VERSION ...)``, and keeps that format when
+    dbt and the refresh reopen it. A published file in the same format is copied byte for byte;
+    one in another format (written by an older release, or with another ``--storage-version``) is
+    converted once with ``COPY FROM DATABASE``. The published file is only read (readers keep
+    their connections; a crash leaves it as it was). Call :func:`prepare_build` on the copy before
+    loading anything into it.
     """
-    if not published.is_file():
-        return False
+    con = duckdb.connect()
+    try:
+        con.execute(f"attach {sql_string(build_file)} as build (storage_version {sql_string(storage_version)})")
+        if not published.is_file():
+            return False
+        con.execute(f"attach {sql_string(published)} as {PREVIOUS} (read_only)")
+        wanted = storage_compatibility(con, "build")
+        if wanted is None or wanted != storage_compatibility(con, PREVIOUS):
+            con.execute(f"copy from database {PREVIOUS} to build")
+            return True
+    finally:
+        con.close()
     shutil.copyfile(published, build_file)
     return True
 

@@ -9,8 +9,9 @@ against, this declaration:
 * ``dbt_project/dbt_project.yml`` ``vars:`` (``tests/test_params.py`` fails when they drift);
 * ``rait-registry refresh --var NAME=VALUE``: `parse_var_overrides` refuses an unknown name,
   a bad type or an out-of-range value before any work starts (exit code 2);
-* the analysis configuration (``rait_registry.analysis.AnalysisConfig``) takes its fields and
-  defaults from `ANALYSIS_OPTIONS`, and the ``analyze`` options from their ``cli`` names;
+* the analysis configuration (``rait_registry.analysis.AnalysisConfig``) has the fields and
+  defaults of `ANALYSIS_PARAMETERS` (``tests/test_analyze.py`` fails when they drift), and the
+  ``analyze`` options are generated from their ``cli`` names;
 * ``rait-registry params`` prints the table, and the report's parameter section lists the
   values a run used.
 
@@ -28,7 +29,7 @@ from typing import Any
 from .exceptions import UsageError
 
 #: The value types a parameter can have.
-TYPES = ("integer", "number", "date", "choice", "boolean", "number_list")
+TYPES = ("integer", "number", "date", "choice", "boolean", "number_list", "text_list")
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,9 @@ class Parameter:
     drives : tuple of str
         The models or analyses whose results depend on it.
     cli : str or None
-        The ``analyze`` option that sets it (analysis parameters), e.g. ``--age-cut``.
+        The ``analyze`` option that sets it (analysis parameters), e.g. ``--age-cut``; a boolean's
+        option may name its off switch after a slash (``--sensitivity-analyses/--paper-only``),
+        else it is ``--no-<name>``.
     aliases : tuple of str
         Older option names kept working.
     nullable : bool
@@ -100,6 +103,8 @@ class Parameter:
             return "one of " + ", ".join(self.choices or ())
         if self.type == "boolean":
             return "true or false"
+        if self.type == "text_list":
+            return "names"
         lo, hi = self.minimum, self.maximum
         if lo is None and hi is None:
             return "any"
@@ -148,7 +153,7 @@ class Parameter:
             if value not in (self.choices or ()):
                 raise UsageError(f"parameter {self.name} must be {self.range_text}; see `rait-registry params`.")
             return value
-        items = value if self.type == "number_list" else [value]
+        items = value if self.type in ("number_list", "text_list") else [value]
         for item in items:
             if not self._in_range(item):
                 unit = f" {self.unit}" if self.unit else ""
@@ -156,7 +161,7 @@ class Parameter:
         return value
 
     def _in_range(self, value: Any) -> bool:
-        if self.type == "boolean":
+        if self.type in ("boolean", "text_list"):
             return True
         lo, hi = self.minimum, self.maximum
         if self.type == "date":
@@ -195,6 +200,7 @@ def _article(type_: str) -> str:
         "choice": "a choice",
         "boolean": "true or false",
         "number_list": "a comma-separated list of numbers",
+        "text_list": "a comma-separated list of names",
     }[type_]
 
 
@@ -216,6 +222,8 @@ def _convert(type_: str, text: str) -> Any:
     if type_ == "number_list":
         items = [item for item in text.strip("[]() ").split(",") if item.strip()]
         return tuple(float(item) for item in items)
+    if type_ == "text_list":
+        return tuple(item.strip() for item in text.split(",") if item.strip())
     return text
 
 
@@ -242,6 +250,10 @@ def _coerce(type_: str, value: Any) -> Any:
         return value
     if type_ == "number_list":
         return tuple(float(item) for item in value)
+    if type_ == "text_list":
+        if not all(isinstance(item, str) for item in value):
+            raise TypeError(value)
+        return tuple(value)
     if not isinstance(value, str):
         raise TypeError(value)
     return value
@@ -484,6 +496,16 @@ PARAMETERS: tuple[Parameter, ...] = (
         cli="--selection-threshold",
     ),
     Parameter(
+        name="matching_covariates",
+        scope=_A,
+        type="text_list",
+        default=("age_at_diagnosis_years", "local_persistent_disease", "follow_up_months"),
+        meaning="Covariates of the matching's propensity model: cohort columns, local_persistent_disease, "
+        "or column==value indicators.",
+        drives=("matching", "survival.matched", "survival.subgroups", "sensitivity.matching"),
+        cli="--matching-covariates",
+    ),
+    Parameter(
         name="caliper",
         scope=_A,
         type="number",
@@ -510,9 +532,9 @@ PARAMETERS: tuple[Parameter, ...] = (
         scope=_A,
         type="choice",
         default="largest",
-        meaning="Order in which o-RAIT patients pick their match: largest propensity first (MatchIt's default), "
-        "smallest, data order or random (seeded by random_state).",
-        choices=("largest", "smallest", "data", "random"),
+        meaning="Order in which o-RAIT patients pick their match: largest propensity first (MatchIt's default) "
+        "or random (seeded by random_state).",
+        choices=("largest", "random"),
         drives=("matching",),
         cli="--matching-order",
     ),
@@ -536,6 +558,17 @@ PARAMETERS: tuple[Parameter, ...] = (
         choices=("matched", "eligible"),
         drives=("survival.subgroups",),
         cli="--subgroup-cohort",
+    ),
+    Parameter(
+        name="sensitivity_analyses",
+        scope=_A,
+        type="boolean",
+        default=True,
+        meaning="Also run the sensitivity analyses: landmark, time-varying Cox, non-inferiority, matching "
+        "variants, IPTW, E-values and dose-response.",
+        drives=("landmark", "time_varying_cox", "non_inferiority", "sensitivity", "dose_response"),
+        cli="--sensitivity-analyses/--paper-only",
+        aliases=("--beyond",),
     ),
     Parameter(
         name="alpha",
@@ -587,6 +620,16 @@ PARAMETERS: tuple[Parameter, ...] = (
         cli="--landmark-sensitivity-months",
     ),
     Parameter(
+        name="adjust_covariates",
+        scope=_A,
+        type="text_list",
+        default=("age_at_diagnosis_years", "local_persistent_disease"),
+        meaning="Baseline covariates of the adjusted Cox models (landmark, time-varying, dose-response); "
+        "patients missing one are left out of those models only; none: no adjusted models.",
+        drives=("landmark", "time_varying_cox", "dose_response"),
+        cli="--adjust-covariates",
+    ),
+    Parameter(
         name="ni_hr_margin",
         scope=_A,
         type="number",
@@ -635,6 +678,15 @@ PARAMETERS: tuple[Parameter, ...] = (
         cli="--iptw-estimand",
     ),
     Parameter(
+        name="iptw_covariates",
+        scope=_A,
+        type="text_list",
+        default=("age_at_diagnosis_years", "local_persistent_disease"),
+        meaning="Covariates of the weighting's propensity model (baseline only: follow-up time is not).",
+        drives=("sensitivity.iptw",),
+        cli="--iptw-covariates",
+    ),
+    Parameter(
         name="iptw_stabilized",
         scope=_A,
         type="boolean",
@@ -642,6 +694,17 @@ PARAMETERS: tuple[Parameter, ...] = (
         meaning="Multiply ATE weights by the marginal group proportion.",
         drives=("sensitivity.iptw",),
         cli="--iptw-stabilized",
+    ),
+    Parameter(
+        name="evalue_rare_outcome",
+        scope=_A,
+        type="boolean",
+        default=None,
+        meaning="E-values: take each hazard ratio as a risk ratio (true, rare outcome) or transform it (false); "
+        "none: decided per analysis, rare when the Kaplan-Meier cumulative incidence at the end is below 15%.",
+        drives=("sensitivity.e_values",),
+        cli="--evalue-rare-outcome",
+        nullable=True,
     ),
     Parameter(
         name="dose_reference_gbq",

@@ -29,7 +29,13 @@ from .contract import CONTRACT_REVISION
 from .dbt_runner import DbtResult, require_success, run_dbt
 from .ingest import IngestReport, ingest
 from .lock import WarehouseLock
-from .warehouse import PROJECT_SCHEMAS
+from .warehouse import (
+    DEFAULT_STORAGE_VERSION,
+    check_storage_version,
+    check_warehouse_name,
+    ensure_not_held,
+    held_error,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +59,8 @@ class RefreshResult:
     warnings: list[str] = field(default_factory=list)
     #: dbt snapshots left alone: their source table has the same records as at the last published refresh
     snapshots_skipped: list[str] = field(default_factory=list)
+    #: DuckDB storage format of the published file (``--storage-version``)
+    storage_version: str = DEFAULT_STORAGE_VERSION
 
 
 def new_run_id() -> str:
@@ -74,7 +82,7 @@ def snapshot_definition() -> str:
         [
             *(project / "models" / "staging").glob("*"),
             *(project / "snapshots").glob("*"),
-            *(project.parent / "seeds").glob("*"),
+            *(project / "seeds").glob("*"),
         ]
     )
     for path in files:
@@ -82,9 +90,6 @@ def snapshot_definition() -> str:
             digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
 
-
-#: File stems a warehouse cannot have: the database would be named like one of its schemas.
-RESERVED_NAMES = frozenset({*PROJECT_SCHEMAS, "landing", "quarantine", "history", "main"})
 
 #: A refresh warns when the extract is older than this many days (``--max-age-days``).
 DEFAULT_MAX_AGE_DAYS = 31
@@ -107,6 +112,7 @@ def check_freshness(
     """
     from .exceptions import ExtractRefused
     from .ingest import discover_files, extract_date, read_manifest
+    from .warehouse import connect_read_only
 
     extract_dir = Path(extract_dir)
     manifest, _ = read_manifest(extract_dir)
@@ -118,7 +124,7 @@ def check_freshness(
             f"the extract is {age} days old (extracted_at {extracted_at.isoformat()}; --max-age-days {max_age_days})."
         )
     if warehouse.is_file():
-        con = duckdb.connect(str(warehouse), read_only=True)
+        con = connect_read_only(warehouse)
         try:
             previous = con.execute(
                 "select max(extracted_at) from history.refresh_runs where status in ('published', 'unchanged')"
@@ -182,13 +188,14 @@ def refresh(
     with_unit_tests: bool = False,
     force: bool = False,
     max_age_days: int | None = DEFAULT_MAX_AGE_DAYS,
+    storage_version: str = DEFAULT_STORAGE_VERSION,
 ) -> RefreshResult:
     """Build a new warehouse from ``extract_dir`` and publish it atomically onto ``warehouse``.
 
     Parameters
     ----------
     extract_dir
-        The raw extract (contract section 1).
+        The raw extract (docs/specification.md section 1).
     warehouse
         Published DuckDB file to replace.
     dbt_vars
@@ -204,26 +211,27 @@ def refresh(
         Publish an extract taken before the published one (refused otherwise).
     max_age_days
         Warn (``RefreshResult.warnings``) when the extract is older than this; None: never.
+    storage_version
+        DuckDB storage format of the published file: a DuckDB release (``v1.1.0``, the default:
+        DuckDB 1.1 and later open it) or ``latest`` (only the running DuckDB's version and later).
+        A published file in another format is converted by this refresh.
 
     Raises
     ------
     LockHeld
         Another refresh is running (exit code 3).
+    WarehouseHeld
+        Another process has the published file open read-write (exit code 3), found before the
+        work starts or just before publishing; nothing is published.
     ExtractRefused, BuildFailed, MartCheckFailed
         Data problems (exit code 1); the published warehouse is unchanged.
     """
-    warehouse = Path(warehouse).resolve()
-    if warehouse.stem.lower() in RESERVED_NAMES:
-        from .exceptions import UsageError
-
-        raise UsageError(
-            f"the warehouse file cannot be named {warehouse.name}: DuckDB names a database after its file, "
-            f"and {warehouse.stem} is also a schema of the warehouse; choose another name (e.g. registry.duckdb)."
-        )
+    warehouse = check_warehouse_name(Path(warehouse).resolve())
+    check_storage_version(storage_version)
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     run_id = new_run_id()
     started_at = dt.datetime.now(dt.UTC)
-    result = RefreshResult(run_id=run_id, warehouse=str(warehouse), status="running")
+    result = RefreshResult(run_id=run_id, warehouse=str(warehouse), status="running", storage_version=storage_version)
     with WarehouseLock(warehouse):
         result.removed_leftovers = _remove_leftovers(warehouse)
         build_dir = warehouse.parent / f".build-{run_id}"
@@ -233,9 +241,10 @@ def refresh(
         error: BaseException | None = None
         try:
             started = time.perf_counter()
+            ensure_not_held(warehouse)  # a read-write holder would lose its writes, and blocks the reads below
             result.warnings = check_freshness(Path(extract_dir), warehouse, force=force, max_age_days=max_age_days)
             # the history and the snapshots come forward with a copy of the published file
-            history.start_build(build_file, warehouse)
+            history.start_build(build_file, warehouse, storage_version)
             con = connect_build(build_file)
             try:
                 history.prepare_build(con)
@@ -293,11 +302,19 @@ def refresh(
                 con.close()
 
             started = time.perf_counter()
+            ensure_not_held(warehouse)  # again: a holder may have opened it during the build
             os.replace(build_file, warehouse)
             published = True
             result.timings_s["publish"] = time.perf_counter() - started
             result.status = "unchanged" if result.is_unchanged else "published"
             return result
+        except duckdb.IOException as exc:
+            # the published file opened read-write by another process while the refresh read it
+            error = held_error(exc, warehouse) or exc
+            result.status = "failed"
+            if error is exc:
+                raise
+            raise error from None
         except BaseException as exc:
             error = exc
             result.status = "failed"
@@ -350,5 +367,6 @@ def _history_row(result: RefreshResult, started_at: dt.datetime, dbt_vars: dict 
         "dbt_vars": dbt_vars or {},
         "change_summary": result.change_summary,
         "package_version": __version__,
+        "storage_version": result.storage_version,
         "contract_revision": CONTRACT_REVISION,
     }

@@ -61,7 +61,7 @@ class ValidationReport:
 
     @property
     def exit_code(self) -> int:
-        """Contract section 5: 0 when clean, 1 when refused or rows would be quarantined."""
+        """docs/specification.md section 5: 0 when clean, 1 when refused or rows would be quarantined."""
         return 0 if self.clean else 1
 
 

@@ -1,4 +1,4 @@
-"""Independent pandas reading of registry contract section 2 (see ``contract_rules``)."""
+"""Independent pandas reading of docs/specification.md section 2 (see ``contract_rules``)."""
 
 from .contract_rules import (
     DEFAULT_VARS,

@@ -1,4 +1,4 @@
-"""Independent pandas reading of registry contract section 2 (the *oracle*).
+"""Independent pandas reading of docs/specification.md section 2 (the *oracle*).
 
 The dbt project owns every derivation that the product publishes. This module re-implements
 the same rules a second time, in plain pandas, straight from the contract text (revision 2;
@@ -14,7 +14,7 @@ Public API
     Read a clean CSV or Parquet extract into typed DataFrames (trimmed, vocabulary in
     contract spelling).
 ``derive_marts(tables, vars=None)``
-    The five marts of contract section 3 from the six typed raw tables.
+    The five marts of docs/specification.md section 3 from the six typed raw tables.
 ``compare_marts(actual, expected)``
     Readable cell-by-cell differences between two sets of marts.
 ``read_marts(path)``
@@ -61,7 +61,7 @@ __all__ = [
 # Contract constants
 # --------------------------------------------------------------------------------------
 
-#: Study parameters of contract section 2 with their default values (dbt ``vars``).
+#: Study parameters of docs/specification.md section 2 with their default values (dbt ``vars``).
 DEFAULT_VARS: dict[str, Any] = {
     "synchronous_window_days": 365,
     "local_disease_window_days": 365,
@@ -85,7 +85,7 @@ DAYS_PER_MONTH = 30.4375
 DAYS_PER_YEAR = 365.25
 GBQ_PER_UNIT = {"GBq": 1.0, "MBq": 0.001, "mCi": 0.037}
 
-#: Contract section 1 vocabularies in contract spelling, keyed by (table, column).
+#: docs/specification.md section 1 vocabularies in contract spelling, keyed by (table, column).
 VOCABULARIES: dict[tuple[str, str], tuple[str, ...]] = {
     ("patients", "sex"): ("F", "M"),
     ("surgeries", "procedure"): (
@@ -115,7 +115,7 @@ VOCABULARIES: dict[tuple[str, str], tuple[str, ...]] = {
     ("follow_up", "vital_status"): ("alive", "dead"),
 }
 
-#: Contract section 1 columns: table -> {column: (kind, required)}.
+#: docs/specification.md section 1 columns: table -> {column: (kind, required)}.
 #: kind is one of text, vocab, date, decimal, integer, boolean.
 TABLE_COLUMNS: dict[str, dict[str, tuple[str, bool]]] = {
     "patients": {
@@ -199,7 +199,7 @@ ELIGIBILITY_STEPS = (
 #: Steps 1-3 are met when true; steps 4-6 exclude when true.
 _EXCLUDES_WHEN_TRUE = {"mets_after_first_rait", "massive_remnant", "early_progression"}
 
-#: Column names of the marts (contract section 3).
+#: Column names of the marts (docs/specification.md section 3).
 MART_COLUMNS: dict[str, list[str]] = {
     "patients": [
         "patient_id",
@@ -359,7 +359,7 @@ def load_extract(path: str | Path) -> dict[str, pd.DataFrame]:
     ----------
     path
         Directory with ``<table>.csv`` or ``<table>.parquet`` for each of the six tables of
-        contract section 1 (``manifest.json`` is ignored here: verifying it is ingest's job).
+        docs/specification.md section 1 (``manifest.json`` is ignored here: verifying it is ingest's job).
 
     Returns
     -------
@@ -437,7 +437,7 @@ def _prepare(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     t: dict[str, pd.DataFrame] = {}
     for table, columns in TABLE_COLUMNS.items():
         if table not in tables:
-            raise KeyError(f"derive_marts needs the table {table!r} (contract section 1).")
+            raise KeyError(f"derive_marts needs the table {table!r} (docs/specification.md section 1).")
         df = tables[table].copy()
         for column, (kind, _req) in columns.items():
             if column not in df.columns:
@@ -478,18 +478,18 @@ def _days(td: pd.Series) -> pd.Series:
 
 
 # --------------------------------------------------------------------------------------
-# Derivation (contract section 2)
+# Derivation (docs/specification.md section 2)
 # --------------------------------------------------------------------------------------
 
 
 def derive_marts(tables: Mapping[str, pd.DataFrame], vars: Mapping[str, Any] | None = None) -> dict[str, pd.DataFrame]:
-    """Derive the five marts of contract section 3 from the six typed raw tables.
+    """Derive the five marts of docs/specification.md section 3 from the six typed raw tables.
 
     Parameters
     ----------
     tables
         ``patients``, ``surgeries``, ``rait_administrations``, ``lab_results``,
-        ``imaging_findings``, ``follow_up`` with contract section 1 columns: dates as
+        ``imaging_findings``, ``follow_up`` with docs/specification.md section 1 columns: dates as
         datetime64 or ``datetime.date``, numbers as float, booleans as bool/NA, vocabulary in
         contract spelling (see :func:`load_extract`). ``rait_administrations`` carries
         ``activity`` + ``activity_unit`` (GBq, MBq or mCi) or an ``activity_gbq`` column.

@@ -7,7 +7,7 @@
 #       [landmark=12] [horizon=60] [ref=5.55] [df=3] [grid=25]
 #   Rscript tests/r/beyond_references.R toy IN.json OUT.json
 #
-# cohort: the marts analysis_cohort and rait_cycles (contract section 3) as CSV.
+# cohort: the marts analysis_cohort and rait_cycles (docs/specification.md section 3) as CSV.
 # toy:    a JSON {cohort: [{patient_id, rait_group, pfs_months, pfs_event}], cycles: [{patient_id,
 #         cycle_number, admin_date, activity_gbq, cumulative_gbq}]}; only the counting-process
 #         rows and the unadjusted time-varying Cox models are computed.

@@ -6,7 +6,7 @@
 #   Rscript tests/r/stats2_references.R dataset CONFIG.json IN.csv OUT.json
 #   Rscript tests/r/stats2_references.R matching-cases CASE_DIR OUT.json
 #
-# cohort:  an analysis_cohort CSV (contract section 3). Propensity of o-RAIT from
+# cohort:  an analysis_cohort CSV (docs/specification.md section 3). Propensity of o-RAIT from
 #          glm(o-RAIT ~ age_at_diagnosis_years + local_persistent_disease + follow_up_months),
 #          1:1 greedy matching with caliper 0.05 on the propensity score, Kaplan-Meier
 #          (conf.type = "log-log"), survdiff, coxph (Efron) for the eligible cohort, the matched

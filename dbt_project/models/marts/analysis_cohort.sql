@@ -1,4 +1,4 @@
--- Mart (contract section 3, marts.analysis_cohort): one row per eligible patient
+-- Mart (docs/specification.md section 3, marts.analysis_cohort): one row per eligible patient
 -- (marts.patients where is_eligible; exclusions stay visible as flags in marts.patients, this
 -- is the only place rows are dropped) with the study variables of Tables 1-3 and the PFS
 -- outcome. cumulative_gbq is the total over all of the patient's cycles.

@@ -1,6 +1,6 @@
--- Mart (contract section 3, marts.cohort_attrition): one row per eligibility step. Step 0
+-- Mart (docs/specification.md section 3, marts.cohort_attrition): one row per eligibility step. Step 0
 -- (criterion all_patients) counts every patient of marts.patients; step k = 1..6 is the
--- criterion of contract section 2 (criterion = its column name), n_excluded = patients whose
+-- criterion of docs/specification.md section 2 (criterion = its column name), n_excluded = patients whose
 -- first failing criterion is step k (exclusion_reason), n_remaining = patients left after the
 -- step. n_remaining of step 6 equals the size of marts.analysis_cohort.
 

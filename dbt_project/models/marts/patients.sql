@@ -1,5 +1,5 @@
--- Mart (contract section 3, marts.patients): one row per patient of the extract with every
--- characteristic of contract section 2, the RAIT summary, first/last response, every
+-- Mart (docs/specification.md section 3, marts.patients): one row per patient of the extract with every
+-- characteristic of docs/specification.md section 2, the RAIT summary, first/last response, every
 -- eligibility column, is_eligible, exclusion_reason and n_rait_without_rxwbs. Each value is
 -- derived by one intermediate model (see their headers); this mart only joins them on patient_id.
 

@@ -1,4 +1,4 @@
--- Mart (contract section 3, marts.pfs): one row per patient with a RAIT: progression-free
+-- Mart (docs/specification.md section 3, marts.pfs): one row per patient with a RAIT: progression-free
 -- survival from first_rait_date to the first of progression and death, else censored at the last
 -- disease assessment (var pfs_censoring = last_assessment, the default) or at last contact
 -- (last_contact); pfs_months_last_contact is always the interval censored at last contact. The

@@ -1,4 +1,4 @@
--- Mart (contract section 3, marts.rait_cycles): one row per RAIT administration with its cycle
+-- Mart (docs/specification.md section 3, marts.rait_cycles): one row per RAIT administration with its cycle
 -- number, activity, cumulative activity, interval, Tg before/after, delta Tg, lung scan change
 -- and response with its basis. Rules: int_rait_cycles__numbered, __thyroglobulin,
 -- __scan_change, __evaluation_windows and __response; this mart only joins them on rait_id.

@@ -1,4 +1,4 @@
--- Staging: follow-up (contract section 1). Rename only: ingest has already typed and checked every value.
+-- Staging: follow-up (docs/specification.md section 1). Rename only: ingest has already typed and checked every value.
 {{ config(alias='follow_up') }}
 
 with source as (

@@ -1,4 +1,5 @@
--- Staging: imaging findings (contract section 1). Rename only: ingest has already typed and checked every value.
+-- Staging: imaging findings (docs/specification.md section 1).
+-- Rename only: ingest has already typed and checked every value.
 {{ config(alias='imaging_findings') }}
 
 with source as (

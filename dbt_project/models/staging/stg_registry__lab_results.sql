@@ -1,4 +1,4 @@
--- Staging: lab results (contract section 1). Units that the contract declares equal are
+-- Staging: lab results (docs/specification.md section 1). Units that the contract declares equal are
 -- stored in one canonical unit per analyte (Tg ng/mL, TgAb IU/mL, TSH mIU/L; factor 1).
 {{ config(alias='lab_results') }}
 

@@ -1,4 +1,4 @@
--- Staging: patients (contract section 1). Rename only: ingest has already typed and checked every value.
+-- Staging: patients (docs/specification.md section 1). Rename only: ingest has already typed and checked every value.
 {{ config(alias='patients') }}
 
 with source as (

@@ -1,4 +1,4 @@
--- Staging: RAIT administrations (contract section 1). Activity normalised to GBq
+-- Staging: RAIT administrations (docs/specification.md section 1). Activity normalised to GBq
 -- (1 mCi = 0.037 GBq, 1 MBq = 0.001 GBq; seed unit_conversions).
 {{ config(alias='rait_administrations') }}
 

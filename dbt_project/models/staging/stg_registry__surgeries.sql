@@ -1,4 +1,4 @@
--- Staging: surgeries (contract section 1). Rename only: ingest has already typed and checked every value.
+-- Staging: surgeries (docs/specification.md section 1). Rename only: ingest has already typed and checked every value.
 {{ config(alias='surgeries') }}
 
 with source as (

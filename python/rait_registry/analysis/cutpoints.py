@@ -1,4 +1,4 @@
-"""Data-driven cut-points: maximally selected log-rank statistics (contract section 4, ``cutpoints``).
+"""Data-driven cut-points: maximally selected log-rank statistics (docs/specification.md section 4, ``cutpoints``).
 
 The study took its age and tumour-size cut-offs from X-tile. The project reports instead the
 maximally selected log-rank statistic with the Lausen-Schumacher corrected p-value, exactly as
@@ -55,6 +55,8 @@ import pandas as pd
 from scipy.stats import norm, rankdata
 
 from rait_registry.exceptions import AnalysisError, InsufficientDataError
+
+from .jsonutil import jsonable
 
 #: Cohort columns scanned for cut-points by default.
 DEFAULT_VARIABLES: tuple[str, ...] = ("age_at_diagnosis_years", "max_tumor_size_cm")
@@ -136,6 +138,16 @@ class MaxstatCutpoint:
         Every candidate: ``cutpoint``, ``n_below`` (m), ``statistic``.
     scores_ : ndarray
         Log-rank scores in the input order (missing x removed).
+
+    Examples
+    --------
+    >>> from rait_registry.analysis import MaxstatCutpoint
+    >>> est = MaxstatCutpoint().fit(cohort["pfs_months"], cohort["pfs_event"], cohort["age_at_diagnosis_years"])
+    >>> round(est.cutpoint_, 2), round(est.statistic_, 3), round(est.p_value_, 3), est.n_
+    (44.56, 3.434, 0.018, 117)
+    >>> est.summary.sort_values("statistic").tail(1).round(3)
+        cutpoint  n_below  statistic
+    ...   44.564      ...      3.434
     """
 
     method_name = "maxstat LogRank, Lau94"
@@ -199,6 +211,13 @@ class MaxstatCutpoint:
         self.cuts_ = pd.DataFrame({"cutpoint": xs[m - 1], "n_below": m, "statistic": stats})
         return self
 
+    @property
+    def summary(self) -> pd.DataFrame:
+        """Every candidate cut-point with its standardised statistic (`cuts_`)."""
+        if not hasattr(self, "cuts_"):
+            raise AnalysisError("call MaxstatCutpoint().fit(durations, events, x) before reading its results")
+        return self.cuts_
+
     def to_dict(self, variable: str) -> dict[str, Any]:
         """A contract ``cutpoints`` row: ``{variable, cutpoint, statistic, p_value, method, ...}``."""
         return {
@@ -214,45 +233,96 @@ class MaxstatCutpoint:
         }
 
 
-def cutpoint_section(
-    cohort: pd.DataFrame,
-    variables: Sequence[str] = DEFAULT_VARIABLES,
-    *,
-    time_col: str = "pfs_months",
-    event_col: str = "pfs_event",
-    minprop: float = 0.1,
-    maxprop: float = 0.9,
-) -> list[dict[str, Any]]:
-    """The contract ``cutpoints`` rows, one per variable.
+class CutpointScan:
+    """Maximally selected log-rank cut-points of several covariates (docs/specification.md section 4 ``cutpoints``).
 
-    A variable that cannot be scanned (too few patients or distinct values, no events) gives
-    a row with null ``cutpoint``, ``statistic`` and ``p_value`` and a ``reason``.
+    Fits `MaxstatCutpoint` per variable. A variable that cannot be scanned (too few patients or
+    distinct values, no events) gives a row with null ``cutpoint``, ``statistic`` and
+    ``p_value`` and a ``reason``.
+
+    Parameters
+    ----------
+    variables : sequence of str
+        Cohort columns to scan (default: age at diagnosis, maximum tumour size).
+    minprop, maxprop : float
+        See `MaxstatCutpoint`.
+
+    Attributes
+    ----------
+    rows_ : list of dict
+        One contract row per variable.
+    estimators_ : dict of str -> MaxstatCutpoint or None
+        The fitted scans (None where the scan was not possible).
+
+    Examples
+    --------
+    >>> from rait_registry.analysis import CutpointScan
+    >>> scan = CutpointScan().fit(cohort, duration_col="pfs_months", event_col="pfs_event")
+    >>> scan.summary[["cutpoint", "statistic", "p_value"]].round(3)
+                            cutpoint  statistic  p_value
+    variable
+    age_at_diagnosis_years    44.564      3.434    0.018
+    max_tumor_size_cm          3.800      2.020    0.525
     """
-    for col in (time_col, event_col, *variables):
-        if col not in cohort.columns:
-            raise AnalysisError(f"cut-point scan: the cohort lacks column {col!r}")
-    rows = []
-    for var in variables:
-        est = MaxstatCutpoint(minprop=minprop, maxprop=maxprop)
-        try:
-            est.fit(
-                cohort[time_col].to_numpy(dtype=float),
-                cohort[event_col].to_numpy(dtype=float),
-                pd.to_numeric(cohort[var]).to_numpy(dtype=float),
-            )
-        except InsufficientDataError as exc:
-            rows.append(
-                {
-                    "variable": var,
-                    "cutpoint": None,
-                    "statistic": None,
-                    "p_value": None,
-                    "method": MaxstatCutpoint.method_name,
-                    "minprop": minprop,
-                    "maxprop": maxprop,
-                    "reason": str(exc),
-                }
-            )
-            continue
-        rows.append(est.to_dict(var))
-    return rows
+
+    def __init__(
+        self, variables: Sequence[str] = DEFAULT_VARIABLES, minprop: float = 0.1, maxprop: float = 0.9
+    ) -> None:
+        self.variables = tuple(variables)
+        self.minprop = minprop
+        self.maxprop = maxprop
+
+    def fit(self, cohort: pd.DataFrame, duration_col: str = "pfs_months", event_col: str = "pfs_event") -> CutpointScan:
+        """Scan every variable; returns self.
+
+        Raises
+        ------
+        AnalysisError
+            A column is missing.
+        """
+        for col in (duration_col, event_col, *self.variables):
+            if col not in cohort.columns:
+                raise AnalysisError(f"cut-point scan: the cohort lacks column {col!r}")
+        self.rows_: list[dict[str, Any]] = []
+        self.estimators_: dict[str, MaxstatCutpoint | None] = {}
+        for var in self.variables:
+            est = MaxstatCutpoint(minprop=self.minprop, maxprop=self.maxprop)
+            try:
+                est.fit(
+                    cohort[duration_col].to_numpy(dtype=float),
+                    cohort[event_col].to_numpy(dtype=float),
+                    pd.to_numeric(cohort[var]).to_numpy(dtype=float),
+                )
+            except InsufficientDataError as exc:
+                self.estimators_[var] = None
+                self.rows_.append(
+                    {
+                        "variable": var,
+                        "cutpoint": None,
+                        "statistic": None,
+                        "p_value": None,
+                        "method": MaxstatCutpoint.method_name,
+                        "minprop": self.minprop,
+                        "maxprop": self.maxprop,
+                        "reason": str(exc),
+                    }
+                )
+                continue
+            self.estimators_[var] = est
+            self.rows_.append(est.to_dict(var))
+        return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "rows_"):
+            raise AnalysisError("call CutpointScan().fit(cohort) before reading its results")
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """One row per variable (index ``variable``)."""
+        self._check_fitted()
+        return pd.DataFrame(self.rows_).set_index("variable")
+
+    def to_dict(self) -> list[dict[str, Any]]:
+        """The contract ``cutpoints`` rows (a list of JSON-ready dicts)."""
+        self._check_fitted()
+        return jsonable(self.rows_)

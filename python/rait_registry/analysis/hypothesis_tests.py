@@ -11,7 +11,7 @@ those libraries lack:
 * :func:`paired_ordinal_tests` -- bookkeeping only: it codes ordered response categories
   as ranks and calls ``scipy.stats.wilcoxon`` and statsmodels' ``SquareTable``.
 
-Conventions (contract section 4): Pearson chi-square is uncorrected (no Yates); Fisher's
+Conventions (docs/specification.md section 4): Pearson chi-square is uncorrected (no Yates); Fisher's
 test is exact and chosen when any expected count is below 5; Mann-Whitney U is the
 asymptotic normal approximation with continuity and tie corrections, i.e. R's
 ``wilcox.test(exact = FALSE, correct = TRUE)``.
@@ -48,7 +48,7 @@ __all__ = [
     "pearson_chi2",
 ]
 
-#: Response categories in clinical order (contract section 4): CR < PR < SD < PD.
+#: Response categories in clinical order (docs/specification.md section 4): CR < PR < SD < PD.
 RESPONSE_ORDER: tuple[str, ...] = ("CR", "PR", "SD", "PD")
 
 #: Relative tolerance used, as in R's ``fisher.test``, when comparing table probabilities.

@@ -14,7 +14,7 @@ def jsonable(value: Any) -> Any:
     """Recursively convert numpy/pandas scalars to JSON types; NaN/inf -> None."""
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, (list, tuple, np.ndarray)):
         return [jsonable(v) for v in value]
     if isinstance(value, (np.integer,)):
         return int(value)

@@ -55,15 +55,17 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from rait_registry.analysis.tables import records
+from rait_registry.contract import O_RAIT, RAIT_GROUPS
 from rait_registry.exceptions import AnalysisError, InsufficientDataError, StatisticsWarning
+
+from .config import DEFAULTS
+from .tables import records
 
 __all__ = [
     "DEFAULT_TERMS",
     "FirthLogisticRegression",
     "LogisticAnalysis",
     "Term",
-    "logistic_section",
 ]
 
 RESULT_COLUMNS = [
@@ -127,13 +129,16 @@ class FirthLogisticRegression:
 
     Examples
     --------
-    >>> m = FirthLogisticRegression().fit(X, y)   # doctest: +SKIP
-    >>> np.exp(m.params_)                          # doctest: +SKIP
+    >>> from rait_registry.analysis import FirthLogisticRegression
+    >>> X = cohort[["max_tumor_size_cm"]].fillna(cohort["max_tumor_size_cm"].median())
+    >>> firth = FirthLogisticRegression().fit(X, cohort["pfs_event"])
+    >>> firth.summary.loc["max_tumor_size_cm", ["or", "or_lower", "or_upper", "p_value"]].round(3).tolist()
+    [1.26, 0.969, 1.648, 0.083]
     """
 
     def __init__(
         self,
-        alpha: float = 0.05,
+        alpha: float = DEFAULTS.alpha,
         ci_method: str = "profile",
         fit_intercept: bool = True,
         max_iter: int = 200,
@@ -324,6 +329,14 @@ class Term:
         Terms of one family are alternative codings of the same exposure (RAIT group,
         number of cycles, cumulative activity); at most one enters the multivariable
         model: the first, in term order, that passes the threshold.
+
+    Examples
+    --------
+    >>> from rait_registry.analysis import LogisticAnalysis, Term
+    >>> sex = Term("sex", "sex", "categorical", reference="F", levels=("F", "M"), label="Sex")
+    >>> LogisticAnalysis(terms=[sex], sensitivity=False).fit(cohort).univariable_[["term", "or", "p_value"]].round(3)
+        term     or  p_value
+    0  sex=M  0.462    0.134
     """
 
     variable: str
@@ -338,7 +351,7 @@ class Term:
 
 
 DEFAULT_TERMS: tuple[Term, ...] = (
-    Term("age_at_diagnosis", "age_at_diagnosis_years", "cut", cut=45.0, label="Age at diagnosis"),
+    Term("age_at_diagnosis", "age_at_diagnosis_years", "cut", cut=DEFAULTS.age_cut_years, label="Age at diagnosis"),
     Term("sex", "sex", "categorical", "F", ("F", "M"), label="Sex"),
     Term("histology", "histology", "categorical", "PTC", ("PTC", "FTC", "other"), label="Pathological type"),
     Term("max_tumor_size_cm", "max_tumor_size_cm", "continuous", label="Maximum primary tumour size", unit="cm"),
@@ -364,8 +377,8 @@ DEFAULT_TERMS: tuple[Term, ...] = (
         "rait_group",
         "rait_group",
         "categorical",
-        "o-RAIT",
-        ("o-RAIT", "m-RAIT"),
+        O_RAIT,
+        RAIT_GROUPS,
         label="Multiple RAITs or not",
         family="rait_exposure",
     ),
@@ -401,11 +414,11 @@ class LogisticAnalysis:
     Parameters
     ----------
     threshold : float
-        Univariable p-value below which a characteristic enters the multivariable model.
+        Univariable p-value below which a characteristic enters the multivariable model
+        (declared ``selection_threshold``, 0.1 as in the paper).
     age_cut : float
-        Age at diagnosis is dichotomised at ``>= age_cut`` years (45 in the paper).
-    outcome : str
-        0/1 outcome column (``pfs_event``).
+        Age at diagnosis is dichotomised at ``>= age_cut`` years (declared ``age_cut_years``,
+        45 as in the paper).
     terms : iterable of Term
         Characteristics (default :data:`DEFAULT_TERMS`: the paper's Table 3; ATA risk is
         left out as in the paper, whose low/intermediate groups were too small).
@@ -435,14 +448,28 @@ class LogisticAnalysis:
     sensitivity_ : dict or None
         ``{"age", "univariable", "multivariable", "selected_variables", "warnings"}`` of the
         continuous-age analysis (DataFrames for the tables).
+
+    Examples
+    --------
+    >>> from rait_registry.analysis import LogisticAnalysis
+    >>> fitted = LogisticAnalysis(threshold=0.1, age_cut=45).fit(cohort, outcome_col="pfs_event")
+    >>> fitted.selected_
+    ['age_at_diagnosis', 'max_tumor_size_cm', 'local_disease_status', 'metastasis_timing', 'rait_group']
+    >>> fitted.multivariable_[["term", "or", "ci_low", "ci_high"]].round(2)
+                                        term     or  ci_low  ci_high
+    0                  age_at_diagnosis=>=45  12.71    2.54    63.59
+    1                      max_tumor_size_cm   1.39    0.97     1.98
+    2  local_disease_status=local_recurrence   0.11    0.00     3.40
+    3  local_disease_status=local_persistent   7.22    2.02    25.86
+    4         metastasis_timing=metachronous   6.30    0.53    74.35
+    5                      rait_group=m-RAIT   1.43    0.33     6.11
     """
 
     def __init__(
         self,
-        threshold: float = 0.1,
-        age_cut: float = 45.0,
+        threshold: float = DEFAULTS.selection_threshold,
+        age_cut: float = DEFAULTS.age_cut_years,
         *,
-        outcome: str = "pfs_event",
         terms: Iterable[Term] = DEFAULT_TERMS,
         reference_levels: dict[str, str] | None = None,
         firth: str = "auto",
@@ -451,13 +478,12 @@ class LogisticAnalysis:
         max_abs_coef: float = 10.0,
         max_se: float = 10.0,
         sensitivity: bool = True,
-        alpha: float = 0.05,
+        alpha: float = DEFAULTS.alpha,
     ):
         if firth not in ("auto", "always", "never"):
             raise ValueError(f"firth must be 'auto', 'always' or 'never', not {firth!r}")
         self.threshold = threshold
         self.age_cut = age_cut
-        self.outcome = outcome
         self.terms = tuple(terms)
         self.reference_levels = dict(reference_levels or {})
         self.firth = firth
@@ -469,8 +495,17 @@ class LogisticAnalysis:
         self.alpha = alpha
 
     # ------------------------------------------------------------------ fit
-    def fit(self, cohort: pd.DataFrame) -> LogisticAnalysis:
-        """Fit every univariable model, select, fit the multivariable model(s); returns self."""
+    def fit(self, cohort: pd.DataFrame, outcome_col: str = "pfs_event") -> LogisticAnalysis:
+        """Fit every univariable model, select, fit the multivariable model(s); returns self.
+
+        Parameters
+        ----------
+        cohort : DataFrame
+            One row per patient with the outcome and the term columns (``marts.analysis_cohort``).
+        outcome_col : str
+            The 0/1 outcome (progression or death after the first RAIT).
+        """
+        self.outcome = outcome_col
         terms = [self._configure(t) for t in self.terms]
         missing = sorted({t.column for t in terms} - set(cohort.columns) | ({self.outcome} - set(cohort.columns)))
         if missing:
@@ -506,7 +541,7 @@ class LogisticAnalysis:
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        """Contract section 4 ``logistic``: JSON-ready (NaN -> None)."""
+        """docs/specification.md section 4 ``logistic``: JSON-ready (NaN -> None)."""
         self._check_fitted()
         out: dict[str, Any] = {
             "outcome": self.outcome,
@@ -726,8 +761,3 @@ class LogisticAnalysis:
 
 def _empty() -> pd.DataFrame:
     return pd.DataFrame(columns=RESULT_COLUMNS)
-
-
-def logistic_section(cohort: pd.DataFrame, **kwargs: Any) -> dict[str, Any]:
-    """Contract section 4 ``logistic``: ``LogisticAnalysis(**kwargs).fit(cohort).to_dict()``."""
-    return LogisticAnalysis(**kwargs).fit(cohort).to_dict()

@@ -1,6 +1,6 @@
-"""Propensity-score matching of o-RAIT to m-RAIT patients (contract section 4, ``matching``).
+"""Propensity-score matching of o-RAIT to m-RAIT patients (docs/specification.md section 4, ``matching``).
 
-The study (``shared/paper/less-is-more-rait.txt``) balanced the risk factors for progression
+The study (Shi et al., *Eur J Nucl Med Mol Imaging* 2025) balanced the risk factors for progression
 (age at diagnosis, local persistent disease before RAIT) and follow-up time between the groups
 with 1:1 propensity-score matching and a caliper of 0.05. This module reproduces what R's
 MatchIt (>= 4.5.4) does for
@@ -19,7 +19,7 @@ with o-RAIT as the focal ("treated") group:
    column, so patients with identical covariates get bit-identical scores (exact ties stay ties).
 2. **Greedy 1:1 nearest-neighbour matching without replacement.** Focal units are taken in
    descending propensity (``order="largest"``); each takes the nearest still unmatched control.
-   Tie rules (``shared/statistics-notes.md``):
+   Tie rules:
 
    * a control farther than the caliper (``|p_focal - p_control| > caliper``, computed in IEEE
      double arithmetic exactly as MatchIt does) is not eligible; a focal unit without an
@@ -33,8 +33,7 @@ with o-RAIT as the focal ("treated") group:
 
    MatchIt's own control search (``nn_matchC_vec``) breaks ties between controls of *equal*
    propensity by their position in a stable sort relative to the focal unit rather than by id;
-   that only matters for patients with identical covariates, and there the rule above (from the
-   statistics notes) is used. The reference pairs in ``tests/data/r_reference`` come from
+   that only matters for patients with identical covariates, and there the rule above is used. The reference pairs in ``tests/data/r_reference`` come from
    MatchIt's distance-matrix path (``nn_matchC``: first control of minimal distance in data
    order), fed with controls sorted by (propensity, patient_id), which implements exactly these
    rules. Debian's MatchIt 4.5.1 ignores the caliper on the vector path and is not used.
@@ -76,17 +75,14 @@ import pandas as pd
 import statsmodels.api as sm
 from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
 
+from rait_registry.contract import M_RAIT, O_RAIT
 from rait_registry.exceptions import MatchingError, StatisticsWarning
 
-FOCAL_GROUP = "o-RAIT"
-CONTROL_GROUP = "m-RAIT"
+from .config import DEFAULTS
 
-#: Default matching covariates: the study's risk factors for progression plus follow-up time.
-DEFAULT_COVARIATES: tuple[str, ...] = (
-    "age_at_diagnosis_years",
-    "local_persistent_disease",
-    "follow_up_months",
-)
+#: Default matching covariates: the study's risk factors for progression plus follow-up time
+#: (the declared default of ``matching_covariates``).
+DEFAULT_COVARIATES: tuple[str, ...] = DEFAULTS.matching_covariates
 
 #: Named covariates derived from a cohort column: name -> "column==value" indicator.
 DERIVED_COVARIATES: dict[str, str] = {
@@ -258,7 +254,7 @@ def greedy_nearest_neighbor_match(
     ids: Sequence[str],
     is_focal: Sequence[bool],
     scores: Sequence[float],
-    caliper: float | None = 0.05,
+    caliper: float | None = DEFAULTS.caliper,
     order: str = "largest",
     random_state: int | np.random.Generator | None = None,
 ) -> pd.DataFrame:
@@ -272,7 +268,7 @@ def greedy_nearest_neighbor_match(
         True for focal (o-RAIT) units, False for controls.
     scores : sequence of float
         The matching score of each unit (propensity, or its logit).
-    caliper : float or None, default 0.05
+    caliper : float or None, default 0.05 (the declared ``caliper``)
         Maximal admissible score distance (same scale as ``scores``); None for no caliper.
     order : {"largest", "random"}
         Focal units by descending score (ties by id in byte order), or in random order.
@@ -395,8 +391,8 @@ def standardized_mean_difference(
 # ---------------------------------------------------------------------------------------------
 
 
-def _covariate_columns(cohort: pd.DataFrame, covariates: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Build (model matrix without intercept, balance matrix) from covariate specifications.
+def covariate_columns(cohort: pd.DataFrame, covariates: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(model matrix without intercept, balance matrix) of covariate specifications.
 
     A specification is a cohort column (numeric, boolean or categorical), a derived name of
     `DERIVED_COVARIATES`, or ``"column==value"`` (a 0/1 indicator). A categorical column enters
@@ -460,7 +456,7 @@ class PropensityMatcher:
     covariates : sequence of str, default `DEFAULT_COVARIATES`
         Covariates of the propensity model and the balance table: cohort columns, names of
         `DERIVED_COVARIATES` (``"local_persistent_disease"``) or ``"column==value"`` indicators.
-    caliper : float or None, default 0.05
+    caliper : float or None, default 0.05 (the declared ``caliper``)
         Caliper width; None disables it.
     caliper_scale : {"propensity", "logit_sd"}, default "propensity"
         ``"propensity"``: match on the propensity score, caliper in its units (MatchIt
@@ -472,8 +468,6 @@ class PropensityMatcher:
         generator, so its pairs are reproducible with ``random_state`` but not equal to R's.
     random_state : int or numpy Generator, optional
         Seed for ``order="random"``.
-    id_col, group_col : str
-        Patient id and group columns.
     focal_group, control_group : str
         Group labels (o-RAIT is the focal group of the study).
 
@@ -497,21 +491,23 @@ class PropensityMatcher:
 
     Examples
     --------
-    >>> m = PropensityMatcher(caliper=0.05).fit(cohort)          # doctest: +SKIP
-    >>> m.to_dict()["n_pairs"]                                    # doctest: +SKIP
+    >>> from rait_registry.analysis import PropensityMatcher
+    >>> matcher = PropensityMatcher(caliper=0.05).fit(cohort, id_col="patient_id", group_col="rait_group")
+    >>> len(matcher.pairs_), round(float(matcher.summary["smd_after"].abs().max()), 3)
+    (35, 0.09)
+    >>> matcher.to_dict()["pairs"][0]
+    ['P000025', 'P000089']
     """
 
     def __init__(
         self,
         covariates: Sequence[str] = DEFAULT_COVARIATES,
-        caliper: float | None = 0.05,
-        caliper_scale: str = "propensity",
-        order: str = "largest",
-        random_state: int | np.random.Generator | None = None,
-        id_col: str = "patient_id",
-        group_col: str = "rait_group",
-        focal_group: str = FOCAL_GROUP,
-        control_group: str = CONTROL_GROUP,
+        caliper: float | None = DEFAULTS.caliper,
+        caliper_scale: str = DEFAULTS.caliper_scale,
+        order: str = DEFAULTS.matching_order,
+        random_state: int | np.random.Generator | None = DEFAULTS.random_state,
+        focal_group: str = O_RAIT,
+        control_group: str = M_RAIT,
     ) -> None:
         if isinstance(covariates, str):
             covariates = [covariates]
@@ -528,21 +524,21 @@ class PropensityMatcher:
         self.caliper_scale = caliper_scale
         self.order = order
         self.random_state = random_state
-        self.id_col = id_col
-        self.group_col = group_col
         self.focal_group = focal_group
         self.control_group = control_group
 
     # -- fitting ---------------------------------------------------------------------------
 
-    def fit(self, cohort: pd.DataFrame) -> PropensityMatcher:
+    def fit(self, cohort: pd.DataFrame, id_col: str = "patient_id", group_col: str = "rait_group") -> PropensityMatcher:
         """Estimate propensity scores, match, and compute balance.
 
         Parameters
         ----------
         cohort : DataFrame
-            One row per patient with the id, group and covariate columns (contract section 3
+            One row per patient with the id, group and covariate columns (docs/specification.md section 3
             ``analysis_cohort``).
+        id_col, group_col : str
+            Patient id and group columns.
 
         Returns
         -------
@@ -554,6 +550,7 @@ class PropensityMatcher:
             Missing columns or covariate values, duplicate ids, unknown group labels, or a group
             without patients.
         """
+        self.id_col, self.group_col = id_col, group_col
         for col in (self.id_col, self.group_col):
             if col not in cohort.columns:
                 raise MatchingError(f"the cohort has no {col!r} column; matching needs it")
@@ -591,7 +588,7 @@ class PropensityMatcher:
                 stacklevel=2,
             )
 
-        model_X, balance_X = _covariate_columns(data, self.covariates)
+        model_X, balance_X = covariate_columns(data, self.covariates)
         lp, p, result = self._propensity(model_X, focal)
         self.model_ = result
         self.model_columns_ = list(model_X.columns)
@@ -722,7 +719,7 @@ class PropensityMatcher:
         return self.balance_
 
     def to_dict(self) -> dict[str, Any]:
-        """The contract section 4 ``matching`` object (JSON-ready).
+        """The docs/specification.md section 4 ``matching`` object (JSON-ready).
 
         Keys: ``covariates``, ``caliper``, ``caliper_scale``, ``n_pairs``, ``pairs``
         (``[[o_rait_patient_id, m_rait_patient_id], ...]`` in the order formed), ``unmatched``
@@ -770,17 +767,3 @@ def _none_if_nan(v: Any) -> float | None:
         return None
     v = float(v)
     return None if math.isnan(v) else v
-
-
-def matching_section(cohort: pd.DataFrame, **options: Any) -> tuple[dict[str, Any], PropensityMatcher]:
-    """Fit `PropensityMatcher` with ``options`` on the eligible cohort.
-
-    Returns
-    -------
-    section : dict
-        The contract ``matching`` object.
-    matcher : PropensityMatcher
-        The fitted matcher (its ``matched_cohort_`` feeds the survival section).
-    """
-    m = PropensityMatcher(**options).fit(cohort)
-    return m.to_dict(), m

@@ -1,15 +1,17 @@
-"""``rait-registry analyze``: read the published marts, run the study's statistics, write results.
+"""``rait-registry analyze``: run the study's statistics on the marts and write the results.
 
-Writes ``results.json`` (contract section 4; validated against the shipped JSON Schema
-``rait_registry/schemas/results.schema.json``) and tidy CSVs under ``tables/``. The statistics
-themselves live in the sibling modules; this module only reads, orchestrates and writes.
+`analyze` takes the marts as DataFrames and returns an `AnalysisResult` (the fitted analyses,
+``results.json`` - docs/specification.md section 4, validated against the shipped JSON Schema
+``rait_registry/schemas/results.schema.json`` - and tidy tables); `analyze_warehouse` reads them
+from a published warehouse first (`rait_registry.warehouse.read_published`) and writes ``results.json`` and ``tables/*.csv``. The
+statistics themselves live in the sibling modules; this module only orchestrates and writes.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -17,171 +19,191 @@ from typing import Any
 import pandas as pd
 
 from .. import __version__
-from ..warehouse import connect_read_only
-from .jsonutil import jsonable as _jsonable
-
-
-@dataclass
-class AnalysisConfig:
-    """Options of the analysis (contract section 4 defaults)."""
-
-    age_cut_years: float = 45.0
-    size_cut_cm: float = 4.0
-    selection_threshold: float = 0.1
-    matching_covariates: tuple[str, ...] = ("age_at_diagnosis_years", "local_persistent_disease", "follow_up_months")
-    caliper: float = 0.05
-    caliper_scale: str = "propensity"
-    matching_order: str = "largest"
-    random_state: int | None = None
-    subgroup_cohort: str = "matched"
-    beyond: bool = True
-    landmark_months: float = 12.0
-    ni_hr_margin: float = 1.5
-    ni_pfs_margin: float = 0.10
+from ..warehouse import PublishedMarts, read_published
+from .config import DEFAULTS, AnalysisConfig
+from .cutpoints import CutpointScan
+from .jsonutil import jsonable
+from .logistic import LogisticAnalysis
+from .matching import PropensityMatcher
+from .sensitivity import SensitivityAnalyses
+from .survival import SurvivalAnalysis
+from .tables import Table1, Table2, cohort_section
 
 
 @dataclass
 class AnalysisResult:
-    """Everything ``analyze`` produced: the results dict and the tidy tables."""
+    """Everything `analyze` produced: the fitted analyses, results.json and the tidy tables.
 
-    results: dict
+    Attributes
+    ----------
+    config : AnalysisConfig
+    table1, table2 : Table1, Table2
+    logistic : LogisticAnalysis
+    matching : PropensityMatcher
+    survival : SurvivalAnalysis
+    cutpoints : CutpointScan
+    sensitivity : SensitivityAnalyses or None
+        None with ``sensitivity_analyses=False``.
+    results : dict
+        results.json (JSON-ready, validated against the shipped schema).
+    tables : dict of str -> DataFrame
+        The tidy tables ``write`` puts under ``tables/``.
+
+    Examples
+    --------
+    >>> from rait_registry.analysis import analyze
+    >>> result = analyze(cohort, cycles)
+    >>> result.matching.to_dict()["n_pairs"], sorted(result.sensitivity.to_dict())[:2]
+    (35, ['dose_response', 'landmark'])
+    >>> path = result.write(tmp_path)  # doctest: +SKIP
+    """
+
+    config: AnalysisConfig
+    table1: Table1
+    table2: Table2
+    logistic: LogisticAnalysis
+    matching: PropensityMatcher
+    survival: SurvivalAnalysis
+    cutpoints: CutpointScan
+    sensitivity: SensitivityAnalyses | None
+    results: dict[str, Any]
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
-    objects: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """Every hazard ratio of m-RAIT vs o-RAIT, one row per analysis: the eligible (``overall``) and
+        matched cohorts of the survival section, then those the sensitivity analyses add."""
+        cols = ["n", "events", "hr", "ci_low", "ci_high", "p"]
+        surv = self.survival.summary.loc[["overall", "matched"]]
+        surv = surv.rename(columns={"hr_ci_low": "ci_low", "hr_ci_high": "ci_high", "hr_p": "p"})[cols]
+        if self.sensitivity is None:
+            return surv
+        more = self.sensitivity.summary.drop(index=["eligible_fixed_groups", "matched"], errors="ignore")
+        return pd.concat([surv, more[cols]])
+
+    def to_dict(self) -> dict[str, Any]:
+        """results.json."""
+        return self.results
+
+    def write(self, out_dir: str | Path) -> Path:
+        """Write ``results.json`` and ``tables/*.csv`` under ``out_dir``; return the results path."""
+        return write_results(self, Path(out_dir))
 
 
-def load_marts(warehouse: str | Path | None = None) -> dict[str, pd.DataFrame]:
-    """Read the marts the analysis needs from the published warehouse (read-only)."""
-    con = connect_read_only(warehouse)
-    try:
-        marts = {
-            "analysis_cohort": con.execute("select * from marts.analysis_cohort order by patient_id").df(),
-            "rait_cycles": con.execute(
-                "select cycles.* from marts.rait_cycles as cycles "
-                "join marts.analysis_cohort as cohort using (patient_id) order by patient_id, cycle_number"
-            ).df(),
-            "cohort_attrition": con.execute("select * from marts.cohort_attrition order by step").df(),
-        }
-        meta = {"warehouse": str(warehouse) if warehouse else None}
-        has_history = con.execute(
-            "select count(*) from information_schema.tables where table_schema = 'history' and table_name = 'refresh_runs'"
-        ).fetchone()[0]
-        if has_history:
-            row = con.execute(
-                "select run_id, extract_id, manifest_sha256, finished_at, dbt_invocation_id, dbt_vars "
-                "from history.refresh_runs order by started_at desc limit 1"
-            ).fetchone()
-            if row:
-                meta.update(
-                    run_id=row[0],
-                    extract_id=row[1],
-                    manifest_sha256=row[2],
-                    refreshed_at=str(row[3]),
-                    dbt_invocation_id=row[4],
-                    dbt_vars=json.loads(row[5]) if row[5] else {},
-                )
-        marts["_meta"] = meta
-    finally:
-        con.close()
-    return marts
+def warehouse_meta(marts: PublishedMarts, warehouse: str | Path | None = None) -> dict[str, Any]:
+    """results.json ``meta`` of the refresh the marts come from: run, extract, manifest, time, dbt vars."""
+    meta: dict[str, Any] = {"warehouse": str(warehouse) if warehouse else None}
+    run = marts.refresh
+    if run:
+        finished = run.get("finished_at")
+        meta.update(
+            run_id=run.get("run_id"),
+            extract_id=run.get("extract_id"),
+            manifest_sha256=run.get("manifest_sha256"),
+            refreshed_at=None if pd.isna(finished) else str(finished),
+            dbt_invocation_id=run.get("dbt_invocation_id"),
+            dbt_vars=run.get("dbt_vars") or {},
+        )
+    return meta
 
 
 def analyze(
-    warehouse: str | Path | None = None,
-    out_dir: str | Path | None = None,
+    cohort: pd.DataFrame,
+    cycles: pd.DataFrame,
     config: AnalysisConfig | None = None,
-    marts: dict | None = None,
+    *,
+    meta: dict[str, Any] | None = None,
 ) -> AnalysisResult:
-    """Run the study's analyses on the published marts and (optionally) write them to ``out_dir``."""
-    from . import logistic, tables
+    """Run the study's analyses on the marts given as DataFrames.
 
-    config = config or AnalysisConfig()
-    marts = marts if marts is not None else load_marts(warehouse)
-    cohort, cycles = marts["analysis_cohort"], marts["rait_cycles"]
-    meta = dict(marts.get("_meta", {}))
+    Parameters
+    ----------
+    cohort : DataFrame
+        ``marts.analysis_cohort`` (eligible patients).
+    cycles : DataFrame
+        ``marts.rait_cycles`` (at least the cohort's patients).
+    config : AnalysisConfig, optional
+        The options; default: the declared defaults.
+    meta : dict, optional
+        Provenance to record in results.json ``meta`` (the refresh read: `warehouse_meta`).
+
+    Returns
+    -------
+    AnalysisResult
+
+    Examples
+    --------
+    >>> from rait_registry.analysis import AnalysisConfig, analyze
+    >>> result = analyze(cohort, cycles, AnalysisConfig(sensitivity_analyses=False))
+    >>> result.results["cohort"]
+    {'n_eligible': 117, 'n_o_rait': 38, 'n_m_rait': 79}
+    >>> result.summary.round(2)
+                n  events    hr  ci_low  ci_high     p
+    analysis
+    overall   117      24  2.24    0.77     6.56  0.14
+    matched    70       8  1.46    0.35     6.14  0.60
+    """
+    config = config or DEFAULTS
+    meta = dict(meta or {})
     meta.update(
         package_version=__version__,
         analyzed_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        config=_jsonable(asdict(config)),
+        config=jsonable(config.to_dict()),
     )
-
-    out_tables: dict[str, pd.DataFrame] = {}
-    objects: dict[str, Any] = {}
-    results: dict[str, Any] = {"meta": meta, "cohort": tables.cohort_section(cohort)}
-
-    out_tables["table1"] = tables.table1(cohort)
-    out_tables["table2"] = tables.table2(cohort, cycles)
-    results["table1"] = tables.records(out_tables["table1"])
-    results["table2"] = tables.records(out_tables["table2"])
-
-    fitted = logistic.LogisticAnalysis(threshold=config.selection_threshold, age_cut=config.age_cut_years).fit(cohort)
-    objects["logistic"] = fitted
-    results["logistic"] = fitted.to_dict()
-    out_tables["logistic_univariable"] = fitted.univariable_
-    out_tables["logistic_multivariable"] = fitted.multivariable_
-
-    _stats_two(results, out_tables, objects, cohort, config)
-
-    if config.beyond and "matching" in objects:
-        _beyond(results, out_tables, objects, cohort, cycles, config)
-
-    results = _jsonable(results)
-    validate_results(results)
-    result = AnalysisResult(results=results, tables=out_tables, objects=objects)
-    if out_dir is not None:
-        write_results(result, Path(out_dir))
-    return result
-
-
-def _stats_two(results: dict, out_tables: dict, objects: dict, cohort: pd.DataFrame, config: AnalysisConfig) -> None:
-    """Matching, survival and cut-points (Statistics II)."""
-    try:
-        from . import cutpoints, matching, survival
-    except ImportError:  # pragma: no cover - lands with the Statistics II issue
-        return
-    matcher = matching.PropensityMatcher(
-        covariates=list(config.matching_covariates),
+    t1 = Table1().fit(cohort)
+    t2 = Table2().fit(cohort, cycles)
+    logistic = LogisticAnalysis(threshold=config.selection_threshold, age_cut=config.age_cut_years).fit(cohort)
+    matcher = PropensityMatcher(
+        covariates=config.matching_covariates,
         caliper=config.caliper,
         caliper_scale=config.caliper_scale,
         order=config.matching_order,
         random_state=config.random_state,
     ).fit(cohort)
-    objects["matching"] = matcher
-    results["matching"] = matcher.to_dict()
-    out_tables["matching_balance"] = matcher.balance_
-    fitted = survival.survival_analyses(
-        cohort,
-        matcher.matched_cohort_,
-        age_cut=config.age_cut_years,
-        size_cut=config.size_cut_cm,
-        subgroup_cohort=config.subgroup_cohort,
-    )
-    objects["survival"] = fitted
-    results["survival"] = survival.section_from_analyses(fitted)
-    results["cutpoints"] = cutpoints.cutpoint_section(cohort)
-    out_tables["cutpoints"] = pd.DataFrame(results["cutpoints"])
+    survival = SurvivalAnalysis(
+        age_cut_years=config.age_cut_years, size_cut_cm=config.size_cut_cm, subgroup_cohort=config.subgroup_cohort
+    ).fit(cohort, matcher.matched_cohort_)
+    cutpoints = CutpointScan().fit(cohort)
+    results: dict[str, Any] = {
+        "meta": meta,
+        "cohort": cohort_section(cohort),
+        "table1": t1.to_dict(),
+        "table2": t2.to_dict(),
+        "logistic": logistic.to_dict(),
+        "matching": matcher.to_dict(),
+        "survival": survival.to_dict(),
+        "cutpoints": cutpoints.to_dict(),
+    }
+    tables = {
+        "table1": t1.table_,
+        "table2": t2.table_,
+        "logistic_univariable": logistic.univariable_,
+        "logistic_multivariable": logistic.multivariable_,
+        "matching_balance": matcher.balance_,
+        "cutpoints": pd.DataFrame(results["cutpoints"]),
+    }
+    sensitivity = None
+    if config.sensitivity_analyses:
+        sensitivity = SensitivityAnalyses(config).fit(cohort, cycles, matcher)
+        results["sensitivity_options"] = sensitivity.options_dict()
+        results.update(sensitivity.to_dict())
+        tables.update(sensitivity.tables_)
+    results = jsonable(results)
+    validate_results(results)
+    return AnalysisResult(config, t1, t2, logistic, matcher, survival, cutpoints, sensitivity, results, tables)
 
 
-def _beyond(results: dict, out_tables: dict, objects: dict, cohort, cycles, config: AnalysisConfig) -> None:
-    """Analyses beyond the paper: landmark, time-varying Cox, non-inferiority, sensitivity, dose-response."""
-    from .beyond import BeyondOptions, fit_beyond
-
-    fitted = fit_beyond(
-        cohort,
-        cycles,
-        objects["matching"],
-        BeyondOptions(
-            landmark_months=config.landmark_months,
-            ni_hr_margin=config.ni_hr_margin,
-            ni_pfs_margin=config.ni_pfs_margin,
-        ),
-    )
-    objects["beyond"] = fitted
-    sections = fitted.to_dict()
-    results["beyond_options"] = sections.pop("_options")
-    results.update(sections)
-    for name, table in fitted.tables_.items():
-        if isinstance(table, pd.DataFrame):
-            out_tables[f"beyond_{name}"] = table
+def analyze_warehouse(
+    warehouse: str | Path | None = None,
+    out_dir: str | Path | None = None,
+    config: AnalysisConfig | None = None,
+) -> AnalysisResult:
+    """Read the published marts (`read_published`), `analyze` them and, with ``out_dir``, write the results."""
+    marts = read_published(warehouse)
+    result = analyze(marts.cohort, marts.cycles, config, meta=warehouse_meta(marts, warehouse))
+    if out_dir is not None:
+        result.write(out_dir)
+    return result
 
 
 def validate_results(results: dict) -> None:

@@ -1,4 +1,4 @@
-"""Progression-free survival: Kaplan-Meier, log-rank, Cox (contract section 4, ``survival``).
+"""Progression-free survival: Kaplan-Meier, log-rank, Cox (docs/specification.md section 4, ``survival``).
 
 For a cohort and a grouping, `SurvivalComparison` fits per group
 
@@ -26,7 +26,7 @@ and across groups
 An analysis that cannot be done (a group without patients, no events) returns nulls with a
 reason in ``notes``; it never raises for small data.
 
-`survival_section` runs the study's analyses: the whole eligible cohort, the matched cohort,
+`SurvivalAnalysis` runs the study's analyses: the whole eligible cohort, the matched cohort,
 and the Fig. 4 subgroups (age, tumour size, local disease status, and o- vs m-RAIT inside the
 high-risk subgroups).
 
@@ -50,21 +50,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from lifelines import CoxPHFitter, KaplanMeierFitter
-from lifelines.exceptions import ConvergenceError, ConvergenceWarning
 from scipy.stats import chi2
 from statsmodels.duration.survfunc import survdiff as sm_survdiff
 
+from rait_registry.contract import RAIT_GROUPS
 from rait_registry.exceptions import AnalysisError
 
-FOCAL_GROUP = "o-RAIT"
-CONTROL_GROUP = "m-RAIT"
-
-#: lifelines Newton-Raphson options that bring the Cox estimate within ~1e-11 of R coxph.
-#: lifelines stops when the Newton decrement falls below ``precision`` or the relative change
-#: of the log-likelihood below ``r_precision``; with its damped steps either can stop ~1e-7 from
-#: the optimum (an HR 1e-7 off). A tiny ``precision`` and ``r_precision = 0`` (that test never
-#: passes) let it iterate until the Newton step itself is at rounding level.
-COX_FIT_OPTIONS: dict[str, float] = {"precision": 1e-20, "r_precision": 0.0, "step_size": 0.95, "max_steps": 500}
+from .config import DEFAULTS
+from .cox import COX_FIT_OPTIONS, fit_cox
 
 _TOL = math.sqrt(np.finfo(float).eps)
 
@@ -131,11 +124,11 @@ class SurvivalComparison:
     group_order : sequence of str, optional
         Groups in display order; the first is the Cox reference. Default: sorted labels.
         Listed groups without patients are reported with n = 0.
-    horizon : float, default 60
+    horizon : float, default 60 (the declared ``horizon_months``)
         Time of the landmark survival (60 months = 5-year PFS).
     at_risk_every : float, default 12
         Spacing of the numbers-at-risk times (0, 12, 24, ...).
-    alpha : float, default 0.05
+    alpha : float, default 0.05 (the declared ``alpha``)
         1 - confidence level.
     cox_fit_options : dict, optional
         Passed to ``CoxPHFitter.fit(fit_options=...)``; default `COX_FIT_OPTIONS`.
@@ -158,14 +151,28 @@ class SurvivalComparison:
         ``hr``, ``ci_low``, ``ci_high``, ``p``, ``reference``, ``comparison``.
     notes_ : list of str
         Why a statistic is missing.
+
+    Examples
+    --------
+    >>> from rait_registry.analysis import SurvivalComparison
+    >>> comp = SurvivalComparison(group_order=["o-RAIT", "m-RAIT"]).fit(
+    ...     cohort, duration_col="pfs_months", event_col="pfs_event", group_col="rait_group"
+    ... )
+    >>> comp.summary[["n", "events", "pfs_5y"]].round(3)
+             n  events  pfs_5y
+    group
+    o-RAIT  38       4   0.888
+    m-RAIT  79      20   0.735
+    >>> round(comp.to_dict()["hr"], 2), round(comp.to_dict()["logrank_p"], 3)
+    (2.24, 0.131)
     """
 
     def __init__(
         self,
         group_order: Sequence[str] | None = None,
-        horizon: float = 60.0,
+        horizon: float = DEFAULTS.horizon_months,
         at_risk_every: float = 12.0,
-        alpha: float = 0.05,
+        alpha: float = DEFAULTS.alpha,
         cox_fit_options: dict[str, float] | None = None,
         cox: bool = True,
     ) -> None:
@@ -182,16 +189,24 @@ class SurvivalComparison:
         self.cox_fit_options = dict(COX_FIT_OPTIONS if cox_fit_options is None else cox_fit_options)
         self.cox = cox
 
-    def fit(self, durations: Any, events: Any, groups: Any) -> SurvivalComparison:
+    def fit(
+        self,
+        df: pd.DataFrame,
+        duration_col: str = "pfs_months",
+        event_col: str = "pfs_event",
+        group_col: str = "rait_group",
+    ) -> SurvivalComparison:
         """Fit the Kaplan-Meier curves, the log-rank test and the Cox model.
 
         Parameters
         ----------
-        durations : array-like of float
+        df : DataFrame
+            One row per patient; rows with a missing group are left out.
+        duration_col : str
             Time to progression or censoring (>= 0).
-        events : array-like of {0, 1}
+        event_col : str
             1 = progression or death, 0 = censored.
-        groups : array-like of str
+        group_col : str
             Group label of each patient.
 
         Returns
@@ -201,25 +216,27 @@ class SurvivalComparison:
         Raises
         ------
         AnalysisError
-            Negative or missing durations, events other than 0/1, or lengths that differ.
+            A missing column, negative or missing durations, or events other than 0/1.
         """
-        T = np.asarray(durations, dtype=float)
-        E = np.asarray(events)
-        G = np.asarray(groups, dtype=object)
-        if not (T.shape == E.shape == G.shape) or T.ndim != 1:
-            raise AnalysisError("durations, events and groups must be one-dimensional and of equal length")
+        missing = [c for c in (duration_col, event_col, group_col) if c not in df.columns]
+        if missing:
+            raise AnalysisError(
+                f"survival analysis: the cohort lacks column(s) {missing}; pass the analysis_cohort mart"
+            )
+        self.duration_col, self.event_col, self.group_col = duration_col, event_col, group_col
+        data = df.loc[df[group_col].notna()]
+        T = data[duration_col].to_numpy(dtype=float)
+        E = data[event_col].to_numpy()
+        G = data[group_col].astype(str).to_numpy()
         if T.size and (np.isnan(T).any() or (T < 0).any() or np.isinf(T).any()):
-            raise AnalysisError("survival times must be finite and >= 0; check pfs_months in the cohort")
+            raise AnalysisError(f"survival times must be finite and >= 0; check {duration_col} in the cohort")
         try:
             Ef = E.astype(float)
         except (TypeError, ValueError) as exc:
-            raise AnalysisError("events must be 0/1") from exc
+            raise AnalysisError(f"events must be 0/1 ({event_col})") from exc
         if Ef.size and not np.isin(Ef, (0.0, 1.0)).all():
-            raise AnalysisError("events must be 0/1 (pfs_event)")
+            raise AnalysisError(f"events must be 0/1 ({event_col})")
         E = Ef.astype(np.int64)
-        if pd.isna(pd.Series(G)).any():
-            raise AnalysisError("a group label is missing; drop those patients before comparing groups")
-        G = G.astype(str)
 
         present = sorted(set(G.tolist()))
         if self.group_order is None:
@@ -383,7 +400,7 @@ class SurvivalComparison:
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "group_results_"):
-            raise AnalysisError("call fit(durations, events, groups) before asking for results")
+            raise AnalysisError("call fit(df, duration_col, event_col, group_col) before asking for results")
 
     @property
     def summary(self) -> pd.DataFrame:
@@ -429,7 +446,7 @@ def hazard_ratio(
     reference: str,
     comparison: str,
     *,
-    alpha: float = 0.05,
+    alpha: float = DEFAULTS.alpha,
     fit_options: dict[str, float] | None = None,
 ) -> tuple[dict[str, Any], str | None, CoxPHFitter | None]:
     """Cox hazard ratio of ``comparison`` vs ``reference`` (Efron ties, Wald CI) with lifelines.
@@ -461,14 +478,9 @@ def hazard_ratio(
             )
     keep = in_ref | in_cmp
     df = pd.DataFrame({"T": T[keep], "E": E[keep], "x": in_cmp[keep].astype(float)})
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", ConvergenceWarning)
-            cph = CoxPHFitter(alpha=alpha).fit(
-                df, "T", "E", fit_options=dict(COX_FIT_OPTIONS if fit_options is None else fit_options)
-            )
-    except (ConvergenceError, ConvergenceWarning, np.linalg.LinAlgError) as exc:
-        return out, f"the Cox model did not converge ({type(exc).__name__}); hazard ratio not reported", None
+    cph, note = fit_cox(df, "T", "E", alpha=alpha, fit_options=fit_options)
+    if cph is None:
+        return out, note, None
     beta = float(cph.params_["x"])
     ci = cph.confidence_intervals_.loc["x"].to_numpy(dtype=float)
     out.update(
@@ -485,30 +497,9 @@ def hazard_ratio(
 # ---------------------------------------------------------------------------------------------
 
 
-def _require(cohort: pd.DataFrame, cols: Sequence[str], what: str) -> None:
-    missing = [c for c in cols if c not in cohort.columns]
-    if missing:
-        raise AnalysisError(f"{what}: the cohort lacks column(s) {missing}; pass the analysis_cohort mart")
-
-
-def compare_groups(
-    cohort: pd.DataFrame,
-    group_col: str,
-    group_order: Sequence[str] | None = None,
-    *,
-    time_col: str = "pfs_months",
-    event_col: str = "pfs_event",
-    **options: Any,
-) -> SurvivalComparison:
-    """Fit `SurvivalComparison` on ``cohort`` grouped by ``group_col`` (rows with a missing group dropped)."""
-    _require(cohort, [time_col, event_col, group_col], "survival analysis")
-    data = cohort.loc[cohort[group_col].notna()]
-    return SurvivalComparison(group_order=group_order, **options).fit(
-        data[time_col].to_numpy(dtype=float), data[event_col].to_numpy(), data[group_col].astype(str).to_numpy()
-    )
-
-
-def subgroup_specs(age_cut: float = 45.0, size_cut: float = 4.0) -> list[dict[str, Any]]:
+def subgroup_specs(
+    age_cut: float = DEFAULTS.age_cut_years, size_cut: float = DEFAULTS.size_cut_cm, group_col: str = "rait_group"
+) -> list[dict[str, Any]]:
     """The Fig. 4 subgroup analyses: name, figure panel, how to group and which patients to keep.
 
     Each spec has ``name``, ``figure``, ``description``, ``groups`` (display order, first =
@@ -531,9 +522,9 @@ def subgroup_specs(age_cut: float = 45.0, size_cut: float = 4.0) -> list[dict[st
         return c["local_disease_status"]
 
     def by_group(c: pd.DataFrame) -> pd.Series:
-        return c["rait_group"]
+        return c[group_col]
 
-    rait = [FOCAL_GROUP, CONTROL_GROUP]
+    rait = list(RAIT_GROUPS)
     return [
         {
             "name": "age",
@@ -586,104 +577,152 @@ def subgroup_specs(age_cut: float = 45.0, size_cut: float = 4.0) -> list[dict[st
     ]
 
 
-def survival_analyses(
-    cohort: pd.DataFrame,
-    matched_cohort: pd.DataFrame | None,
-    *,
-    age_cut: float = 45.0,
-    size_cut: float = 4.0,
-    subgroup_cohort: str = "matched",
-    time_col: str = "pfs_months",
-    event_col: str = "pfs_event",
-    horizon: float = 60.0,
-    at_risk_every: float = 12.0,
-    alpha: float = 0.05,
-) -> dict[str, Any]:
-    """Fit every survival analysis of the study and keep the fitted objects (for figures).
+class SurvivalAnalysis:
+    """The study's progression-free survival analyses (docs/specification.md section 4 ``survival``).
+
+    `SurvivalComparison` of o-RAIT and m-RAIT in the eligible cohort and in the matched cohort,
+    and the Fig. 4 subgroup analyses (`subgroup_specs`: age, tumour size, local disease status,
+    and o- vs m-RAIT inside the high-risk subgroups).
 
     Parameters
     ----------
-    cohort : DataFrame
-        The eligible cohort (``marts.analysis_cohort``).
-    matched_cohort : DataFrame or None
-        The matched cohort (`PropensityMatcher.matched_cohort_`); None when matching was not run.
-    age_cut, size_cut : float
-        Subgroup cuts: age >= ``age_cut`` years, tumour > ``size_cut`` cm.
+    age_cut_years, size_cut_cm : float
+        Subgroup cuts: age >= ``age_cut_years``, tumour > ``size_cut_cm`` (declared defaults 45, 4).
     subgroup_cohort : {"matched", "eligible"}
         Which cohort the Fig. 4 subgroups use. The study reports them "for the matched cohort".
-    time_col, event_col, horizon, at_risk_every, alpha
+    horizon, at_risk_every, alpha
         See `SurvivalComparison`.
 
-    Returns
-    -------
-    dict
-        ``overall``, ``matched`` (`SurvivalComparison` or None) and ``subgroups``: list of
-        ``(spec, SurvivalComparison or None, info)``.
+    Attributes
+    ----------
+    overall_ : SurvivalComparison
+    matched_ : SurvivalComparison or None
+        None when no matched cohort was given.
+    subgroups_ : list of (dict, SurvivalComparison or None, dict)
+        Per subgroup analysis: its spec (`subgroup_specs`), its comparison (None when the
+        matched cohort is needed and missing) and ``info`` (cohort, patients left out).
+
+    Examples
+    --------
+    >>> from rait_registry.analysis import PropensityMatcher, SurvivalAnalysis
+    >>> matched = PropensityMatcher().fit(cohort).matched_cohort_
+    >>> fitted = SurvivalAnalysis(age_cut_years=45, size_cut_cm=4).fit(cohort, matched)
+    >>> fitted.summary.loc[["overall", "matched", "age"], ["n", "events", "logrank_p"]].round(3)
+                n  events  logrank_p
+    analysis
+    overall   117      24      0.131
+    matched    70       8      0.599
+    age        70       8      0.000
     """
-    if subgroup_cohort not in ("matched", "eligible"):
-        raise AnalysisError(f"subgroup_cohort must be 'matched' or 'eligible', got {subgroup_cohort!r}")
-    opts = {
-        "time_col": time_col,
-        "event_col": event_col,
-        "horizon": horizon,
-        "at_risk_every": at_risk_every,
-        "alpha": alpha,
-    }
-    rait = [FOCAL_GROUP, CONTROL_GROUP]
-    overall = compare_groups(cohort, "rait_group", rait, **opts)
-    matched = None if matched_cohort is None else compare_groups(matched_cohort, "rait_group", rait, **opts)
-    source = matched_cohort if subgroup_cohort == "matched" else cohort
-    subgroups = []
-    for spec in subgroup_specs(age_cut, size_cut):
-        info: dict[str, Any] = {"cohort": subgroup_cohort}
-        if source is None:
-            info["notes"] = ["matching was not run, so the matched-cohort subgroups are not available"]
-            subgroups.append((spec, None, info))
-            continue
-        data = source
-        if spec["subset"] is not None:
-            mask = spec["subset"](data).fillna(False).astype(bool)
-            info["n_outside_subset"] = int((~mask).sum())
-            data = data.loc[mask]
-        labels = spec["group_of"](data)
-        info["n_excluded_missing"] = int(labels.isna().sum())
-        data = data.assign(_subgroup=labels).loc[labels.notna()]
-        comp = compare_groups(data, "_subgroup", spec["groups"], **opts)
-        subgroups.append((spec, comp, info))
-    return {"overall": overall, "matched": matched, "subgroups": subgroups}
 
+    def __init__(
+        self,
+        age_cut_years: float = DEFAULTS.age_cut_years,
+        size_cut_cm: float = DEFAULTS.size_cut_cm,
+        subgroup_cohort: str = DEFAULTS.subgroup_cohort,
+        horizon: float = DEFAULTS.horizon_months,
+        at_risk_every: float = 12.0,
+        alpha: float = DEFAULTS.alpha,
+    ) -> None:
+        if subgroup_cohort not in ("matched", "eligible"):
+            raise AnalysisError(f"subgroup_cohort must be 'matched' or 'eligible', got {subgroup_cohort!r}")
+        self.age_cut_years = age_cut_years
+        self.size_cut_cm = size_cut_cm
+        self.subgroup_cohort = subgroup_cohort
+        self.horizon = horizon
+        self.at_risk_every = at_risk_every
+        self.alpha = alpha
 
-def survival_section(
-    cohort: pd.DataFrame,
-    matched_cohort: pd.DataFrame | None,
-    **options: Any,
-) -> dict[str, Any]:
-    """The contract section 4 ``survival`` object: ``{overall, matched, subgroups: [{name, ...}]}``.
+    def fit(
+        self,
+        cohort: pd.DataFrame,
+        matched_cohort: pd.DataFrame | None = None,
+        duration_col: str = "pfs_months",
+        event_col: str = "pfs_event",
+        group_col: str = "rait_group",
+    ) -> SurvivalAnalysis:
+        """Fit every survival analysis of the study.
 
-    ``options`` are those of `survival_analyses` (``age_cut=45``, ``size_cut=4``,
-    ``subgroup_cohort="matched"``, ...). Each subgroup entry adds ``name``, ``figure``,
-    ``description``, ``cohort`` and the numbers of patients left out (outside the subset,
-    missing grouping value) to the analysis object.
-    """
-    return section_from_analyses(survival_analyses(cohort, matched_cohort, **options))
+        Parameters
+        ----------
+        cohort : DataFrame
+            The eligible cohort (``marts.analysis_cohort``).
+        matched_cohort : DataFrame, optional
+            The matched cohort (`PropensityMatcher.matched_cohort_`); None when matching was not run.
+        duration_col, event_col, group_col : str
+            Columns of both cohorts.
 
+        Returns
+        -------
+        self
+        """
+        cols = {"duration_col": duration_col, "event_col": event_col}
 
-def section_from_analyses(fitted: dict[str, Any]) -> dict[str, Any]:
-    """The contract ``survival`` object from the result of `survival_analyses` (no refitting)."""
-    subs = []
-    for spec, comp, info in fitted["subgroups"]:
-        entry: dict[str, Any] = {"name": spec["name"], "figure": spec["figure"], "description": spec["description"]}
-        entry.update({k: v for k, v in info.items() if k != "notes"})
-        if comp is None:
-            entry.update(_empty_analysis(spec["groups"], info.get("notes", [])))
-        else:
-            entry.update(comp.to_dict())
-        subs.append(entry)
-    return {
-        "overall": fitted["overall"].to_dict(),
-        "matched": None if fitted["matched"] is None else fitted["matched"].to_dict(),
-        "subgroups": subs,
-    }
+        def compare(data: pd.DataFrame, by: str, groups: Sequence[str]) -> SurvivalComparison:
+            return SurvivalComparison(
+                group_order=groups, horizon=self.horizon, at_risk_every=self.at_risk_every, alpha=self.alpha
+            ).fit(data, group_col=by, **cols)
+
+        rait = list(RAIT_GROUPS)
+        self.overall_ = compare(cohort, group_col, rait)
+        self.matched_ = None if matched_cohort is None else compare(matched_cohort, group_col, rait)
+        source = matched_cohort if self.subgroup_cohort == "matched" else cohort
+        self.subgroups_: list[tuple[dict[str, Any], SurvivalComparison | None, dict[str, Any]]] = []
+        for spec in subgroup_specs(self.age_cut_years, self.size_cut_cm, group_col):
+            info: dict[str, Any] = {"cohort": self.subgroup_cohort}
+            if source is None:
+                info["notes"] = ["matching was not run, so the matched-cohort subgroups are not available"]
+                self.subgroups_.append((spec, None, info))
+                continue
+            data = source
+            if spec["subset"] is not None:
+                mask = spec["subset"](data).fillna(False).astype(bool)
+                info["n_outside_subset"] = int((~mask).sum())
+                data = data.loc[mask]
+            labels = spec["group_of"](data)
+            info["n_excluded_missing"] = int(labels.isna().sum())
+            data = data.assign(_subgroup=labels).loc[labels.notna()]
+            self.subgroups_.append((spec, compare(data, "_subgroup", spec["groups"]), info))
+        return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "overall_"):
+            raise AnalysisError("call fit(cohort, matched_cohort) before asking for results")
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """One row per analysis (``overall``, ``matched``, the subgroups): n, events, log-rank, HR."""
+        self._check_fitted()
+        keys = ("n", "events", "logrank_chi2", "logrank_df", "logrank_p", "hr", "hr_ci_low", "hr_ci_high", "hr_p")
+        analyses = [("overall", "", self.overall_), ("matched", "3", self.matched_)]
+        analyses += [(spec["name"], spec["figure"], comp) for spec, comp, _ in self.subgroups_]
+        rows = []
+        for name, figure, comp in analyses:
+            d = comp.to_dict() if comp is not None else {}
+            rows.append({"analysis": name, "figure": figure, **{k: d.get(k) for k in keys}})
+        return pd.DataFrame(rows).set_index("analysis")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The contract ``survival`` object ``{overall, matched, subgroups: [{name, ...}]}`` (JSON-ready).
+
+        Each subgroup entry adds ``name``, ``figure``, ``description``, ``cohort`` and the numbers
+        of patients left out (outside the subset, missing grouping value) to the analysis object.
+        """
+        self._check_fitted()
+        subs = []
+        for spec, comp, info in self.subgroups_:
+            entry: dict[str, Any] = {"name": spec["name"], "figure": spec["figure"], "description": spec["description"]}
+            entry.update({k: v for k, v in info.items() if k != "notes"})
+            if comp is None:
+                entry.update(_empty_analysis(spec["groups"], info.get("notes", [])))
+            else:
+                entry.update(comp.to_dict())
+            subs.append(entry)
+        return {
+            "overall": self.overall_.to_dict(),
+            "matched": None if self.matched_ is None else self.matched_.to_dict(),
+            "subgroups": subs,
+        }
 
 
 def _empty_analysis(groups: Sequence[str], notes: list[str]) -> dict[str, Any]:

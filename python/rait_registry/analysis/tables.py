@@ -1,9 +1,8 @@
 """Tables 1 and 2 of the study: characteristics and RAIT/response by group, with the test used.
 
-Inputs are the published marts as DataFrames (contract section 3): ``analysis_cohort``
+Inputs are the published marts as DataFrames (docs/specification.md section 3): ``analysis_cohort``
 (one row per eligible patient) and ``rait_cycles`` (one row per administration; only the
-cohort's patients are used). Outputs are tidy DataFrames whose rows follow contract
-section 4 -- ``{variable, level, overall, o_rait, m_rait, p_value, test}`` -- plus:
+cohort's patients are used). Outputs are tidy DataFrames whose rows follow docs/specification.md section 4 -- ``{variable, level, overall, o_rait, m_rait, p_value, test}`` -- plus:
 
 ``label``
     the row's caption as in the paper;
@@ -35,7 +34,6 @@ Hyndman RJ, Fan Y. Sample quantiles in statistical packages. *Am Stat* 1996;50:3
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,36 +41,33 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rait_registry.analysis.hypothesis_tests import (
+from rait_registry.contract import DAYS_PER_MONTH, M_RAIT, O_RAIT, RAIT_GROUPS
+from rait_registry.exceptions import AnalysisError, InsufficientDataError
+
+from .formatting import format_p
+from .hypothesis_tests import (
     RESPONSE_ORDER,
     TestResult,
     compare_categorical,
     mann_whitney,
     paired_ordinal_tests,
 )
-from rait_registry.exceptions import AnalysisError, InsufficientDataError
+from .jsonutil import jsonable
 
 __all__ = [
-    "GROUPS",
-    "MONTH_DAYS",
     "TABLE1_CHARACTERISTICS",
     "Characteristic",
+    "Table1",
+    "Table2",
     "cohort_section",
-    "format_p",
     "records",
     "response_shift_table",
     "table1",
-    "table1_section",
     "table2",
-    "table2_section",
 ]
 
-#: The two study groups, reference first (contract section 4).
-GROUPS: tuple[str, str] = ("o-RAIT", "m-RAIT")
 #: Output column for each group; ``overall`` pools both.
-GROUP_COLUMNS: dict[str, str | None] = {"overall": None, "o_rait": "o-RAIT", "m_rait": "m-RAIT"}
-#: Days per month (contract section 2).
-MONTH_DAYS = 30.4375
+GROUP_COLUMNS: dict[str, str | None] = {"overall": None, "o_rait": O_RAIT, "m_rait": M_RAIT}
 
 RESPONSE_LEVELS: tuple[str, ...] = RESPONSE_ORDER + ("NE",)
 
@@ -121,6 +116,15 @@ class Characteristic:
         response ``NE``).
     digits : int
         Decimals of the display string of a continuous row.
+
+    Examples
+    --------
+    >>> from rait_registry.analysis import Characteristic, Table1
+    >>> sex = Characteristic("sex", "Sex", "categorical", ("F", "M"))
+    >>> Table1([sex]).fit(cohort).summary[["level", "overall_display", "p_display", "test"]]
+      level overall_display p_display        test
+    0     F       72 (61.5)     0.512  chi_square
+    1     M       45 (38.5)     0.512  chi_square
     """
 
     variable: str
@@ -160,14 +164,14 @@ TABLE1_CHARACTERISTICS: tuple[Characteristic, ...] = (
 # --------------------------------------------------------------------------- public API
 
 
-def cohort_section(cohort: pd.DataFrame) -> dict[str, int]:
-    """Contract section 4 ``cohort``: ``{n_eligible, n_o_rait, n_m_rait}``."""
-    _require(cohort, ["patient_id", "rait_group"], "analysis_cohort")
-    group = _checked_groups(cohort)
+def cohort_section(cohort: pd.DataFrame, group_col: str = "rait_group") -> dict[str, int]:
+    """docs/specification.md section 4 ``cohort``: ``{n_eligible, n_o_rait, n_m_rait}``."""
+    _require(cohort, ["patient_id", group_col], "analysis_cohort")
+    group = _checked_groups(cohort, group_col)
     return {
         "n_eligible": len(cohort),
-        "n_o_rait": int((group == GROUPS[0]).sum()),
-        "n_m_rait": int((group == GROUPS[1]).sum()),
+        "n_o_rait": int((group == O_RAIT).sum()),
+        "n_m_rait": int((group == M_RAIT).sum()),
     }
 
 
@@ -177,6 +181,7 @@ def table1(
     *,
     quantile_method: str = "weibull",
     min_expected: float = 5.0,
+    group_col: str = "rait_group",
 ) -> pd.DataFrame:
     """Table 1: clinicopathological characteristics, overall and by group, with the test used.
 
@@ -197,14 +202,16 @@ def table1(
         ``numpy.quantile`` method for the quartiles (default ``"weibull"`` = R type 6 = SPSS).
     min_expected : float
         Fisher's test is used when an expected count is below this.
+    group_col : str
+        The group column (o-RAIT / m-RAIT).
 
     Returns
     -------
     DataFrame with the columns of :data:`ROW_COLUMNS`.
     """
     chars = list(characteristics)
-    _require(cohort, ["patient_id", "rait_group"] + [c.variable for c in chars], "analysis_cohort")
-    group = _checked_groups(cohort)
+    _require(cohort, ["patient_id", group_col] + [c.variable for c in chars], "analysis_cohort")
+    group = _checked_groups(cohort, group_col)
     rows: list[dict] = []
     for ch in chars:
         if ch.kind == "continuous":
@@ -225,6 +232,7 @@ def table2(
     interval: str = "pooled",
     quantile_method: str = "weibull",
     min_expected: float = 5.0,
+    group_col: str = "rait_group",
 ) -> pd.DataFrame:
     """Table 2: RAIT activity, interval between cycles and response, by group.
 
@@ -260,13 +268,13 @@ def table2(
     """
     _require(
         cohort,
-        ["patient_id", "rait_group", "median_activity_gbq", "cumulative_gbq", "first_response", "last_response"],
+        ["patient_id", group_col, "median_activity_gbq", "cumulative_gbq", "first_response", "last_response"],
         "analysis_cohort",
     )
     _require(cycles, ["patient_id", "cycle_number", "days_since_previous"], "rait_cycles")
     if interval not in ("pooled", "patient_median"):
         raise AnalysisError(f"interval must be 'pooled' or 'patient_median', not {interval!r}.")
-    group = _checked_groups(cohort)
+    group = _checked_groups(cohort, group_col)
     rows: list[dict] = []
     rows += _continuous_rows(
         Characteristic("median_activity_gbq", "Median single RAIT cycle activity (GBq)", "continuous", digits=2),
@@ -297,17 +305,125 @@ def table2(
     return _frame(rows)
 
 
-def table1_section(cohort: pd.DataFrame, **kwargs: Any) -> list[dict]:
-    """Contract section 4 ``table1``: :func:`table1` as JSON-safe records."""
-    return records(table1(cohort, **kwargs))
+class _StudyTable:
+    """What Tables 1 and 2 share: the fitted table as ``summary`` and as contract records."""
+
+    table_: pd.DataFrame
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """The table (`table_`)."""
+        if not hasattr(self, "table_"):
+            raise AnalysisError(f"call {type(self).__name__}().fit(...) before reading the table")
+        return self.table_
+
+    def to_dict(self) -> list[dict]:
+        """docs/specification.md section 4 ``table1`` / ``table2``: the rows as JSON-ready records (a list, like
+        pandas' ``to_dict("records")``)."""
+        return records(self.summary)
 
 
-def table2_section(cohort: pd.DataFrame, cycles: pd.DataFrame, **kwargs: Any) -> list[dict]:
-    """Contract section 4 ``table2``: :func:`table2` as JSON-safe records."""
-    return records(table2(cohort, cycles, **kwargs))
+class Table1(_StudyTable):
+    """Table 1 of the study: clinicopathological characteristics by group, with the test used (`table1`).
+
+    Parameters
+    ----------
+    characteristics : iterable of Characteristic
+        Row blocks (default: the paper's Table 1).
+    quantile_method : str
+        ``numpy.quantile`` method of the quartiles (``"weibull"`` = R type 6 = SPSS).
+    min_expected : float
+        Fisher's test when an expected count is below this.
+
+    Attributes
+    ----------
+    table_ : DataFrame
+        One row per variable (continuous) or level (categorical), columns :data:`ROW_COLUMNS`.
+
+    Examples
+    --------
+    >>> from rait_registry.analysis import Table1
+    >>> t1 = Table1().fit(cohort, group_col="rait_group")
+    >>> t1.summary.set_index(["variable", "level"]).loc["sex", ["o_rait_display", "m_rait_display", "p_display"]]
+          o_rait_display m_rait_display p_display
+    level
+    F          25 (65.8)      47 (59.5)     0.512
+    M          13 (34.2)      32 (40.5)     0.512
+    """
+
+    def __init__(
+        self,
+        characteristics: Iterable[Characteristic] = TABLE1_CHARACTERISTICS,
+        *,
+        quantile_method: str = "weibull",
+        min_expected: float = 5.0,
+    ) -> None:
+        self.characteristics = tuple(characteristics)
+        self.quantile_method = quantile_method
+        self.min_expected = min_expected
+
+    def fit(self, cohort: pd.DataFrame, group_col: str = "rait_group") -> Table1:
+        """Build the table from ``marts.analysis_cohort``; returns self."""
+        self.table_ = table1(
+            cohort,
+            self.characteristics,
+            quantile_method=self.quantile_method,
+            min_expected=self.min_expected,
+            group_col=group_col,
+        )
+        return self
 
 
-def response_shift_table(cohort: pd.DataFrame, group: str = "m-RAIT") -> pd.DataFrame:
+class Table2(_StudyTable):
+    """Table 2 of the study: RAIT activity, interval between cycles and response by group (`table2`).
+
+    Parameters
+    ----------
+    interval : {"pooled", "patient_median"}
+        Intervals between cycles pooled over patients (default) or per-patient medians.
+    quantile_method, min_expected
+        See `Table1`.
+
+    Attributes
+    ----------
+    table_ : DataFrame
+        Columns :data:`ROW_COLUMNS`.
+
+    Examples
+    --------
+    >>> from rait_registry.analysis import Table2
+    >>> t2 = Table2().fit(cohort, cycles)
+    >>> t2.summary.set_index(["variable", "level"]).loc["first_response", ["overall", "o_rait", "m_rait"]]
+          overall o_rait m_rait
+    level
+    CR          0      0      0
+    PR         58     19     39
+    SD         48     15     33
+    PD         11      4      7
+    NE          0      0      0
+    """
+
+    def __init__(
+        self, interval: str = "pooled", *, quantile_method: str = "weibull", min_expected: float = 5.0
+    ) -> None:
+        self.interval = interval
+        self.quantile_method = quantile_method
+        self.min_expected = min_expected
+
+    def fit(self, cohort: pd.DataFrame, cycles: pd.DataFrame, group_col: str = "rait_group") -> Table2:
+        """Build the table from ``marts.analysis_cohort`` and ``marts.rait_cycles``; returns self."""
+        self.table_ = table2(
+            cohort,
+            cycles,
+            interval=self.interval,
+            quantile_method=self.quantile_method,
+            min_expected=self.min_expected,
+            group_col=group_col,
+        )
+        return self
+
+
+def response_shift_table(cohort: pd.DataFrame, group: str = M_RAIT) -> pd.DataFrame:
     """First (rows) x last (columns) response counts for one group, CR..PD then NE (the Fig. 2 flows)."""
     _require(cohort, ["rait_group", "first_response", "last_response"], "analysis_cohort")
     sub = cohort[cohort["rait_group"] == group]
@@ -320,21 +436,7 @@ def response_shift_table(cohort: pd.DataFrame, group: str = "m-RAIT") -> pd.Data
 
 def records(df: pd.DataFrame) -> list[dict]:
     """Rows of ``df`` as JSON-safe dicts: NaN/NA/NaT -> None, numpy scalars -> Python numbers."""
-    out = []
-    for rec in df.to_dict(orient="records"):
-        out.append({str(k): _json_value(v) for k, v in rec.items()})
-    return out
-
-
-def format_p(p: float | None) -> str | None:
-    """Display a p-value as the paper does: ``<0.0001``, 4 decimals below 0.001, else 3."""
-    if p is None or (isinstance(p, float) and math.isnan(p)):
-        return None
-    if p < 0.0001:
-        return "<0.0001"
-    if p < 0.001:
-        return f"{p:.4f}"
-    return f"{p:.3f}"
+    return [jsonable(rec) for rec in df.to_dict(orient="records")]
 
 
 # --------------------------------------------------------------------------- row builders
@@ -352,11 +454,11 @@ def _continuous_rows(ch: Characteristic, values: pd.Series, group: pd.Series, qm
             row[f"{col}_display"] = f"{med:.{ch.digits}f} ({q1:.{ch.digits}f}, {q3:.{ch.digits}f})"
     row["n_missing"] = int(x.isna().sum())
     try:
-        res = mann_whitney(x[group == GROUPS[0]], x[group == GROUPS[1]])
+        res = mann_whitney(x[group == O_RAIT], x[group == M_RAIT])
         row["p_value"], row["test"] = res.p_value, res.test
     except InsufficientDataError:
         pass
-    row["p_display"] = format_p(row["p_value"])
+    row["p_display"] = format_p(row["p_value"], missing=None)
     return [row]
 
 
@@ -373,7 +475,7 @@ def _categorical_rows(ch: Characteristic, values: pd.Series, group: pd.Series, m
     n_missing = int((~testable).sum())
     table = pd.crosstab(
         pd.Categorical(v[testable], categories=testable_levels),
-        pd.Categorical(group[testable], categories=list(GROUPS)),
+        pd.Categorical(group[testable], categories=list(RAIT_GROUPS)),
         dropna=False,
     )
     res: TestResult | None = compare_categorical(table.to_numpy(), min_expected) if testable.any() else None
@@ -396,16 +498,16 @@ def _categorical_rows(ch: Characteristic, values: pd.Series, group: pd.Series, m
             else:
                 row[f"{col}_display"] = f"{n_level}"
         row["p_value"], row["test"], row["n_missing"] = p, test, n_missing
-        row["p_display"] = format_p(p)
+        row["p_display"] = format_p(p, missing=None)
         rows.append(row)
     return rows
 
 
 def _interval_row(cohort: pd.DataFrame, cycles: pd.DataFrame, group: pd.Series, how: str, qmethod: str) -> dict:
     ch = Characteristic("interval_months", "Interval between RAIT cycles (months)", "continuous")
-    m_ids = set(cohort.loc[group == GROUPS[1], "patient_id"])
+    m_ids = set(cohort.loc[group == M_RAIT, "patient_id"])
     cyc = cycles[cycles["patient_id"].isin(m_ids) & (pd.to_numeric(cycles["cycle_number"]) > 1)]
-    months = pd.to_numeric(cyc["days_since_previous"], errors="coerce") / MONTH_DAYS
+    months = pd.to_numeric(cyc["days_since_previous"], errors="coerce") / DAYS_PER_MONTH
     if how == "patient_median":
         months = months.groupby(cyc["patient_id"]).median()
     row = _blank(ch, level=None, statistic="median_iqr")
@@ -420,7 +522,7 @@ def _interval_row(cohort: pd.DataFrame, cycles: pd.DataFrame, group: pd.Series, 
 
 
 def _paired_rows(cohort: pd.DataFrame, group: pd.Series) -> list[dict]:
-    m = cohort[group == GROUPS[1]]
+    m = cohort[group == M_RAIT]
     rank = {c: i for i, c in enumerate(RESPONSE_ORDER)}
     f = m["first_response"].map(rank)
     la = m["last_response"].map(rank)
@@ -449,7 +551,7 @@ def _paired_rows(cohort: pd.DataFrame, group: pd.Series) -> list[dict]:
         row["n_missing"] = counts["not_evaluable"]
         if wil is not None:
             row["p_value"], row["test"] = wil.p_value, wil.test
-        row["p_display"] = format_p(row["p_value"])
+        row["p_display"] = format_p(row["p_value"], missing=None)
         rows.append(row)
     ch = Characteristic(
         "m_rait_marginal_homogeneity", "m-RAIT: first vs last response, marginal homogeneity", "categorical"
@@ -458,7 +560,7 @@ def _paired_rows(cohort: pd.DataFrame, group: pd.Series) -> list[dict]:
     row["m_rait"], row["m_rait_display"], row["n_missing"] = n_pairs, f"{n_pairs} pairs", counts["not_evaluable"]
     if sm is not None:
         row["p_value"], row["test"] = sm.p_value, sm.test
-    row["p_display"] = format_p(row["p_value"])
+    row["p_display"] = format_p(row["p_value"], missing=None)
     rows.append(row)
     return rows
 
@@ -489,36 +591,16 @@ def _require(df: pd.DataFrame, columns: list[str], name: str) -> None:
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise AnalysisError(
-            f"{name} lacks column(s) {missing}; pass the published mart marts.{name} (contract section 3)."
+            f"{name} lacks column(s) {missing}; pass the published mart marts.{name} (docs/specification.md section 3)."
         )
 
 
-def _checked_groups(cohort: pd.DataFrame) -> pd.Series:
-    g = cohort["rait_group"]
-    bad = ~g.isin(GROUPS)
+def _checked_groups(cohort: pd.DataFrame, group_col: str = "rait_group") -> pd.Series:
+    g = cohort[group_col]
+    bad = ~g.isin(RAIT_GROUPS)
     if bad.any():
         raise AnalysisError(
-            f"{int(bad.sum())} cohort row(s) have a rait_group other than {list(GROUPS)} (first at row "
+            f"{int(bad.sum())} cohort row(s) have a {group_col} other than {list(RAIT_GROUPS)} (first at row "
             f"{int(np.flatnonzero(bad.to_numpy())[0]) + 1}); analysis_cohort should hold eligible patients only."
         )
     return g
-
-
-def _json_value(v: Any) -> Any:
-    if v is None or v is pd.NA or v is pd.NaT:
-        return None
-    if isinstance(v, (np.integer,)):
-        return int(v)
-    if isinstance(v, (np.floating, float)):
-        return None if not math.isfinite(float(v)) else float(v)
-    if isinstance(v, np.bool_):
-        return bool(v)
-    if isinstance(v, (pd.Timestamp,)):
-        return v.isoformat()
-    if isinstance(v, np.ndarray):
-        return [_json_value(x) for x in v.tolist()]
-    if isinstance(v, (list, tuple)):
-        return [_json_value(x) for x in v]
-    if isinstance(v, dict):
-        return {str(k): _json_value(x) for k, x in v.items()}
-    return v

@@ -1,7 +1,7 @@
 """``rait-registry report``: one self-contained HTML study report, plus its figures and tables as files.
 
 :func:`build_report` reads the published warehouse (read-only) and the analysis results
-(``results.json``, contract section 4) and writes::
+(``results.json``, docs/specification.md section 4) and writes::
 
     OUT/report.html           self-contained: figures embedded as base64 PNG, CSS inline, no scripts,
                               nothing fetched from the network
@@ -12,7 +12,7 @@ Numbers come from ``results.json``; the marts supply what the results do not hol
 patient-level data behind the Kaplan-Meier curves, the Sankey flows, the attrition counts,
 the propensity scores refitted with the published matching settings). When no results are
 given and ``OUT/results.json`` does not exist, the analysis is run first with
-:func:`rait_registry.analysis.run.analyze` (which writes ``results.json`` and its tidy
+:func:`rait_registry.analysis.analyze_warehouse` (which writes ``results.json`` and its tidy
 tables into ``OUT``). Whatever the report had to compute itself, or could not draw, is
 listed under "Notes on this report".
 """
@@ -35,8 +35,11 @@ from typing import Any
 import pandas as pd
 
 from .. import __version__
-from ..exceptions import StatisticsWarning, UsageError
-from ..warehouse import connect_read_only, default_warehouse
+from ..analysis import DEFAULTS, PropensityMatcher, SurvivalComparison, analyze_warehouse, format_p, subgroup_specs
+from ..contract import M_RAIT, O_RAIT, RAIT_GROUPS
+from ..exceptions import AnalysisError, StatisticsWarning, UsageError
+from ..params import REFRESH_PARAMETERS
+from ..warehouse import read_published
 from . import figures as F
 from .html import (
     Cell,
@@ -46,9 +49,9 @@ from .html import (
     cutpoint_table,
     logistic_table,
     paper_table,
-    render_beyond,
     render_figure,
     render_page,
+    render_sensitivity_analyses,
     render_table,
     survival_table,
 )
@@ -58,7 +61,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["ReportData", "build_report", "load_report_data", "study_parameters"]
 
-GROUPS = ("o-RAIT", "m-RAIT")
+GROUPS = RAIT_GROUPS
 
 
 # --------------------------------------------------------------------------- inputs
@@ -80,23 +83,6 @@ class ReportData:
     notes: list[str] = field(default_factory=list)
 
 
-def _table_exists(con, schema: str, table: str) -> bool:
-    return bool(
-        con.execute(
-            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, table]
-        ).fetchone()[0]
-    )
-
-
-def _load_json(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError:
-            return value
-    return value
-
-
 def load_report_data(
     warehouse: str | Path | None, out_dir: str | Path, results: Mapping[str, Any] | str | Path | None = None
 ) -> ReportData:
@@ -109,41 +95,14 @@ def load_report_data(
     UsageError
         A marts table the report needs is missing, or the results file is not valid JSON.
     """
-    path = Path(warehouse) if warehouse is not None else default_warehouse()
-    out_dir = Path(out_dir)
-    con = connect_read_only(path)
+    marts = read_published(warehouse)
+    path, out_dir = marts.path, Path(out_dir)
     notes: list[str] = []
-    try:
-        for mart in ("analysis_cohort", "rait_cycles", "cohort_attrition"):
-            if not _table_exists(con, "marts", mart):
-                raise UsageError(
-                    f"the warehouse {path} has no marts.{mart}; run `rait-registry refresh` to rebuild it."
-                )
-        cohort = con.execute("select * from marts.analysis_cohort order by patient_id").df()
-        cycles = con.execute(
-            "select c.* from marts.rait_cycles c join marts.analysis_cohort a using (patient_id) "
-            "order by patient_id, cycle_number"
-        ).df()
-        attrition = con.execute("select * from marts.cohort_attrition order by step").df()
-        refresh = None
-        if _table_exists(con, "history", "refresh_runs"):
-            frame = con.execute("select * from history.refresh_runs order by started_at desc limit 1").df()
-            if len(frame):
-                refresh = {k: _load_json(v) for k, v in frame.iloc[0].to_dict().items()}
-        else:
-            notes.append(
-                "The warehouse has no refresh history (history.refresh_runs): extract id, manifest hash and "
-                "refresh time are unknown; study parameters are shown as the dbt_project.yml defaults."
-            )
-        quarantined = None
-        if _table_exists(con, "quarantine", "rejected_rows"):
-            quarantined = int(
-                con.execute(
-                    "select count(*) from (select distinct source_table, source_row from quarantine.rejected_rows)"
-                ).fetchone()[0]
-            )
-    finally:
-        con.close()
+    if marts.refresh is None:
+        notes.append(
+            "The warehouse has no refresh history (history.refresh_runs): extract id, manifest hash and "
+            "refresh time are unknown; study parameters are shown as the dbt_project.yml defaults."
+        )
 
     sha = None
     if isinstance(results, Mapping):
@@ -163,43 +122,53 @@ def load_report_data(
         elif results is not None:
             raise UsageError(f"no results file at {results_path}; run `rait-registry analyze --out DIR` first.")
         else:
-            from ..analysis.run import analyze
-
             log.info("no results.json in %s: running the analysis first", out_dir)
             with warnings.catch_warnings():  # the report lists the statistics warnings in its notes
                 warnings.simplefilter("ignore", StatisticsWarning)
-                analysis = analyze(path, out_dir)
+                analysis = analyze_warehouse(path, out_dir)
             loaded = analysis.results
             written = out_dir / "results.json"
             sha = hashlib.sha256(written.read_bytes()).hexdigest() if written.is_file() else None
-            source = f"{written} (computed by the report with rait_registry.analysis.run.analyze)"
+            source = f"{written} (computed by the report with rait_registry.analysis.analyze_warehouse)"
     for key in ("cohort", "table1", "table2", "logistic"):
         if key not in loaded:
             raise UsageError(
-                f"the results lack the '{key}' section (contract section 4); rerun `rait-registry analyze`."
+                f"the results lack the '{key}' section (docs/specification.md section 4); rerun `rait-registry analyze`."
             )
-    return ReportData(path, cohort, cycles, attrition, refresh, quarantined, loaded, source, sha, notes)
+    return ReportData(
+        path,
+        marts.cohort,
+        marts.cycles,
+        marts.attrition,
+        marts.refresh,
+        marts.n_quarantined_rows,
+        loaded,
+        source,
+        sha,
+        notes,
+    )
 
 
-def _dbt_defaults() -> dict[str, Any]:
-    import yaml
+def _declared_refresh_values() -> dict[str, Any]:
+    """The declared dbt var defaults (`rait_registry.params`) as ``dbt_project.yml`` writes them.
 
-    from ..dbt_runner import project_dir
-
-    try:
-        config = yaml.safe_load((project_dir() / "dbt_project.yml").read_text())
-    except Exception:
-        return {}
-    return dict(config.get("vars") or {})
+    Whole numbers as integers (``micromet_max_mm: 10``), dates as ISO text, so that the
+    parameter table and the exclusion labels read as before.
+    """
+    values = {}
+    for p in REFRESH_PARAMETERS:
+        value = p.to_dict()["default"]
+        values[p.name] = int(value) if isinstance(value, float) and value.is_integer() else value
+    return values
 
 
 def study_parameters(refresh: Mapping[str, Any] | None) -> list[tuple[str, str, str, bool]]:
     """``(name, value in force, default, overridden)`` for every dbt var.
 
-    Defaults come from the shipped ``dbt_project.yml``; overrides from the refresh history
-    (``history.refresh_runs.dbt_vars`` of the run that built the warehouse).
+    Defaults come from the study-parameter declaration (`rait_registry.params`); overrides from
+    the refresh history (``history.refresh_runs.dbt_vars`` of the run that built the warehouse).
     """
-    defaults = _dbt_defaults()
+    defaults = _declared_refresh_values()
     overrides = dict((refresh or {}).get("dbt_vars") or {})
     rows = []
     for name in list(defaults) + [k for k in overrides if k not in defaults]:
@@ -217,7 +186,7 @@ def study_parameters(refresh: Mapping[str, Any] | None) -> list[tuple[str, str, 
 
 
 def _vars_in_force(refresh: Mapping[str, Any] | None) -> dict[str, Any]:
-    values = _dbt_defaults()
+    values = _declared_refresh_values()
     values.update(dict((refresh or {}).get("dbt_vars") or {}))
     return values
 
@@ -369,16 +338,11 @@ def _matched_cohort(cohort: pd.DataFrame, matching: Mapping[str, Any] | None) ->
 
 def _propensity(cohort: pd.DataFrame, matching: Mapping[str, Any], notes: list[str]) -> pd.DataFrame | None:
     """Refit the published matching settings to get each patient's propensity score (not in results.json)."""
-    try:
-        from ..analysis.matching import PropensityMatcher
-    except ImportError:
-        notes.append("Propensity-score distributions not drawn: rait_registry.analysis.matching is not available.")
-        return None
     kwargs = {
         "covariates": matching.get("covariates"),
         "caliper": matching.get("caliper"),
-        "caliper_scale": matching.get("caliper_scale", "propensity"),
-        "order": matching.get("order", "largest"),
+        "caliper_scale": matching.get("caliper_scale", DEFAULTS.caliper_scale),
+        "order": matching.get("order", DEFAULTS.matching_order),
     }
     if kwargs["order"] == "random":
         kwargs["random_state"] = matching.get("random_state") or 0
@@ -386,7 +350,7 @@ def _propensity(cohort: pd.DataFrame, matching: Mapping[str, Any], notes: list[s
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             matcher = PropensityMatcher(**{k: v for k, v in kwargs.items() if v is not None}).fit(cohort)
-    except Exception as exc:
+    except AnalysisError as exc:
         notes.append(f"Propensity-score distributions not drawn: refitting the matching model failed ({exc}).")
         return None
     refit = matcher.to_dict().get("pairs") or []
@@ -407,12 +371,10 @@ def _subgroup_panels(
     config: Mapping[str, Any],
     notes: list[str],
 ) -> list[F.KMPanel]:
-    try:
-        from ..analysis.survival import subgroup_specs
-    except ImportError:
-        notes.append("Fig. 4 not drawn: rait_registry.analysis.survival is not available.")
-        return []
-    specs = subgroup_specs(float(config.get("age_cut_years", 45.0)), float(config.get("size_cut_cm", 4.0)))
+    specs = subgroup_specs(
+        float(config.get("age_cut_years", DEFAULTS.age_cut_years)),
+        float(config.get("size_cut_cm", DEFAULTS.size_cut_cm)),
+    )
     by_name = {s["name"]: s for s in specs}
     entries = list(survival.get("subgroups") or [])
     if not entries:
@@ -497,31 +459,29 @@ def _five_year_row(cohort: pd.DataFrame, overall: Mapping[str, Any] | None, note
     groups = overall.get("groups") or {}
 
     def pct(g: Mapping[str, Any] | None) -> str:
-        s = F._num((g or {}).get("pfs_5y"))
+        s = F.finite_or_none((g or {}).get("pfs_5y"))
         return "\u2013" if s is None else f"{100 * s:.1f}"
 
     pooled = "\u2013"
     try:
-        from ..analysis.survival import compare_groups
-
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            comp = compare_groups(cohort.assign(_all="all"), "_all", ["all"]).to_dict()
+            comp = SurvivalComparison(["all"]).fit(cohort.assign(_all="all"), group_col="_all").to_dict()
         pooled = pct((comp.get("groups") or {}).get("all"))
         notes.append(
             "Table 2, 5-year PFS of the whole cohort: computed by the report with "
             "rait_registry.analysis.survival (results.json holds it per group only)."
         )
-    except Exception:
+    except AnalysisError:
         notes.append("Table 2, 5-year PFS of the whole cohort: not available.")
-    p = F._num(overall.get("logrank_p"))
+    p = F.finite_or_none(overall.get("logrank_p"))
     return Row(
         [
             Cell("5-year PFS rate (%)", "label"),
             Cell(pooled, "overall", "num"),
-            Cell(pct(groups.get("o-RAIT")), "o_rait", "num"),
-            Cell(pct(groups.get("m-RAIT")), "m_rait", "num"),
-            Cell(F.format_p(p) if p is not None else "", "p_value", "num"),
+            Cell(pct(groups.get(O_RAIT)), "o_rait", "num"),
+            Cell(pct(groups.get(M_RAIT)), "m_rait", "num"),
+            Cell(format_p(p) if p is not None else "", "p_value", "num"),
             Cell("log-rank", "test", "test"),
         ],
         {"variable": "pfs_5y"},
@@ -571,7 +531,7 @@ def build_report(
         Output folder (created).
     results : dict or path, optional
         The analysis results; default ``out_dir/results.json``, or, when that does not exist,
-        the analysis is run first (:func:`rait_registry.analysis.run.analyze`).
+        the analysis is run first (:func:`rait_registry.analysis.analyze_warehouse`).
     progress : bool, optional
         Show a progress bar; default: only when stderr is a terminal.
 
@@ -619,7 +579,7 @@ def build_report(
             f,
             "Fig. 1",
             "Patient selection: the six eligibility criteria applied in "
-            "order (contract section 2) and the patients lost to matching.",
+            "order (specification section 2) and the patients lost to matching.",
             "Flow diagram of cohort attrition",
             scale=0.8,
         )
@@ -675,7 +635,7 @@ def build_report(
                     F.propensity_figure(
                         ps,
                         matched["patient_id"] if matched is not None else [],
-                        str(matching.get("focal_group", "o-RAIT")),
+                        str(matching.get("focal_group", O_RAIT)),
                     ),
                     fig_dir,
                     "fig_propensity",
@@ -684,7 +644,7 @@ def build_report(
                     f,
                     "Fig. S3",
                     "Propensity-score distributions by group before and after matching (score = "
-                    f"estimated probability of {matching.get('focal_group', 'o-RAIT')} given the matching covariates, "
+                    f"estimated probability of {matching.get('focal_group', O_RAIT)} given the matching covariates, "
                     "refitted with the published settings).",
                     "Mirrored histograms of propensity scores",
                 )
@@ -824,9 +784,11 @@ def build_report(
         )
         if t_cut:
             sections.append(("cutpoints", "Cut-points", render_table(t_cut)))
-        beyond_html, t_ni = render_beyond(res)
+        sensitivity_html, t_ni = render_sensitivity_analyses(res)
         if t_ni is not None or "landmark" in res:
-            sections.append(("beyond", "Beyond the paper: immortal time, non-inferiority, sensitivity", beyond_html))
+            sections.append(
+                ("beyond", "Beyond the paper: immortal time, non-inferiority, sensitivity", sensitivity_html)
+            )
             if t_ni is not None:
                 t_ni.to_frame().to_csv(tab_dir / f"paper_{t_ni.table_id}.csv", index=False)
         refreshed = _fmt_time((data.refresh or {}).get("finished_at")) if data.refresh else "unknown"
@@ -838,8 +800,8 @@ def build_report(
             ),
             summary=[
                 ("eligible patients", str(counts.get("n_eligible"))),
-                ("o-RAIT", str(counts.get("n_o_rait"))),
-                ("m-RAIT", str(counts.get("n_m_rait"))),
+                (O_RAIT, str(counts.get("n_o_rait"))),
+                (M_RAIT, str(counts.get("n_m_rait"))),
                 ("progression events", str(int(pd.to_numeric(cohort["pfs_event"]).sum()))),
             ]
             + ([("matched pairs", str(matching.get("n_pairs")))] if matching else []),

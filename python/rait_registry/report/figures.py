@@ -7,8 +7,8 @@ function here performs a statistical test of its own: Kaplan-Meier estimates and
 95% log-log confidence bands come from lifelines ``KaplanMeierFitter`` and the numbers
 printed inside the panels (log-rank p, hazard ratio, 5-year PFS) are those of
 ``results.json``. Where ``results.json`` lacks an analysis, :func:`fallback_survival_stats`
-computes it with lifelines (log-rank: ``multivariate_logrank_test``; HR: ``CoxPHFitter``,
-Efron ties) and the report says so.
+computes it with the analysis' own `rait_registry.analysis.SurvivalComparison` and the report
+says so.
 
 The figures follow the study (Shi et al., *Eur J Nucl Med Mol Imaging* 2025):
 
@@ -51,6 +51,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, PathPatch, Rectangle
 from matplotlib.path import Path as MplPath
 
+from ..analysis.formatting import format_p
+from ..contract import M_RAIT, O_RAIT, RAIT_GROUPS
+
 __all__ = [
     "GROUP_COLORS",
     "OKABE_ITO",
@@ -61,7 +64,6 @@ __all__ = [
     "attrition_figure",
     "fallback_survival_stats",
     "forest_figure",
-    "format_p",
     "km_figure",
     "km_grid_figure",
     "love_figure",
@@ -82,7 +84,7 @@ OKABE_ITO: dict[str, str] = {
     "reddish_purple": "#CC79A7",
     "grey": "#999999",
 }
-GROUP_COLORS: dict[str, str] = {"o-RAIT": OKABE_ITO["blue"], "m-RAIT": OKABE_ITO["vermillion"]}
+GROUP_COLORS: dict[str, str] = {O_RAIT: OKABE_ITO["blue"], M_RAIT: OKABE_ITO["vermillion"]}
 #: Colours for up to three groups of a subgroup panel (reference first).
 SERIES_COLORS: tuple[str, ...] = (
     OKABE_ITO["blue"],
@@ -124,18 +126,7 @@ STYLE: dict[str, Any] = {
 }
 
 
-def format_p(p: float | None) -> str:
-    """p-value as the paper prints it: ``<0.0001``, 4 decimals below 0.001, else 3."""
-    if p is None or (isinstance(p, float) and not math.isfinite(p)):
-        return "n/a"
-    if p < 0.0001:
-        return "<0.0001"
-    if p < 0.001:
-        return f"{p:.4f}"
-    return f"{p:.3f}"
-
-
-def _num(value: Any) -> float | None:
+def finite_or_none(value: Any) -> float | None:
     """A finite float or None (JSON nulls, NaN and strings become None)."""
     try:
         x = float(value)
@@ -240,9 +231,9 @@ def _time_ticks(tmax: float) -> np.ndarray:
 def _stats_text(panel: KMPanel) -> str:
     stats = panel.stats or {}
     lines = []
-    p = _num(stats.get("logrank_p"))
+    p = finite_or_none(stats.get("logrank_p"))
     if p is not None:
-        chi2, df = _num(stats.get("logrank_chi2")), stats.get("logrank_df")
+        chi2, df = finite_or_none(stats.get("logrank_chi2")), stats.get("logrank_df")
         lines.append(
             f"Log-rank p = {format_p(p)}"
             if chi2 is None
@@ -250,9 +241,9 @@ def _stats_text(panel: KMPanel) -> str:
             + (f" ({int(df)} df)" if df is not None else "")
             + f", p = {format_p(p)}"
         )
-    hr = _num(stats.get("hr"))
+    hr = finite_or_none(stats.get("hr"))
     if hr is not None:
-        lo, hi = _num(stats.get("hr_ci_low")), _num(stats.get("hr_ci_high"))
+        lo, hi = finite_or_none(stats.get("hr_ci_low")), finite_or_none(stats.get("hr_ci_high"))
         ci = f" (95% CI {lo:.2f}\u2013{hi:.2f})" if lo is not None and hi is not None else " (95% CI undefined)"
         lines.append(f"HR{' ' + panel.hr_label if panel.hr_label else ''} = {hr:.2f}{ci}")
     elif stats and len(panel.groups) == 2:
@@ -261,7 +252,7 @@ def _stats_text(panel: KMPanel) -> str:
     stated = stats.get("groups") or {}
     five = []
     for g in panel.groups:
-        s5 = _num((stated.get(g.key) or {}).get("pfs_5y"))
+        s5 = finite_or_none((stated.get(g.key) or {}).get("pfs_5y"))
         if s5 is not None:
             five.append(f"{g.risk_label or g.label} {100 * s5:.1f}%")
     if five:
@@ -353,46 +344,26 @@ def km_grid_figure(
 
 
 def fallback_survival_stats(groups: Sequence[KMGroup]) -> dict[str, Any]:
-    """Log-rank test and (two groups) Cox HR with lifelines, for an analysis missing from results.json.
+    """Log-rank test and (two groups) Cox HR for an analysis missing from results.json.
 
-    The HR compares the second group to the first (Efron ties, tight convergence as the
-    statistics notes ask). Returns the keys of a ``results.json`` survival analysis.
+    Computed by `rait_registry.analysis.SurvivalComparison`, the analysis' own settings; the HR
+    compares the second group to the first. Returns the keys of a ``results.json`` survival
+    analysis, and ``hr_reason`` when there is no HR.
     """
-    from lifelines import CoxPHFitter
-    from lifelines.statistics import multivariate_logrank_test
+    from ..analysis import SurvivalComparison
 
-    durations = np.concatenate([g.durations for g in groups])
-    events = np.concatenate([g.events for g in groups])
-    labels = np.concatenate([[g.key] * len(g.durations) for g in groups])
-    out: dict[str, Any] = {
-        "logrank_chi2": None,
-        "logrank_df": None,
-        "logrank_p": None,
-        "hr": None,
-        "hr_ci_low": None,
-        "hr_ci_high": None,
-    }
-    present = [g for g in groups if len(g.durations)]
-    if len(present) < 2 or events.sum() == 0:
-        out["hr_reason"] = "fewer than two non-empty groups or no events"
-        return out
-    lr = multivariate_logrank_test(durations, labels, events)
-    out.update(
-        logrank_chi2=float(lr.test_statistic), logrank_df=int(lr.degrees_of_freedom), logrank_p=float(lr.p_value)
+    frame = pd.DataFrame(
+        {
+            "T": np.concatenate([g.durations for g in groups]),
+            "E": np.concatenate([g.events for g in groups]),
+            "G": np.concatenate([[g.key] * len(g.durations) for g in groups]),
+        }
     )
-    if len(groups) == 2:
-        frame = pd.DataFrame({"T": durations, "E": events, "x": (labels == groups[1].key).astype(float)})
-        events_per_group = [int(g.events.sum()) for g in groups]
-        if min(events_per_group) == 0:
-            out["hr_reason"] = "a group has no events (the Cox HR does not exist)"
-            return out
-        cph = CoxPHFitter().fit(frame, "T", "E", fit_options={"precision": 1e-12})
-        summary = cph.summary.loc["x"]
-        out.update(
-            hr=float(summary["exp(coef)"]),
-            hr_ci_low=float(summary["exp(coef) lower 95%"]),
-            hr_ci_high=float(summary["exp(coef) upper 95%"]),
-        )
+    comp = SurvivalComparison([g.key for g in groups]).fit(frame, duration_col="T", event_col="E", group_col="G")
+    result = comp.to_dict()
+    out = {k: result[k] for k in ("logrank_chi2", "logrank_df", "logrank_p", "hr", "hr_ci_low", "hr_ci_high")}
+    if out["hr"] is None and result["notes"]:
+        out["hr_reason"] = result["notes"][-1]
     return out
 
 
@@ -495,18 +466,18 @@ def _draw_alluvial(ax, flows: pd.DataFrame, left_title: str, right_title: str, t
 def sankey_figure(cohort: pd.DataFrame) -> Figure:
     """Fig. 2: first -> last RAIT response (CR/PR/SD/PD/NE) per group, as an alluvial diagram.
 
-    For o-RAIT the first and last response are the same administration (contract section 2),
+    For o-RAIT the first and last response are the same administration (docs/specification.md section 2),
     so its flows are horizontal; the right-hand column is its status under surveillance
     after the single RAIT as the study draws it. A missing response is drawn as NE.
     """
     fig = _figure(10.5, 5.4)
     axes = fig.subplots(1, 2)
-    for ax, group in zip(axes, ("o-RAIT", "m-RAIT")):
+    for ax, group in zip(axes, RAIT_GROUPS):
         sub = cohort[cohort["rait_group"] == group]
         first = sub["first_response"].fillna("NE").astype(str)
         last = sub["last_response"].fillna("NE").astype(str)
         flows = pd.crosstab(first, last) if len(sub) else pd.DataFrame()
-        right = "Last RAIT" if group == "m-RAIT" else "Only RAIT\n(surveillance)"
+        right = "Last RAIT" if group == M_RAIT else "Only RAIT\n(surveillance)"
         _draw_alluvial(ax, flows, "First RAIT", right, f"{group} (n = {len(sub)})")
     handles = [Rectangle((0, 0), 1, 1, color=RESPONSE_COLORS[c]) for c in RESPONSE_ORDER]
     fig.legend(
@@ -547,7 +518,7 @@ def forest_figure(
     fig = _figure(11.0, 1.2 + 0.34 * max(n, 1))
     grid = fig.add_gridspec(1, 2, wspace=0.95)
     ax_u, ax_m = fig.add_subplot(grid[0]), fig.add_subplot(grid[1])
-    values = [_num(r.get(k)) for r in list(terms) + list(multi.values()) for k in ("or", "ci_low", "ci_high")]
+    values = [finite_or_none(r.get(k)) for r in list(terms) + list(multi.values()) for k in ("or", "ci_low", "ci_high")]
     finite = [v for v in values if v is not None and v > 0]
     lo = max(min(finite + [0.5]) / 1.4, 1e-2)
     hi = min(max(finite + [2.0]) * 1.4, 1e2)
@@ -567,7 +538,11 @@ def forest_figure(
             if r is None:
                 text = "not in model" if ax is ax_m else ""
             else:
-                est, cl, ch = _num(r.get("or")), _num(r.get("ci_low")), _num(r.get("ci_high"))
+                est, cl, ch = (
+                    finite_or_none(r.get("or")),
+                    finite_or_none(r.get("ci_low")),
+                    finite_or_none(r.get("ci_high")),
+                )
                 firth = str(r.get("method") or "") == "firth"
                 if est is None or est <= 0:
                     text = "not estimable"
@@ -589,7 +564,7 @@ def forest_figure(
                         mew=1.4,
                     )
                     ci = f"{cl:.3f}\u2013{ch:.3f}" if cl is not None and ch is not None else "CI undefined"
-                    p_text = format_p(_num(r.get("p_value")))
+                    p_text = format_p(finite_or_none(r.get("p_value")))
                     p_text = p_text if p_text.startswith("<") else f"= {p_text}"
                     text = f"{est:.3f} ({ci})  p {p_text}" + (" \u2020" if firth else "")
             ax.annotate(text, xy=(1.02, y), xycoords=("axes fraction", "data"), va="center", fontsize=7.5)
@@ -649,7 +624,7 @@ def love_figure(
     ax = fig.add_subplot()
     ys = np.arange(len(rows))[::-1]
     for y, r in zip(ys, rows):
-        before, after = _num(r.get("smd_before")), _num(r.get("smd_after"))
+        before, after = finite_or_none(r.get("smd_before")), finite_or_none(r.get("smd_after"))
         pts = [abs(v) for v in (before, after) if v is not None]
         if len(pts) == 2:
             ax.plot(pts, [y, y], color="#bbbbbb", lw=1, zorder=1)
@@ -663,7 +638,7 @@ def love_figure(
     ax.set_yticklabels([labels.get(str(r["covariate"]), str(r["covariate"]).replace("_", " ")) for r in rows])
     ax.set_xlabel("Absolute standardised mean difference")
     ax.set_ylim(-0.7, len(rows) - 0.3)
-    xmax = max([abs(_num(r.get(k)) or 0) for r in rows for k in ("smd_before", "smd_after")] + [threshold])
+    xmax = max([abs(finite_or_none(r.get(k)) or 0) for r in rows for k in ("smd_before", "smd_after")] + [threshold])
     ax.set_xlim(-0.02, xmax * 1.15 + 0.02)
     ax.plot([], [], "o", mfc="white", mec=OKABE_ITO["vermillion"], mew=1.5, label="Before matching")
     ax.plot([], [], "o", color=OKABE_ITO["blue"], label="After matching")
@@ -674,7 +649,7 @@ def love_figure(
 
 
 @_styled
-def propensity_figure(propensity: pd.DataFrame, matched_ids: Iterable[str], focal_group: str = "o-RAIT") -> Figure:
+def propensity_figure(propensity: pd.DataFrame, matched_ids: Iterable[str], focal_group: str = O_RAIT) -> Figure:
     """Propensity-score distributions by group, before and after matching (mirrored histograms).
 
     ``propensity`` has columns ``patient_id``, ``rait_group`` and ``propensity`` (the
@@ -688,7 +663,7 @@ def propensity_figure(propensity: pd.DataFrame, matched_ids: Iterable[str], foca
     for ax, (title, frame) in zip(
         axes, (("Before matching", propensity), ("After matching", propensity[propensity["patient_id"].isin(matched)]))
     ):
-        for sign, group in ((1, "o-RAIT"), (-1, "m-RAIT")):
+        for sign, group in ((1, O_RAIT), (-1, M_RAIT)):
             values = frame.loc[frame["rait_group"] == group, "propensity"].dropna().to_numpy(dtype=float)
             counts, edges = np.histogram(values, bins=bins)
             peak = max(peak, int(counts.max(initial=0)))
@@ -820,7 +795,7 @@ def attrition_figure(
     )
     if groups:
         y_prev, y = y, y - 1
-        for x, group in ((xc - bw / 4 - 0.02, "o-RAIT"), (xc + bw / 4 + 0.02, "m-RAIT")):
+        for x, group in ((xc - bw / 4 - 0.02, O_RAIT), (xc + bw / 4 + 0.02, M_RAIT)):
             _arrow(ax, (xc, y_prev - bh / 2), (x, y + bh / 2))
             _box(
                 ax,
@@ -850,7 +825,7 @@ def attrition_figure(
                 fc="#e6f5ef",
                 ec=OKABE_ITO["bluish_green"],
             )
-            lost = ", ".join(f"{g} {int(unmatched.get(g, 0))}" for g in ("o-RAIT", "m-RAIT"))
+            lost = ", ".join(f"{g} {int(unmatched.get(g, 0))}" for g in RAIT_GROUPS)
             _box(
                 ax,
                 xs,

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import base64
 import html
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
-from .figures import FigureFiles, format_p
+from ..analysis.formatting import format_p
+from .figures import FigureFiles, finite_or_none
 from .labels import level_label, test_label, variable_label
 
 __all__ = [
@@ -76,16 +76,8 @@ class TableLayout:
         return pd.DataFrame(records, columns=self.columns)
 
 
-def _num(value: Any) -> float | None:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) else None
-
-
 def _int_text(value: Any) -> str:
-    x = _num(value)
+    x = finite_or_none(value)
     return DASH if x is None else f"{int(round(x))}"
 
 
@@ -94,16 +86,16 @@ def _int_text(value: Any) -> str:
 
 def _cell_value(row: Mapping[str, Any], col: str, digits: int) -> str:
     statistic = row.get("statistic")
-    value = _num(row.get(col))
+    value = finite_or_none(row.get(col))
     if value is None:
         return DASH
     if statistic == "median_iqr":
-        q1, q3 = _num(row.get(f"{col}_p25")), _num(row.get(f"{col}_p75"))
+        q1, q3 = finite_or_none(row.get(f"{col}_p25")), finite_or_none(row.get(f"{col}_p75"))
         if q1 is None or q3 is None:
             return f"{value:.{digits}f}"
         return f"{value:.{digits}f} ({q1:.{digits}f}, {q3:.{digits}f})"
     if statistic == "n_pct":
-        pct = _num(row.get(f"{col}_pct"))
+        pct = finite_or_none(row.get(f"{col}_pct"))
         return f"{int(round(value))}" if pct is None else f"{int(round(value))} ({pct:.1f})"
     if statistic == "n":
         return f"{int(round(value))}"
@@ -142,7 +134,9 @@ def paper_table(
         digits = DIGITS.get(variable, 1)
         first = block[0]
         label = first.get("label") or variable_label(variable)
-        p_text = format_p(_num(first.get("p_value"))) if _num(first.get("p_value")) is not None else ""
+        p_text = (
+            format_p(finite_or_none(first.get("p_value"))) if finite_or_none(first.get("p_value")) is not None else ""
+        )
         test_text = test_label(first.get("test"))
         if len(block) == 1 and first.get("level") is None:
             suffix = " [median (P25, P75)]" if first.get("statistic") == "median_iqr" else ""
@@ -181,12 +175,12 @@ def paper_table(
 def _or_text(row: Mapping[str, Any] | None) -> tuple[str, str]:
     if row is None:
         return "", ""
-    est, lo, hi = _num(row.get("or")), _num(row.get("ci_low")), _num(row.get("ci_high"))
+    est, lo, hi = finite_or_none(row.get("or")), finite_or_none(row.get("ci_low")), finite_or_none(row.get("ci_high"))
     if est is None:
         return "not estimable", ""
     mark = " \u2020" if str(row.get("method") or "") == "firth" else ""
     ci = f"{lo:.3f}{DASH}{hi:.3f}" if lo is not None and hi is not None else "CI undefined"
-    p = _num(row.get("p_value"))
+    p = finite_or_none(row.get("p_value"))
     return f"{est:.3f} ({ci}){mark}", (format_p(p) if p is not None else "")
 
 
@@ -277,19 +271,19 @@ def logistic_table(logistic: Mapping[str, Any], n_eligible: Any, caption: str) -
 
 
 def _pct_ci(group: Mapping[str, Any]) -> str:
-    s = _num(group.get("pfs_5y"))
+    s = finite_or_none(group.get("pfs_5y"))
     if s is None:
         return DASH
-    lo, hi = _num(group.get("pfs_5y_ci_low")), _num(group.get("pfs_5y_ci_high"))
+    lo, hi = finite_or_none(group.get("pfs_5y_ci_low")), finite_or_none(group.get("pfs_5y_ci_high"))
     ci = f"{100 * lo:.1f}{DASH}{100 * hi:.1f}" if lo is not None and hi is not None else "CI undefined"
     return f"{100 * s:.1f} ({ci})"
 
 
 def _hr_text(analysis: Mapping[str, Any]) -> str:
-    hr = _num(analysis.get("hr"))
+    hr = finite_or_none(analysis.get("hr"))
     if hr is None:
         return ""
-    lo, hi = _num(analysis.get("hr_ci_low")), _num(analysis.get("hr_ci_high"))
+    lo, hi = finite_or_none(analysis.get("hr_ci_low")), finite_or_none(analysis.get("hr_ci_high"))
     ci = f"{lo:.2f}{DASH}{hi:.2f}" if lo is not None and hi is not None else "CI undefined"
     return f"{hr:.2f} ({ci})"
 
@@ -315,12 +309,12 @@ def survival_table(
     out: list[Row] = []
     for key, title, analysis in analyses:
         groups = analysis.get("groups") or {}
-        p = _num(analysis.get("logrank_p"))
+        p = finite_or_none(analysis.get("logrank_p"))
         hr = _hr_text(analysis)
         if hr and analysis.get("hr_comparison"):
             hr += f" [{level_label(analysis['hr_comparison'])} vs {level_label(analysis.get('hr_reference'))}]"
         for i, (name, g) in enumerate(groups.items()):
-            median = _num(g.get("median_months"))
+            median = finite_or_none(g.get("median_months"))
             out.append(
                 Row(
                     [
@@ -348,7 +342,7 @@ def balance_table(matching: Mapping[str, Any], caption: str, labels: Mapping[str
     """Standardised mean differences before and after matching."""
     out = []
     for r in matching.get("balance") or []:
-        before, after = _num(r.get("smd_before")), _num(r.get("smd_after"))
+        before, after = finite_or_none(r.get("smd_before")), finite_or_none(r.get("smd_after"))
         name = str(r.get("covariate"))
         out.append(
             Row(
@@ -377,7 +371,11 @@ def balance_table(matching: Mapping[str, Any], caption: str, labels: Mapping[str
 def cutpoint_table(rows: Sequence[Mapping[str, Any]], caption: str) -> TableLayout:
     out = []
     for r in rows:
-        cut, stat, p = _num(r.get("cutpoint")), _num(r.get("statistic")), _num(r.get("p_value"))
+        cut, stat, p = (
+            finite_or_none(r.get("cutpoint")),
+            finite_or_none(r.get("statistic")),
+            finite_or_none(r.get("p_value")),
+        )
         name = str(r.get("variable"))
         out.append(
             Row(
@@ -533,7 +531,7 @@ def render_page(
     return "\n".join(body)
 
 
-BEYOND_SECTIONS: tuple[tuple[str, str], ...] = (
+SENSITIVITY_SECTIONS: tuple[tuple[str, str], ...] = (
     ("landmark", "Landmark analysis (immortal time)"),
     ("time_varying_cox", "m-RAIT as a time-varying covariate (immortal time)"),
     ("non_inferiority", "Non-inferiority of o-RAIT, stated properly"),
@@ -544,11 +542,15 @@ BEYOND_SECTIONS: tuple[tuple[str, str], ...] = (
 
 def non_inferiority_table(section: Mapping[str, Any], caption: str) -> TableLayout:
     """HR of o-RAIT vs m-RAIT per analysis with its CI, one-sided p and the verdict at the margin."""
-    margin = _num(section.get("hr_margin"))
+    margin = finite_or_none(section.get("hr_margin"))
     rows = []
     for entry in section.get("hr") or []:
-        hr, low, high = _num(entry.get("hr_o_vs_m")), _num(entry.get("ci_low")), _num(entry.get("ci_high"))
-        p = _num(entry.get("p_one_sided"))
+        hr, low, high = (
+            finite_or_none(entry.get("hr_o_vs_m")),
+            finite_or_none(entry.get("ci_low")),
+            finite_or_none(entry.get("ci_high")),
+        )
+        p = finite_or_none(entry.get("p_one_sided"))
         verdict = {True: "shown", False: "not shown"}.get(entry.get("non_inferior"), "n/a")
         rows.append(
             Row(
@@ -576,7 +578,7 @@ def non_inferiority_table(section: Mapping[str, Any], caption: str) -> TableLayo
     )
 
 
-def render_beyond(results: Mapping[str, Any]) -> tuple[str, TableLayout | None]:
+def render_sensitivity_analyses(results: Mapping[str, Any]) -> tuple[str, TableLayout | None]:
     """The 'Beyond the paper' section: each analysis' interpretation, plus the non-inferiority table."""
     parts = [
         '<p class="lead">The study compares groups defined by the number of cycles received during '
@@ -585,7 +587,7 @@ def render_beyond(results: Mapping[str, Any]) -> tuple[str, TableLayout | None]:
         "numbers in results.json.</p>"
     ]
     table = None
-    for key, title in BEYOND_SECTIONS:
+    for key, title in SENSITIVITY_SECTIONS:
         section = results.get(key)
         if not section:
             continue

@@ -4,8 +4,8 @@ The real registry is private, so the demo and the tests run on a simulated one. 
 patient's course is simulated as *raw events only* -- operations with their pathology,
 RAIT administrations, stimulated and suppressed Tg/TgAb/TSH samples, post-therapy and
 diagnostic whole-body scans, CT/US findings, new lesions, follow-up -- and written in the
-extract format of contract section 1. Nothing derived is ever written: response, PFS,
-local-disease status, eligibility... all come out of the contract section 2 rules applied
+extract format of docs/specification.md section 1. Nothing derived is ever written: response, PFS,
+local-disease status, eligibility... all come out of the docs/specification.md section 2 rules applied
 (by dbt) to these events, exactly as for a real registry.
 
 Calibration

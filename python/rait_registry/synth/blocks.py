@@ -2,7 +2,7 @@
 
 Writes nothing to disk. Each block of :data:`BLOCK_PATIENTS` patients is simulated with its
 own generator seeded from ``(seed, block index)`` (:func:`.course.simulate_block`), then
-turned into the six Arrow tables of contract section 1: ids built straight into Arrow
+turned into the six Arrow tables of docs/specification.md section 1: ids built straight into Arrow
 buffers and continued across blocks, vocabulary codes into text, day numbers into dates.
 """
 
@@ -102,7 +102,7 @@ def iter_blocks(n_patients: int, seed: int = 0) -> Iterator[dict[str, pa.Table]]
     Yields
     ------
     dict of pyarrow.Table
-        The six raw tables (contract section 1 columns, :data:`SCHEMAS` types) for the
+        The six raw tables (docs/specification.md section 1 columns, :data:`SCHEMAS` types) for the
         patients of one block; ids continue across blocks.
     """
     check_args(n_patients, seed)
@@ -148,7 +148,7 @@ def simulate(n_patients: int, seed: int = 0) -> dict[str, pd.DataFrame]:
     -------
     dict of DataFrame
         ``patients``, ``surgeries``, ``rait_administrations``, ``lab_results``,
-        ``imaging_findings``, ``follow_up`` with the contract section 1 columns in contract
+        ``imaging_findings``, ``follow_up`` with the docs/specification.md section 1 columns in contract
         order: text as ``object``, dates ``datetime64[ns]``, decimals ``float64``, integers
         ``Int64``, booleans ``boolean`` (missing = NA). Raw events only, nothing derived.
 

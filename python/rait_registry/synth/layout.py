@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from ..contract import TABLES
 
-#: The six tables of contract section 1, in the order they are written.
+#: The six tables of docs/specification.md section 1, in the order they are written.
 TABLE_NAMES = (
     "patients",
     "surgeries",
@@ -88,7 +88,7 @@ COLUMN_KINDS: dict[str, dict[str, str]] = {
         "death_date": "date",
     },
 }
-for _table, _kinds in COLUMN_KINDS.items():  # the layout must be exactly contract section 1's
+for _table, _kinds in COLUMN_KINDS.items():  # the layout must be exactly docs/specification.md section 1's
     assert list(_kinds) == TABLES[_table].column_names, _table
 
 

@@ -33,7 +33,7 @@ from .sampling import (
 # Calibration (targets: the study's Table 1; see the package docstring)
 # --------------------------------------------------------------------------------------
 
-# Archetypes: eligible, or failing the first time at one eligibility step (contract section 2).
+# Archetypes: eligible, or failing the first time at one eligibility step (docs/specification.md section 2).
 ELIGIBLE, FAILS_DTC_SURGERY, FAILS_LUNG_ONLY, FAILS_RAI_AVID, FAILS_METS_BEFORE_RAIT, FAILS_MASSIVE, FAILS_EARLY_PD = (
     range(7)
 )

@@ -1,6 +1,6 @@
 """Writing an extract: CSV / Parquet sinks, batching by patients, ``manifest.json``.
 
-Writes the six table files and the manifest of contract section 1. Separate from the clean
+Writes the six table files and the manifest of docs/specification.md section 1. Separate from the clean
 generator (:func:`.blocks.iter_blocks`) so that a transformation, such as fault injection,
 can sit between the blocks and the files; ``chunk_size`` only sets how many patients are
 written at once (Parquet row groups), never the data.
@@ -175,7 +175,7 @@ def write_extract(
     fmt: str = "csv",
     chunk_size: int = 100_000,
 ) -> Path:
-    """Simulate a registry and write it as a contract section 1 extract.
+    """Simulate a registry and write it as a docs/specification.md section 1 extract.
 
     Writes ``<table>.csv`` (or ``.parquet``) for the six tables and ``manifest.json``
     ``{"extract_id", "extracted_at", "files": {"<table>.<ext>": {"rows", "sha256"}}}``.

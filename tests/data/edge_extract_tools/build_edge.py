@@ -568,7 +568,7 @@ def finish():
         att.append(dict(step=i, criterion=s, n_remaining=remaining, n_excluded=k))
     write(exp / "cohort_attrition.csv", ["step", "criterion", "n_remaining", "n_excluded"], att)
 
-    # contract section 1 date-order rules: no event after last contact / death, none before
+    # docs/specification.md section 1 date-order rules: no event after last contact / death, none before
     # birth, no RAIT before the first operation; ids unique
     for p in ALL:
         lc = p.rows["follow_up"][0]["last_contact_date"]

@@ -1,4 +1,4 @@
--- Rule (contract section 2, eligibility criterion 3 `avid_on_every_rxwbs`), one row per patient:
+-- Rule (docs/specification.md section 2, eligibility criterion 3 `avid_on_every_rxwbs`), one row per patient:
 --   An RxWBS is the set of RxWBS rows sharing one rait_id (the post-therapy scan of that RAIT).
 --   The criterion is judged only on the RAITs given on or after lung_met_date - var
 --   rxwbs_window_days (14) days: the scan of an earlier RAIT (such as a remnant ablation before the
@@ -101,7 +101,8 @@ final as (
 
     select
         key_dates.patient_id,
-        coalesce(per_patient_all.n_rait_without_rxwbs, 0) as n_rait_without_rxwbs,
+        {{ dbt.cast('coalesce(per_patient_all.n_rait_without_rxwbs, 0)', api.Column.translate_type('bigint')) }}
+            as n_rait_without_rxwbs,
         coalesce(per_patient_judged.n_judged_rait, 0) as n_judged_rait,
         per_patient_judged.first_judged_rait_id,
         coalesce(per_patient_judged.n_judged_rxwbs, 0) as n_judged_rxwbs,

@@ -1,4 +1,4 @@
--- Rule (contract section 2, eligibility criterion 1 `dtc_surgery`), one row per patient:
+-- Rule (docs/specification.md section 2, eligibility criterion 1 `dtc_surgery`), one row per patient:
 --   true when the patient has a total, subtotal or completion thyroidectomy dated within
 --   var surgery_date_min .. var surgery_date_max (2000-01-01 .. 2022-12-31, both included) AND
 --   some surgery (any date, any procedure) with histology PTC or FTC. A lobectomy alone does

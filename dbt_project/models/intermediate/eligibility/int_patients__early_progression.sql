@@ -1,4 +1,4 @@
--- Rule (contract section 2, eligibility exclusion 6 `early_progression`), one row per patient:
+-- Rule (docs/specification.md section 2, eligibility exclusion 6 `early_progression`), one row per patient:
 --   true (excluded) when some new-lesion event lies in cycle k's evaluation window at most
 --   var early_pd_exclusion_days (183) days after admin_k (days_after_admin <= 183); false
 --   otherwise, also without a RAIT (never NULL).

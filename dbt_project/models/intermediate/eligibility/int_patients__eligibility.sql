@@ -1,4 +1,4 @@
--- Rule (contract section 2, "Eligibility"), one row per patient: the six criteria in contract
+-- Rule (docs/specification.md section 2, "Eligibility"), one row per patient: the six criteria in contract
 -- order, each evaluated for every patient whatever step failed first, never NULL:
 --   1 dtc_surgery, 2 lung_only_micromets, 3 avid_on_every_rxwbs (true = criterion met);
 --   4 mets_after_first_rait, 5 massive_remnant, 6 early_progression (true = exclusion applies).

@@ -1,4 +1,4 @@
--- Rule (contract section 2, eligibility criterion 2 `lung_only_micromets`), one row per patient:
+-- Rule (docs/specification.md section 2, eligibility criterion 2 `lung_only_micromets`), one row per patient:
 --   true when lung disease is documented (lung_met_date known) and, in the baseline period
 --   (every study dated up to baseline_end_date = the later of lung_met_date and first_rait_date,
 --   lung_met_date alone when there is no RAIT, plus var rxwbs_window_days (14) days, inclusive):

@@ -1,4 +1,4 @@
--- Rule (contract section 2, eligibility exclusion 5 `massive_remnant`), one row per patient:
+-- Rule (docs/specification.md section 2, eligibility exclusion 5 `massive_remnant`), one row per patient:
 --   true (excluded) when the RxWBS of the first RAIT (cycle 1: earliest admin_date, smallest
 --   rait_id on a same-day tie) has a row with remnant_uptake massive; false without a RAIT, without
 --   that scan or without a massive remnant (never NULL).

@@ -1,4 +1,4 @@
--- Rule (contract section 2, eligibility exclusion 4 `mets_after_first_rait`), one row per
+-- Rule (docs/specification.md section 2, eligibility exclusion 4 `mets_after_first_rait`), one row per
 -- patient: true (excluded) when lung_met_date > first_rait_date + var rxwbs_window_days (14)
 -- days; false when either date is missing (never NULL).
 

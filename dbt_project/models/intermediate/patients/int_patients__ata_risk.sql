@@ -1,4 +1,4 @@
--- Rule (contract section 2, "ata_risk": 2015 ATA initial risk), one row per patient, from the
+-- Rule (docs/specification.md section 2, "ata_risk": 2015 ATA initial risk), one row per patient, from the
 -- surgeries dated diagnosis_date .. diagnosis_date + var ata_window_days (365) days, both ends
 -- included; histology criteria use that surgery row's own histology:
 --   high         if gross ETE, R2 resection, metastasis_timing synchronous, largest_node_cm > 3,

@@ -1,4 +1,4 @@
--- Rule (contract section 2, "Patient dates"), one row per patient:
+-- Rule (docs/specification.md section 2, "Patient dates"), one row per patient:
 --   diagnosis_date       = earliest surgery whose histology is PTC, FTC or other;
 --   initial_surgery_date = earliest surgery with procedure total_thyroidectomy,
 --                          subtotal_thyroidectomy or lobectomy (a completion thyroidectomy is

@@ -1,4 +1,4 @@
--- Rule (contract section 2, "local_disease_status"), one row per patient:
+-- Rule (docs/specification.md section 2, "local_disease_status"), one row per patient:
 --   NULL for a patient without a RAIT, whatever the anchor. Otherwise the anchor is
 --   initial_surgery_date, or diagnosis_date when no initial operation is on record (e.g. only a
 --   completion thyroidectomy or a neck dissection); with neither date the status is unknown

@@ -1,4 +1,4 @@
--- Rule (contract section 2, "Patient characteristics"), one row per patient:
+-- Rule (docs/specification.md section 2, "Patient characteristics"), one row per patient:
 --   metastasis_timing = synchronous when lung_met_date - diagnosis_date <= var
 --   synchronous_window_days (365) calendar days, else metachronous; NULL when either date is
 --   NULL. A lung metastasis found before the diagnosing operation (negative difference) is

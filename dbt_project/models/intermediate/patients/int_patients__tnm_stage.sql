@@ -1,9 +1,9 @@
--- Rule (contract section 2, "Patient characteristics"), one row per patient:
+-- Rule (docs/specification.md section 2, "Patient characteristics"), one row per patient:
 --   t_stage_max / n_stage_max = the most advanced stage over all of the patient's surgeries, in
 --   the order T1a<T1b<T2<T3a<T3b<T4a<T4b and N0<N1a<N1b (seed ajcc_stage_order); TX and NX are
 --   ignored (they are not in the seed), so a patient staged only TX has t_stage_max NULL;
 --   t_stage_group = T1+T2 or T3+T4 from the seed's group of t_stage_max, NULL when no T stage
---   other than TX is known (contract section 3).
+--   other than TX is known (docs/specification.md section 3).
 
 with patients as (
 

@@ -1,4 +1,4 @@
--- Rule (contract section 2, "Patient characteristics"), one row per patient:
+-- Rule (docs/specification.md section 2, "Patient characteristics"), one row per patient:
 --   age_at_diagnosis_years = (diagnosis_date - birth_date) in calendar days / 365.25, unrounded;
 --   histology              = histology of the earliest surgery that has one; on a same-date tie
 --                            the surgery with the smallest surgery_id (byte order) wins;

@@ -1,4 +1,4 @@
--- Rule (contract section 2, "Progression"), one row per new-lesion event:
+-- Rule (docs/specification.md section 2, "Progression"), one row per new-lesion event:
 --   a new-lesion event is a finding with status new (any site, any modality) dated more than
 --   var rxwbs_window_days (14) days after the patient's first_rait_date; findings up to and
 --   including first_rait_date + 14 days (the first RAIT's post-therapy scan) are baseline, never

@@ -1,4 +1,4 @@
--- Rule (contract section 2, "Thyroglobulin"), one row per Tg result:
+-- Rule (docs/specification.md section 2, "Thyroglobulin"), one row per Tg result:
 --   is_stimulated    = some TSH result of the same patient on the same sample_date is
 --                      stimulating (int_lab_results__tsh_tgab_classified: >= var
 --                      stimulated_tsh_min, 30 mIU/L; a `<X` TSH never, a `>X` TSH when X >= 30);

@@ -1,4 +1,4 @@
--- Rule (contract section 2, "Comparator values", TSH and TgAb), one row per TSH or TgAb result:
+-- Rule (docs/specification.md section 2, "Comparator values", TSH and TgAb), one row per TSH or TgAb result:
 --   A `<` or `>` value is a bound, never read as an exact value where that could change a result.
 --   is_stimulating (TSH rows): an exact TSH >= var stimulated_tsh_min (30 mIU/L) stimulates; a TSH
 --                  reported `<X` never does (whatever X); a TSH reported `>X` stimulates when

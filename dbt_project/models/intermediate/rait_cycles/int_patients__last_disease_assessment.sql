@@ -1,4 +1,4 @@
--- Rule (contract section 2, "PFS": censoring at the last disease assessment), one row per patient
+-- Rule (docs/specification.md section 2, "PFS": censoring at the last disease assessment), one row per patient
 -- with a RAIT:
 --   last_assessment_date = the latest study_date of any imaging finding (any modality, site or
 --   status) dated in [first_rait_date, last_contact_date], both ends included; first_rait_date

@@ -1,4 +1,4 @@
--- Rule (contract section 2, "PFS"), one row per patient with a RAIT:
+-- Rule (docs/specification.md section 2, "PFS"), one row per patient with a RAIT:
 --   start_date = first_rait_date; pd_date = the earliest new-lesion event;
 --   a death counts only when vital_status is dead;
 --   event at the earlier of pd_date and death_date: progression when pd_date <= death_date (a

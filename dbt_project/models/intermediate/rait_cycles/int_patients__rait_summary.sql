@@ -1,4 +1,4 @@
--- Rule (contract section 2, "RAIT cycles"), one row per patient:
+-- Rule (docs/specification.md section 2, "RAIT cycles"), one row per patient:
 --   n_rait_cycles = number of administrations (0 without a RAIT);
 --   rait_group = o-RAIT when n = 1, m-RAIT when n >= 2, NULL when n = 0;
 --   median_activity_gbq = ordinary median of activity_gbq over the patient's cycles (the mean of

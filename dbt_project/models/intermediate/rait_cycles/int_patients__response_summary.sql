@@ -1,4 +1,4 @@
--- Rule (contract section 2, "Per-cycle response"), one row per patient with a RAIT:
+-- Rule (docs/specification.md section 2, "Per-cycle response"), one row per patient with a RAIT:
 --   first_response = the response of cycle 1; last_response = the response of cycle n (for an
 --   o-RAIT patient the two are the same cycle and equal).
 

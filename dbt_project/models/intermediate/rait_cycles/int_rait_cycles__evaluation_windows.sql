@@ -1,4 +1,4 @@
--- Rule (contract section 2, "Progression"), one row per RAIT cycle: the cycle's evaluation
+-- Rule (docs/specification.md section 2, "Progression"), one row per RAIT cycle: the cycle's evaluation
 -- window is (admin_k + var rxwbs_window_days, admin_{k+1} + var rxwbs_window_days] for k < n and
 -- (admin_n + var rxwbs_window_days, last_contact_date] for the last cycle (14 days by default):
 -- the post-therapy scan of cycle k+1 evaluates cycle k. Windows are stored as an exclusive

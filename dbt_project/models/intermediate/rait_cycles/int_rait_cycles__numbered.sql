@@ -1,4 +1,4 @@
--- Rule (contract section 2, "RAIT cycles"), one row per RAIT administration:
+-- Rule (docs/specification.md section 2, "RAIT cycles"), one row per RAIT administration:
 --   a patient's administrations ordered by admin_date (same-date ties: smallest rait_id in byte
 --   order first) are cycles 1..n; cumulative_gbq = running total of activity_gbq up to and
 --   including the cycle; days_since_previous = admin_date - previous cycle's admin_date (NULL for

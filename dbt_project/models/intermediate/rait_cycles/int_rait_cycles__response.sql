@@ -1,4 +1,4 @@
--- Rule (contract section 2, "Per-cycle response", CACA 2025 criteria for non-target disease),
+-- Rule (docs/specification.md section 2, "Per-cycle response", CACA 2025 criteria for non-target disease),
 -- one row per RAIT cycle; the first rule that holds gives response and response_basis:
 --   1. PD, new_lesion            - a new-lesion event falls in the cycle's evaluation window;
 --   2. CR, no_evidence_of_disease - tg_post is below var cr_tg_max (1.0 ng/mL, the ATA 2015

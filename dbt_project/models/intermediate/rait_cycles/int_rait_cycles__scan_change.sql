@@ -1,4 +1,4 @@
--- Rule (contract section 2, "scan_change"), one row per RAIT cycle k of n:
+-- Rule (docs/specification.md section 2, "scan_change"), one row per RAIT cycle k of n:
 --   k < n: the status of the lung finding on the RxWBS linked to cycle k+1 (imaging rows with
 --          modality RxWBS and rait_id = cycle k+1's rait_id), the smallest finding_id (byte
 --          order) when there are several; NULL when that scan has no lung row or is missing

@@ -1,4 +1,4 @@
--- Rule (contract section 2, "Thyroglobulin" and "Comparator values"), one row per RAIT cycle k
+-- Rule (docs/specification.md section 2, "Thyroglobulin" and "Comparator values"), one row per RAIT cycle k
 -- of n, using only Tg results that are stimulated and interpretable (int_lab_results__tg_classified):
 --   tg_pre   = the latest such Tg in [admin_k - var tg_pre_window_days, admin_k] (30 days, both
 --              ends included); same-date ties: smallest lab_id (byte order);

@@ -1,5 +1,5 @@
-"""Analyses beyond the study (``rait_registry.analysis.beyond``): landmark, time-varying Cox,
-non-inferiority, sensitivity (matching variants, IPTW, E-values) and cumulative-dose splines.
+"""The sensitivity analyses (``rait_registry.analysis.sensitivity``): landmark, time-varying Cox,
+non-inferiority, matching variants, IPTW, E-values and cumulative-dose splines.
 
 R references (``tests/r/beyond_references.R``; R survival 3.5, splines, glm):
 * ``beyond_frozen_cohort.json`` - the frozen stand-in cohort: ``tmerge`` counting-process rows,
@@ -12,7 +12,7 @@ R references (``tests/r/beyond_references.R``; R survival 3.5, splines, glm):
   ``beyond_toy_input.json`` (same-day cycles, a cycle on the event day with a rounded
   pfs_months, a cycle after progression, tied times).
 Tolerance: 1e-6 relative (agreement is ~1e-11), the IPTW robust SE included: it comes from
-``beyond.efron_score_residuals`` (lifelines' ``robust=True`` ignores tied times and was 2e-4 off
+``sensitivity.efron_score_residuals`` (lifelines' ``robust=True`` ignores tied times and was 2e-4 off
 R on the demo cohort).
 """
 
@@ -28,19 +28,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rait_registry.analysis.beyond import (
-    COX_FIT_OPTIONS,
-    DAYS_PER_MONTH,
-    BeyondAnalyses,
-    BeyondOptions,
+from rait_registry.analysis.config import AnalysisConfig
+from rait_registry.analysis.cox import COX_FIT_OPTIONS
+from rait_registry.analysis.matching import PropensityMatcher
+from rait_registry.analysis.sensitivity import (
     MatchingVariant,
-    beyond_sections,
+    SensitivityAnalyses,
     counting_process,
     cox_robust_covariance,
     e_value,
     e_value_rr,
     efron_score_residuals,
-    fit_beyond,
     hr_sentence,
     hr_to_rr_common,
     iptw_weights,
@@ -51,10 +49,10 @@ from rait_registry.analysis.beyond import (
     spline_basis,
     time_varying_cox,
 )
-from rait_registry.analysis.matching import PropensityMatcher
-from rait_registry.exceptions import AnalysisError
+from rait_registry.contract import DAYS_PER_MONTH
+from rait_registry.exceptions import AnalysisError, UsageError
 
-from .frozen_data import FROZEN, FrozenCohort, load_frozen, read_frozen_csv
+from .frozen_data import load_frozen
 
 DATA = Path(__file__).parent / "data"
 REF = DATA / "r_reference"
@@ -67,43 +65,26 @@ def _close(a, b, what: str, rtol: float = RTOL) -> None:
     assert a == pytest.approx(b, rel=rtol, abs=1e-12), f"{what}: python {a!r}, R {b!r}"
 
 
-@pytest.fixture(scope="module", params=FROZEN)
-def frozen(request) -> FrozenCohort:
-    """Each frozen data set (stand-in, demo) with its R references."""
-    return load_frozen(request.param)
-
-
 @pytest.fixture(scope="module")
 def ref(frozen) -> dict:
-    return frozen.ref("beyond")
+    return frozen.ref("sensitivity")
 
 
 @cache
-def _fit_frozen(name: str) -> BeyondAnalyses:
+def _fit_frozen(name: str) -> SensitivityAnalyses:
     """One fit per frozen data set, shared by the R comparisons and the stand-in tests."""
     data = load_frozen(name)
-    return fit_beyond(data.cohort, data.cycles)
+    return SensitivityAnalyses().fit(data.cohort, data.cycles)
 
 
 @pytest.fixture(scope="module")
-def ffitted(frozen) -> BeyondAnalyses:
+def ffitted(frozen) -> SensitivityAnalyses:
     return _fit_frozen(frozen.name)
 
 
 @pytest.fixture(scope="module")
 def fsections(ffitted) -> dict:
     return ffitted.to_dict()
-
-
-@pytest.fixture(scope="module")
-def cohort() -> pd.DataFrame:
-    """The stand-in cohort (for tests of its properties)."""
-    return read_frozen_csv("frozen_cohort", "analysis_cohort")
-
-
-@pytest.fixture(scope="module")
-def cycles() -> pd.DataFrame:
-    return read_frozen_csv("frozen_cohort", "rait_cycles")
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +95,7 @@ def toy() -> tuple[pd.DataFrame, pd.DataFrame, dict]:
 
 
 @pytest.fixture(scope="module")
-def fitted() -> BeyondAnalyses:
+def fitted() -> SensitivityAnalyses:
     return _fit_frozen("frozen_cohort")
 
 
@@ -508,7 +489,7 @@ def test_dose_response_matches_r_ns(fsections, ref, model):
 
 
 def test_sections_are_json_ready_with_interpretations(cohort, cycles):
-    out = beyond_sections(cohort, cycles, PropensityMatcher().fit(cohort), BeyondOptions(landmark_months=12))
+    out = SensitivityAnalyses(landmark_months=12).fit(cohort, cycles, PropensityMatcher().fit(cohort)).to_dict()
     assert set(out) == SECTIONS
     json.dumps(out, allow_nan=False)
     for name in SECTIONS:
@@ -537,7 +518,7 @@ def test_small_data_gives_nulls_with_reasons():
     )
     c["follow_up_months"] = c["pfs_months"]
     c["cumulative_gbq"] = c["patient_id"].map(y.groupby("patient_id")["cumulative_gbq"].max())
-    out = beyond_sections(c, y)
+    out = SensitivityAnalyses().fit(c, y).to_dict()
     assert set(out) == SECTIONS
     json.dumps(out, allow_nan=False)
     assert out["landmark"]["analysis"]["hr"] is None
@@ -552,12 +533,14 @@ def test_small_data_gives_nulls_with_reasons():
 
 
 def test_options_are_validated():
-    with pytest.raises(AnalysisError, match="must exceed 1"):
-        BeyondOptions(ni_hr_margin=0.8).validate()
-    with pytest.raises(AnalysisError, match="landmark_months"):
-        BeyondAnalyses(BeyondOptions(landmark_months=60.0))
-    with pytest.raises(AnalysisError, match="iptw_estimand"):
-        BeyondAnalyses(BeyondOptions(iptw_estimand="ATC"))
+    with pytest.raises(UsageError, match="ni_hr_margin must be > 1"):
+        SensitivityAnalyses(AnalysisConfig(ni_hr_margin=0.8))
+    with pytest.raises(UsageError, match="landmark_months"):
+        SensitivityAnalyses(landmark_months=60.0)
+    with pytest.raises(UsageError, match="iptw_estimand"):
+        SensitivityAnalyses(iptw_estimand="ATC")
+    with pytest.raises(UsageError, match="unknown analysis option"):
+        SensitivityAnalyses(landmark=12)
 
 
 def test_missing_cycles_are_refused(cohort, cycles):
@@ -566,12 +549,13 @@ def test_missing_cycles_are_refused(cohort, cycles):
 
 
 def test_custom_matching_variant_and_att(cohort, cycles):
-    opts = BeyondOptions(
+    fitted = SensitivityAnalyses(
         matching_variants=(MatchingVariant("age only, 0.2 SD", ("age_at_diagnosis_years",), 0.2, "logit_sd"),),
         iptw_estimand="ATT",
         landmark_sensitivity_months=(),
-    )
-    out = fit_beyond(cohort, cycles, config=opts).to_dict()
+    ).fit(cohort, cycles)
+    out = fitted.to_dict()
+    assert fitted.options_dict()["matching_variants"][0]["label"] == "age only, 0.2 SD"
     rows = out["sensitivity"]["matching"]
     assert [r["label"] for r in rows][1:] == ["age only, 0.2 SD"]
     assert out["sensitivity"]["iptw"]["estimand"] == "ATT" and out["sensitivity"]["iptw"]["stabilized"] is False
