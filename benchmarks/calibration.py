@@ -30,7 +30,7 @@ import pandas as pd
 from rait_registry.analysis.logistic import LogisticAnalysis
 from rait_registry.analysis.tables import table1, table2
 
-# (label, paper value) -- Tables 1-3 and the Results text of shared/paper/less-is-more-rait.txt
+# (label, paper value) -- Tables 1-3 and the Results text of the study (Shi et al. 2025)
 PAPER = {
     "n eligible": 117,
     "% m-RAIT": 67.5,

@@ -166,6 +166,7 @@ class PatientsMart(pa.DataFrameModel):
     early_progression: Series[bool] = pa.Field(nullable=False, coerce=False)
     is_eligible: Series[bool] = pa.Field(nullable=False, coerce=False)
     exclusion_reason: Series[str] = pa.Field(nullable=True, isin=list(CRITERIA))
+    n_rait_without_rxwbs: Series[int] = pa.Field(nullable=False, ge=0)
     exclusion_step: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=1, le=6, required=False)
 
     class Config:
@@ -204,6 +205,10 @@ class PatientsMart(pa.DataFrameModel):
     @pa.dataframe_check(name="o_rait_first_response_equals_last")
     def _o_rait_response(cls, df: pd.DataFrame) -> pd.Series:
         return (df["n_rait_cycles"] != 1) | _same(df["first_response"], df["last_response"])
+
+    @pa.dataframe_check(name="rait_without_rxwbs_at_most_n_rait_cycles")
+    def _without_rxwbs(cls, df: pd.DataFrame) -> pd.Series:
+        return df["n_rait_without_rxwbs"] <= df["n_rait_cycles"]
 
     @pa.dataframe_check(name="median_activity_at_most_cumulative")
     def _median(cls, df: pd.DataFrame) -> pd.Series:
@@ -264,9 +269,9 @@ class RaitCyclesMart(pa.DataFrameModel):
     is_last_cycle: Series[bool] = pa.Field(nullable=False, coerce=False, required=False)
     preparation: Series[str] = pa.Field(nullable=True, isin=PREPARATIONS, required=False)
     intent: Series[str] = pa.Field(nullable=True, isin=INTENTS, required=False)
-    tg_pre_comparator: Series[str] = pa.Field(nullable=True, isin=COMPARATORS, required=False)
+    tg_pre_comparator: Series[str] = pa.Field(nullable=True, isin=COMPARATORS)
     tg_pre_lab_id: Series[str] = pa.Field(nullable=True, required=False)
-    tg_post_comparator: Series[str] = pa.Field(nullable=True, isin=COMPARATORS, required=False)
+    tg_post_comparator: Series[str] = pa.Field(nullable=True, isin=COMPARATORS)
     tg_post_lab_id: Series[str] = pa.Field(nullable=True, required=False)
     scan_finding_id: Series[str] = pa.Field(nullable=True, required=False)
     window_start_date: Series[pa.DateTime] = pa.Field(nullable=True, required=False)
@@ -299,15 +304,17 @@ class RaitCyclesMart(pa.DataFrameModel):
         ok &= ~((df["response_basis"] == "tg_decline") & df["delta_tg"].isna())
         ok &= ~((df["response_basis"] == "scan_reduction") & ~df["scan_change"].isin(["reduced", "resolved"]))
         ok &= ~((df["response"] == "CR") & ~df["scan_change"].isin(["resolved", "absent"]))
-        if "tg_post_comparator" in df:
-            ok &= ~((df["response"] == "CR") & (df["tg_post_comparator"] != "<"))
+        # CR needs a tg_post below cr_tg_max: known, and never a value reported above the range
+        ok &= ~((df["response"] == "CR") & (df["tg_post"].isna() | (df["tg_post_comparator"] == ">")))
         if "n_new_lesion_events" in df:
             ok &= (df["response"] == "PD") == (df["n_new_lesion_events"] > 0)
         return ok
 
     @pa.dataframe_check(name="delta_tg_matches_tg_pre_and_tg_post")
     def _delta(cls, df: pd.DataFrame) -> pd.Series:
-        defined = df["tg_pre"].notna() & df["tg_post"].notna() & (df["tg_pre"] > 0)
+        # no decline is measured from a tg_pre below detection or from a value above the range
+        defined = df["tg_post"].notna() & (df["tg_pre"] > 0) & df["tg_pre_comparator"].isna()
+        defined &= df["tg_post_comparator"] != ">"
         expected = ((df["tg_pre"] - df["tg_post"]) / df["tg_pre"]).where(defined)
         return _close(df["delta_tg"], expected)
 
@@ -352,9 +359,11 @@ class PfsMart(pa.DataFrameModel):
     pfs_event: Series[int] = pa.Field(nullable=False, isin=[0, 1])
     event_type: Series[str] = pa.Field(nullable=False, isin=EVENT_TYPES)
     follow_up_months: Series[float] = pa.Field(nullable=False, ge=0)
+    pfs_months_last_contact: Series[float] = pa.Field(nullable=False, ge=0)
     pd_date: Series[pa.DateTime] = pa.Field(nullable=True, required=False)
     death_date: Series[pa.DateTime] = pa.Field(nullable=True, required=False)
     last_contact_date: Series[pa.DateTime] = pa.Field(nullable=True, required=False)
+    last_assessment_date: Series[pa.DateTime] = pa.Field(nullable=False, required=False)
 
     class Config:
         name = "marts.pfs"
@@ -389,10 +398,26 @@ class PfsMart(pa.DataFrameModel):
                 earlier = df[["pd_date", "death_date"]].min(axis=1)
                 ok &= ~(df["pfs_event"] == 1) | _same(df["end_date"], earlier)
         if "last_contact_date" in df:
-            ok &= ~((df["event_type"] == "censored") & ~_same(df["end_date"], df["last_contact_date"]))
+            # censored at the last disease assessment or at last contact (var pfs_censoring)
+            censoring_date = _same(df["end_date"], df["last_contact_date"])
+            if "last_assessment_date" in df:
+                censoring_date |= _same(df["end_date"], df["last_assessment_date"])
+            ok &= ~((df["event_type"] == "censored") & ~censoring_date)
             if "death_date" in df:
                 follow_up_end = df["death_date"].fillna(df["last_contact_date"])
                 ok &= _close(df["follow_up_months"], (follow_up_end - df["start_date"]).dt.days / DAYS_PER_MONTH)
+        return ok
+
+    @pa.dataframe_check(name="pfs_months_last_contact_matches")
+    def _last_contact(cls, df: pd.DataFrame) -> pd.Series:
+        # revision 1's interval: the same for an event, censored at last contact otherwise, so never
+        # shorter than pfs_months and never longer than the follow-up
+        ok = df["pfs_months_last_contact"] + ABS_TOL >= df["pfs_months"]
+        ok &= df["pfs_months_last_contact"] <= df["follow_up_months"] + ABS_TOL
+        ok &= (df["pfs_event"] != 1) | _close(df["pfs_months_last_contact"], df["pfs_months"])
+        if "last_contact_date" in df:
+            to_last_contact = (df["last_contact_date"] - df["start_date"]).dt.days / DAYS_PER_MONTH
+            ok &= (df["event_type"] != "censored") | _close(df["pfs_months_last_contact"], to_last_contact)
         return ok
 
 

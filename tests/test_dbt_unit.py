@@ -54,6 +54,12 @@ def test_every_dbt_unit_test_passes(demo_warehouse, tmp_path):
     assert all(r["status"] == "pass" for r in unit_tests)
 
 
+def test_unit_test_names_fit_a_postgresql_identifier():
+    """dbt names a unit test's relation after the test; PostgreSQL cuts identifiers at 63 bytes."""
+    long = [t["name"] for t in _declared_unit_tests() if len(t["name"].encode()) > 63]
+    assert not long, f"unit test names longer than 63 bytes (PostgreSQL refuses them): {long}"
+
+
 def test_unit_tests_pin_every_study_parameter_their_model_reads():
     """A refresh run with `--var` overrides must still test the rules at the contract defaults."""
     defaults = params.dbt_vars_defaults()

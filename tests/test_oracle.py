@@ -121,8 +121,35 @@ def test_every_exclusion_step_and_response_is_exercised(expected):
         "insufficient_data",
     }
     assert set(p["ata_risk"]) == {"high", "intermediate", "low", "unknown"}
-    assert set(p["local_disease_status"].dropna()) == {"neither", "local_persistent", "local_recurrence"}
+    assert set(p["local_disease_status"].dropna()) == {"neither", "local_persistent", "local_recurrence", "unknown"}
     assert set(expected["pfs"]["event_type"]) == {"progression", "death", "censored"}
+
+
+def test_revision_2_boundaries_are_exercised(expected, tables):
+    """Each rule revision 2 changed is decided by at least one golden patient."""
+    p = expected["patients"].set_index("patient_id")
+    c = expected["rait_cycles"].set_index("rait_id")
+    pfs = expected["pfs"].set_index("patient_id")
+    labs = tables["lab_results"]
+    # comparators: '<' and '>' TSH, indeterminate TgAb both ways, '<' tg_pre, '>' Tg on either side
+    tsh = labs[labs["analyte"].eq("TSH")]
+    assert {"<", ">"} <= set(tsh["comparator"].dropna())
+    assert set(c["tg_pre_comparator"].dropna()) == {"<", ">"} and set(c["tg_post_comparator"].dropna()) == {"<", ">"}
+    assert c.loc[c["tg_pre_comparator"].notna() | c["tg_post_comparator"].eq(">"), "delta_tg"].isna().all()
+    # CR needs tg_post below 1.0: exact 0.99 is, exact 1.0 and '<1.5' are not
+    assert c.loc["E76-R1", "response"] == "CR" and c.loc["E77-R1", "response"] != "CR"
+    assert c.loc["E79-R1", "response"] != "CR"
+    # step 4 is reached through a remnant ablation (with an RxWBS) before the lung metastases
+    assert p.loc["E80", "exclusion_reason"] == "mets_after_first_rait" and p.loc["E80", "avid_on_every_rxwbs"] == "true"
+    assert (p["n_rait_without_rxwbs"].astype(int) > 0).sum() >= 4
+    # local disease anchored on the diagnosis, unknown without both dates
+    assert p.loc["E81", "initial_surgery_date"] is None and p.loc["E81", "local_disease_status"] == "local_persistent"
+    assert p.loc["E82", "local_disease_status"] == "unknown"
+    # censored at the last assessment: 0 months without imaging after the first RAIT
+    assert float(pfs.loc["E83", "pfs_months"]) == 0 and float(pfs.loc["E83", "pfs_months_last_contact"]) > 0
+    censored = pfs["event_type"].eq("censored")
+    shorter = pfs["pfs_months"].astype(float) < pfs["pfs_months_last_contact"].astype(float)
+    assert shorter[censored].sum() >= 50 and not shorter[~censored].any()
 
 
 # ---------------------------------------------------------------- study parameters (vars)
@@ -135,8 +162,10 @@ def test_every_exclusion_step_and_response_is_exercised(expected):
         ("early_pd_exclusion_days", 182, {"E45"}),  # progression on day 183 is no longer early
         ("surgery_date_min", "1999-12-31", {"E03"}),  # the 1999-12-31 thyroidectomy enters the window
         ("surgery_date_max", "2023-01-01", {"E05"}),
-        # lung mets on A1+15 are then baseline (E25), and so is E11's 12 mm lesion on A1+15
-        ("rxwbs_window_days", 15, {"E11", "E25"}),
+        # E11's 12 mm lesion on A1+15 is then baseline; E25's lung mets on A1+15 no longer exclude at
+        # step 4, but its remnant ablation without RxWBS (A1 = lung_met_date - 15) is then judged
+        # and fails step 3, so E25 stays excluded
+        ("rxwbs_window_days", 15, {"E11"}),
     ],
 )
 def test_vars_move_exactly_the_deciding_patients(tables, marts, var, value, changed):
@@ -153,6 +182,29 @@ def test_response_vars_change_the_boundary_cycles(tables, marts):
     assert (lower[list(changed)] == "PR").all()
     stricter = derive_marts(tables, {"stimulated_tsh_min": 30.01})["rait_cycles"].set_index("rait_id")
     assert stricter.loc["E33-R1", "tg_pre"] != 10.0  # TSH exactly 30 no longer stimulates
+    # E72's TSH '>30' no longer reaches 30.01 either; its '<30' TSH never stimulates
+    assert pd.isna(stricter.loc["E72-R1", "tg_pre"])
+
+
+def test_cr_tg_max_moves_the_cr_boundary(tables, marts):
+    base = marts["rait_cycles"].set_index("rait_id")["response"]
+    wider = derive_marts(tables, {"cr_tg_max": 1.5})["rait_cycles"].set_index("rait_id")["response"]
+    # exact 1.0 (E77, resolved) and '<1.5' (E79, absent) fall below 1.5; E40's post 0.5 has a stable scan
+    assert set(base.index[base != wider]) == {"E77-R1", "E79-R1"}
+    assert (wider[["E77-R1", "E79-R1"]] == "CR").all()
+    narrower = derive_marts(tables, {"cr_tg_max": 0.5})["rait_cycles"].set_index("rait_id")["response"]
+    # exact 0.99 (E76) and '<1.0' (E78) are no longer below; '<0.5' (E37) and '<0.2' (E09) still are
+    assert set(base.index[base != narrower]) == {"E76-R1", "E78-R1"}
+
+
+def test_pfs_censoring_var_chooses_between_the_two_intervals(tables, marts):
+    at_contact = derive_marts(tables, {"pfs_censoring": "last_contact"})["pfs"].set_index("patient_id")
+    base = marts["pfs"].set_index("patient_id")
+    assert (at_contact["pfs_months"] == base["pfs_months_last_contact"]).all()
+    assert (at_contact["pfs_months_last_contact"] == base["pfs_months_last_contact"]).all()
+    assert (at_contact["pfs_event"] == base["pfs_event"]).all()
+    with pytest.raises(KeyError, match="pfs_censoring"):
+        derive_marts(tables, {"pfs_censoring": "last_visit"})
 
 
 def test_unknown_var_is_refused(tables):
@@ -213,7 +265,7 @@ def test_parquet_and_python_dates_give_the_same_marts(tables, expected, tmp_path
 
 
 def test_patients_are_derived_independently_of_each_other(tables, marts):
-    copies = 30  # 2130 patients
+    copies = 30  # 2520 patients
     tiled = derive_marts(_tile(tables, copies))
     assert len(tiled["patients"]) == copies * len(marts["patients"])
     for i in (0, copies - 1):
@@ -235,11 +287,12 @@ def test_patients_are_derived_independently_of_each_other(tables, marts):
 
 @pytest.mark.slow
 def test_twenty_thousand_patients_in_seconds(tables):
-    big = _tile(tables, 282)  # 20 022 patients
+    copies = 20_000 // len(tables["patients"]) + 1  # just over 20 000 patients
+    big = _tile(tables, copies)
     start = time.perf_counter()
     out = derive_marts(big)
     elapsed = time.perf_counter() - start
-    assert len(out["patients"]) == 282 * 71
+    assert len(out["patients"]) == copies * len(tables["patients"]) >= 20_000
     assert elapsed < 30, f"derive_marts took {elapsed:.1f} s on 20k patients"
 
 

@@ -124,6 +124,57 @@ def test_change_summary_reports_a_new_progression_event(published_copy, demo_ext
     assert status == "published"
     assert summary["new_progression_events"] == [patient_id]
     assert set(summary["pfs_5y_shift"]) == {"o-RAIT", "m-RAIT"}
+    # a new extract under the same rules: the differences are data changes
+    assert summary["attribution"]["cause"] == "data_change" and summary["attribution"]["extract_changed"] is True
+    assert summary["changes"]["pfs"] == "data_change"
+
+
+def test_a_revision_1_warehouse_refreshes_into_revision_2_as_rule_changes(published_copy, demo_extract):
+    """A warehouse published by revision-1 code, refreshed with the same extract: the history is
+    upgraded (its runs implemented revision 1) and the differences are labelled rule changes."""
+    from rait_registry.contract import CONTRACT_REVISION
+
+    con = duckdb.connect(str(published_copy))
+    # the history as revision-1 code wrote it: no contract_revision column
+    con.execute("create table history.runs_r1 as select * exclude (contract_revision) from history.refresh_runs")
+    con.execute("drop table history.refresh_runs")
+    con.execute("alter table history.runs_r1 rename to refresh_runs")
+    # marts as revision 1 published them: PFS censored at last contact, a cycle response and an
+    # eligibility decision that revision 2 changes
+    con.execute("update marts.pfs set pfs_months = pfs_months_last_contact, end_date = last_contact_date")
+    con.execute(
+        "update marts.analysis_cohort set pfs_months = pfs.pfs_months from marts.pfs as pfs "
+        "where analysis_cohort.patient_id = pfs.patient_id"
+    )
+    rait_id = con.execute("select min(rait_id) from marts.rait_cycles where response = 'SD'").fetchone()[0]
+    con.execute(
+        "update marts.rait_cycles set response = 'PR', response_basis = 'tg_decline' where rait_id = ?", [rait_id]
+    )
+    left_out = con.execute("select min(patient_id) from marts.analysis_cohort").fetchone()[0]
+    con.execute("delete from marts.analysis_cohort where patient_id = ?", [left_out])
+    censored = con.execute("select count(*) from marts.pfs where event_type = 'censored'").fetchone()[0]
+    con.close()
+
+    run_cli("refresh", "--extract", str(demo_extract), "--warehouse", str(published_copy), check=True)
+    con = duckdb.connect(str(published_copy), read_only=True)
+    runs = con.execute("select status, contract_revision, change_summary from history.refresh_runs order by started_at")
+    (old_status, old_revision, _), (status, revision, summary) = runs.fetchall()
+    con.close()
+    assert (old_status, old_revision) == ("published", 1)  # the upgrade path: runs before the column were r1
+    assert (status, revision) == ("published", CONTRACT_REVISION) and CONTRACT_REVISION == 2
+    summary = json.loads(summary)
+    assert summary["attribution"] == {
+        "contract_revision": {"previous": 1, "current": 2},
+        "extract_changed": False,
+        "parameters_changed": False,
+        "package_changed": False,
+        "cause": "rule_change",
+    }
+    assert summary["changes"] == {"eligibility": "rule_change", "responses": "rule_change", "pfs": "rule_change"}
+    assert summary["patients_entering_cohort"] == [left_out]
+    assert summary["response_changes"]["transitions"] == {"PR->SD": 1}
+    # every censored patient with imaging before last contact is censored earlier under revision 2
+    assert 0 < summary["pfs_changes"]["n_patients"] <= censored
 
 
 def test_second_writer_exits_3_naming_the_holder(published_copy, demo_extract):
@@ -213,8 +264,10 @@ def test_prepare_build_keeps_only_history_and_snapshots_and_upgrades_an_old_hist
     assert con.execute("select x from snapshots.t").fetchall() == [(1,)]
     columns = [row[0] for row in con.execute("describe history.refresh_runs").fetchall()]
     assert columns[:2] == ["run_id", "extract_id"] and "mart_hashes" in columns
-    assert con.execute("select run_id, status, mart_hashes from history.refresh_runs").fetchall() == [
-        ("run-1", "published", None)
+    assert con.execute(
+        "select run_id, status, mart_hashes, contract_revision from history.refresh_runs"
+    ).fetchall() == [
+        ("run-1", "published", None, 1)  # written before contract_revision was recorded: revision 1
     ]
     con.close()
     # the published file itself is untouched

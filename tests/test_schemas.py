@@ -278,6 +278,7 @@ def good_marts() -> dict[str, pd.DataFrame]:
             "early_progression": [False, False, False],
             "is_eligible": [True, True, False],
             "exclusion_reason": [None, None, "lung_only_micromets"],
+            "n_rait_without_rxwbs": [0, 1, 0],
             "exclusion_step": pd.array([None, None, 2], dtype="Int64"),
         }
     )
@@ -296,6 +297,7 @@ def good_marts() -> dict[str, pd.DataFrame]:
             "scan_change": ["resolved", "stable", None],
             "response": ["CR", "SD", "PD"],
             "response_basis": ["no_evidence_of_disease", "no_change", "new_lesion"],
+            "tg_pre_comparator": [None, None, ">"],
             "tg_post_comparator": ["<", None, None],
             "n_new_lesion_events": [0, 0, 1],
         }
@@ -309,6 +311,7 @@ def good_marts() -> dict[str, pd.DataFrame]:
             "pfs_event": [0, 1],
             "event_type": ["censored", "progression"],
             "follow_up_months": [_months("2010-03-01", "2020-06-01"), _months("2012-08-01", "2019-02-01")],
+            "pfs_months_last_contact": [_months("2010-03-01", "2020-06-01"), _months("2012-08-01", "2013-06-01")],
             "pd_date": [pd.NaT, D("2013-06-01")],
             "death_date": [pd.NaT, D("2019-02-01")],
             "last_contact_date": [D("2020-06-01"), D("2019-01-01")],
@@ -368,13 +371,13 @@ def full_marts() -> dict[str, pd.DataFrame]:
         is_last_cycle=[True, False, True],
         preparation=["withdrawal", "rhTSH", None],
         intent=["metastatic_disease", "metastatic_disease", "adjuvant"],
-        tg_pre_comparator=[None, None, ">"],
         tg_pre_lab_id=["L1", "L3", "L5"],
         tg_post_lab_id=["L2", "L4", None],
         scan_finding_id=["S1", "S2", None],
         window_start_date=[D("2010-03-02"), D("2012-08-02"), D("2013-02-02")],
         window_end_date=[D("2010-09-01"), D("2013-01-31"), D("2013-08-01")],
     )
+    marts["pfs"] = marts["pfs"].assign(last_assessment_date=[D("2019-06-01"), D("2013-06-01")])
     patients, pfs = marts["patients"].set_index("patient_id"), marts["pfs"].set_index("patient_id")
     ids = marts["analysis_cohort"]["patient_id"]
     marts["analysis_cohort"] = marts["analysis_cohort"].assign(
@@ -402,6 +405,7 @@ DATE_COLUMNS = (
     "window_end_date",
     "pfs_start_date",
     "pfs_end_date",
+    "last_assessment_date",
 )
 
 
@@ -512,6 +516,13 @@ BROKEN_RULES = [
         "median_activity_at_most_cumulative",
     ),
     ("cohort_attrition", lambda m: m.loc.__setitem__((6, "step"), 2), "every_criterion_has_a_step"),
+    (
+        "patients",
+        lambda m: m.loc.__setitem__((0, "n_rait_without_rxwbs"), 2),
+        "rait_without_rxwbs_at_most_n_rait_cycles",
+    ),
+    ("pfs", lambda m: m.loc.__setitem__((1, "pfs_months_last_contact"), 12.0), "pfs_months_last_contact_matches"),
+    ("rait_cycles", lambda m: m.loc.__setitem__((0, "tg_post_comparator"), ">"), "response_evidence_present"),
 ]
 
 

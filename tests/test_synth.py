@@ -403,6 +403,58 @@ def test_default_registry_exercises_the_awkward_cases(default_tables, default_ma
     assert not set(t["rait_administrations"]["rait_id"]) <= set(img["rait_id"].dropna())
 
 
+def test_default_registry_holds_every_case_revision_2_reads_differently(default_tables, default_marts):
+    """The cases of :mod:`rait_registry.synth.bounds`, each at least once in the default registry."""
+    labs = default_tables["lab_results"]
+    tsh, tgab = labs[labs["analyte"].eq("TSH")], labs[labs["analyte"].eq("TgAb")]
+    assert (tsh["comparator"].eq("<") & tsh["value"].eq(30)).any()  # never stimulating
+    assert (tsh["comparator"].eq(">") & tsh["value"].eq(30)).any()  # stimulating
+    cutoff = tgab["tgab_cutoff"].fillna(115.0)
+    assert (tgab["comparator"].eq("<") & (tgab["value"] > cutoff)).any()  # indeterminate
+    assert (tgab["comparator"].eq(">") & (tgab["value"] < cutoff)).any()  # indeterminate
+    cycles = default_marts["rait_cycles"]
+    assert cycles["tg_pre_comparator"].eq("<").any() and cycles["tg_pre_comparator"].eq(">").any()
+    assert cycles["tg_post_comparator"].eq(">").any()
+    clear_scan = cycles["scan_change"].isin(["resolved", "absent"])
+    assert (clear_scan & cycles["tg_post_comparator"].isna() & cycles["tg_post"].between(0.6, 0.99)).any()
+    assert (clear_scan & cycles["tg_post_comparator"].eq("<") & cycles["tg_post"].isin([1.5, 2.0])).any()
+    pats = default_marts["patients"].set_index("patient_id")
+    # a remnant ablation whose RxWBS shows no lung disease, lung metastases found later: step 4
+    rait, img = default_tables["rait_administrations"], default_tables["imaging_findings"]
+    remnant = rait[rait["intent"].eq("remnant_ablation")]
+    lung_rows = img[img["modality"].eq("RxWBS") & img["site"].eq("lung") & img["status"].eq("absent")]
+    shown = remnant[remnant["rait_id"].isin(lung_rows["rait_id"])]["patient_id"]
+    assert pats.loc[shown, "exclusion_reason"].eq("mets_after_first_rait").any()
+    assert (pats["n_rait_without_rxwbs"] > 0).sum() >= 3
+    # local disease anchored on the diagnosis (no initial operation on record), and unknown
+    no_initial = pats["initial_surgery_date"].isna() & pats["n_rait_cycles"].gt(0)
+    assert (no_initial & pats["diagnosis_date"].notna() & pats["local_disease_status"].eq("local_persistent")).any()
+    assert pats["local_disease_status"].eq("unknown").any()
+    pfs = default_marts["pfs"]
+    assert (pfs["pfs_months"] < pfs["pfs_months_last_contact"]).sum() >= 10
+
+
+def test_bound_cases_come_at_their_stated_rates(big):
+    from rait_registry.synth import bounds
+
+    labs = big["lab_results"]
+    tsh = labs[labs["analyte"].eq("TSH")]
+    below = (tsh["comparator"].eq("<") & tsh["value"].eq(30)).sum()
+    not_stimulated = below + (tsh["comparator"].isna() & tsh["value"].between(5, 30, inclusive="left")).sum()
+    assert below / not_stimulated == pytest.approx(bounds.TSH_NOT_STIMULATED_BELOW_30_SHARE, abs=0.01)
+    tgab = labs[labs["analyte"].eq("TgAb")]
+    cutoff = tgab["tgab_cutoff"].fillna(115.0)
+    bound = (tgab["comparator"].eq("<") & (tgab["value"] > cutoff)) | (
+        tgab["comparator"].eq(">") & (tgab["value"] < cutoff)
+    )
+    positive = tgab["comparator"].isna() & (tgab["value"] >= cutoff)
+    assert bound.sum() / (bound.sum() + positive.sum()) == pytest.approx(bounds.TGAB_POSITIVE_AS_BOUND_SHARE, abs=0.01)
+    treated = big["rait_administrations"]["patient_id"].nunique()
+    tg = labs[labs["analyte"].eq("Tg")]
+    above = tg[tg["comparator"].eq(">") & tg["value"].eq(bounds.TG_HIGH_ASSAY_UPPER)]["patient_id"].nunique()
+    assert above / treated == pytest.approx(bounds.TG_HIGH_ASSAY_SHARE, abs=0.005)
+
+
 # --------------------------------------------------------------------------------------
 # A large registry against the paper
 # --------------------------------------------------------------------------------------

@@ -402,6 +402,15 @@ def _print_change_summary(result) -> None:
         f"{summary['response_changes']['n_cycles']} cycle responses changed; "
         f"5-year PFS {shifts or 'n/a'}"
     )
+    attribution = summary.get("attribution") or {}
+    if attribution.get("cause") not in (None, "unknown"):
+        revision = attribution.get("contract_revision") or {}
+        out.print(
+            f"cause of the differences: {attribution['cause'].replace('_', ' ')} "
+            f"(contract revision {revision.get('previous')} -> {revision.get('current')}, "
+            f"extract {'changed' if attribution.get('extract_changed') else 'unchanged'})",
+            highlight=False,
+        )
 
 
 @app.command()

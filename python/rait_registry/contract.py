@@ -158,6 +158,13 @@ ACTIVITY_PLAUSIBLE_GBQ = (0.5, 15.0)
 
 # -- constants and vocabularies of the derivation rules and the marts (sections 2 and 3) ------
 
+#: The revision of the registry rules (specification sections 2-5) this code implements; every
+#: refresh records it in ``history.refresh_runs.contract_revision``. Revision 2 (2026-12-05) reads
+#: comparator values as bounds (TSH, TgAb, delta_tg, the CR threshold ``cr_tg_max``), judges
+#: avidity from the lung metastases on, anchors local disease on the diagnosis when no initial
+#: operation is recorded, and censors PFS at the last disease assessment (``pfs_censoring``).
+CONTRACT_REVISION = 2
+
 #: Intervals are calendar days; months = days / DAYS_PER_MONTH, years = days / DAYS_PER_YEAR (unrounded).
 DAYS_PER_MONTH = 30.4375
 DAYS_PER_YEAR = 365.25
@@ -169,7 +176,9 @@ T_STAGE_GROUPS = ("T1+T2", "T3+T4")
 #: T stages of the group T1+T2 (the others of T_STAGES_RANKED are T3+T4).
 EARLY_T_STAGES = ("T1a", "T1b", "T2")
 METASTASIS_TIMINGS = ("synchronous", "metachronous")
-LOCAL_DISEASE_STATUSES = ("neither", "local_persistent", "local_recurrence")
+#: ``unknown``: a patient with a RAIT but neither an initial operation nor a diagnosis date on record
+#: (missing data for every analysis, never a reference level).
+LOCAL_DISEASE_STATUSES = ("neither", "local_persistent", "local_recurrence", "unknown")
 ATA_RISKS = ("low", "intermediate", "high", "unknown")
 #: The two treatment groups of the study (published as ``rait_group``); contrasts compare
 #: m-RAIT with o-RAIT unless an analysis says otherwise.

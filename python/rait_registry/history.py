@@ -9,6 +9,13 @@ rather than of the tables, through an attached database: at a million patients t
 hold some 45 million rows, which took about 25 s of every refresh to copy row by row and take
 2-3 s as a file.) Every run, failed ones included, is also appended to ``refresh-log.jsonl``
 beside the warehouse.
+
+Each run records the revision of the registry rules it implemented
+(``contract_revision``, :data:`rait_registry.contract.CONTRACT_REVISION`). A history written
+before the column existed is upgraded by :func:`prepare_build`: its runs implemented revision 1.
+:func:`change_summary` compares a refresh with the last published one and says what the
+differences come from (``attribution``): a new extract, new rules (another contract revision or
+other study parameters), both, or neither (a new package version).
 """
 
 from __future__ import annotations
@@ -43,9 +50,14 @@ create table if not exists history.refresh_runs (
     package_version varchar,
     storage_version varchar,
     quarantine_shares json,
-    extracted_at_source varchar
+    extracted_at_source varchar,
+    contract_revision integer
 )
 """
+
+#: The contract revision of a history row written before ``contract_revision`` was recorded: the
+#: column came with revision 2, so every refresh before it implemented revision 1.
+REVISION_BEFORE_RECORDING = 1
 
 
 def attach_previous(con: duckdb.DuckDBPyConnection, published: Path) -> bool:
@@ -102,7 +114,8 @@ def start_build(build_file: Path, published: Path, storage_version: str = DEFAUL
 def prepare_build(con: duckdb.DuckDBPyConnection) -> None:
     """Drop every schema of the build but ``history`` and ``snapshots`` (what a copy of the
     published file carries forward) and make sure ``history.refresh_runs`` has today's columns
-    (a history written by an older version is copied over by column name)."""
+    (a history written by an older version is copied over by column name; when it had no
+    ``contract_revision``, its runs get :data:`REVISION_BEFORE_RECORDING`)."""
     schemas = [
         row[0]
         for row in con.execute(
@@ -125,6 +138,11 @@ def prepare_build(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(REFRESH_RUNS_DDL)
         con.execute("insert into history.refresh_runs by name select * from history.refresh_runs_previous")
         con.execute("drop table history.refresh_runs_previous")
+        if "contract_revision" not in columns:
+            con.execute(
+                "update history.refresh_runs set contract_revision = ? where contract_revision is null",
+                [REVISION_BEFORE_RECORDING],
+            )
 
 
 def unchanged_snapshots(con: duckdb.DuckDBPyConnection, report, definition: str) -> list[str]:
@@ -201,8 +219,93 @@ def _five_year_pfs(cohort) -> dict[str, float | None]:
     return estimates
 
 
-def change_summary(con: duckdb.DuckDBPyConnection, has_previous: bool) -> dict:
-    """What changed since the last published refresh (patients in/out, new events, responses, 5-y PFS)."""
+def _records(fingerprint: str | None) -> str | None:
+    """The records part of a ``table_counts`` fingerprint (:func:`snapshot_fingerprint`)."""
+    return fingerprint.rsplit(":", 1)[0] if fingerprint else None
+
+
+def last_published_run(con: duckdb.DuckDBPyConnection) -> dict | None:
+    """The latest published (or unchanged) run of the history the build carries, as a dict."""
+    row = con.execute(
+        "select contract_revision, dbt_vars, table_counts, manifest_sha256, package_version "
+        "from history.refresh_runs where status in ('published', 'unchanged') order by finished_at desc limit 1"
+    ).fetchone()
+    if row is None:
+        return None
+    revision, dbt_vars, table_counts, manifest, version = row
+    return {
+        "contract_revision": REVISION_BEFORE_RECORDING if revision is None else int(revision),
+        "dbt_vars": json.loads(dbt_vars) if dbt_vars else {},
+        "fingerprints": {
+            table: _records((counts or {}).get("fingerprint"))
+            for table, counts in (json.loads(table_counts) if table_counts else {}).items()
+        },
+        "manifest_sha256": manifest,
+        "package_version": version,
+    }
+
+
+def attribute_changes(previous: dict | None, current: dict | None) -> dict:
+    """What the differences between the last published refresh and this one come from.
+
+    Parameters
+    ----------
+    previous
+        :func:`last_published_run` (None: nothing to compare with).
+    current
+        This refresh: ``contract_revision``, ``dbt_vars`` (the overrides), ``fingerprints``
+        (table -> records fingerprint of the ingested extract), ``manifest_sha256``,
+        ``package_version``.
+
+    Returns
+    -------
+    dict
+        ``contract_revision`` {previous, current}, ``extract_changed`` (None when it cannot be
+        told), ``parameters_changed``, ``package_changed`` and ``cause``: ``rule_change`` (same
+        extract, another contract revision or other study parameters), ``data_change`` (another
+        extract, same rules), ``data_and_rule_change``, ``code_change`` (same extract and rules, another
+        package version), ``unexplained`` or ``unknown`` (the extract cannot be compared).
+    """
+    if previous is None or current is None:
+        return {"cause": "unknown"}
+    before, now = previous["fingerprints"], current.get("fingerprints") or {}
+    if before and now and all(before.get(t) for t in now) and all(now.values()):
+        extract_changed: bool | None = set(before) != set(now) or any(before[t] != now[t] for t in now)
+    elif previous.get("manifest_sha256") and current.get("manifest_sha256"):
+        extract_changed = previous["manifest_sha256"] != current["manifest_sha256"]
+    else:
+        extract_changed = None
+    revision_changed = previous["contract_revision"] != current["contract_revision"]
+    parameters_changed = json.loads(json.dumps(previous["dbt_vars"] or {}, default=str)) != json.loads(
+        json.dumps(current.get("dbt_vars") or {}, default=str)
+    )
+    package_changed = previous.get("package_version") != current.get("package_version")
+    rules_changed = revision_changed or parameters_changed
+    if extract_changed is None:
+        cause = "unknown"
+    elif extract_changed:
+        cause = "data_and_rule_change" if rules_changed else "data_change"
+    elif rules_changed:
+        cause = "rule_change"
+    else:
+        cause = "code_change" if package_changed else "unexplained"
+    return {
+        "contract_revision": {"previous": previous["contract_revision"], "current": current["contract_revision"]},
+        "extract_changed": extract_changed,
+        "parameters_changed": parameters_changed,
+        "package_changed": package_changed,
+        "cause": cause,
+    }
+
+
+def change_summary(con: duckdb.DuckDBPyConnection, has_previous: bool, current: dict | None = None) -> dict:
+    """What changed since the last published refresh (patients in/out, new events, responses, 5-y PFS).
+
+    ``current`` describes this refresh (see :func:`attribute_changes`); with it the summary also
+    says what the differences come from (``attribution``) and labels each area that differs
+    (``changes``: ``eligibility``, ``responses``, ``pfs``) with that cause, e.g. ``rule_change``
+    when the contract revision changed and the extract did not.
+    """
     if not has_previous:
         return {"first_refresh": True}
     query = lambda sql: [row[0] for row in con.execute(sql).fetchall()]  # noqa: E731
@@ -229,6 +332,15 @@ def change_summary(con: duckdb.DuckDBPyConnection, has_previous: bool) -> dict:
     for _, before, after in changed:
         key = f"{before}->{after}"
         transitions[key] = transitions.get(key, 0) + 1
+    pfs_changed = con.execute(
+        f"""
+        select count(*) from marts.pfs as current_pfs
+        full join {PREVIOUS}.marts.pfs as previous_pfs using (patient_id)
+        where current_pfs.patient_id is null or previous_pfs.patient_id is null
+            or current_pfs.pfs_event is distinct from previous_pfs.pfs_event
+            or current_pfs.pfs_months is distinct from previous_pfs.pfs_months
+        """
+    ).fetchone()[0]
     now = _five_year_pfs(con.execute("select rait_group, pfs_months, pfs_event from marts.analysis_cohort").df())
     before = _five_year_pfs(
         con.execute(f"select rait_group, pfs_months, pfs_event from {PREVIOUS}.marts.analysis_cohort").df()
@@ -243,13 +355,22 @@ def change_summary(con: duckdb.DuckDBPyConnection, has_previous: bool) -> dict:
         }
         for group in sorted(set(now) | set(before))
     }
+    attribution = attribute_changes(last_published_run(con), current)
+    differs = {
+        "eligibility": bool(entering or leaving),
+        "responses": bool(changed),
+        "pfs": bool(new_events or pfs_changed),
+    }
     return {
         "first_refresh": False,
         "patients_entering_cohort": entering,
         "patients_leaving_cohort": leaving,
         "new_progression_events": new_events,
         "response_changes": {"n_cycles": len(changed), "transitions": transitions},
+        "pfs_changes": {"n_patients": int(pfs_changed)},
         "pfs_5y_shift": shift,
+        "attribution": attribution,
+        "changes": {area: (attribution["cause"] if changed_ else None) for area, changed_ in differs.items()},
     }
 
 

@@ -135,6 +135,7 @@ SQL_CHECKS: dict[str, dict[str, str]] = {
             "local_disease_status is null or n_rait_cycles > 0",
         ),
         "o_rait_first_response_equals_last": f"n_rait_cycles <> 1 or {_sql_same('first_response', 'last_response')}",
+        "rait_without_rxwbs_at_most_n_rait_cycles": "coalesce(n_rait_without_rxwbs <= n_rait_cycles, false)",
         "median_activity_at_most_cumulative": (
             f"coalesce(median_activity_gbq <= cumulative_gbq + {_lit(ABS_TOL)}, false) or cumulative_gbq is null"
         ),
@@ -169,11 +170,13 @@ SQL_CHECKS: dict[str, dict[str, str]] = {
             f"not ({_is('response_basis', 'tg_decline')} and delta_tg is null)",
             f"not ({_is('response_basis', 'scan_reduction')} and not {_in('scan_change', ['reduced', 'resolved'])})",
             f"not ({_is('response', 'CR')} and not {_in('scan_change', ['resolved', 'absent'])})",
-            f"not ({_is('response', 'CR')} and coalesce(tg_post_comparator <> '<', true))",
+            f"not ({_is('response', 'CR')} and (tg_post is null or {_is('tg_post_comparator', '>')}))",
             f"{_is('response', 'PD')} = (n_new_lesion_events > 0)",
         ),
         "delta_tg_matches_tg_pre_and_tg_post": _sql_close(
-            "delta_tg", "(case when tg_pre > 0 and tg_post is not null then (tg_pre - tg_post) / tg_pre end)"
+            "delta_tg",
+            "(case when tg_pre > 0 and tg_post is not null and tg_pre_comparator is null "
+            "and coalesce(tg_post_comparator <> '>', true) then (tg_pre - tg_post) / tg_pre end)",
         ),
         "cycles_numbered_1_to_n_in_date_order": _all(
             _IN_PATIENT,
@@ -209,8 +212,18 @@ SQL_CHECKS: dict[str, dict[str, str]] = {
             f"not ({_is('event_type', 'death')} and not {_sql_same('end_date', 'death_date')})",
             # the earlier of progression and death (least() skips NULLs like min(axis=1))
             f"not {_is('pfs_event', 1)} or {_sql_same('end_date', 'least(pd_date, death_date)')}",
-            f"not ({_is('event_type', 'censored')} and not {_sql_same('end_date', 'last_contact_date')})",
+            f"not ({_is('event_type', 'censored')} and not ({_sql_same('end_date', 'last_contact_date')} "
+            f"or {_sql_same('end_date', 'last_assessment_date')}))",
             _sql_close("follow_up_months", f"{_sql_days('start_date', _FOLLOW_UP_END)} / {_lit(DAYS_PER_MONTH)}"),
+        ),
+        "pfs_months_last_contact_matches": _all(
+            f"coalesce(pfs_months_last_contact + {_lit(ABS_TOL)} >= pfs_months, false)",
+            f"coalesce(pfs_months_last_contact <= follow_up_months + {_lit(ABS_TOL)}, false)",
+            f"not {_is('pfs_event', 1)} or {_sql_close('pfs_months_last_contact', 'pfs_months')}",
+            f"not {_is('event_type', 'censored')} or "
+            + _sql_close(
+                "pfs_months_last_contact", f"{_sql_days('start_date', 'last_contact_date')} / {_lit(DAYS_PER_MONTH)}"
+            ),
         ),
     },
     "analysis_cohort": {

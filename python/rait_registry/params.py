@@ -291,7 +291,8 @@ PARAMETERS: tuple[Parameter, ...] = (
         scope=_R,
         type="integer",
         default=365,
-        meaning="Local disease confirmed at most this long after the anchor operation is persistent, later recurrent.",
+        meaning="Local disease confirmed at most this long after the anchor (initial operation, else diagnosis) "
+        "is persistent, later recurrent.",
         unit="days",
         minimum=0,
         drives=("int_patients__local_disease_status",),
@@ -311,22 +312,24 @@ PARAMETERS: tuple[Parameter, ...] = (
         scope=_R,
         type="number",
         default=115.0,
-        meaning="TgAb positivity cut-off used when a TgAb row carries none; a positive TgAb makes that day's Tg not interpretable.",
+        meaning="TgAb positivity cut-off used when a TgAb row carries none; a positive or indeterminate TgAb makes "
+        "that day's Tg not interpretable.",
         unit="IU/mL",
         minimum=0,
         minimum_inclusive=False,
-        drives=("int_lab_results__tg_classified", "ingest TgAb-positive count"),
+        drives=("int_lab_results__tsh_tgab_classified", "ingest TgAb-positive count"),
     ),
     Parameter(
         name="stimulated_tsh_min",
         scope=_R,
         type="number",
         default=30.0,
-        meaning="A Tg is stimulated when a same-day TSH is at least this.",
+        meaning="A Tg is stimulated when a same-day TSH is at least this (a TSH reported <X never is; >X when X is "
+        "at least this).",
         unit="mIU/L",
         minimum=0,
         minimum_inclusive=False,
-        drives=("int_lab_results__tg_classified",),
+        drives=("int_lab_results__tsh_tgab_classified", "int_lab_results__tg_classified"),
     ),
     Parameter(
         name="tg_pre_window_days",
@@ -372,6 +375,7 @@ PARAMETERS: tuple[Parameter, ...] = (
             "int_imaging_findings__new_lesion_events",
             "int_rait_cycles__evaluation_windows",
             "int_patients__lung_only_micromets",
+            "int_patients__avid_on_every_rxwbs",
             "int_patients__mets_after_first_rait",
         ),
     ),
@@ -386,6 +390,30 @@ PARAMETERS: tuple[Parameter, ...] = (
         maximum=1,
         minimum_inclusive=False,
         drives=("int_rait_cycles__response",),
+    ),
+    Parameter(
+        name="cr_tg_max",
+        scope=_R,
+        type="number",
+        default=1.0,
+        meaning="A cycle is a complete response only when tg_post is below this (an exact value < this, or "
+        "reported <X with X <= this) and the lung scan is resolved or absent (ATA 2015 threshold for a "
+        "stimulated Tg).",
+        unit="ng/mL",
+        minimum=0,
+        minimum_inclusive=False,
+        drives=("int_rait_cycles__response",),
+    ),
+    Parameter(
+        name="pfs_censoring",
+        scope=_R,
+        type="choice",
+        default="last_assessment",
+        meaning="Where PFS without an event is censored: last_assessment (the latest imaging study from the "
+        "first RAIT to last contact) or last_contact (revision 1); marts.pfs.pfs_months follows it, "
+        "pfs_months_last_contact is always published.",
+        choices=("last_assessment", "last_contact"),
+        drives=("int_patients__pfs",),
     ),
     Parameter(
         name="surgery_date_min",

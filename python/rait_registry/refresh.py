@@ -26,6 +26,7 @@ import duckdb
 
 from . import __version__, history, quarantine_limits
 from .console import reporter
+from .contract import CONTRACT_REVISION
 from .dbt_runner import BuildProgress, DbtResult, require_success, run_dbt
 from .ingest import IngestReport, ingest
 from .lock import WarehouseLock
@@ -360,7 +361,7 @@ def refresh(
                     before = history.previous_hashes(con, has_previous)
                     result.is_unchanged = before == result.mart_hashes
                     result.change_summary = (
-                        history.change_summary(con, has_previous)
+                        history.change_summary(con, has_previous, _this_refresh(result, dbt_vars))
                         if has_previous and before
                         else {"first_refresh": True}
                     )
@@ -407,6 +408,18 @@ def refresh(
             history.append_log(log_path(warehouse), row)
 
 
+def _this_refresh(result: RefreshResult, dbt_vars: dict | None) -> dict:
+    """This refresh as :func:`rait_registry.history.attribute_changes` compares it with the last one."""
+    report = result.ingest
+    return {
+        "contract_revision": CONTRACT_REVISION,
+        "dbt_vars": dbt_vars or {},
+        "fingerprints": {name: t.fingerprint for name, t in (report.tables.items() if report else [])},
+        "manifest_sha256": report.manifest_sha256 if report else None,
+        "package_version": __version__,
+    }
+
+
 def _history_row(result: RefreshResult, started_at: dt.datetime, dbt_vars: dict | None, status: str) -> dict:
     report = result.ingest
     return {
@@ -437,4 +450,5 @@ def _history_row(result: RefreshResult, started_at: dt.datetime, dbt_vars: dict 
         "storage_version": result.storage_version,
         "quarantine_shares": result.quarantine_shares.to_dict() if result.quarantine_shares else None,
         "extracted_at_source": report.extracted_at_source if report else None,
+        "contract_revision": CONTRACT_REVISION,
     }

@@ -1,11 +1,10 @@
 """Independent pandas reading of docs/specification.md section 2 (the *oracle*).
 
-The dbt project owns every derivation that the product publishes (``shared/design.md``).
-This module re-implements the same rules a second time, in plain pandas, straight from the
-contract text (``docs/specification.md`` sections 2 and 3), so that a test can compare
-every cell of the dbt marts with an independent reading. Two readings that disagree reveal a
-bug or an ambiguity; every ambiguity resolved here is recorded in
-``docs/contract-readings.md``.
+The dbt project owns every derivation that the product publishes. This module re-implements
+the same rules a second time, in plain pandas, straight from the contract text (revision 2;
+``docs/specification.md`` sections 2 and 3 restate it), so that a test can compare every cell
+of the dbt marts with an independent reading. Two readings that disagree reveal a bug or an
+ambiguity; every ambiguity resolved here is recorded in ``docs/contract-readings.md``.
 
 Public API
 ----------
@@ -74,6 +73,8 @@ DEFAULT_VARS: dict[str, Any] = {
     "tg_post_max_days": 730,
     "rxwbs_window_days": 14,
     "tg_response_threshold": 0.25,
+    "cr_tg_max": 1.0,
+    "pfs_censoring": "last_assessment",
     "surgery_date_min": "2000-01-01",
     "surgery_date_max": "2022-12-31",
     "micromet_max_mm": 10,
@@ -227,6 +228,7 @@ MART_COLUMNS: dict[str, list[str]] = {
         *ELIGIBILITY_STEPS,
         "is_eligible",
         "exclusion_reason",
+        "n_rait_without_rxwbs",
     ],
     "rait_cycles": [
         "patient_id",
@@ -242,6 +244,8 @@ MART_COLUMNS: dict[str, list[str]] = {
         "scan_change",
         "response",
         "response_basis",
+        "tg_pre_comparator",
+        "tg_post_comparator",
     ],
     "pfs": [
         "patient_id",
@@ -251,6 +255,7 @@ MART_COLUMNS: dict[str, list[str]] = {
         "pfs_event",
         "event_type",
         "follow_up_months",
+        "pfs_months_last_contact",
     ],
     "analysis_cohort": [
         "patient_id",
@@ -558,25 +563,24 @@ def derive_marts(tables: Mapping[str, pd.DataFrame], vars: Mapping[str, Any] | N
         gap.isna(), None, np.where(gap <= v["synchronous_window_days"], "synchronous", "metachronous")
     )
 
-    # local disease before the first RAIT
+    # local disease before the first RAIT, anchored on the initial operation, else the diagnosis;
+    # with neither date a RAIT patient is `unknown` (no window can be drawn)
+    anchor = P["initial_surgery_date"].fillna(P["diagnosis_date"]).rename("anchor")
     loc = img[
         img["site"].isin(LOCAL_SITES)
         & img["status"].isin(DISEASE_STATUSES)
         & img["confirmation"].isin(("cytology", "histology"))
     ][["patient_id", "study_date"]]
-    loc = loc.join(P[["initial_surgery_date", "first_rait_date"]], on="patient_id")
-    loc = loc[(loc["study_date"] > loc["initial_surgery_date"]) & (loc["study_date"] < loc["first_rait_date"])]
+    loc = loc.join(anchor, on="patient_id").join(P[["first_rait_date"]], on="patient_id")
+    loc = loc[(loc["study_date"] > loc["anchor"]) & (loc["study_date"] < loc["first_rait_date"])]
     f_local = loc.groupby("patient_id")["study_date"].min().reindex(P.index)
-    f_gap = _days(f_local - P["initial_surgery_date"])
-    P["local_disease_status"] = np.where(
-        P["first_rait_date"].isna(),
-        None,
-        np.where(
-            f_local.isna(),
-            "neither",
-            np.where(f_gap <= v["local_disease_window_days"], "local_persistent", "local_recurrence"),
-        ),
-    )
+    f_gap = _days(f_local - anchor)
+    status = pd.Series("neither", index=P.index, dtype=object)
+    status[f_local.notna() & (f_gap <= v["local_disease_window_days"])] = "local_persistent"
+    status[f_local.notna() & (f_gap > v["local_disease_window_days"])] = "local_recurrence"
+    status[anchor.isna()] = "unknown"
+    status[P["first_rait_date"].isna()] = None
+    P["local_disease_status"] = status
 
     # ATA 2015 initial risk
     s = surg.join(P[["diagnosis_date"]], on="patient_id")
@@ -610,14 +614,19 @@ def derive_marts(tables: Mapping[str, pd.DataFrame], vars: Mapping[str, Any] | N
 
     # ---- thyroglobulin --------------------------------------------------------------
     key = ["patient_id", "sample_date"]
-    tsh = labs[labs["analyte"].eq("TSH") & (labs["value"] >= v["stimulated_tsh_min"])][key].drop_duplicates()
+    # a TSH reported '<X' never stimulates; '>X' stimulates when X reaches the threshold
+    tsh = labs[labs["analyte"].eq("TSH")]
+    tsh = tsh[~tsh["comparator"].eq("<") & (tsh["value"] >= v["stimulated_tsh_min"])][key].drop_duplicates()
+    # a TgAb that is not clearly negative (positive or indeterminate) spoils the day's Tg
     tgab = labs[labs["analyte"].eq("TgAb")]
     cutoff = tgab["tgab_cutoff"].fillna(float(v["tgab_positive_cutoff"]))
-    tgab_pos = tgab[(tgab["value"] >= cutoff) & ~tgab["comparator"].eq("<")][key].drop_duplicates()
+    exact, below = tgab["comparator"].isna(), tgab["comparator"].eq("<")
+    negative = (exact & (tgab["value"] < cutoff)) | (below & (tgab["value"] <= cutoff))
+    tgab_not_negative = tgab[~negative][key].drop_duplicates()
     tg = labs[labs["analyte"].eq("Tg")][["lab_id", *key, "value", "comparator"]]
     tg = tg.merge(tsh.assign(_stim=True), on=key, how="left")
-    tg = tg.merge(tgab_pos.assign(_pos=True), on=key, how="left")
-    tg = tg[tg["_stim"].eq(True) & ~tg["_pos"].eq(True)].drop(columns=["_stim", "_pos"])
+    tg = tg.merge(tgab_not_negative.assign(_spoilt=True), on=key, how="left")
+    tg = tg[tg["_stim"].eq(True) & ~tg["_spoilt"].eq(True)].drop(columns=["_stim", "_spoilt"])
 
     ct = cyc[["rait_id", "patient_id", "admin_date"]].merge(tg, on="patient_id")
     pre = ct[
@@ -638,7 +647,11 @@ def derive_marts(tables: Mapping[str, pd.DataFrame], vars: Mapping[str, Any] | N
     cyc["tg_post"] = np.where(cyc["is_last"], cyc["rait_id"].map(post["value"]), nxt.map(pre["value"]))
     cyc["tg_post"] = cyc["tg_post"].astype(float)
     cyc["tg_post_cmp"] = np.where(cyc["is_last"], cyc["rait_id"].map(post["comparator"]), nxt.map(pre["comparator"]))
-    both = cyc["tg_pre"].notna() & cyc["tg_post"].notna() & (cyc["tg_pre"] > 0)
+    cyc["tg_pre_cmp"] = _text(cyc["tg_pre_cmp"])
+    cyc["tg_post_cmp"] = _text(pd.Series(cyc["tg_post_cmp"], index=cyc.index))
+    # no decline from a tg_pre below detection, nor from any value above the range
+    measurable = cyc["tg_pre_cmp"].isna() & ~cyc["tg_post_cmp"].eq(">")
+    both = cyc["tg_pre"].notna() & cyc["tg_post"].notna() & (cyc["tg_pre"] > 0) & measurable
     cyc["delta_tg"] = ((cyc["tg_pre"] - cyc["tg_post"]) / cyc["tg_pre"]).where(both)
 
     # scan change
@@ -675,7 +688,10 @@ def derive_marts(tables: Mapping[str, pd.DataFrame], vars: Mapping[str, Any] | N
     early_rait = ew.loc[ew["early"], "rait_id"]
 
     # ---- per-cycle response ---------------------------------------------------------
-    cr = cyc["tg_post_cmp"].eq("<") & cyc["scan_change"].isin(("resolved", "absent"))
+    below_cr = (cyc["tg_post_cmp"].isna() & (cyc["tg_post"] < v["cr_tg_max"])) | (
+        cyc["tg_post_cmp"].eq("<") & (cyc["tg_post"] <= v["cr_tg_max"])
+    )
+    cr = below_cr & cyc["scan_change"].isin(("resolved", "absent"))
     pr_tg = cyc["delta_tg"] >= v["tg_response_threshold"]
     pr_scan = cyc["scan_change"].isin(("reduced", "resolved"))
     sd = cyc["tg_post"].notna() | cyc["scan_change"].notna()
@@ -701,7 +717,18 @@ def derive_marts(tables: Mapping[str, pd.DataFrame], vars: Mapping[str, Any] | N
     has_rait = P["first_rait_date"].notna()
     pd_first = P["pd_date"].notna() & (P["death_date"].isna() | (P["pd_date"] <= P["death_date"]))
     died = ~pd_first & P["death_date"].notna()
-    end = P["last_contact_date"].where(~pd_first, P["pd_date"]).where(~died, P["death_date"])
+    # the last disease assessment: any imaging row in [first RAIT, last contact], else the first RAIT
+    seen = img[["patient_id", "study_date"]].join(P[["first_rait_date", "last_contact_date"]], on="patient_id")
+    seen = seen[(seen["study_date"] >= seen["first_rait_date"]) & (seen["study_date"] <= seen["last_contact_date"])]
+    last_assessment = seen.groupby("patient_id")["study_date"].max().reindex(P.index).fillna(P["first_rait_date"])
+    if v["pfs_censoring"] not in ("last_assessment", "last_contact"):
+        raise KeyError(f"pfs_censoring must be last_assessment or last_contact, not {v['pfs_censoring']!r}")
+    censor = last_assessment if v["pfs_censoring"] == "last_assessment" else P["last_contact_date"]
+
+    def event_or(censoring: pd.Series) -> pd.Series:
+        return censoring.where(~pd_first, P["pd_date"]).where(~died, P["death_date"])
+
+    end, end_last_contact = event_or(censor), event_or(P["last_contact_date"])
     pfs = pd.DataFrame(
         {
             "patient_id": P["patient_id"],
@@ -712,6 +739,7 @@ def derive_marts(tables: Mapping[str, pd.DataFrame], vars: Mapping[str, Any] | N
             "event_type": np.where(pd_first, "progression", np.where(died, "death", "censored")),
             "follow_up_months": _days(P["death_date"].fillna(P["last_contact_date"]) - P["first_rait_date"])
             / DAYS_PER_MONTH,
+            "pfs_months_last_contact": _days(end_last_contact - P["first_rait_date"]) / DAYS_PER_MONTH,
         }
     )[has_rait].reset_index(drop=True)
 
@@ -732,9 +760,21 @@ def derive_marts(tables: Mapping[str, pd.DataFrame], vars: Mapping[str, Any] | N
         P["lung_met_date"].notna() & ~P.index.isin(other_distant["patient_id"]) & ~P.index.isin(big_lung["patient_id"])
     )
 
+    # avidity is judged on the RAITs from lung_met_date - 14 days on: the earliest of them needs an
+    # RxWBS with an avid lung row, a later one is judged only when it has an RxWBS
     rx_scan = rx.assign(_avid_lung=rx["site"].eq("lung") & _true(rx["rai_avid"]))
-    scans = rx_scan.groupby(["patient_id", "rait_id"])["_avid_lung"].any().groupby("patient_id").all()
-    P["avid_on_every_rxwbs"] = scans.astype(bool).reindex(P.index, fill_value=False)
+    avid_by_rait = rx_scan.groupby("rait_id")["_avid_lung"].any()
+    cs = cyc[["patient_id", "rait_id", "cycle_number", "admin_date"]].join(P[["lung_met_date"]], on="patient_id")
+    cs["has_rxwbs"] = cs["rait_id"].isin(avid_by_rait.index)
+    cs["avid"] = cs["rait_id"].map(avid_by_rait).eq(True)
+    judged = cs[cs["admin_date"] >= cs["lung_met_date"] - win].sort_values(["patient_id", "cycle_number"])
+    earliest = judged.drop_duplicates("patient_id").set_index("patient_id")
+    later = judged[~judged["rait_id"].isin(earliest["rait_id"])]
+    later_failing = later[later["has_rxwbs"] & ~later["avid"]]["patient_id"]
+    earliest_ok = (earliest["has_rxwbs"] & earliest["avid"]).reindex(P.index, fill_value=False).astype(bool)
+    P["avid_on_every_rxwbs"] = earliest_ok & ~P.index.isin(later_failing)
+    P["n_rait_without_rxwbs"] = (~cs["has_rxwbs"]).groupby(cs["patient_id"]).sum().reindex(P.index).fillna(0)
+    P["n_rait_without_rxwbs"] = P["n_rait_without_rxwbs"].astype(int)
 
     P["mets_after_first_rait"] = (P["lung_met_date"] > P["first_rait_date"] + win).fillna(False).astype(bool)
     massive = rx[rx["remnant_uptake"].eq("massive")]
@@ -749,7 +789,8 @@ def derive_marts(tables: Mapping[str, pd.DataFrame], vars: Mapping[str, Any] | N
 
     # ---- assemble marts ---------------------------------------------------------------
     patients = P[MART_COLUMNS["patients"]].reset_index(drop=True)
-    rait_cycles = cyc[MART_COLUMNS["rait_cycles"]].copy()
+    rait_cycles = cyc.rename(columns={"tg_pre_cmp": "tg_pre_comparator", "tg_post_cmp": "tg_post_comparator"})
+    rait_cycles = rait_cycles[MART_COLUMNS["rait_cycles"]].copy()
     rait_cycles["days_since_previous"] = rait_cycles["days_since_previous"].astype("Int64")
     elig = P[P["is_eligible"]]
     cohort = elig.merge(pfs[["patient_id", "pfs_months", "pfs_event", "follow_up_months"]], on="patient_id", how="left")

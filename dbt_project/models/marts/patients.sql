@@ -1,7 +1,7 @@
 -- Mart (docs/specification.md section 3, marts.patients): one row per patient of the extract with every
 -- characteristic of docs/specification.md section 2, the RAIT summary, first/last response, every
--- eligibility column, is_eligible and exclusion_reason. Each value is derived by one
--- intermediate model (see their headers); this mart only joins them on patient_id.
+-- eligibility column, is_eligible, exclusion_reason and n_rait_without_rxwbs. Each value is
+-- derived by one intermediate model (see their headers); this mart only joins them on patient_id.
 
 with patients as (
 
@@ -69,6 +69,12 @@ eligibility as (
 
 ),
 
+avid_on_every_rxwbs as (
+
+    select * from {{ ref('int_patients__avid_on_every_rxwbs') }}
+
+),
+
 final as (
 
     select
@@ -107,6 +113,7 @@ final as (
         eligibility.early_progression,
         eligibility.is_eligible,
         eligibility.exclusion_reason,
+        avid_on_every_rxwbs.n_rait_without_rxwbs,
         eligibility.exclusion_step
     from patients
     inner join key_dates
@@ -125,6 +132,8 @@ final as (
         on patients.patient_id = rait_summary.patient_id
     inner join eligibility
         on patients.patient_id = eligibility.patient_id
+    inner join avid_on_every_rxwbs
+        on patients.patient_id = avid_on_every_rxwbs.patient_id
     left join response_summary
         on patients.patient_id = response_summary.patient_id
     left join pfs

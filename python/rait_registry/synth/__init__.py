@@ -53,6 +53,8 @@ One module per phase of the course, each a set of functions of the arrays they a
 - :mod:`.rait` -- cycle schedule, administrations, post-therapy and diagnostic scans;
 - :mod:`.labs` -- interpretability of Tg, the Tg / TSH / TgAb samples;
 - :mod:`.followup` -- follow-up length, visits, vital status;
+- :mod:`.bounds` -- the cases revision 2 of the rules reads differently (values reported as
+  bounds, scans and operations not on record), at stated rates, from a generator of their own;
 - :mod:`.course` -- one block: the phases in the order of their random draws;
 - :mod:`.blocks` -- blocks as Arrow tables (:func:`iter_blocks`, :func:`simulate`);
 - :mod:`.writing` -- CSV / Parquet sinks and the manifest (:func:`write_extract`);

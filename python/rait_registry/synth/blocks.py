@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..exceptions import UsageError
+from .bounds import CASES_STREAM
 from .course import simulate_block
 from .layout import COLUMN_KINDS, ID_PREFIX, NULL_DATE, SCHEMAS, TABLE_NAMES, VOCABULARIES, id_width
 
@@ -95,7 +96,8 @@ def iter_blocks(n_patients: int, seed: int = 0) -> Iterator[dict[str, pa.Table]]
         Registry size (>= 1).
     seed
         Non-negative random seed. Block ``b`` (patients ``b * BLOCK_PATIENTS + 1`` ...) uses
-        ``numpy.random.default_rng(SeedSequence([seed, b]))``.
+        ``numpy.random.default_rng(SeedSequence([seed, b]))`` for the course and
+        ``SeedSequence([seed, b, 2])`` for the cases of :mod:`.bounds`.
 
     Yields
     ------
@@ -109,7 +111,8 @@ def iter_blocks(n_patients: int, seed: int = 0) -> Iterator[dict[str, pa.Table]]
     for block, start in enumerate(range(0, n_patients, BLOCK_PATIENTS)):
         count = min(BLOCK_PATIENTS, n_patients - start)
         rng = np.random.default_rng(np.random.SeedSequence([seed, block]))
-        raw = simulate_block(rng, count)
+        cases_rng = np.random.default_rng(np.random.SeedSequence([seed, block, CASES_STREAM]))
+        raw = simulate_block(rng, count, cases_rng)
         patient_ids = _id_array("P", start + 1, count, widths["patients"])
         n_rait = len(raw["rait_administrations"]["_p"])
         rait_ids = _id_array("R", next_id["rait_administrations"], n_rait, widths["rait_administrations"])

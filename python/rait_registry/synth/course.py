@@ -19,28 +19,35 @@ date and order keep it). Each phase is a function of the arrays it is given:
 
 Adding a feature
 ----------------
-A new clinical case at a stated rate belongs to the phase that writes its rows (e.g. a TSH
-reported ``<`` or ``>`` near 30 mIU/L or an indeterminate TgAb in :mod:`.labs`, a RAIT
-without its post-therapy scan in :func:`.rait.plan_post_therapy_scans`, a remnant ablation
-before the lung metastases in :mod:`.rait` and :mod:`.plan`). Its draws either go where they
-belong in this sequence (the registry changes from there on: update the pinned hashes in
-the same commit) or, to leave the other events byte-identical, come from a generator of its
-own (``numpy.random.default_rng(SeedSequence([seed, block, k]))`` with a new ``k``), which
-:func:`.blocks.iter_blocks` would hand in next to ``rng``. Options whose default must keep
-the registry unchanged (e.g. ``--centres N``) take that second route and change nothing
-when unset.
+A new clinical case at a stated rate belongs to the phase that writes its rows. Its draws
+either go where they belong in this sequence (the registry changes from there on: update the
+pinned hashes in the same commit) or, to leave the other events byte-identical, come from a
+generator of its own (``numpy.random.default_rng(SeedSequence([seed, block, k]))`` with a new
+``k``), which :func:`.blocks.iter_blocks` hands in next to ``rng``. The cases that revision 2
+of the rules reads differently (a TSH reported ``<`` or ``>`` near 30 mIU/L, an indeterminate
+TgAb, Tg reported as a bound, a Tg near 1 ng/mL after treatment, a remnant ablation's scan
+before the lung metastases, scans and operations not on record) take that second route:
+:mod:`.bounds`, drawn from ``cases_rng`` (``k =`` :data:`.bounds.CASES_STREAM`), on top of the
+course drawn from ``rng``. Options whose default must keep the registry unchanged (e.g.
+``--centres N``) take it too and change nothing when unset.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from . import baseline, followup, labs, plan, progression, rait, response, surgeries, timeline
+from . import baseline, bounds, followup, labs, plan, progression, rait, response, surgeries, timeline
 from .layout import EventRows
 
 
-def simulate_block(rng: np.random.Generator, n: int) -> dict[str, dict[str, np.ndarray]]:
-    """Simulate ``n`` patients; return per table the sorted column arrays (local indices)."""
+def simulate_block(
+    rng: np.random.Generator, n: int, cases_rng: np.random.Generator | None = None
+) -> dict[str, dict[str, np.ndarray]]:
+    """Simulate ``n`` patients; return per table the sorted column arrays (local indices).
+
+    ``cases_rng`` draws the cases of :mod:`.bounds` (values reported as bounds, scans and
+    operations not on record); ``None`` simulates the block without them.
+    """
     # ---- plan --------------------------------------------------------------------------
     patients = plan.plan_patients(rng, n)
     archetypes = patients.archetypes
@@ -81,7 +88,12 @@ def simulate_block(rng: np.random.Generator, n: int) -> dict[str, dict[str, np.n
         dates.days_after_last_cycle,
         dates.last_contact,
     )
+    if cases_rng is not None:
+        bounded_tg, lab_plan = bounds.plan_bounded_tg(cases_rng, patients, lab_plan)
     evidence = response.plan_response_evidence(rng, patients, responses, lab_plan.tg_evaluable, schedule.last_cycle)
+    if cases_rng is not None:
+        evidence = bounds.bound_tg_course(cases_rng, bounded_tg, evidence)
+        near_cr = bounds.plan_near_cr(cases_rng, patients, lab_plan, responses, schedule.last_cycle, bounded_tg)
 
     # ---- events ------------------------------------------------------------------------
     rows = EventRows()
@@ -133,8 +145,19 @@ def simulate_block(rng: np.random.Generator, n: int) -> dict[str, dict[str, np.n
     admins = rait.write_administrations(
         rng, rows.rait_administrations, patients, schedule, dates.admin_date, lung_known
     )
+    scans_on_record = scans
+    if cases_rng is not None:
+        scans_on_record, first_scan_missing = bounds.post_therapy_scans(cases_rng, patients, scans, lung_known)
     rait.write_post_therapy_scans(
-        rng, rows.imaging_findings, patients, admins, schedule.last_cycle, scans, evidence, lung_known, lesions
+        rng,
+        rows.imaging_findings,
+        patients,
+        admins,
+        schedule.last_cycle,
+        scans_on_record,
+        evidence,
+        lung_known,
+        lesions,
     )
     assays = labs.draw_assays(rng, n, lab_plan.tgab_assay)
     labs.write_samples_around_administrations(
@@ -173,4 +196,16 @@ def simulate_block(rng: np.random.Generator, n: int) -> dict[str, dict[str, np.n
     }
     # the rait table is sorted like (patient, cycle): its row index is the RxWBS reference
     assert np.array_equal(out["rait_administrations"]["_p"], admins.patient)
+    if cases_rng is not None:
+        bounds.report_bounds(
+            cases_rng,
+            patients,
+            out,
+            bounded_tg,
+            near_cr,
+            lab_plan.workup_date,
+            dates.diagnosis_date,
+            dates.lobectomy_first,
+            first_scan_missing,
+        )
     return out

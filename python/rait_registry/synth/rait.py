@@ -7,8 +7,9 @@ scan change, and the diagnostic work-up after the last cycle (stimulated sample 
 which evaluates the last cycle. Cycles are spaced as Table 2 (6.3 months); the lung status on
 each scan is the planned response of :mod:`.response`.
 
-Which post-therapy scans are missing from the registry is decided in one place,
-:func:`plan_post_therapy_scans`; a new case "RAIT without a post-therapy scan" belongs there.
+Which post-therapy scans are missing from the registry is decided by
+:func:`plan_post_therapy_scans`, and for the cases of revision 2 of the rules (a remnant
+ablation's scan on record, a first scan not on record) by :func:`.bounds.post_therapy_scans`.
 """
 
 from __future__ import annotations
@@ -193,7 +194,12 @@ def write_post_therapy_scans(
         lung_known[patient] | (rng.random(count) < 0.6), code("status", "present"), code("status", "new")
     )
     lung_status = np.where(first_cycle, first_status, previous_status)
+    # the scan of a remnant ablation given before the lung metastases were found shows none
+    # (when it is on record: :func:`.bounds.post_therapy_scans`)
+    remnant_before_lung = archetypes.lung_mets_after_first_rait[patient] & first_cycle
+    lung_status = np.where(remnant_before_lung, code("status", "absent"), lung_status)
     lung_avid = np.ones(count, dtype=np.int8)
+    lung_avid[remnant_before_lung] = 0
     lung_avid[archetypes.lung_non_avid_first[patient]] = 0
     lung_avid[archetypes.lung_non_avid_later[patient] & (cycle == last_cycle[patient])] = 0
     lung_status = np.where(archetypes.no_lung_disease[patient], code("status", "absent"), lung_status)

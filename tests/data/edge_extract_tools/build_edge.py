@@ -4,6 +4,12 @@ Each patient starts from a template (one total thyroidectomy, lung micromets on 
 RAIT cycles with stimulated Tg, avid RxWBS, a DxWBS) and changes one thing. The expected
 values are written per patient from the rules (date arithmetic done with a calculator:
 the helpers below), never by running the oracle.
+
+Run from the repository root (it rewrites ``tests/data/edge_extract`` and
+``tests/data/edge_expected``; the README of the extract is ``readme_head.md`` here followed by
+one line per patient)::
+
+    python tests/data/edge_extract_tools/spec_edge.py
 """
 
 from __future__ import annotations
@@ -15,7 +21,8 @@ import json
 import sys
 from pathlib import Path
 
-OUT = Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/oracle_work/out")
+TOOLS = Path(__file__).resolve().parent
+OUT = Path(sys.argv[1]) if len(sys.argv) > 1 else TOOLS.parent
 M = 30.4375
 Y = 365.25
 
@@ -115,6 +122,7 @@ PAT_COLS = [
     "early_progression",
     "is_eligible",
     "exclusion_reason",
+    "n_rait_without_rxwbs",
 ]
 CYC_COLS = [
     "patient_id",
@@ -130,8 +138,19 @@ CYC_COLS = [
     "scan_change",
     "response",
     "response_basis",
+    "tg_pre_comparator",
+    "tg_post_comparator",
 ]
-PFS_COLS = ["patient_id", "start_date", "end_date", "pfs_months", "pfs_event", "event_type", "follow_up_months"]
+PFS_COLS = [
+    "patient_id",
+    "start_date",
+    "end_date",
+    "pfs_months",
+    "pfs_event",
+    "event_type",
+    "follow_up_months",
+    "pfs_months_last_contact",
+]
 COH_COLS = [
     "patient_id",
     "rait_group",
@@ -345,11 +364,10 @@ class Pt:
         for k in range(n):
             tot += acts[k][2]
             tg_pre = None if pre[k] is None else float(lab(pre[k])[0])
-            tg_post = (
-                (None if pre[k + 1] is None else float(lab(pre[k + 1])[0]))
-                if k < n - 1
-                else (None if post is None else float(lab(post)[0]))
-            )
+            pre_cmp = None if pre[k] is None else lab(pre[k])[1]
+            post_raw = pre[k + 1] if k < n - 1 else post
+            tg_post = None if post_raw is None else float(lab(post_raw)[0])
+            post_cmp = None if post_raw is None else lab(post_raw)[1]
             self.exp_cycles.append(
                 dict(
                     patient_id=pid,
@@ -361,12 +379,15 @@ class Pt:
                     days_since_previous=None if k == 0 else days(self.A[k - 1], self.A[k]),
                     tg_pre=tg_pre,
                     tg_post=tg_post,
+                    # revision 2: no delta from a tg_pre reported '<' or from a value reported '>'
                     delta_tg=(tg_pre - tg_post) / tg_pre
-                    if tg_pre is not None and tg_post is not None and tg_pre > 0
+                    if tg_pre is not None and tg_post is not None and tg_pre > 0 and pre_cmp is None and post_cmp != ">"
                     else None,
                     scan_change=rx[k + 1] if k < n - 1 else dx,
                     response=None,
                     response_basis=None,
+                    tg_pre_comparator=pre_cmp,
+                    tg_post_comparator=post_cmp,
                 )
             )
         acts_g = sorted(a[2] for a in acts[:n])
@@ -397,15 +418,19 @@ class Pt:
             mets_after_first_rait=False,
             massive_remnant=False,
             early_progression=False,
+            n_rait_without_rxwbs=0,
         )
+        # revision 2: censored at the last disease assessment, the latest imaging study in
+        # [A1, last contact]: the DxWBS at An + 180, else the last RxWBS at An + 5
+        self.LA = (plus(self.A[-1], 180) if dx is not None else plus(self.A[-1], 5)) if n else None
         self.exp_pfs = (
             None
             if not n
             else dict(
                 patient_id=pid,
                 start_date=A1,
-                end_date=self.LC,
-                pfs_months=days(A1, self.LC) / M,
+                end_date=self.LA,
+                pfs_months=days(A1, self.LA) / M,
                 pfs_event=0,
                 event_type="censored",
                 follow_up_months=days(A1, self.LC) / M,
@@ -522,7 +547,10 @@ def finish():
         pats.append(e)
         cycles.extend(p.exp_cycles)
         if p.exp_pfs:
-            pfs.append(p.exp_pfs)
+            # revision 1's interval, censored at last contact: the same as pfs_months for an event
+            f = p.exp_pfs
+            f["pfs_months_last_contact"] = f["pfs_months"] if f["pfs_event"] else days(p.A1, p.LC) / M
+            pfs.append(f)
         if not fails:
             row = {c: e.get(c) for c in COH_COLS}
             row["sex"] = p.sex
@@ -568,10 +596,10 @@ def finish():
         data = (ext / f"{t}.csv").read_bytes()
         files[f"{t}.csv"] = {"rows": len(rows), "sha256": hashlib.sha256(data).hexdigest()}
     (ext / "manifest.json").write_text(
-        json.dumps({"extract_id": "edge-cases-v1", "extracted_at": "2025-07-01T00:00:00Z", "files": files}, indent=2)
+        json.dumps({"extract_id": "edge-cases-v2", "extracted_at": "2025-07-01T00:00:00Z", "files": files}, indent=2)
         + "\n"
     )
-    readme = (OUT.parent / "readme_head.md").read_text().splitlines()
+    readme = (TOOLS / "readme_head.md").read_text().splitlines()
     for p in ALL:
         readme.append(f"- `{p.pid}`: {p.note}")
     (ext / "README.md").write_text("\n".join(readme) + "\n")

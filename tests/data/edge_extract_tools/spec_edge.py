@@ -1,8 +1,9 @@
 """Patients of the golden edge extract with their hand-worked expectations."""
 
 import sys
+from pathlib import Path
 
-sys.path.insert(0, "/tmp/oracle_work")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from build_edge import D, M, Pt, days, finish, plus
 
 PR_TG = ("PR", "tg_decline")
@@ -321,8 +322,9 @@ p.exp.update(avid_on_every_rxwbs=False, exclusion_reason="avid_on_every_rxwbs")
 
 p = Pt(
     "E22",
-    "m-RAIT 5.55 GBq + 3700 MBq (median 4.625, cumulative 9.25); cycle 2 has no RxWBS at all: every RxWBS "
-    "that exists is avid -> avid true; cycle 1 scan_change NULL: SD; eligible",
+    "m-RAIT 5.55 GBq + 3700 MBq (median 4.625, cumulative 9.25); cycle 2 has no RxWBS at all: a later "
+    "judged RAIT without RxWBS is skipped and the earliest judged one (cycle 1) is avid -> avid true; "
+    "n_rait_without_rxwbs 1; cycle 1 scan_change NULL: SD; eligible",
     n=2,
     pre=[12.0, 10.0],
     acts=[("5.55", "GBq", 5.55), ("3700", "MBq", 3.7)],
@@ -330,12 +332,17 @@ p = Pt(
 p.drop("E22-F2L", "E22-F2T")
 p.cyc(1, scan_change=None)
 p.resp(SD, PR_TG)
+p.exp.update(n_rait_without_rxwbs=1)
 assert p.exp["median_activity_gbq"] == (5.55 + 3.7) / 2
 
-p = Pt("E23", "RAIT but no RxWBS at all: excluded avid_on_every_rxwbs")
+p = Pt(
+    "E23",
+    "RAIT but no RxWBS at all: the earliest judged RAIT has no RxWBS -> excluded avid_on_every_rxwbs; "
+    "n_rait_without_rxwbs 1",
+)
 p.drop("E23-F1L", "E23-F1T")
 p.resp(PR_TG)
-p.exp.update(avid_on_every_rxwbs=False, exclusion_reason="avid_on_every_rxwbs")
+p.exp.update(avid_on_every_rxwbs=False, exclusion_reason="avid_on_every_rxwbs", n_rait_without_rxwbs=1)
 
 # ---------------------------------------------------------------- mets_after_first_rait
 for pid, off in (("E24", 14), ("E25", 15)):
@@ -343,11 +350,13 @@ for pid, off in (("E24", 14), ("E25", 15)):
     p = Pt(
         pid,
         f"remnant ablation without RxWBS, lung mets first seen on CT at first RAIT + {off} days, second RAIT "
-        "with avid RxWBS: "
+        "with avid RxWBS (n_rait_without_rxwbs 1): "
         + (
-            "lung_met_date > A1+14 -> excluded mets_after_first_rait"
+            "the remnant ablation is before lung_met_date - 14 = A1+1 and not judged, the second RAIT is the "
+            "earliest judged and avid -> avid true; lung_met_date > A1+14 -> excluded mets_after_first_rait"
             if last
-            else "lung_met_date = A1+14 is not after -> eligible"
+            else "the remnant ablation (A1 = lung_met_date - 14) is judged and is the earliest judged RAIT, "
+            "without RxWBS -> excluded avid_on_every_rxwbs; mets_after_first_rait false (A1+14 is not after)"
         ),
         n=2,
         pre=[12.0, 10.0],
@@ -365,9 +374,11 @@ for pid, off in (("E24", 14), ("E25", 15)):
         confirmation="imaging",
     )
     p.resp(SD, PR_TG)
-    p.exp.update(lung_met_date=plus(p.A1, off))
+    p.exp.update(lung_met_date=plus(p.A1, off), n_rait_without_rxwbs=1)
     if last:
         p.exp.update(mets_after_first_rait=True, exclusion_reason="mets_after_first_rait")
+    else:
+        p.exp.update(avid_on_every_rxwbs=False, exclusion_reason="avid_on_every_rxwbs")
 
 # ---------------------------------------------------------------- massive_remnant
 p = Pt("E26", "first RxWBS thyroid_bed remnant_uptake 'massive': excluded massive_remnant")
@@ -474,14 +485,15 @@ p.resp(PR_SCAN)
 p = Pt(
     "E32",
     "TgAb: Tg on A1 with TgAb exactly 115 (default cut-off, positive), on A1-1 with TgAb 60 >= its row "
-    "cut-off 40 (positive), on A1-2 with TgAb '<200' (a '<' value is never positive) -> tg_pre = 20 (A1-2); "
-    "delta 0.7: PR",
+    "cut-off 40 (positive), on A1-2 with TgAb '<200' (above the cut-off 115: indeterminate, not interpretable), "
+    "on A1-3 with TgAb '<100' (below: negative) -> tg_pre = 16 (A1-3); delta 0.625: PR",
 )
 p.drop("E32-L1a", "E32-L1b", "E32-L1c")
 p.tg("E32-Xa", p.A1, 50.0, tsh=80, tgab=115)
 p.tg("E32-Xb", plus(p.A1, -1), 40.0, tsh=80, tgab=60, tgab_cutoff="40")
 p.tg("E32-Xc", plus(p.A1, -2), 20.0, tsh=80, tgab=200, tgab_cmp="<")
-p.cyc(1, tg_pre=20.0, delta_tg=(20 - 6) / 20)
+p.tg("E32-Xd", plus(p.A1, -3), 16.0, tsh=80, tgab=100, tgab_cmp="<")
+p.cyc(1, tg_pre=16.0, delta_tg=(16 - 6) / 16)
 p.resp(PR_TG)
 
 p = Pt(
@@ -526,7 +538,8 @@ p.resp(SD)
 p = Pt(
     "E36",
     "post-RAIT Tg and DxWBS only at A1+731 (one day past the window): tg_post and scan_change NULL -> NE "
-    "insufficient_data (first = last = NE); eligible",
+    "insufficient_data (first = last = NE); the DxWBS is still a disease assessment: censored at A1+731; "
+    "eligible",
     post=None,
     dx=None,
 )
@@ -541,11 +554,12 @@ p.add(
     rai_avid="true",
 )
 p.resp(NE)
+p.exp_pfs.update(end_date=plus(p.A1, 731), pfs_months=731 / M)
 
 p = Pt(
     "E37",
-    "post Tg '<0.5' and DxWBS lung 'absent', both on A1+730 (last day of the window): CR "
-    "no_evidence_of_disease (before tg_decline); eligible",
+    "post Tg '<0.5' (X <= cr_tg_max 1.0) and DxWBS lung 'absent', both on A1+730 (last day of the window): CR "
+    "no_evidence_of_disease (before tg_decline); censored at the DxWBS (A1+730); eligible",
     post=None,
     dx=None,
 )
@@ -559,14 +573,21 @@ p.add(
     status="absent",
     rai_avid="false",
 )
-p.cyc(1, tg_post=0.5, delta_tg=(12 - 0.5) / 12, scan_change="absent")
+p.cyc(1, tg_post=0.5, tg_post_comparator="<", delta_tg=(12 - 0.5) / 12, scan_change="absent")
 p.resp(CR)
+p.exp_pfs.update(end_date=plus(p.A1, 730), pfs_months=730 / M)
 
 p = Pt("E38", "post Tg '<0.2' but DxWBS lung 'stable': not CR; delta 0.983 -> PR tg_decline", post="<0.2", dx="stable")
 p.resp(PR_TG)
 
-p = Pt("E39", "tg_pre reported '>500' counts as 500; post 100 -> delta 0.8: PR", pre=[">500"], post=100.0)
-p.resp(PR_TG)
+p = Pt(
+    "E39",
+    "tg_pre reported '>500' (above the range): no delta_tg (revision 1 read 500: delta 0.8); DxWBS reduced -> "
+    "PR scan_reduction",
+    pre=[">500"],
+    post=100.0,
+)
+p.resp(PR_SCAN)
 
 p = Pt(
     "E40",
@@ -981,5 +1002,187 @@ p.add(
 )
 p.resp(PR_TG)
 p.exp.update(t_stage_max="T2", n_stage_max="N1a", t_stage_group="T1+T2")
+
+# ---------------------------------------------------------------- revision 2: comparator values
+p = Pt(
+    "E72",
+    "TSH comparators: Tg 9 with TSH '<30' (A1-1) is never stimulated (revision 1 read 30 and took it as "
+    "tg_pre); Tg 11 with TSH '>29' (A1-2) is not (the TSH may be 29.5); Tg 12 with TSH '>30' (A1-4) is "
+    "stimulated -> tg_pre 12; post 6: delta 0.5 PR tg_decline; eligible",
+)
+p.drop("E72-L1a", "E72-L1b", "E72-L1c")
+p.tg("E72-Xa", plus(p.A1, -1), 9.0, tsh="30", tsh_cmp="<")
+p.tg("E72-Xb", plus(p.A1, -2), 11.0, tsh="29", tsh_cmp=">")
+p.tg("E72-Xc", plus(p.A1, -4), 12.0, tsh="30", tsh_cmp=">")
+p.resp(PR_TG)
+
+p = Pt(
+    "E73",
+    "TgAb indeterminate: Tg 50 on A1 with TgAb '>100' (below the default cut-off 115, may be above it), Tg 40 "
+    "on A1-1 with TgAb '>30' (below its row cut-off 40) and Tg 30 on A1-2 with TgAb '<60' (above its row "
+    "cut-off 40) are not interpretable; Tg 16 on A1-3 with TgAb '<40' (at its row cut-off: negative) is tg_pre "
+    "(revision 1: 50); delta 0.625: PR tg_decline; eligible",
+)
+p.drop("E73-L1a", "E73-L1b", "E73-L1c")
+p.tg("E73-Xa", p.A1, 50.0, tsh=80, tgab=100, tgab_cmp=">")
+p.tg("E73-Xb", plus(p.A1, -1), 40.0, tsh=80, tgab=30, tgab_cmp=">", tgab_cutoff="40")
+p.tg("E73-Xc", plus(p.A1, -2), 30.0, tsh=80, tgab=60, tgab_cmp="<", tgab_cutoff="40")
+p.tg("E73-Xd", plus(p.A1, -3), 16.0, tsh=80, tgab=40, tgab_cmp="<", tgab_cutoff="40")
+p.cyc(1, tg_pre=16.0, delta_tg=(16 - 6) / 16)
+p.resp(PR_TG)
+
+p = Pt(
+    "E74",
+    "tg_pre reported '<0.5' (below detection), exact post 0.3, DxWBS stable: no delta_tg, since no decline "
+    "is measurable from below detection (revision 1: 0.4, PR) -> SD no_change; eligible",
+    pre=["<0.5"],
+    post=0.3,
+    dx="stable",
+)
+p.resp(SD)
+
+p = Pt(
+    "E75",
+    "exact tg_pre 300, post reported '>100' (above the range): no delta_tg (revision 1: 0.667, PR); DxWBS "
+    "stable -> SD no_change; eligible",
+    pre=[300.0],
+    post=">100",
+    dx="stable",
+)
+p.resp(SD)
+
+# ---------------------------------------------------------------- revision 2: CR below cr_tg_max
+for pid, post, dx, response, note in (
+    (
+        "E76",
+        0.99,
+        "absent",
+        CR,
+        "exact 0.99 (< cr_tg_max 1.0) and DxWBS absent -> CR (revision 1 needed a '<' value: PR tg_decline)",
+    ),
+    (
+        "E77",
+        1.0,
+        "resolved",
+        PR_TG,
+        "exact 1.0 (not below cr_tg_max 1.0) with DxWBS resolved: not CR; delta 0.917 -> PR tg_decline",
+    ),
+    ("E78", "<1.0", "resolved", CR, "'<1.0' (X = cr_tg_max 1.0) and DxWBS resolved -> CR no_evidence_of_disease"),
+    (
+        "E79",
+        "<1.5",
+        "absent",
+        PR_TG,
+        "'<1.5' (X > cr_tg_max 1.0: the value may be 1.2) with DxWBS absent: not CR (revision 1: CR); "
+        "delta 0.875 (X used) -> PR tg_decline",
+    ),
+):
+    p = Pt(pid, f"post Tg {note}; eligible", post=post, dx=dx)
+    p.resp(response)
+
+# ---------------------------------------------------------------- revision 2: avidity from the lung metastases on
+p = Pt(
+    "E80",
+    "remnant ablation at A1 with an RxWBS showing no lung disease (lung row 'absent', not avid), lung "
+    "metastases first seen on CT at A1+100, second RAIT (A1+200) with an avid RxWBS: the remnant ablation is "
+    "before lung_met_date - 14 = A1+86 and not judged, the second RAIT is the earliest judged and avid -> avid "
+    "true (revision 1: false, excluded at step 3); lung_met_date > A1+14 -> excluded mets_after_first_rait; "
+    "cycle 1 Tg 12 -> 10, scan stable: SD",
+    n=2,
+    pre=[12.0, 10.0],
+)
+p.row("E80-R1")["intent"] = "remnant_ablation"
+p.drop("E80-F0")
+p.row("E80-F1L").update(status="absent", rai_avid="false", max_lesion_mm=None)
+p.add(
+    "imaging_findings",
+    finding_id="E80-F9",
+    study_date=plus(p.A1, 100),
+    modality="CT",
+    site="lung",
+    status="present",
+    max_lesion_mm="6",
+    confirmation="imaging",
+)
+p.resp(SD, PR_TG)
+p.exp.update(lung_met_date=plus(p.A1, 100), mets_after_first_rait=True, exclusion_reason="mets_after_first_rait")
+assert p.exp["metastasis_timing"] == "synchronous" and days(p.d0, plus(p.A1, 100)) == 150
+
+# ---------------------------------------------------------------- revision 2: local disease anchor
+p = Pt(
+    "E81",
+    "only a completion thyroidectomy (PTC) on record, no initial operation: initial_surgery_date NULL, "
+    "diagnosis = d0; local disease is anchored on the diagnosis: cytology-confirmed neck-node disease at "
+    "d0+100, before the RAIT at d0+200 -> local_persistent (revision 1: neither); dtc_surgery true via the "
+    "completion; eligible",
+    gap=200,
+)
+p.row("E81-S1")["procedure"] = "completion_thyroidectomy"
+p.add(
+    "imaging_findings",
+    finding_id="E81-FC",
+    study_date=plus(p.d0, 100),
+    modality="US",
+    site="neck_nodes",
+    status="present",
+    confirmation="cytology",
+)
+p.resp(PR_TG)
+p.exp.update(initial_surgery_date=None, local_disease_status="local_persistent")
+assert p.exp["metastasis_timing"] == "synchronous"
+
+p = Pt(
+    "E82",
+    "only a neck dissection without carcinoma on record (no histology, no initial operation): diagnosis_date "
+    "and initial_surgery_date NULL -> local_disease_status unknown (revision 1: neither); age, histology, size, "
+    "T stage, metastasis_timing NULL, ATA unknown, N1b from the neck dissection; excluded dtc_surgery",
+)
+p.row("E82-S1").update(procedure="neck_dissection", histology=None, max_tumor_size_cm=None, t_stage=None)
+p.resp(PR_TG)
+p.exp.update(
+    diagnosis_date=None,
+    initial_surgery_date=None,
+    age_at_diagnosis_years=None,
+    histology=None,
+    max_tumor_size_cm=None,
+    t_stage_max=None,
+    t_stage_group=None,
+    metastasis_timing=None,
+    ata_risk="unknown",
+    local_disease_status="unknown",
+    dtc_surgery=False,
+    exclusion_reason="dtc_surgery",
+)
+
+# ---------------------------------------------------------------- revision 2: PFS censored at the last assessment
+p = Pt(
+    "E83",
+    "no imaging after the first RAIT (no RxWBS, no DxWBS): censored at the first RAIT, pfs_months 0 "
+    "(pfs_months_last_contact: 1200 days to last contact); the only RAIT has no RxWBS -> n_rait_without_rxwbs 1, "
+    "excluded avid_on_every_rxwbs; post Tg 6 without a scan: delta 0.5, PR tg_decline",
+    dx=None,
+)
+p.drop("E83-F1L", "E83-F1T")
+p.resp(PR_TG)
+p.exp.update(avid_on_every_rxwbs=False, exclusion_reason="avid_on_every_rxwbs", n_rait_without_rxwbs=1)
+p.exp_pfs.update(end_date=p.A1, pfs_months=0.0)
+
+p = Pt(
+    "E84",
+    "a neck ultrasound ('absent') on the day of last contact (A1+1200) is the last disease assessment (both "
+    "ends of [first RAIT, last contact] count): censored at last contact, pfs_months = pfs_months_last_contact; "
+    "eligible",
+)
+p.add(
+    "imaging_findings",
+    finding_id="E84-FU",
+    study_date=p.LC,
+    modality="US",
+    site="neck_nodes",
+    status="absent",
+    confirmation="imaging",
+)
+p.resp(PR_TG)
+p.exp_pfs.update(end_date=p.LC, pfs_months=1200 / M)
 
 finish()

@@ -3,9 +3,23 @@
 --   a death counts only when vital_status is dead;
 --   event at the earlier of pd_date and death_date: progression when pd_date <= death_date (a
 --   progression on the day of death is a progression) or there is no death, death when the
---   death comes first or there is no progression; otherwise censored at last_contact_date.
+--   death comes first or there is no progression; otherwise censored
+--     - at the last disease assessment (int_patients__last_disease_assessment: the latest imaging
+--       study in [first_rait_date, last_contact_date], first_rait_date when none), and
+--     - for pfs_months_last_contact, at last_contact_date (revision 1's censoring; equal to the
+--       other for an event), so both can be analysed from one warehouse.
+--   var pfs_censoring (last_assessment by default, or last_contact) chooses which of the two is
+--   pfs_months; end_date follows it.
 --   pfs_months = (end_date - start_date) days / 30.4375; pfs_event = 1 for progression or death,
---   else 0; follow_up_months = first RAIT to death_date for the dead, else to last_contact_date.
+--   else 0; follow_up_months = first RAIT to death_date for the dead, else to last_contact_date
+--   (whatever the censoring).
+
+{%- set pfs_censoring = var('pfs_censoring') %}
+{%- if pfs_censoring not in ('last_assessment', 'last_contact') %}
+    {{ exceptions.raise_compiler_error(
+        "var pfs_censoring must be last_assessment or last_contact, not '" ~ pfs_censoring ~ "'"
+    ) }}
+{%- endif %}
 
 with key_dates as (
 
@@ -16,6 +30,12 @@ with key_dates as (
 new_lesion_events as (
 
     select * from {{ ref('int_imaging_findings__new_lesion_events') }}
+
+),
+
+last_disease_assessment as (
+
+    select * from {{ ref('int_patients__last_disease_assessment') }}
 
 ),
 
@@ -37,6 +57,7 @@ outcomes as (
         progression.pd_date,
         key_dates.death_date,
         key_dates.last_contact_date,
+        last_disease_assessment.last_assessment_date,
         case
             when progression.pd_date is not null
                 and (key_dates.death_date is null or progression.pd_date <= key_dates.death_date)
@@ -48,6 +69,8 @@ outcomes as (
     from key_dates
     left join progression
         on key_dates.patient_id = progression.patient_id
+    left join last_disease_assessment
+        on key_dates.patient_id = last_disease_assessment.patient_id
     where key_dates.first_rait_date is not null
 
 ),
@@ -60,15 +83,34 @@ end_dates as (
         case event_type
             when 'progression' then pd_date
             when 'death' then death_date
+            else last_assessment_date
+        end as end_date_last_assessment,
+        case event_type
+            when 'progression' then pd_date
+            when 'death' then death_date
             else last_contact_date
-        end as end_date,
+        end as end_date_last_contact,
         event_type,
         case when event_type = 'censored' then 0 else 1 end as pfs_event,
         follow_up_end_date,
         pd_date,
         death_date,
-        last_contact_date
+        last_contact_date,
+        last_assessment_date
     from outcomes
+
+),
+
+chosen as (
+
+    select
+        *,
+        {% if pfs_censoring == 'last_contact' -%}
+            end_date_last_contact
+        {%- else -%}
+            end_date_last_assessment
+        {%- endif %} as end_date
+    from end_dates
 
 ),
 
@@ -82,10 +124,12 @@ final as (
         pfs_event,
         event_type,
         {{ days_to_months(days_between('start_date', 'follow_up_end_date')) }} as follow_up_months,
+        {{ days_to_months(days_between('start_date', 'end_date_last_contact')) }} as pfs_months_last_contact,
         pd_date,
         death_date,
-        last_contact_date
-    from end_dates
+        last_contact_date,
+        last_assessment_date
+    from chosen
 
 )
 

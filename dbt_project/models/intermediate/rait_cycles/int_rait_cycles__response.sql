@@ -1,8 +1,10 @@
 -- Rule (docs/specification.md section 2, "Per-cycle response", CACA 2025 criteria for non-target disease),
 -- one row per RAIT cycle; the first rule that holds gives response and response_basis:
 --   1. PD, new_lesion            - a new-lesion event falls in the cycle's evaluation window;
---   2. CR, no_evidence_of_disease - tg_post has comparator `<` and scan_change is resolved or
---                                   absent;
+--   2. CR, no_evidence_of_disease - tg_post is below var cr_tg_max (1.0 ng/mL, the ATA 2015
+--                                   threshold for a stimulated Tg): an exact value < cr_tg_max, or
+--                                   reported `<X` with X <= cr_tg_max (a `>X` value never is), and
+--                                   scan_change is resolved or absent;
 --   3. PR, tg_decline            - delta_tg >= var tg_response_threshold (0.25);
 --      PR, scan_reduction        - else scan_change is reduced or resolved;
 --   4. SD, no_change             - tg_post or scan_change is known;
@@ -53,6 +55,11 @@ evidence as (
         cycles.is_last_cycle,
         thyroglobulin.tg_post,
         thyroglobulin.tg_post_comparator,
+        coalesce(
+            (thyroglobulin.tg_post_comparator is null and thyroglobulin.tg_post < {{ var('cr_tg_max') }})
+            or (thyroglobulin.tg_post_comparator = '<' and thyroglobulin.tg_post <= {{ var('cr_tg_max') }}),
+            false
+        ) as is_tg_post_below_cr_max,
         thyroglobulin.delta_tg,
         scan_change.scan_change,
         coalesce(events_per_cycle.n_new_lesion_events, 0) as n_new_lesion_events
@@ -75,9 +82,10 @@ final as (
         n_rait_cycles,
         is_last_cycle,
         n_new_lesion_events,
+        is_tg_post_below_cr_max,
         case
             when n_new_lesion_events > 0 then 'PD'
-            when tg_post_comparator = '<' and scan_change in ('resolved', 'absent') then 'CR'
+            when is_tg_post_below_cr_max and scan_change in ('resolved', 'absent') then 'CR'
             when delta_tg >= {{ var('tg_response_threshold') }} then 'PR'
             when scan_change in ('reduced', 'resolved') then 'PR'
             when tg_post is not null or scan_change is not null then 'SD'
@@ -85,7 +93,7 @@ final as (
         end as response,
         case
             when n_new_lesion_events > 0 then 'new_lesion'
-            when tg_post_comparator = '<' and scan_change in ('resolved', 'absent') then 'no_evidence_of_disease'
+            when is_tg_post_below_cr_max and scan_change in ('resolved', 'absent') then 'no_evidence_of_disease'
             when delta_tg >= {{ var('tg_response_threshold') }} then 'tg_decline'
             when scan_change in ('reduced', 'resolved') then 'scan_reduction'
             when tg_post is not null or scan_change is not null then 'no_change'

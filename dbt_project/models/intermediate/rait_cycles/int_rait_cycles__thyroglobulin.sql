@@ -1,14 +1,17 @@
--- Rule (docs/specification.md section 2, "Thyroglobulin"), one row per RAIT cycle k of n, using only Tg
--- results that are stimulated and interpretable (int_lab_results__tg_classified):
+-- Rule (docs/specification.md section 2, "Thyroglobulin" and "Comparator values"), one row per RAIT cycle k
+-- of n, using only Tg results that are stimulated and interpretable (int_lab_results__tg_classified):
 --   tg_pre   = the latest such Tg in [admin_k - var tg_pre_window_days, admin_k] (30 days, both
 --              ends included); same-date ties: smallest lab_id (byte order);
 --   tg_post  = for k < n, tg_pre of cycle k+1 (never another sample: NULL when cycle k+1 has no
 --              tg_pre); for k = n, the earliest such Tg in
 --              [admin_n + var tg_post_min_days, admin_n + var tg_post_max_days] (90..730 days,
 --              both ends included); same-date ties: smallest lab_id;
---   delta_tg = (tg_pre - tg_post) / tg_pre when both exist and tg_pre > 0.
--- A `<` or `>` value counts as its stated value; the comparators are carried (tg_post's `<` is
--- the CR criterion).
+--   delta_tg = (tg_pre - tg_post) / tg_pre when both exist, tg_pre > 0, tg_pre is an exact value
+--              and tg_post is not reported `>`; a `<X` tg_post (below detection) with an exact
+--              tg_pre uses X. delta_tg is NULL when tg_pre is reported `<` (no decline can be
+--              measured from below detection) or either value is reported `>` (above range).
+-- Each value keeps its comparator (`<`, `>`, NULL for an exact value): marts.rait_cycles publishes
+-- them, and tg_post's is read by the CR criterion (int_rait_cycles__response).
 
 with cycles as (
 
@@ -105,7 +108,11 @@ final as (
     select
         *,
         case
-            when tg_pre > 0 and tg_post is not null then (tg_pre - tg_post) / tg_pre
+            when tg_pre > 0
+                and tg_post is not null
+                and tg_pre_comparator is null
+                and coalesce(tg_post_comparator, '') <> '>'
+                then (tg_pre - tg_post) / tg_pre
         end as delta_tg
     from joined
 
