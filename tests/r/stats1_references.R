@@ -13,8 +13,11 @@
 #
 # Conventions mirrored from the Python layer (keep both in step):
 #   quartiles: quantile(type = 6); Mann-Whitney: wilcox.test(exact = FALSE, correct = TRUE);
-#   chi-square: chisq.test(correct = FALSE); Fisher: fisher.test; Fisher when any expected < 5;
-#   untestable levels (ATA "unknown", response "NE") and NA are left out of tests;
+#   categorical tests: chisq.test(correct = FALSE), chisq.test(correct = TRUE) (2 x 2), fisher.test
+#   and a G-test by hand; the rule shown (revision 2): Pearson when every expected count >= 5,
+#   else Yates for a 2 x 2 table and Fisher for a larger one (revision 1: else Fisher);
+#   untestable levels (ATA "unknown", response "NE"), local disease "unknown" and NA are left
+#   out of tests;
 #   responses ranked CR < PR < SD < PD; glm with glm.control(epsilon = 1e-14, maxit = 100),
 #   Wald CIs (confint.default); separation = a level with 0 or all events, glm not converged,
 #   |coef| > 10 or SE > 10 -> Firth; selection p < 0.1, RAIT-exposure family: first passing only.
@@ -49,7 +52,15 @@ continuous_ref <- function(x) {
        W = unname(wt$statistic), p = wt$p.value, n_missing = sum(is.na(x)))
 }
 
-categorical_ref <- function(v, levels, untestable = character(0)) {
+# likelihood-ratio chi-square (G-test) by hand: G = 2 sum O log(O / E), empty cells contribute 0
+g_test <- function(tab) {
+  E <- outer(rowSums(tab), colSums(tab)) / sum(tab)
+  G <- 2 * sum(ifelse(tab > 0, tab * log(tab / E), 0))
+  list(statistic = G, p = pchisq(G, (nrow(tab) - 1) * (ncol(tab) - 1), lower.tail = FALSE))
+}
+
+categorical_ref <- function(v, levels, untestable = character(0), missing_codes = character(0)) {
+  v[v %in% missing_codes] <- NA  # a missing-data code (local disease "unknown") is missing data
   testable_levels <- setdiff(levels, untestable)
   ok <- !is.na(v) & v %in% testable_levels
   tab <- table(factor(v[ok], levels = testable_levels), factor(grp[ok], levels = GROUPS))
@@ -63,13 +74,24 @@ categorical_ref <- function(v, levels, untestable = character(0)) {
   if (nrow(t2) >= 2 && ncol(t2) >= 2) {
     expected <- outer(rowSums(t2), colSums(t2)) / sum(t2)
     cs <- suppressWarnings(chisq.test(t2, correct = FALSE))
+    is_2x2 <- nrow(t2) == 2 && ncol(t2) == 2
+    yp <- if (is_2x2) suppressWarnings(chisq.test(t2, correct = TRUE))$p.value else NA
     fp <- fisher.test(t2)$p.value
+    g <- g_test(t2)
+    small <- min(expected) < 5
     res$chisq_stat <- unname(cs$statistic)
     res$chisq_p <- cs$p.value
+    res$yates_p <- yp
+    res$g_stat <- g$statistic
+    res$g_p <- g$p
     res$fisher_p <- fp
     res$min_expected <- min(expected)
-    res$chosen_test <- if (min(expected) < 5) "fisher_exact" else "chi_square"
-    res$chosen_p <- if (min(expected) < 5) fp else cs$p.value
+    # revision 2 (the paper's rule): Pearson; else Yates for 2 x 2, exact Fisher for larger
+    res$chosen_test <- if (!small) "chi_square" else if (is_2x2) "chi_square_yates" else "fisher_exact"
+    res$chosen_p <- if (!small) cs$p.value else if (is_2x2) yp else fp
+    # revision 1: Pearson; else exact Fisher
+    res$chosen_test_r1 <- if (small) "fisher_exact" else "chi_square"
+    res$chosen_p_r1 <- if (small) fp else cs$p.value
   }
   res
 }
@@ -85,7 +107,8 @@ table1 <- list(
     t_stage_group = categorical_ref(co$t_stage_group, c("T1+T2", "T3+T4")),
     n_stage_max = categorical_ref(co$n_stage_max, c("N0", "N1a", "N1b")),
     ata_risk = categorical_ref(co$ata_risk, c("low", "intermediate", "high", "unknown"), "unknown"),
-    local_disease_status = categorical_ref(co$local_disease_status, c("neither", "local_recurrence", "local_persistent")),
+    local_disease_status = categorical_ref(co$local_disease_status, c("neither", "local_recurrence", "local_persistent"),
+                                           missing_codes = "unknown"),
     metastasis_timing = categorical_ref(co$metastasis_timing, c("synchronous", "metachronous"))))
 
 # ----------------------------------------------------------------------------- Table 2

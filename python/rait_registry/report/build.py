@@ -46,6 +46,7 @@ from .html import (
     Row,
     TableLayout,
     balance_table,
+    categorical_test_note,
     cutpoint_table,
     logistic_table,
     paper_table,
@@ -706,9 +707,8 @@ def build_report(
             "table1",
             "Table 1. Clinicopathological characteristics of the cohort, o-RAIT vs m-RAIT",
             footnotes=[
-                "Median (P25, P75) or n (%); percentages among patients with a known value. "
-                "Mann-Whitney U test; Pearson \u03c7\u00b2 without continuity correction, or "
-                "Fisher's exact test when an expected count is below 5."
+                "Median (P25, P75) or n (%); percentages among patients with a known value.",
+                categorical_test_note(config.get("test_rule", DEFAULTS.test_rule)),
             ],
         )
         extra = [r for r in [_five_year_row(cohort, survival.get("overall"), notes)] if r is not None]
@@ -720,7 +720,8 @@ def build_report(
             extra_rows=extra,
             footnotes=[
                 "Responses by the CACA 2025 criteria (CR < PR < SD < PD); NE is shown but left "
-                "out of the tests. Last response of o-RAIT = its only RAIT."
+                "out of the tests. Last response of o-RAIT = its only RAIT.",
+                categorical_test_note(config.get("test_rule", DEFAULTS.test_rule)),
             ],
         )
         t3 = logistic_table(

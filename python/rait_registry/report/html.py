@@ -28,6 +28,7 @@ __all__ = [
     "Row",
     "TableLayout",
     "balance_table",
+    "categorical_test_note",
     "cutpoint_table",
     "logistic_table",
     "paper_table",
@@ -167,6 +168,21 @@ def paper_table(
             out.append(Row(cells, {"variable": variable, "level": str(r.get("level"))}, "level"))
     out.extend(extra_rows)
     return TableLayout(table_id, caption, columns, out, list(footnotes))
+
+
+def categorical_test_note(rule: str | None) -> str:
+    """The footnote of Tables 1-2 that names the tests, for the categorical test rule in force (``test_rule``)."""
+    sparse = (
+        "Fisher's exact test (revision 1's rule)"
+        if rule == "pearson_fisher"
+        else "the Yates-corrected \u03c7\u00b2 for a 2 \u00d7 2 table and Fisher's exact test for a larger one "
+        "(the paper's rule)"
+    )
+    return (
+        "Mann-Whitney U test; Pearson \u03c7\u00b2 without continuity correction when every expected count is "
+        f"\u2265 5, otherwise {sparse}. Fisher's test is exact. Each categorical row's Pearson, Yates (2 \u00d7 2), "
+        "likelihood-ratio and Fisher P values are in results.json and tables/table1.csv, tables/table2.csv."
+    )
 
 
 # --------------------------------------------------------------------------- Table 3
