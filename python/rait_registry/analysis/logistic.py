@@ -28,7 +28,9 @@ the reciprocal of ours), group ``o-RAIT`` (ORs compare m-RAIT to o-RAIT). Contin
 terms are per unit: tumour size per cm, RAIT cycles per cycle, cumulative activity per
 GBq, and, in the ``sensitivity`` model, age per year. Override with ``reference_levels``.
 A missing value drops the patient from the models that use that characteristic
-(complete cases), and the number used is given in ``n_obs``.
+(complete cases), and the number used is given in ``n_obs``. A missing-data code (local disease
+``unknown``, `rait_registry.analysis.missing`) is a missing value, never a level or a reference;
+``warnings_`` says how many patients it drops.
 
 References
 ----------
@@ -59,6 +61,7 @@ from rait_registry.contract import O_RAIT, RAIT_GROUPS
 from rait_registry.exceptions import AnalysisError, InsufficientDataError, StatisticsWarning
 
 from .config import DEFAULTS
+from .missing import as_missing, dropped_message, missing_code_counts
 from .tables import records
 
 __all__ = [
@@ -521,6 +524,12 @@ class LogisticAnalysis:
             )
         self.n_obs_, self.n_events_ = len(y), n_ev
         self.warnings_: list[str] = []
+        columns = sorted({t.column for t in terms})
+        for column, n in missing_code_counts(cohort, columns).items():
+            self.warnings_.append(
+                dropped_message(column, n, "the logistic models that use it (complete cases; n_obs gives each size)")
+            )
+        cohort = as_missing(cohort, columns)
         self.univariable_, self.multivariable_, self.selected_ = self._analyse(cohort, terms, self.warnings_)
         self.sensitivity_ = None
         if self.sensitivity:

@@ -25,6 +25,7 @@ from .cutpoints import CutpointScan
 from .jsonutil import jsonable
 from .logistic import LogisticAnalysis
 from .matching import PropensityMatcher
+from .missing import MISSING_CODES, as_missing, missing_code_counts
 from .sensitivity import SensitivityAnalyses
 from .survival import SurvivalAnalysis
 from .tables import Table1, Table2, cohort_section
@@ -107,6 +108,32 @@ def warehouse_meta(marts: PublishedMarts, warehouse: str | Path | None = None) -
     return meta
 
 
+#: Where a missing-data code leaves its patients out (results.json ``missing_data``).
+MISSING_DATA_HANDLING: dict[str, list[str]] = {
+    "local_disease_status": [
+        "Table 1: counted in the missing row, never a level, left out of the test",
+        "Table 3 logistic and Cox models that use local disease status (complete cases)",
+        "propensity-score matching (its covariates use local disease status)",
+        "survival subgroups by local disease status, and the sensitivity analyses' adjusted models",
+    ]
+}
+
+
+def missing_data_section(cohort: pd.DataFrame) -> dict[str, Any]:
+    """results.json ``missing_data``: per coded column, its missing-data codes, the patients holding
+    one, and where they are left out (never a level or a reference)."""
+    counts = missing_code_counts(cohort)
+    return {
+        column: {
+            "codes": list(codes),
+            "n_patients": counts.get(column, 0),
+            "left_out_of": MISSING_DATA_HANDLING.get(column, []),
+        }
+        for column, codes in MISSING_CODES.items()
+        if column in cohort.columns
+    }
+
+
 def analyze(
     cohort: pd.DataFrame,
     cycles: pd.DataFrame,
@@ -150,8 +177,8 @@ def analyze(
         analyzed_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         config=jsonable(config.to_dict()),
     )
-    t1 = Table1().fit(cohort)
-    t2 = Table2().fit(cohort, cycles)
+    t1 = Table1(test_rule=config.test_rule).fit(cohort)
+    t2 = Table2(test_rule=config.test_rule).fit(cohort, cycles)
     logistic = LogisticAnalysis(threshold=config.selection_threshold, age_cut=config.age_cut_years).fit(cohort)
     matcher = PropensityMatcher(
         covariates=config.matching_covariates,
@@ -160,13 +187,17 @@ def analyze(
         order=config.matching_order,
         random_state=config.random_state,
     ).fit(cohort)
+    # the tables, models and matching handle missing-data codes themselves (with warnings); the
+    # survival subgroups and the sensitivity analyses read them as nulls
+    known = as_missing(cohort)
     survival = SurvivalAnalysis(
         age_cut_years=config.age_cut_years, size_cut_cm=config.size_cut_cm, subgroup_cohort=config.subgroup_cohort
-    ).fit(cohort, matcher.matched_cohort_)
+    ).fit(known, matcher.matched_cohort_)
     cutpoints = CutpointScan().fit(cohort)
     results: dict[str, Any] = {
         "meta": meta,
         "cohort": cohort_section(cohort),
+        "missing_data": missing_data_section(cohort),
         "table1": t1.to_dict(),
         "table2": t2.to_dict(),
         "logistic": logistic.to_dict(),
@@ -184,7 +215,7 @@ def analyze(
     }
     sensitivity = None
     if config.sensitivity_analyses:
-        sensitivity = SensitivityAnalyses(config).fit(cohort, cycles, matcher)
+        sensitivity = SensitivityAnalyses(config).fit(known, cycles, matcher)
         results["sensitivity_options"] = sensitivity.options_dict()
         results.update(sensitivity.to_dict())
         tables.update(sensitivity.tables_)

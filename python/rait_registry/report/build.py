@@ -559,6 +559,12 @@ def build_report(
                 f"results.json describes {counts.get('n_eligible')} eligible patients but the warehouse has "
                 f"{len(cohort)}: the results come from another refresh. Rerun `rait-registry analyze`."
             )
+        for column, entry in (res.get("missing_data") or {}).items():
+            if entry.get("n_patients"):
+                notes.append(
+                    f"{entry['n_patients']} patient(s) with {column} {' or '.join(entry.get('codes') or [])} "
+                    "are missing data, left out of: " + "; ".join(entry.get("left_out_of") or []) + "."
+                )
         matching = res.get("matching") or None
         survival = res.get("survival") or {}
         config = (res.get("meta") or {}).get("config") or {}
