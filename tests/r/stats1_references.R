@@ -209,14 +209,14 @@ firth <- function(X, y) {
 # ----------------------------------------------------------------------------- Table 3
 terms <- list(
   list(variable = "age_at_diagnosis", column = "age_at_diagnosis_years", kind = "cut"),
-  list(variable = "sex", column = "sex", kind = "cat", ref = "F", levels = c("F", "M")),
+  list(variable = "sex", column = "sex", kind = "cat", ref = "M", levels = c("F", "M")),
   list(variable = "histology", column = "histology", kind = "cat", ref = "PTC", levels = c("PTC", "FTC", "other")),
   list(variable = "max_tumor_size_cm", column = "max_tumor_size_cm", kind = "cont"),
   list(variable = "t_stage_group", column = "t_stage_group", kind = "cat", ref = "T1+T2", levels = c("T1+T2", "T3+T4")),
   list(variable = "n_stage_max", column = "n_stage_max", kind = "cat", ref = "N0", levels = c("N0", "N1a", "N1b")),
   list(variable = "local_disease_status", column = "local_disease_status", kind = "cat", ref = "neither",
        levels = c("neither", "local_recurrence", "local_persistent")),
-  list(variable = "metastasis_timing", column = "metastasis_timing", kind = "cat", ref = "synchronous",
+  list(variable = "metastasis_timing", column = "metastasis_timing", kind = "cat", ref = "metachronous",
        levels = c("synchronous", "metachronous")),
   list(variable = "rait_group", column = "rait_group", kind = "cat", ref = "o-RAIT", levels = GROUPS,
        family = "rait_exposure"),

@@ -21,10 +21,10 @@ Separation and sparse data are checked for every model and reported in ``warning
 * fewer than ``min_epv`` (10) events per variable: ``min(events, non-events)`` divided by
   the number of estimated coefficients (intercept excluded).
 
-Reference levels (the clinically natural, usually commonest, level; the paper's where it
-names one): age < cut, sex ``F``, histology ``PTC``, T ``T1+T2``, N ``N0``, local disease
-``neither``, metastasis ``synchronous`` (the paper used metachronous, so its OR 0.741 is
-the reciprocal of ours), group ``o-RAIT`` (ORs compare m-RAIT to o-RAIT). Continuous
+Reference levels are the paper's (Table 3): age < cut (``< 45 years``), sex ``M`` (Male),
+histology ``PTC``, T ``T1+T2``, N ``N0``, local disease ``neither``, metastasis
+``metachronous`` (so the paper's OR 0.741 for synchronous metastases is directly comparable),
+group ``o-RAIT`` (ORs compare m-RAIT to o-RAIT). Continuous
 terms are per unit: tumour size per cm, RAIT cycles per cycle, cumulative activity per
 GBq, and, in the ``sensitivity`` model, age per year. Override with ``reference_levels``.
 A missing value drops the patient from the models that use that characteristic
@@ -336,10 +336,10 @@ class Term:
     Examples
     --------
     >>> from rait_registry.analysis import LogisticAnalysis, Term
-    >>> sex = Term("sex", "sex", "categorical", reference="F", levels=("F", "M"), label="Sex")
+    >>> sex = Term("sex", "sex", "categorical", reference="M", levels=("F", "M"), label="Sex")
     >>> LogisticAnalysis(terms=[sex], sensitivity=False).fit(cohort).univariable_[["term", "or", "p_value"]].round(3)
         term     or  p_value
-    0  sex=M  0.462    0.134
+    0  sex=F  2.167    0.134
     """
 
     variable: str
@@ -355,7 +355,7 @@ class Term:
 
 DEFAULT_TERMS: tuple[Term, ...] = (
     Term("age_at_diagnosis", "age_at_diagnosis_years", "cut", cut=DEFAULTS.age_cut_years, label="Age at diagnosis"),
-    Term("sex", "sex", "categorical", "F", ("F", "M"), label="Sex"),
+    Term("sex", "sex", "categorical", "M", ("F", "M"), label="Sex"),
     Term("histology", "histology", "categorical", "PTC", ("PTC", "FTC", "other"), label="Pathological type"),
     Term("max_tumor_size_cm", "max_tumor_size_cm", "continuous", label="Maximum primary tumour size", unit="cm"),
     Term("t_stage_group", "t_stage_group", "categorical", "T1+T2", ("T1+T2", "T3+T4"), label="AJCC T stage"),
@@ -372,7 +372,7 @@ DEFAULT_TERMS: tuple[Term, ...] = (
         "metastasis_timing",
         "metastasis_timing",
         "categorical",
-        "synchronous",
+        "metachronous",
         ("synchronous", "metachronous"),
         label="Distant metastasis timing",
     ),
@@ -464,7 +464,7 @@ class LogisticAnalysis:
     1                      max_tumor_size_cm   1.39    0.97     1.98
     2  local_disease_status=local_recurrence   0.11    0.00     3.40
     3  local_disease_status=local_persistent   7.22    2.02    25.86
-    4         metastasis_timing=metachronous   6.30    0.53    74.35
+    4          metastasis_timing=synchronous   0.16    0.01     1.88
     5                      rait_group=m-RAIT   1.43    0.33     6.11
     """
 
