@@ -420,3 +420,28 @@ def test_study_parameters_mark_overrides():
     assert rows["micromet_max_mm"] == ("8", "10", True)
     assert rows["early_pd_exclusion_days"] == ("183", "183", False)
     assert all(not o for _, _, o in (v for k, v in rows.items() if k != "micromet_max_mm"))
+
+
+def test_table3_cox_hazard_ratios_equal_results(rendered, report):
+    _, results, _ = report
+    _, rows, _ = rendered
+    cox = results["cox_risk_factors"]
+    multi = {r["term"]: r for r in cox["multivariable"]} if isinstance(cox["multivariable"], list) else {}
+    assert cox["univariable"], "no univariable Cox rows to check"
+    for r in cox["univariable"]:
+        cells = find_row(rows, "table3_cox", term=r["term"])
+        for prefix, row in (("uni", r), ("multi", multi.get(r["term"]))):
+            if row is None:
+                assert cells[f"{prefix}_hr"] == "", r["term"]
+            elif row["hr"] is None:
+                assert cells[f"{prefix}_hr"] == "not estimable", r["term"]
+            else:
+                assert_shows(cells[f"{prefix}_hr"], [row["hr"], row["ci_low"], row["ci_high"]], f"{r['term']} {prefix}")
+                assert_shows(cells[f"{prefix}_p"], [row["p_value"]], f"{r['term']} {prefix} p")
+    _, _, text = rendered
+    assert cox["interpretation"] in text  # which model accounts for unequal follow-up
+    reading = next(line for line in text.splitlines() if line.startswith("Reading (") and "Cox model" in line)
+    assert "shown" not in reading
+    for r in multi.values():
+        if r["hr"] is not None:
+            assert f"HR {r['hr']:.2f}" in reading, r["term"]

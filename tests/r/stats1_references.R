@@ -1,4 +1,5 @@
-# R reference values for rait_registry.analysis Tables 1-3 (tables.py, hypothesis_tests.py, logistic.py).
+# R reference values for rait_registry.analysis Tables 1-3 (tables.py, hypothesis_tests.py, logistic.py,
+# and risk_factors_cox.py: Table 3's Cox counterpart, survival::coxph).
 #
 # Usage (from anywhere):
 #   Rscript tests/r/stats1_references.R [analysis_cohort.csv] [rait_cycles.csv] [out.json]
@@ -23,6 +24,7 @@
 #   |coef| > 10 or SE > 10 -> Firth; selection p < 0.1, RAIT-exposure family: first passing only.
 
 suppressPackageStartupMessages(library(jsonlite))
+suppressPackageStartupMessages(library(survival))
 
 args <- commandArgs(trailingOnly = TRUE)
 file_arg <- grep("^--file=", commandArgs(FALSE), value = TRUE)
@@ -230,6 +232,7 @@ design <- function(tl) {
   y <- d$pfs_event
   X <- matrix(1, nrow(d), 1, dimnames = list(NULL, "Intercept"))
   sep <- FALSE
+  no_event <- FALSE  # a level without events: the Cox partial likelihood is monotone
   for (t in tl) {
     x <- d[[t$column]]
     if (t$kind == "cont") { X <- cbind(X, x); colnames(X)[ncol(X)] <- t$variable; next }
@@ -239,9 +242,10 @@ design <- function(tl) {
     } else { levels <- t$levels; ref <- t$ref }
     present <- levels[levels %in% x]
     for (l in present) { e <- y[x == l]; if (sum(e) == 0 || sum(e) == length(e)) sep <- TRUE }
+    for (l in present) if (sum(y[x == l]) == 0) no_event <- TRUE
     for (l in setdiff(present, ref)) { X <- cbind(X, as.numeric(x == l)); colnames(X)[ncol(X)] <- paste0(t$variable, "=", l) }
   }
-  list(X = X, y = y, sep = sep)
+  list(X = X, y = y, sep = sep, no_event = no_event, time = d$pfs_months)
 }
 
 fit_rows <- function(tl, method = c("auto", "ml", "firth")) {
@@ -291,6 +295,44 @@ analyse <- function(tl) {
   list(univariable = uni, selected = sel, multivariable = multi)
 }
 
+# ----------------------------------------------------------------------------- Table 3, Cox counterpart
+# coxph(Surv(pfs_months, pfs_event) ~ terms, ties = "efron"), Wald CIs and p; a model with a level
+# without events has no finite estimate (rows NA with a note); same selection rule as the logistic.
+cox_rows <- function(tl) {
+  ds <- design(tl)
+  X <- ds$X[, -1, drop = FALSE]
+  n <- length(ds$y); nev <- sum(ds$y)
+  if (ds$no_event) {
+    rows <- lapply(colnames(X), function(k) list(term = k, hr = NA, ci_low = NA, ci_high = NA, p_value = NA,
+      coef = NA, se = NA, n_obs = n, n_events = nev, estimable = FALSE))
+    return(list(rows = rows, estimable = FALSE))
+  }
+  fit <- coxph(Surv(ds$time, ds$y) ~ X, ties = "efron", control = coxph.control(eps = 1e-12, toler.chol = 1e-13, iter.max = 200))
+  b <- coef(fit); se <- sqrt(diag(vcov(fit))); z <- qnorm(0.975)
+  rows <- lapply(seq_along(b), function(j) list(term = colnames(X)[j], hr = exp(b[[j]]),
+    ci_low = exp(b[[j]] - z * se[[j]]), ci_high = exp(b[[j]] + z * se[[j]]),
+    p_value = 2 * pnorm(-abs(b[[j]] / se[[j]])), coef = b[[j]], se = se[[j]], n_obs = n, n_events = nev,
+    estimable = TRUE))
+  list(rows = rows, estimable = TRUE)
+}
+
+cox_analyse <- function(tl) {
+  uni <- list(); sel <- character(0); fam <- character(0)
+  for (t in tl) {
+    r <- cox_rows(list(t))
+    for (row in r$rows) uni[[length(uni) + 1]] <- c(list(variable = t$variable), row)
+    ps <- sapply(r$rows, function(x) x$p_value)
+    if (r$estimable && any(ps < THRESHOLD)) {
+      if (!is.null(t$family) && t$family %in% fam) next
+      if (!is.null(t$family)) fam <- c(fam, t$family)
+      sel <- c(sel, t$variable)
+    }
+  }
+  chosen <- Filter(function(t) t$variable %in% sel, tl)
+  multi <- if (length(chosen)) cox_rows(chosen) else list(rows = list(), estimable = FALSE)
+  list(univariable = uni, selected = sel, multivariable = multi$rows, multivariable_estimable = multi$estimable)
+}
+
 main <- analyse(terms)
 sens_terms <- lapply(terms, function(t) if (t$kind == "cut") modifyList(t, list(kind = "cont")) else t)
 sens <- analyse(sens_terms)
@@ -330,6 +372,7 @@ out <- list(
                   univariable_firth = uni_firth,
                   sensitivity = list(univariable = sens$univariable, selected = sens$selected,
                                      multivariable = sens$multivariable)),
+  cox = cox_analyse(terms),
   firth_case = firth_case,
   fisher_cases = fisher_cases)
 dir.create(dirname(out_path), showWarnings = FALSE, recursive = TRUE)

@@ -27,3 +27,8 @@ def jsonable(value: Any) -> Any:
     if value is pd.NA or value is pd.NaT:
         return None
     return value
+
+
+def skipped(reason: str) -> dict[str, Any]:
+    """The one shape of an analysis that could not run, everywhere in results.json."""
+    return {"skipped": True, "reason": reason}

@@ -66,9 +66,13 @@ from .tables import records
 
 __all__ = [
     "DEFAULT_TERMS",
+    "Design",
     "FirthLogisticRegression",
     "LogisticAnalysis",
     "Term",
+    "configure_term",
+    "design_matrix",
+    "select_terms",
 ]
 
 RESULT_COLUMNS = [
@@ -404,6 +408,114 @@ DEFAULT_TERMS: tuple[Term, ...] = (
 )
 
 
+def configure_term(t: Term, age_cut: float, reference_levels: dict[str, str]) -> Term:
+    """``t`` with the age cut in force and a reference level overridden by ``reference_levels``."""
+    if t.kind == "cut":
+        t = replace(t, cut=age_cut if t.column == "age_at_diagnosis_years" else t.cut)
+    if t.variable in reference_levels:
+        ref = reference_levels[t.variable]
+        if ref not in t.levels:
+            raise AnalysisError(f"Reference level {ref!r} of {t.variable} is not one of {list(t.levels)}.")
+        t = replace(t, reference=ref)
+    return t
+
+
+@dataclass
+class Design:
+    """The model matrix of some Table 3 terms on the complete cases (`design_matrix`).
+
+    Attributes
+    ----------
+    X : DataFrame
+        Model columns without intercept: a continuous term as is, a categorical or cut term as
+        0/1 indicators of its observed levels other than the reference (``variable=level``).
+    data : DataFrame
+        The complete cases: the terms' columns and the outcome columns.
+    meta : list of dict
+        Per model column: ``variable``, ``term``, ``level``, ``reference``.
+    levels : dict of str -> Series
+        Per categorical or cut term: each complete case's level, categorical with the observed
+        levels in vocabulary order (for separation checks).
+    """
+
+    X: pd.DataFrame
+    data: pd.DataFrame
+    meta: list[dict]
+    levels: dict[str, pd.Series]
+
+
+def design_matrix(
+    cohort: pd.DataFrame, terms: Sequence[Term], outcome_cols: Sequence[str], warn: list[str], label: str
+) -> Design:
+    """The model matrix of ``terms`` on the patients with every term and outcome column known.
+
+    A reference level without patients is replaced by the commonest observed level, with a
+    warning appended to ``warn`` (prefixed ``label``). Values outside a term's levels raise
+    `AnalysisError` (missing-data codes must be nulls by now: `rait_registry.analysis.missing`).
+    """
+    cols = list(dict.fromkeys([t.column for t in terms] + list(outcome_cols)))
+    data = cohort[cols]
+    data = data[data.notna().all(axis=1)]
+    X = pd.DataFrame(index=data.index)
+    meta: list[dict] = []
+    levels_of: dict[str, pd.Series] = {}
+    for t in terms:
+        x = data[t.column]
+        if t.kind == "continuous":
+            X[t.variable] = pd.to_numeric(x, errors="coerce").astype(float)
+            meta.append(
+                dict(variable=t.variable, term=t.variable, level=f"per {t.unit}" if t.unit else None, reference=None)
+            )
+            continue
+        if t.kind == "cut":
+            lv = np.where(pd.to_numeric(x).astype(float) >= t.cut, f">={t.cut:g}", f"<{t.cut:g}")
+            x = pd.Series(lv, index=x.index)
+            levels, ref = [f"<{t.cut:g}", f">={t.cut:g}"], f"<{t.cut:g}"
+        else:
+            levels, ref = list(t.levels), t.reference
+            bad = sorted(set(x.astype(str)) - set(levels))
+            if bad:
+                raise AnalysisError(f"{t.column} holds values outside {levels}: {bad}; rebuild the marts.")
+        present = [lv for lv in levels if (x == lv).any()]
+        if ref not in present:
+            new_ref = max(present, key=lambda lv: int((x == lv).sum())) if present else None
+            warn.append(f"{label}: reference level {ref!r} of {t.variable} has no patient; using {new_ref!r} instead.")
+            ref = new_ref
+        levels_of[t.variable] = pd.Series(pd.Categorical(x, categories=present), index=x.index)
+        for lv in present:
+            if lv == ref:
+                continue
+            X[f"{t.variable}={lv}"] = (x == lv).astype(float)
+            meta.append(dict(variable=t.variable, term=f"{t.variable}={lv}", level=lv, reference=ref))
+    return Design(X, data, meta, levels_of)
+
+
+def select_terms(univariable: pd.DataFrame, terms: Sequence[Term], threshold: float, warn: list[str]) -> list[str]:
+    """The variables of the multivariable model: univariable p below ``threshold`` (any level of a
+    categorical term), at most one term per exposure family (the first that passes). Appends to
+    ``warn`` what was left out and why, or that nothing was selected."""
+    sel: list[str] = []
+    families: dict[str, str] = {}
+    for t in terms:
+        if not (univariable.loc[univariable["variable"] == t.variable, "p_value"] < threshold).any():
+            continue
+        if t.family is not None and t.family in families:
+            warn.append(
+                f"{t.variable} reached p < {threshold} but codes the same exposure as "
+                f"{families[t.family]} ({t.family}); only {families[t.family]} enters the "
+                "multivariable model."
+            )
+            continue
+        if t.family is not None:
+            families[t.family] = t.variable
+        sel.append(t.variable)
+    if not sel:
+        warn.append(
+            f"No characteristic reached p < {threshold} in univariable analysis; no multivariable model was fitted."
+        )
+    return sel
+
+
 @dataclass
 class _Model:
     rows: pd.DataFrame
@@ -589,14 +701,7 @@ class LogisticAnalysis:
             raise AnalysisError("Call LogisticAnalysis.fit(cohort) before reading its results.")
 
     def _configure(self, t: Term) -> Term:
-        if t.kind == "cut":
-            t = replace(t, cut=self.age_cut if t.column == "age_at_diagnosis_years" else t.cut)
-        if t.variable in self.reference_levels:
-            ref = self.reference_levels[t.variable]
-            if ref not in t.levels:
-                raise AnalysisError(f"Reference level {ref!r} of {t.variable} is not one of {list(t.levels)}.")
-            t = replace(t, reference=ref)
-        return t
+        return configure_term(t, self.age_cut, self.reference_levels)
 
     def _analyse(self, cohort: pd.DataFrame, terms: list[Term], warn: list[str]):
         uni_parts = []
@@ -605,79 +710,26 @@ class LogisticAnalysis:
             if model is not None:
                 uni_parts.append(model.rows)
         uni = pd.concat(uni_parts, ignore_index=True) if uni_parts else _empty()
-        sel: list[str] = []
-        families: dict[str, str] = {}
-        for t in terms:
-            if not (uni.loc[uni["variable"] == t.variable, "p_value"] < self.threshold).any():
-                continue
-            if t.family is not None and t.family in families:
-                warn.append(
-                    f"{t.variable} reached p < {self.threshold} but codes the same exposure as "
-                    f"{families[t.family]} ({t.family}); only {families[t.family]} enters the "
-                    "multivariable model."
-                )
-                continue
-            if t.family is not None:
-                families[t.family] = t.variable
-            sel.append(t.variable)
+        sel = select_terms(uni, terms, self.threshold, warn)
         if not sel:
-            warn.append(
-                f"No characteristic reached p < {self.threshold} in univariable analysis; "
-                "no multivariable model was fitted."
-            )
             return uni, _empty(), sel
         chosen = [t for t in terms if t.variable in sel]
         model = self._fit_model(cohort, chosen, warn, label="multivariable model")
         return uni, (model.rows if model is not None else _empty()), sel
 
     def _design(self, cohort: pd.DataFrame, terms: list[Term], warn: list[str], label: str):
-        cols = [t.column for t in terms]
-        data = cohort[cols + [self.outcome]].copy()
-        complete = data.notna().all(axis=1)
-        data = data[complete]
-        y = data[self.outcome].astype(float).to_numpy()
-        X = pd.DataFrame(index=data.index)
-        meta: list[dict] = []
+        d = design_matrix(cohort, terms, [self.outcome], warn, label)
+        y = d.data[self.outcome].astype(float).to_numpy()
         separated: list[str] = []
-        for t in terms:
-            x = data[t.column]
-            if t.kind == "continuous":
-                X[t.variable] = pd.to_numeric(x, errors="coerce").astype(float)
-                meta.append(
-                    dict(
-                        variable=t.variable, term=t.variable, level=f"per {t.unit}" if t.unit else None, reference=None
-                    )
-                )
-                continue
-            if t.kind == "cut":
-                lv = np.where(pd.to_numeric(x).astype(float) >= t.cut, f">={t.cut:g}", f"<{t.cut:g}")
-                x = pd.Series(lv, index=x.index)
-                levels, ref = [f"<{t.cut:g}", f">={t.cut:g}"], f"<{t.cut:g}"
-            else:
-                levels, ref = list(t.levels), t.reference
-                bad = sorted(set(x.astype(str)) - set(levels))
-                if bad:
-                    raise AnalysisError(f"{t.column} holds values outside {levels}: {bad}; rebuild the marts.")
-            present = [lv for lv in levels if (x == lv).any()]
-            if ref not in present:
-                new_ref = max(present, key=lambda lv: int((x == lv).sum())) if present else None
-                warn.append(
-                    f"{label}: reference level {ref!r} of {t.variable} has no patient; using {new_ref!r} instead."
-                )
-                ref = new_ref
-            for lv in present:
+        for variable, x in d.levels.items():
+            for lv in x.cat.categories:
                 ev = y[(x == lv).to_numpy()]
                 if ev.sum() == 0 or ev.sum() == len(ev):
                     separated.append(
-                        f"{t.variable} level {lv!r} has {'no' if ev.sum() == 0 else 'only'} "
+                        f"{variable} level {lv!r} has {'no' if ev.sum() == 0 else 'only'} "
                         f"events ({int(ev.sum())}/{len(ev)})"
                     )
-            for lv in present:
-                if lv == ref:
-                    continue
-                X[f"{t.variable}={lv}"] = (x == lv).astype(float)
-                meta.append(dict(variable=t.variable, term=f"{t.variable}={lv}", level=lv, reference=ref))
-        return X, y, meta, separated
+        return d.X, y, d.meta, separated
 
     def _fit_model(self, cohort: pd.DataFrame, terms: list[Term], warn: list[str], label: str) -> _Model | None:
         X, y, meta, separated = self._design(cohort, terms, warn, label)

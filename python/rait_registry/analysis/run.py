@@ -19,13 +19,15 @@ from typing import Any
 import pandas as pd
 
 from .. import __version__
+from ..exceptions import InsufficientDataError
 from ..warehouse import PublishedMarts, read_published
 from .config import DEFAULTS, AnalysisConfig
 from .cutpoints import CutpointScan
-from .jsonutil import jsonable
+from .jsonutil import jsonable, skipped
 from .logistic import LogisticAnalysis
 from .matching import PropensityMatcher
 from .missing import MISSING_CODES, as_missing, missing_code_counts
+from .risk_factors_cox import CoxRiskFactorAnalysis
 from .sensitivity import SensitivityAnalyses
 from .survival import SurvivalAnalysis
 from .tables import Table1, Table2, cohort_section
@@ -49,6 +51,8 @@ class AnalysisResult:
         results.json (JSON-ready, validated against the shipped schema).
     tables : dict of str -> DataFrame
         The tidy tables ``write`` puts under ``tables/``.
+    cox_risk_factors : CoxRiskFactorAnalysis or None
+        Table 3's Cox counterpart; None when it could not run (results.json says why).
 
     Examples
     --------
@@ -69,6 +73,7 @@ class AnalysisResult:
     sensitivity: SensitivityAnalyses | None
     results: dict[str, Any]
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    cox_risk_factors: CoxRiskFactorAnalysis | None = None
 
     @property
     def summary(self) -> pd.DataFrame:
@@ -180,6 +185,13 @@ def analyze(
     t1 = Table1(test_rule=config.test_rule).fit(cohort)
     t2 = Table2(test_rule=config.test_rule).fit(cohort, cycles)
     logistic = LogisticAnalysis(threshold=config.selection_threshold, age_cut=config.age_cut_years).fit(cohort)
+    cox: CoxRiskFactorAnalysis | None = None
+    try:
+        cox = CoxRiskFactorAnalysis(threshold=config.selection_threshold, age_cut=config.age_cut_years).fit(cohort)
+    except InsufficientDataError as exc:
+        cox_section = skipped(str(exc))
+    else:
+        cox_section = cox.to_dict()
     matcher = PropensityMatcher(
         covariates=config.matching_covariates,
         caliper=config.caliper,
@@ -201,6 +213,7 @@ def analyze(
         "table1": t1.to_dict(),
         "table2": t2.to_dict(),
         "logistic": logistic.to_dict(),
+        "cox_risk_factors": cox_section,
         "matching": matcher.to_dict(),
         "survival": survival.to_dict(),
         "cutpoints": cutpoints.to_dict(),
@@ -219,9 +232,11 @@ def analyze(
         results["sensitivity_options"] = sensitivity.options_dict()
         results.update(sensitivity.to_dict())
         tables.update(sensitivity.tables_)
+    if cox is not None:
+        tables.update(cox_univariable=cox.univariable_, cox_multivariable=cox.multivariable_)
     results = jsonable(results)
     validate_results(results)
-    return AnalysisResult(config, t1, t2, logistic, matcher, survival, cutpoints, sensitivity, results, tables)
+    return AnalysisResult(config, t1, t2, logistic, matcher, survival, cutpoints, sensitivity, results, tables, cox)
 
 
 def analyze_warehouse(

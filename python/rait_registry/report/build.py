@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import html
 import json
 import logging
 import math
@@ -47,6 +48,8 @@ from .html import (
     TableLayout,
     balance_table,
     categorical_test_note,
+    cox_reading,
+    cox_table,
     cutpoint_table,
     logistic_table,
     paper_table,
@@ -735,6 +738,15 @@ def build_report(
             counts.get("n_eligible"),
             "Table 3. Univariable and multivariable logistic regression of progression after RAIT",
         )
+        cox = res.get("cox_risk_factors") or {}
+        t3_cox = (
+            cox_table(
+                cox,
+                "Table 3 (time to event). Univariable and multivariable Cox regression of progression-free survival",
+            )
+            if cox and not cox.get("skipped")
+            else None
+        )
         layouts += [t1, t2, t3]
         analyses: list[tuple[str, str, Mapping[str, Any]]] = []
         if survival.get("overall"):
@@ -757,19 +769,27 @@ def build_report(
             else None
         )
         t_att = _attrition_table(data.attrition, crit)
-        for layout in [t_att, t1, t2, t3, t_surv, t_bal, t_cut]:
+        for layout in [t_att, t1, t2, t3, t3_cox, t_surv, t_bal, t_cut]:
             if layout is not None:
                 layout.to_frame().to_csv(tab_dir / f"paper_{layout.table_id}.csv", index=False)
 
         step("HTML")
         warn = [f"Table 3: {w}" for w in logistic.get("warnings") or []]
+        warn += [f"Table 3 (Cox): {w}" for w in cox.get("warnings") or []]
         for _key, title, analysis in analyses:
             warn += [f"{title}: {n}" for n in analysis.get("notes") or []]
         sections = [
             ("cohort", "Study cohort", figs["attrition"] + render_table(t_att)),
             ("table1", "Patient characteristics (Table 1)", render_table(t1)),
             ("table2", "RAIT and response (Table 2, Fig. 2)", render_table(t2) + figs["sankey"]),
-            ("table3", "Risk factors for progression (Table 3)", render_table(t3) + figs["forest"]),
+            (
+                "table3",
+                "Risk factors for progression (Table 3)",
+                render_table(t3)
+                + figs["forest"]
+                + (render_table(t3_cox) if t3_cox else "")
+                + (f'<p class="reading">{html.escape(cox_reading(cox))}</p>' if cox else ""),
+            ),
         ]
         if matching:
             sections.append(

@@ -29,6 +29,8 @@ __all__ = [
     "TableLayout",
     "balance_table",
     "categorical_test_note",
+    "cox_reading",
+    "cox_table",
     "cutpoint_table",
     "logistic_table",
     "paper_table",
@@ -188,10 +190,11 @@ def categorical_test_note(rule: str | None) -> str:
 # --------------------------------------------------------------------------- Table 3
 
 
-def _or_text(row: Mapping[str, Any] | None) -> tuple[str, str]:
+def _ratio_text(row: Mapping[str, Any] | None, key: str = "or") -> tuple[str, str]:
+    """``("est (lo-hi)", "p")`` of an odds or hazard ratio row (``key``: ``or`` or ``hr``)."""
     if row is None:
         return "", ""
-    est, lo, hi = finite_or_none(row.get("or")), finite_or_none(row.get("ci_low")), finite_or_none(row.get("ci_high"))
+    est, lo, hi = finite_or_none(row.get(key)), finite_or_none(row.get("ci_low")), finite_or_none(row.get("ci_high"))
     if est is None:
         return "not estimable", ""
     mark = " \u2020" if str(row.get("method") or "") == "firth" else ""
@@ -200,12 +203,13 @@ def _or_text(row: Mapping[str, Any] | None) -> tuple[str, str]:
     return f"{est:.3f} ({ci}){mark}", (format_p(p) if p is not None else "")
 
 
-def logistic_table(logistic: Mapping[str, Any], n_eligible: Any, caption: str) -> TableLayout:
-    """Table 3: univariable and multivariable odds ratios of progression, REF rows as the paper prints them."""
-    uni = [r for r in logistic.get("univariable") or [] if r.get("term") is not None]
-    multi = {str(r.get("term")): r for r in logistic.get("multivariable") or []}
+def _ratio_rows(
+    univariable: Sequence[Mapping[str, Any]], multivariable: Sequence[Mapping[str, Any]], key: str
+) -> list[Row]:
+    """Table 3's rows: a continuous term on one line; a categorical one as a header, its REF line and its levels."""
+    uni = [r for r in univariable if r.get("term") is not None]
+    multi = {str(r.get("term")): r for r in multivariable}
     multi_vars = {str(r.get("variable")) for r in multi.values()}
-    columns = ["Characteristic", "Univariable OR (95% CI)", "P value", "Multivariable OR (95% CI)", "P value "]
     out: list[Row] = []
     seen: set[str] = set()
     for r in uni:
@@ -215,15 +219,15 @@ def logistic_table(logistic: Mapping[str, Any], n_eligible: Any, caption: str) -
             level = r.get("level")
             label = variable_label(variable)
             label = f"{label} ({level})" if level else label
-            u_or, u_p = _or_text(r)
-            m_or, m_p = _or_text(multi.get(str(r["term"])))
+            u_est, u_p = _ratio_text(r, key)
+            m_est, m_p = _ratio_text(multi.get(str(r["term"])), key)
             out.append(
                 Row(
                     [
                         Cell(label, "label"),
-                        Cell(u_or, "uni_or", "num"),
+                        Cell(u_est, f"uni_{key}", "num"),
                         Cell(u_p, "uni_p", "num"),
-                        Cell(m_or, "multi_or", "num"),
+                        Cell(m_est, f"multi_{key}", "num"),
                         Cell(m_p, "multi_p", "num"),
                     ],
                     {"term": str(r["term"]), "variable": variable},
@@ -245,30 +249,37 @@ def logistic_table(logistic: Mapping[str, Any], n_eligible: Any, caption: str) -
                 Row(
                     [
                         Cell(level_label(reference), "level"),
-                        Cell("REF", "uni_or", "num"),
+                        Cell("REF", f"uni_{key}", "num"),
                         Cell(""),
-                        Cell("REF" if in_multi else "", "multi_or", "num"),
+                        Cell("REF" if in_multi else "", f"multi_{key}", "num"),
                         Cell(""),
                     ],
                     {"variable": variable, "level": str(reference)},
                     "reference",
                 )
             )
-        u_or, u_p = _or_text(r)
-        m_or, m_p = _or_text(multi.get(str(r["term"])))
+        u_est, u_p = _ratio_text(r, key)
+        m_est, m_p = _ratio_text(multi.get(str(r["term"])), key)
         out.append(
             Row(
                 [
                     Cell(level_label(r.get("level")), "level"),
-                    Cell(u_or, "uni_or", "num"),
+                    Cell(u_est, f"uni_{key}", "num"),
                     Cell(u_p, "uni_p", "num"),
-                    Cell(m_or, "multi_or", "num"),
+                    Cell(m_est, f"multi_{key}", "num"),
                     Cell(m_p, "multi_p", "num"),
                 ],
                 {"term": str(r["term"]), "variable": variable, "level": str(r.get("level"))},
                 "level",
             )
         )
+    return out
+
+
+def logistic_table(logistic: Mapping[str, Any], n_eligible: Any, caption: str) -> TableLayout:
+    """Table 3: univariable and multivariable odds ratios of progression, REF rows as the paper prints them."""
+    columns = ["Characteristic", "Univariable OR (95% CI)", "P value", "Multivariable OR (95% CI)", "P value "]
+    out = _ratio_rows(logistic.get("univariable") or [], logistic.get("multivariable") or [], "or")
     threshold = logistic.get("selection_threshold")
     notes = [
         f"Outcome: {logistic.get('outcome', 'pfs_event')} (progression or death after the first RAIT), "
@@ -281,6 +292,60 @@ def logistic_table(logistic: Mapping[str, Any], n_eligible: Any, caption: str) -
         "\u2020 Firth penalised-likelihood estimate (the maximum likelihood odds ratio does not exist: separation).",
     ]
     return TableLayout("table3", caption, columns, out, [n for n in notes if n])
+
+
+def cox_table(cox: Mapping[str, Any], caption: str) -> TableLayout:
+    """Table 3's Cox counterpart: univariable and multivariable hazard ratios of progression, laid out as Table 3."""
+    columns = ["Characteristic", "Univariable HR (95% CI)", "P value", "Multivariable HR (95% CI)", "P value "]
+    multivariable = cox.get("multivariable")
+    rows = multivariable if isinstance(multivariable, list) else []
+    out = _ratio_rows(cox.get("univariable") or [], rows, "hr")
+    threshold = cox.get("selection_threshold")
+    notes = [
+        f"Cox models of progression-free survival (pfs_months, pfs_event; Efron ties, Wald CI), "
+        f"n = {cox.get('n_obs')}, {cox.get('n_events')} events; same characteristics, reference levels and "
+        f"selection (univariable P < {threshold}) as Table 3.",
+        str(cox.get("interpretation") or ""),
+    ]
+    if isinstance(multivariable, Mapping) and multivariable.get("skipped"):
+        notes.append(f"No multivariable model: {multivariable.get('reason')}.")
+    notes += [f"{r['term']}: {r['note']}." for r in cox.get("univariable") or [] if r.get("note")]
+    return TableLayout("table3_cox", caption, columns, out, [n for n in notes if n])
+
+
+def _term_name(row: Mapping[str, Any]) -> str:
+    variable = variable_label(row.get("variable"))
+    level, reference = row.get("level"), row.get("reference")
+    if reference is None:
+        return f"{variable} ({level})" if level else variable
+    return f"{variable}: {level_label(level)} vs {level_label(reference)}"
+
+
+def cox_reading(cox: Mapping[str, Any]) -> str:
+    """One line for a clinician from Table 3's Cox counterpart (observational: "consistent with", never "shown")."""
+    if cox.get("skipped"):
+        return f"Cox models of progression not fitted: {cox.get('reason')}."
+    multivariable = cox.get("multivariable")
+    model, rows = "multivariable", multivariable if isinstance(multivariable, list) and multivariable else None
+    if rows is None:
+        model, rows = "univariable", list(cox.get("univariable") or [])
+    higher, lower, unclear = [], [], []
+    for r in rows:
+        hr, lo, hi = (finite_or_none(r.get(k)) for k in ("hr", "ci_low", "ci_high"))
+        if hr is None or lo is None or hi is None:
+            continue
+        text = f"{_term_name(r)} (HR {hr:.2f}, {lo:.2f}{DASH}{hi:.2f})"
+        (higher if lo > 1 else lower if hi < 1 else unclear).append(text)
+    parts = []
+    if higher:
+        parts.append("consistent with a higher hazard of progression: " + "; ".join(higher))
+    if lower:
+        parts.append("consistent with a lower hazard: " + "; ".join(lower))
+    if unclear:
+        parts.append("95% CI including 1 (no association, or one in either direction): " + "; ".join(unclear))
+    if not parts:
+        return f"No hazard ratio could be estimated in the {model} Cox model."
+    return f"Reading ({model} Cox model, time to progression): " + ". ".join(parts) + "."
 
 
 # --------------------------------------------------------------------------- survival, matching, cut-points
