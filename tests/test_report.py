@@ -445,3 +445,26 @@ def test_table3_cox_hazard_ratios_equal_results(rendered, report):
     for r in multi.values():
         if r["hr"] is not None:
             assert f"HR {r['hr']:.2f}" in reading, r["term"]
+
+
+def test_cohort_summary_and_censoring_rule_are_stated(rendered, report, demo_con):
+    _, results, _ = report
+    _, rows, text = rendered
+    summary = results["cohort_summary"]
+    cycles, follow = summary["m_rait_cycles"], summary["follow_up_months"]["overall"]
+    assert f"median of {cycles['median']:.0f} (range {cycles['min']:.0f}\u2013{cycles['max']:.0f}) RAIT cycles" in text
+    assert f"{follow['median']:.1f} (range {follow['min']:.1f}\u2013{follow['max']:.1f}) months" in text
+    (dead,) = demo_con.execute(
+        "select count(*) from marts.pfs join marts.analysis_cohort using (patient_id) where death_date is not null"
+    ).fetchone()
+    assert summary["deaths"]["overall"] == dead and f"deaths: {dead} (" in text
+    censoring = results["pfs_censoring"]
+    assert f"pfs_censoring = {censoring['rule']}" in text
+    sensitivity = censoring["last_contact_sensitivity"]
+    if sensitivity.get("skipped"):
+        assert sensitivity["reason"] in text
+    else:
+        for key in ("eligible", "matched"):
+            for group, g in sensitivity[key]["groups"].items():
+                cells = find_row(rows, "survival", analysis=f"last_contact_{key}", group=group)
+                assert_shows(cells["pfs_5y"].split("(")[0], [g["pfs_5y"]], f"{key} {group}", scale=100)

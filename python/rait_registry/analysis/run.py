@@ -23,6 +23,7 @@ from ..exceptions import InsufficientDataError
 from ..warehouse import PublishedMarts, read_published
 from .config import DEFAULTS, AnalysisConfig
 from .cutpoints import CutpointScan
+from .follow_up import censoring_rule, cohort_summary, last_contact_sensitivity, with_pfs
 from .jsonutil import jsonable, skipped
 from .logistic import LogisticAnalysis
 from .matching import PropensityMatcher
@@ -110,6 +111,8 @@ def warehouse_meta(marts: PublishedMarts, warehouse: str | Path | None = None) -
             dbt_invocation_id=run.get("dbt_invocation_id"),
             dbt_vars=run.get("dbt_vars") or {},
         )
+        if run.get("contract_revision") is not None and not pd.isna(run.get("contract_revision")):
+            meta["contract_revision"] = int(run["contract_revision"])
     return meta
 
 
@@ -145,6 +148,7 @@ def analyze(
     config: AnalysisConfig | None = None,
     *,
     meta: dict[str, Any] | None = None,
+    pfs: pd.DataFrame | None = None,
 ) -> AnalysisResult:
     """Run the study's analyses on the marts given as DataFrames.
 
@@ -157,7 +161,11 @@ def analyze(
     config : AnalysisConfig, optional
         The options; default: the declared defaults.
     meta : dict, optional
-        Provenance to record in results.json ``meta`` (the refresh read: `warehouse_meta`).
+        Provenance to record in results.json ``meta`` (the refresh read: `warehouse_meta`); its
+        ``contract_revision`` and ``dbt_vars`` say how PFS was censored (`censoring_rule`).
+    pfs : DataFrame, optional
+        ``marts.pfs``: the deaths (``cohort_summary``) and ``pfs_months_last_contact`` (the
+        censoring sensitivity analysis); without it those parts are skipped with a reason.
 
     Returns
     -------
@@ -177,6 +185,9 @@ def analyze(
     """
     config = config or DEFAULTS
     meta = dict(meta or {})
+    censoring = censoring_rule(meta)
+    meta["contract_revision"] = censoring["contract_revision"]
+    cohort_pfs = with_pfs(cohort, pfs)
     meta.update(
         package_version=__version__,
         analyzed_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -209,6 +220,7 @@ def analyze(
     results: dict[str, Any] = {
         "meta": meta,
         "cohort": cohort_section(cohort),
+        "cohort_summary": cohort_summary(cohort_pfs),
         "missing_data": missing_data_section(cohort),
         "table1": t1.to_dict(),
         "table2": t2.to_dict(),
@@ -216,6 +228,12 @@ def analyze(
         "cox_risk_factors": cox_section,
         "matching": matcher.to_dict(),
         "survival": survival.to_dict(),
+        "pfs_censoring": {
+            **censoring,
+            "last_contact_sensitivity": last_contact_sensitivity(
+                cohort_pfs, matcher.matched_cohort_, censoring["rule"], horizon=config.horizon_months
+            ),
+        },
         "cutpoints": cutpoints.to_dict(),
     }
     tables = {
@@ -225,6 +243,7 @@ def analyze(
         "logistic_multivariable": logistic.multivariable_,
         "matching_balance": matcher.balance_,
         "cutpoints": pd.DataFrame(results["cutpoints"]),
+        "cohort_summary": summary_table(results["cohort_summary"]),
     }
     sensitivity = None
     if config.sensitivity_analyses:
@@ -246,10 +265,26 @@ def analyze_warehouse(
 ) -> AnalysisResult:
     """Read the published marts (`read_published`), `analyze` them and, with ``out_dir``, write the results."""
     marts = read_published(warehouse)
-    result = analyze(marts.cohort, marts.cycles, config, meta=warehouse_meta(marts, warehouse))
+    result = analyze(marts.cohort, marts.cycles, config, meta=warehouse_meta(marts, warehouse), pfs=marts.pfs)
     if out_dir is not None:
         result.write(out_dir)
     return result
+
+
+def summary_table(summary: dict[str, Any]) -> pd.DataFrame:
+    """``tables/cohort_summary.csv``: one row per quantity and group (median, range or count)."""
+    rows = [{"quantity": "rait_cycles", "group": "m-RAIT", **summary["m_rait_cycles"]}]
+    names = {
+        "overall": "overall",
+        "o_rait": "o-RAIT",
+        "m_rait": "m-RAIT",
+        "ending_pfs": "overall, before any progression",
+    }
+    rows += [{"quantity": "follow_up_months", "group": names[k], **v} for k, v in summary["follow_up_months"].items()]
+    deaths = summary["deaths"]
+    if not deaths.get("skipped"):
+        rows += [{"quantity": "deaths", "group": names.get(k, k), "n": v} for k, v in deaths.items()]
+    return pd.DataFrame(rows, columns=["quantity", "group", "n", "median", "min", "max"])
 
 
 def validate_results(results: dict) -> None:

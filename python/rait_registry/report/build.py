@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import html
 import json
 import logging
 import math
@@ -48,11 +47,14 @@ from .html import (
     TableLayout,
     balance_table,
     categorical_test_note,
+    censoring_lines,
+    cohort_summary_lines,
     cox_reading,
     cox_table,
     cutpoint_table,
     logistic_table,
     paper_table,
+    paragraphs,
     render_figure,
     render_page,
     render_sensitivity_analyses,
@@ -493,6 +495,18 @@ def _five_year_row(cohort: pd.DataFrame, overall: Mapping[str, Any] | None, note
     )
 
 
+def _summary_boxes(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Header boxes from results.json ``cohort_summary``: median follow-up and deaths."""
+    boxes = []
+    median = F.finite_or_none(((summary.get("follow_up_months") or {}).get("overall") or {}).get("median"))
+    if median is not None:
+        boxes.append(("median follow-up, months", f"{median:.1f}"))
+    deaths = summary.get("deaths") or {}
+    if deaths and not deaths.get("skipped"):
+        boxes.append(("deaths", str(deaths.get("overall"))))
+    return boxes
+
+
 def _attrition_table(attrition: pd.DataFrame, labels: Mapping[str, str]) -> TableLayout:
     rows = []
     for r in attrition.itertuples(index=False):
@@ -757,6 +771,12 @@ def build_report(
             analyses.append(
                 (str(s.get("name")), f"Fig. {s.get('figure', '')}: {s.get('description', s.get('name'))}", s)
             )
+        censoring = res.get("pfs_censoring") or {}
+        last_contact = censoring.get("last_contact_sensitivity") or {}
+        for key, title in (("eligible", "Eligible cohort"), ("matched", "Matched cohort")):
+            entry = last_contact.get(key) or {}
+            if entry and not entry.get("skipped"):
+                analyses.append((f"last_contact_{key}", f"{title}, censored at last contact (sensitivity)", entry))
         t_surv = survival_table(analyses, "Progression-free survival") if analyses else None
         t_bal = (
             balance_table(matching, "Covariate balance before and after matching", dict(VARIABLE_LABELS))
@@ -779,7 +799,13 @@ def build_report(
         for _key, title, analysis in analyses:
             warn += [f"{title}: {n}" for n in analysis.get("notes") or []]
         sections = [
-            ("cohort", "Study cohort", figs["attrition"] + render_table(t_att)),
+            (
+                "cohort",
+                "Study cohort",
+                figs["attrition"]
+                + render_table(t_att)
+                + (paragraphs(cohort_summary_lines(res["cohort_summary"])) if res.get("cohort_summary") else ""),
+            ),
             ("table1", "Patient characteristics (Table 1)", render_table(t1)),
             ("table2", "RAIT and response (Table 2, Fig. 2)", render_table(t2) + figs["sankey"]),
             (
@@ -788,7 +814,7 @@ def build_report(
                 render_table(t3)
                 + figs["forest"]
                 + (render_table(t3_cox) if t3_cox else "")
-                + (f'<p class="reading">{html.escape(cox_reading(cox))}</p>' if cox else ""),
+                + (paragraphs([cox_reading(cox)]) if cox else ""),
             ),
         ]
         if matching:
@@ -803,7 +829,8 @@ def build_report(
             (
                 "survival",
                 "Progression-free survival (Figs. 3-4)",
-                (render_table(t_surv) if t_surv else "")
+                (paragraphs(censoring_lines(censoring, survival.get("overall"))) if censoring else "")
+                + (render_table(t_surv) if t_surv else "")
                 + figs["km_overall"]
                 + figs.get("km_matched", "")
                 + figs.get("km_subgroups", ""),
@@ -831,6 +858,7 @@ def build_report(
                 (M_RAIT, str(counts.get("n_m_rait"))),
                 ("progression events", str(int(pd.to_numeric(cohort["pfs_event"]).sum()))),
             ]
+            + _summary_boxes(res.get("cohort_summary") or {})
             + ([("matched pairs", str(matching.get("n_pairs")))] if matching else []),
             sections=sections,
             provenance=_provenance(data, generated_at),

@@ -29,11 +29,14 @@ __all__ = [
     "TableLayout",
     "balance_table",
     "categorical_test_note",
+    "censoring_lines",
+    "cohort_summary_lines",
     "cox_reading",
     "cox_table",
     "cutpoint_table",
     "logistic_table",
     "paper_table",
+    "paragraphs",
     "render_page",
     "render_table",
     "survival_table",
@@ -338,14 +341,14 @@ def cox_reading(cox: Mapping[str, Any]) -> str:
         (higher if lo > 1 else lower if hi < 1 else unclear).append(text)
     parts = []
     if higher:
-        parts.append("consistent with a higher hazard of progression: " + "; ".join(higher))
+        parts.append("Consistent with a higher hazard of progression: " + "; ".join(higher) + ".")
     if lower:
-        parts.append("consistent with a lower hazard: " + "; ".join(lower))
+        parts.append("Consistent with a lower hazard: " + "; ".join(lower) + ".")
     if unclear:
-        parts.append("95% CI including 1 (no association, or one in either direction): " + "; ".join(unclear))
+        parts.append("95% CI including 1 (no association, or one in either direction): " + "; ".join(unclear) + ".")
     if not parts:
         return f"No hazard ratio could be estimated in the {model} Cox model."
-    return f"Reading ({model} Cox model, time to progression): " + ". ".join(parts) + "."
+    return f"Reading ({model} Cox model, time to progression). " + " ".join(parts)
 
 
 # --------------------------------------------------------------------------- survival, matching, cut-points
@@ -476,6 +479,101 @@ def cutpoint_table(rows: Sequence[Mapping[str, Any]], caption: str) -> TableLayo
         "percentiles; the P value corrects for the search (it can exceed the nominal P of any single cut)."
     ]
     return TableLayout("cutpoints", caption, ["Variable", "Cut-point", "Statistic", "P value", "Method"], out, notes)
+
+
+def _median_range(entry: Mapping[str, Any] | None, digits: int = 1) -> str:
+    med, lo, hi = (finite_or_none((entry or {}).get(k)) for k in ("median", "min", "max"))
+    if med is None or lo is None or hi is None:
+        return "n/a"
+    return f"{med:.{digits}f} (range {lo:.{digits}f}{DASH}{hi:.{digits}f})"
+
+
+def cohort_summary_lines(summary: Mapping[str, Any]) -> list[str]:
+    """The cohort's numbers outside the tables (RAIT cycles, follow-up, deaths), then a one-line reading."""
+    cycles = summary.get("m_rait_cycles") or {}
+    follow = summary.get("follow_up_months") or {}
+    deaths = summary.get("deaths") or {}
+    o, m = follow.get("o_rait") or {}, follow.get("m_rait") or {}
+    death_text = (
+        f"deaths: not available ({deaths.get('reason')})"
+        if deaths.get("skipped")
+        else f"deaths: {deaths.get('overall')} (o-RAIT {deaths.get('o_rait')}, m-RAIT {deaths.get('m_rait')}"
+        + (f"; {deaths['ending_pfs']} before any progression" if deaths.get("ending_pfs") is not None else "")
+        + ")"
+    )
+    facts = (
+        f"m-RAIT patients received a median of {_median_range(cycles, 0)} RAIT cycles. Median follow-up from the "
+        f"first RAIT to death or last contact: {_median_range(follow.get('overall'))} months (o-RAIT "
+        f"{_median_range(o)}, m-RAIT {_median_range(m)}); {death_text}."
+    )
+    lo, hi = (
+        finite_or_none((follow.get("overall") or {}).get("min")),
+        finite_or_none((follow.get("overall") or {}).get("max")),
+    )
+    o_med, m_med = finite_or_none(o.get("median")), finite_or_none(m.get("median"))
+    if lo is None or hi is None or o_med is None or m_med is None:
+        return [facts]
+    reading = (
+        f"Reading: follow-up ranges from {lo:.0f} to {hi:.0f} months and its median differs between the groups "
+        f"({o_med:.1f} vs {m_med:.1f} months), so whether a patient has progressed depends partly on how long they "
+        "were watched; the time-to-event analyses (Kaplan-Meier, Cox) account for this, a yes/no outcome does not."
+    )
+    return [facts, reading]
+
+
+def _hr_ci(analysis: Mapping[str, Any]) -> tuple[float, float, float] | None:
+    values = tuple(finite_or_none(analysis.get(k)) for k in ("hr", "hr_ci_low", "hr_ci_high"))
+    return None if any(v is None for v in values) else values  # type: ignore[return-value]
+
+
+def censoring_lines(censoring: Mapping[str, Any], overall: Mapping[str, Any] | None) -> list[str]:
+    """The survival section's statement of the PFS censoring rule, and a reading of the last-contact sensitivity."""
+    revision, source = censoring.get("contract_revision"), str(censoring.get("source"))
+    rule = (
+        f"PFS without progression or death is {censoring.get('description')} "
+        f"(pfs_censoring = {censoring.get('rule')}; from {source}"
+        + (f"; contract revision {revision}" if revision is not None and "contract revision" not in source else "")
+        + ")."
+    )
+    sens = censoring.get("last_contact_sensitivity") or {}
+    if sens.get("skipped"):
+        return [rule, f"Sensitivity analysis with PFS censored at last contact: not run ({sens.get('reason')})."]
+    eligible = sens.get("eligible") or {}
+    now, alt = _hr_ci(overall or {}), _hr_ci(eligible)
+    if now is None or alt is None:
+        return [rule, "Sensitivity analysis with PFS censored at last contact: the hazard ratio is not estimable."]
+
+    def side(ci: tuple[float, float, float]) -> str:
+        return "above 1" if ci[1] > 1 else "below 1" if ci[2] < 1 else "including 1"
+
+    same = side(now) == side(alt)
+    pfs = "; ".join(
+        f"{g} {100 * a:.1f}% vs {100 * b:.1f}%"
+        for g in ("o-RAIT", "m-RAIT")
+        for a, b in [
+            (
+                finite_or_none(((overall or {}).get("groups") or {}).get(g, {}).get("pfs_5y")),
+                finite_or_none((eligible.get("groups") or {}).get(g, {}).get("pfs_5y")),
+            )
+        ]
+        if a is not None and b is not None
+    )
+    reading = (
+        f"Reading: m-RAIT vs o-RAIT HR {now[0]:.2f} ({now[1]:.2f}{DASH}{now[2]:.2f}) with the rule in force and "
+        f"{alt[0]:.2f} ({alt[1]:.2f}{DASH}{alt[2]:.2f}) censored at last contact"
+        + (f" (5-year PFS {pfs})" if pfs else "")
+        + (
+            "; both intervals lie on the same side of 1, so the comparison is consistent under either censoring rule."
+            if same
+            else "; the intervals fall on different sides of 1, so the comparison depends on the censoring rule."
+        )
+    )
+    return [rule, reading]
+
+
+def paragraphs(lines: Iterable[str], cls: str = "reading") -> str:
+    """Lines of generated text as ``<p>`` elements."""
+    return "".join(f'<p class="{cls}">{html.escape(line)}</p>' for line in lines)
 
 
 # --------------------------------------------------------------------------- HTML
