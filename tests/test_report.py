@@ -468,3 +468,16 @@ def test_cohort_summary_and_censoring_rule_are_stated(rendered, report, demo_con
             for group, g in sensitivity[key]["groups"].items():
                 cells = find_row(rows, "survival", analysis=f"last_contact_{key}", group=group)
                 assert_shows(cells["pfs_5y"].split("(")[0], [g["pfs_5y"]], f"{key} {group}", scale=100)
+
+
+def test_categorical_agreement_reading_flags_rows_the_choice_of_test_decides():
+    from rait_registry.report.html import categorical_agreement_reading
+
+    timing = {"variable": "metastasis_timing", "label": "Timing", "p_chi_square": 0.022, "p_chi_square_yates": 0.0647}
+    timing.update(p_g_test=0.0105, p_fisher_exact=0.0351)
+    sex = {"variable": "sex", "label": "Sex", "p_chi_square": 0.51, "p_chi_square_yates": 0.65, "p_fisher_exact": 0.55}
+    age = {"variable": "age_at_diagnosis_years", "label": "Age", "p_chi_square": None}
+    text = categorical_agreement_reading([timing, dict(timing, level="x"), sex, age])
+    assert text.count("Timing") == 1 and "Sex" not in text and "Age" not in text
+    assert "Timing (Pearson 0.022, Yates 0.065, likelihood ratio 0.011, Fisher 0.035)" in text
+    assert "same side" in categorical_agreement_reading([sex, age])

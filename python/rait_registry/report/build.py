@@ -46,6 +46,7 @@ from .html import (
     Row,
     TableLayout,
     balance_table,
+    categorical_agreement_reading,
     categorical_test_note,
     censoring_lines,
     cohort_summary_lines,
@@ -806,8 +807,16 @@ def build_report(
                 + render_table(t_att)
                 + (paragraphs(cohort_summary_lines(res["cohort_summary"])) if res.get("cohort_summary") else ""),
             ),
-            ("table1", "Patient characteristics (Table 1)", render_table(t1)),
-            ("table2", "RAIT and response (Table 2, Fig. 2)", render_table(t2) + figs["sankey"]),
+            (
+                "table1",
+                "Patient characteristics (Table 1)",
+                render_table(t1) + paragraphs([categorical_agreement_reading(res["table1"])]),
+            ),
+            (
+                "table2",
+                "RAIT and response (Table 2, Fig. 2)",
+                render_table(t2) + paragraphs([categorical_agreement_reading(res["table2"])]) + figs["sankey"],
+            ),
             (
                 "table3",
                 "Risk factors for progression (Table 3)",

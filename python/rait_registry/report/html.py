@@ -28,6 +28,7 @@ __all__ = [
     "Row",
     "TableLayout",
     "balance_table",
+    "categorical_agreement_reading",
     "categorical_test_note",
     "censoring_lines",
     "cohort_summary_lines",
@@ -187,6 +188,36 @@ def categorical_test_note(rule: str | None) -> str:
         "Mann-Whitney U test; Pearson \u03c7\u00b2 without continuity correction when every expected count is "
         f"\u2265 5, otherwise {sparse}. Fisher's test is exact. Each categorical row's Pearson, Yates (2 \u00d7 2), "
         "likelihood-ratio and Fisher P values are in results.json and tables/table1.csv, tables/table2.csv."
+    )
+
+
+#: results.json p-value columns of the categorical tests, with their display names.
+CATEGORICAL_P_COLUMNS: dict[str, str] = {
+    "p_chi_square": "Pearson",
+    "p_chi_square_yates": "Yates",
+    "p_g_test": "likelihood ratio",
+    "p_fisher_exact": "Fisher",
+}
+
+
+def categorical_agreement_reading(rows: Sequence[Mapping[str, Any]], alpha: float = 0.05) -> str:
+    """One line for a clinician: do the categorical tests agree on which side of ``alpha`` each P value lies?"""
+    split = []
+    for variable in dict.fromkeys(str(r.get("variable")) for r in rows):
+        first = next(r for r in rows if str(r.get("variable")) == variable)
+        ps = {name: finite_or_none(first.get(col)) for col, name in CATEGORICAL_P_COLUMNS.items()}
+        ps = {name: p for name, p in ps.items() if p is not None}
+        if len(ps) > 1 and min(ps.values()) < alpha <= max(ps.values()):
+            shown = ", ".join(f"{name} {format_p(p)}" for name, p in ps.items())
+            split.append(f"{first.get('label') or variable_label(variable)} ({shown})")
+    if not split:
+        return (
+            f"Reading: for every categorical row, the Pearson, Yates, likelihood-ratio and Fisher tests fall on the "
+            f"same side of P = {alpha:g}, so the choice of test does not change a conclusion."
+        )
+    return (
+        f"Reading: the choice of test decides which side of P = {alpha:g} these rows fall on, so treat them as "
+        "borderline: " + "; ".join(split) + "."
     )
 
 
