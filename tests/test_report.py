@@ -481,3 +481,24 @@ def test_categorical_agreement_reading_flags_rows_the_choice_of_test_decides():
     assert text.count("Timing") == 1 and "Sex" not in text and "Age" not in text
     assert "Timing (Pearson 0.022, Yates 0.065, likelihood ratio 0.011, Fisher 0.035)" in text
     assert "same side" in categorical_agreement_reading([sex, age])
+
+
+def test_censoring_reading_says_whether_the_rule_changes_the_comparison():
+    from rait_registry.report.html import censoring_lines
+
+    def analysis(hr, low, high):
+        return {"hr": hr, "hr_ci_low": low, "hr_ci_high": high, "groups": {"o-RAIT": {"pfs_5y": 0.9}}}
+
+    base = {"description": "censored at X", "rule": "last_assessment", "source": "the refresh", "contract_revision": 2}
+    rule, reading = censoring_lines(
+        {**base, "last_contact_sensitivity": {"eligible": analysis(1.9, 0.9, 4)}}, analysis(2.1, 1.1, 4)
+    )
+    assert rule.startswith("PFS without progression or death is censored at X (pfs_censoring = last_assessment")
+    assert "HR 2.10 (1.10\u20134.00)" in reading and "1.90 (0.90\u20134.00)" in reading
+    assert "depends on the censoring rule" in reading and "o-RAIT 90.0% vs 90.0%" in reading
+    _, same = censoring_lines(
+        {**base, "last_contact_sensitivity": {"eligible": analysis(1.9, 0.9, 4)}}, analysis(1.5, 0.8, 3)
+    )
+    assert "both intervals include 1" in same and "shown" not in same
+    skipped = censoring_lines({**base, "last_contact_sensitivity": {"skipped": True, "reason": "no column"}}, None)
+    assert skipped[1] == "Sensitivity analysis with PFS censored at last contact: not run (no column)."

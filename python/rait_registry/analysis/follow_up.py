@@ -51,8 +51,8 @@ PFS_COLUMNS: tuple[str, ...] = ("death_date", "event_type", "pfs_months_last_con
 
 #: What each censoring rule means (docs/specification.md section 2, "PFS").
 CENSORING_RULES: dict[str, str] = {
-    "last_assessment": "censored at the last disease assessment (the latest imaging study from the first RAIT to "
-    "last contact; the first RAIT when there is none)",
+    "last_assessment": "censored at the last disease assessment: the latest imaging study from the first RAIT to "
+    "last contact, or the first RAIT when there is none",
     "last_contact": "censored at the last contact (revision 1), crediting months without any disease assessment",
 }
 

@@ -575,7 +575,10 @@ def censoring_lines(censoring: Mapping[str, Any], overall: Mapping[str, Any] | N
         return [rule, "Sensitivity analysis with PFS censored at last contact: the hazard ratio is not estimable."]
 
     def side(ci: tuple[float, float, float]) -> str:
-        return "above 1" if ci[1] > 1 else "below 1" if ci[2] < 1 else "including 1"
+        return "above" if ci[1] > 1 else "below" if ci[2] < 1 else "across"
+
+    def one(ci: tuple[float, float, float]) -> str:
+        return {"above": "lies above 1", "below": "lies below 1", "across": "includes 1"}[side(ci)]
 
     same = side(now) == side(alt)
     pfs = "; ".join(
@@ -594,9 +597,11 @@ def censoring_lines(censoring: Mapping[str, Any], overall: Mapping[str, Any] | N
         f"{alt[0]:.2f} ({alt[1]:.2f}{DASH}{alt[2]:.2f}) censored at last contact"
         + (f" (5-year PFS {pfs})" if pfs else "")
         + (
-            "; both intervals lie on the same side of 1, so the comparison is consistent under either censoring rule."
+            f"; both intervals {one(now).replace('lies', 'lie').replace('includes', 'include')}, so the comparison is "
+            "consistent under either censoring rule."
             if same
-            else "; the intervals fall on different sides of 1, so the comparison depends on the censoring rule."
+            else f"; the interval {one(now)} with the rule in force and {one(alt)} censored at last contact, so the "
+            "comparison depends on the censoring rule."
         )
     )
     return [rule, reading]
