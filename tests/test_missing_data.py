@@ -19,6 +19,8 @@ from rait_registry.exceptions import StatisticsWarning
 
 from .frozen_data import read_frozen_csv
 
+pytestmark = pytest.mark.filterwarnings("ignore::rait_registry.exceptions.StatisticsWarning")
+
 #: Patients (rows of the stand-in) whose status is overwritten: two o-RAIT, one m-RAIT, one of each status.
 UNKNOWN_ROWS = [0, 1, 5]
 

@@ -279,20 +279,22 @@ fit_rows <- function(tl, method = c("auto", "ml", "firth")) {
   list(rows = rows, separation = sep)
 }
 
-analyse <- function(tl) {
+# univariable models, selection (p < THRESHOLD, first passing term of an exposure family) and the
+# multivariable model; `fit` is fit_rows (logistic) or cox_rows (an unestimable model has p NA)
+analyse <- function(tl, fit = fit_rows) {
   uni <- list(); sel <- character(0); fam <- character(0)
   for (t in tl) {
-    r <- fit_rows(list(t))
+    r <- fit(list(t))
     for (row in r$rows) uni[[length(uni) + 1]] <- c(list(variable = t$variable), row)
-    if (any(sapply(r$rows, function(x) x$p_value < THRESHOLD))) {
+    if (any(sapply(r$rows, function(x) x$p_value) < THRESHOLD, na.rm = TRUE)) {
       if (!is.null(t$family) && t$family %in% fam) next
       if (!is.null(t$family)) fam <- c(fam, t$family)
       sel <- c(sel, t$variable)
     }
   }
   chosen <- Filter(function(t) t$variable %in% sel, tl)
-  multi <- if (length(chosen)) fit_rows(chosen)$rows else list()
-  list(univariable = uni, selected = sel, multivariable = multi)
+  multi <- if (length(chosen)) fit(chosen) else list(rows = list(), estimable = FALSE)
+  list(univariable = uni, selected = sel, multivariable = multi$rows, multivariable_estimable = multi$estimable)
 }
 
 # ----------------------------------------------------------------------------- Table 3, Cox counterpart
@@ -314,23 +316,6 @@ cox_rows <- function(tl) {
     p_value = 2 * pnorm(-abs(b[[j]] / se[[j]])), coef = b[[j]], se = se[[j]], n_obs = n, n_events = nev,
     estimable = TRUE))
   list(rows = rows, estimable = TRUE)
-}
-
-cox_analyse <- function(tl) {
-  uni <- list(); sel <- character(0); fam <- character(0)
-  for (t in tl) {
-    r <- cox_rows(list(t))
-    for (row in r$rows) uni[[length(uni) + 1]] <- c(list(variable = t$variable), row)
-    ps <- sapply(r$rows, function(x) x$p_value)
-    if (r$estimable && any(ps < THRESHOLD)) {
-      if (!is.null(t$family) && t$family %in% fam) next
-      if (!is.null(t$family)) fam <- c(fam, t$family)
-      sel <- c(sel, t$variable)
-    }
-  }
-  chosen <- Filter(function(t) t$variable %in% sel, tl)
-  multi <- if (length(chosen)) cox_rows(chosen) else list(rows = list(), estimable = FALSE)
-  list(univariable = uni, selected = sel, multivariable = multi$rows, multivariable_estimable = multi$estimable)
 }
 
 main <- analyse(terms)
@@ -372,7 +357,7 @@ out <- list(
                   univariable_firth = uni_firth,
                   sensitivity = list(univariable = sens$univariable, selected = sens$selected,
                                      multivariable = sens$multivariable)),
-  cox = cox_analyse(terms),
+  cox = analyse(terms, cox_rows),
   firth_case = firth_case,
   fisher_cases = fisher_cases)
 dir.create(dirname(out_path), showWarnings = FALSE, recursive = TRUE)
