@@ -97,7 +97,7 @@ def test_separation_is_detected_and_firth_used(fitted):
     uni = fitted.univariable_.set_index("term")
     assert uni.loc["histology=FTC", "method"] == "firth"  # FTC: no event
     assert uni.loc["n_stage_max=N1a", "method"] == "firth"  # N0 and N1a: no event
-    assert uni.loc["sex=M", "method"] == "ml"
+    assert uni.loc["sex=F", "method"] == "ml"
     assert np.isfinite(uni.loc["histology=FTC", ["or", "ci_low", "ci_high"]].astype(float)).all()
     sep = [w for w in fitted.warnings_ if "separation" in w]
     assert any(w.startswith("univariable histology") and "'FTC' has no events (0/3)" in w for w in sep)
@@ -132,10 +132,10 @@ def test_firth_never_keeps_ml_and_says_it_is_meaningless(cohort):
 def test_reference_level_override_inverts_the_odds_ratio(cohort, fitted):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        la = LogisticAnalysis(reference_levels={"sex": "M"}, sensitivity=False).fit(cohort)
-    a = fitted.univariable_.set_index("term").loc["sex=M"]
-    b = la.univariable_.set_index("term").loc["sex=F"]
-    assert b["reference"] == "M"
+        la = LogisticAnalysis(reference_levels={"sex": "F"}, sensitivity=False).fit(cohort)
+    a = fitted.univariable_.set_index("term").loc["sex=F"]
+    b = la.univariable_.set_index("term").loc["sex=M"]
+    assert b["reference"] == "F"
     assert b["or"] == pytest.approx(1 / a["or"], rel=1e-9)
     assert (b["ci_low"], b["ci_high"]) == pytest.approx((1 / a["ci_high"], 1 / a["ci_low"]), rel=1e-9)
     assert b["p_value"] == pytest.approx(a["p_value"], rel=1e-9)
@@ -240,3 +240,21 @@ def test_firth_refuses_bad_input():
         FirthLogisticRegression().fit(pd.DataFrame({"x": [1.0, 2.0, 3.0]}), [0, 2, 1])
     with pytest.raises(AnalysisError, match="rank-deficient"):
         FirthLogisticRegression().fit(pd.DataFrame({"x": [1.0, 1.0, 1.0, 1.0]}), [0, 1, 0, 1])
+
+
+def test_reference_levels_are_the_papers(ffitted):
+    """Table 3's REF rows as the paper prints them: < 45 years, Male, PTC, T1 + T2, N0, Neither, Metachronous."""
+    refs = ffitted.univariable_.dropna(subset=["reference"]).groupby("variable")["reference"].first().to_dict()
+    assert refs == {
+        "age_at_diagnosis": "<45",
+        "sex": "M",
+        "histology": "PTC",
+        "t_stage_group": "T1+T2",
+        "n_stage_max": "N0",
+        "local_disease_status": "neither",
+        "metastasis_timing": "metachronous",
+        "rait_group": "o-RAIT",
+    }
+    terms = set(ffitted.univariable_["term"])
+    assert {"sex=F", "metastasis_timing=synchronous"} <= terms
+    assert not {"sex=M", "metastasis_timing=metachronous"} & terms

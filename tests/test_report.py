@@ -420,3 +420,85 @@ def test_study_parameters_mark_overrides():
     assert rows["micromet_max_mm"] == ("8", "10", True)
     assert rows["early_pd_exclusion_days"] == ("183", "183", False)
     assert all(not o for _, _, o in (v for k, v in rows.items() if k != "micromet_max_mm"))
+
+
+def test_table3_cox_hazard_ratios_equal_results(rendered, report):
+    _, results, _ = report
+    _, rows, _ = rendered
+    cox = results["cox_risk_factors"]
+    multi = {r["term"]: r for r in cox["multivariable"]} if isinstance(cox["multivariable"], list) else {}
+    assert cox["univariable"], "no univariable Cox rows to check"
+    for r in cox["univariable"]:
+        cells = find_row(rows, "table3_cox", term=r["term"])
+        for prefix, row in (("uni", r), ("multi", multi.get(r["term"]))):
+            if row is None:
+                assert cells[f"{prefix}_hr"] == "", r["term"]
+            elif row["hr"] is None:
+                assert cells[f"{prefix}_hr"] == "not estimable", r["term"]
+            else:
+                assert_shows(cells[f"{prefix}_hr"], [row["hr"], row["ci_low"], row["ci_high"]], f"{r['term']} {prefix}")
+                assert_shows(cells[f"{prefix}_p"], [row["p_value"]], f"{r['term']} {prefix} p")
+    _, _, text = rendered
+    assert cox["interpretation"] in text  # which model accounts for unequal follow-up
+    reading = next(line for line in text.splitlines() if line.startswith("Reading (") and "Cox model" in line)
+    assert "shown" not in reading
+    for r in multi.values():
+        if r["hr"] is not None:
+            assert f"HR {r['hr']:.2f}" in reading, r["term"]
+
+
+def test_cohort_summary_and_censoring_rule_are_stated(rendered, report, demo_con):
+    _, results, _ = report
+    _, rows, text = rendered
+    summary = results["cohort_summary"]
+    cycles, follow = summary["m_rait_cycles"], summary["follow_up_months"]["overall"]
+    assert f"median of {cycles['median']:.0f} (range {cycles['min']:.0f}\u2013{cycles['max']:.0f}) RAIT cycles" in text
+    assert f"{follow['median']:.1f} (range {follow['min']:.1f}\u2013{follow['max']:.1f}) months" in text
+    (dead,) = demo_con.execute(
+        "select count(*) from marts.pfs join marts.analysis_cohort using (patient_id) where death_date is not null"
+    ).fetchone()
+    assert summary["deaths"]["overall"] == dead and f"deaths: {dead} (" in text
+    censoring = results["pfs_censoring"]
+    assert f"pfs_censoring = {censoring['rule']}" in text
+    sensitivity = censoring["last_contact_sensitivity"]
+    if sensitivity.get("skipped"):
+        assert sensitivity["reason"] in text
+    else:
+        for key in ("eligible", "matched"):
+            for group, g in sensitivity[key]["groups"].items():
+                cells = find_row(rows, "survival", analysis=f"last_contact_{key}", group=group)
+                assert_shows(cells["pfs_5y"].split("(")[0], [g["pfs_5y"]], f"{key} {group}", scale=100)
+
+
+def test_categorical_agreement_reading_flags_rows_the_choice_of_test_decides():
+    from rait_registry.report.html import categorical_agreement_reading
+
+    timing = {"variable": "metastasis_timing", "label": "Timing", "p_chi_square": 0.022, "p_chi_square_yates": 0.0647}
+    timing.update(p_g_test=0.0105, p_fisher_exact=0.0351)
+    sex = {"variable": "sex", "label": "Sex", "p_chi_square": 0.51, "p_chi_square_yates": 0.65, "p_fisher_exact": 0.55}
+    age = {"variable": "age_at_diagnosis_years", "label": "Age", "p_chi_square": None}
+    text = categorical_agreement_reading([timing, dict(timing, level="x"), sex, age])
+    assert text.count("Timing") == 1 and "Sex" not in text and "Age" not in text
+    assert "Timing (Pearson 0.022, Yates 0.065, likelihood ratio 0.011, Fisher 0.035)" in text
+    assert "same side" in categorical_agreement_reading([sex, age])
+
+
+def test_censoring_reading_says_whether_the_rule_changes_the_comparison():
+    from rait_registry.report.html import censoring_lines
+
+    def analysis(hr, low, high):
+        return {"hr": hr, "hr_ci_low": low, "hr_ci_high": high, "groups": {"o-RAIT": {"pfs_5y": 0.9}}}
+
+    base = {"description": "censored at X", "rule": "last_assessment", "source": "the refresh", "contract_revision": 2}
+    rule, reading = censoring_lines(
+        {**base, "last_contact_sensitivity": {"eligible": analysis(1.9, 0.9, 4)}}, analysis(2.1, 1.1, 4)
+    )
+    assert rule.startswith("PFS without progression or death is censored at X (pfs_censoring = last_assessment")
+    assert "HR 2.10 (1.10\u20134.00)" in reading and "1.90 (0.90\u20134.00)" in reading
+    assert "depends on the censoring rule" in reading and "o-RAIT 90.0% vs 90.0%" in reading
+    _, same = censoring_lines(
+        {**base, "last_contact_sensitivity": {"eligible": analysis(1.9, 0.9, 4)}}, analysis(1.5, 0.8, 3)
+    )
+    assert "both intervals include 1" in same and "shown" not in same
+    skipped = censoring_lines({**base, "last_contact_sensitivity": {"skipped": True, "reason": "no column"}}, None)
+    assert skipped[1] == "Sensitivity analysis with PFS censored at last contact: not run (no column)."

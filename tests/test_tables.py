@@ -21,11 +21,15 @@ import pytest
 
 from rait_registry.analysis.formatting import format_p
 from rait_registry.analysis.hypothesis_tests import (
+    categorical_tests,
+    chosen_test,
     compare_categorical,
     fisher_exact_rxc,
+    g_test,
     mann_whitney,
     paired_ordinal_tests,
     pearson_chi2,
+    yates_chi2,
 )
 from rait_registry.analysis.tables import (
     Table1,
@@ -36,7 +40,7 @@ from rait_registry.analysis.tables import (
     table1,
     table2,
 )
-from rait_registry.exceptions import AnalysisError, InsufficientDataError
+from rait_registry.exceptions import AnalysisError, InsufficientDataError, StatisticsWarning
 
 from .frozen_data import FROZEN, REFERENCES, load_frozen
 
@@ -89,7 +93,11 @@ def _check_continuous(df: pd.DataFrame, variable: str, r: dict) -> None:
     assert row["n_missing"] == r["n_missing"]
 
 
-def _check_categorical(df: pd.DataFrame, variable: str, r: dict) -> None:
+#: results.json column of each test's p-value -> its key in the R reference
+R_P_KEYS = {"p_chi_square": "chisq_p", "p_chi_square_yates": "yates_p", "p_g_test": "g_p", "p_fisher_exact": "fisher_p"}
+
+
+def _check_categorical(df: pd.DataFrame, variable: str, r: dict, rule: str = "") -> None:
     rows = df[df["variable"] == variable]
     for i, level in enumerate(r["levels"]):
         row = _single(df, variable, level)
@@ -100,8 +108,15 @@ def _check_categorical(df: pd.DataFrame, variable: str, r: dict) -> None:
     else:
         assert "missing" not in set(rows["level"])
     assert (rows["n_missing"] == r["n_missing"]).all()
-    assert (rows["test"] == r["chosen_test"]).all()
-    assert rows["p_value"].to_numpy() == pytest.approx(np.full(len(rows), r["chosen_p"]), rel=REL)
+    assert (rows["test"] == r[f"chosen_test{rule}"]).all()
+    assert rows["p_value"].to_numpy() == pytest.approx(np.full(len(rows), r[f"chosen_p{rule}"]), rel=REL)
+    # every test's p-value rides beside the one the rule shows (Yates: 2 x 2 tables only)
+    assert rows["min_expected"].to_numpy() == pytest.approx(np.full(len(rows), r["min_expected"]), rel=REL)
+    for column, key in R_P_KEYS.items():
+        if r[key] is None:
+            assert rows[column].isna().all(), (variable, column)
+        else:
+            assert rows[column].to_numpy() == pytest.approx(np.full(len(rows), r[key]), rel=REL), (variable, column)
 
 
 # --------------------------------------------------------------------------- Table 1
@@ -124,11 +139,24 @@ def test_table1_categorical_rows_match_r(ft1, ref, variable):
     _check_categorical(ft1, variable, ref["table1"]["categorical"][variable])
 
 
-def test_table1_uses_fisher_for_sparse_rxc_and_chi_square_otherwise(t1):
+@pytest.mark.parametrize(
+    "variable",
+    ["sex", "histology", "t_stage_group", "n_stage_max", "ata_risk", "local_disease_status", "metastasis_timing"],
+)
+def test_table1_revision_1_rule_matches_r(frozen, ref, variable):
+    """--test-rule pearson_fisher: exact Fisher for every table with an expected count below 5."""
+    ft1_r1 = table1(frozen.cohort, test_rule="pearson_fisher")
+    _check_categorical(ft1_r1, variable, ref["table1"]["categorical"][variable], rule="_r1")
+
+
+def test_table1_uses_yates_for_sparse_2x2_fisher_for_sparse_rxc_and_chi_square_otherwise(t1, cohort):
     tests = t1.groupby("variable")["test"].first()
     assert tests["local_disease_status"] == "fisher_exact"  # 3 x 2 with expected < 5
     assert tests["n_stage_max"] == "fisher_exact"
+    assert tests["metastasis_timing"] == "chi_square_yates"  # 2 x 2 with expected 4.87
     assert tests["sex"] == "chi_square"
+    r1 = table1(cohort, test_rule="pearson_fisher")
+    assert r1.groupby("variable")["test"].first()["metastasis_timing"] == "fisher_exact"
 
 
 def test_table1_percentages_use_testable_denominator(t1, cohort):
@@ -215,10 +243,12 @@ def test_table2_interval_ignores_cycles_outside_the_cohort(cohort, cycles, t2):
 
 
 @pytest.mark.parametrize("variable", ["first_response", "last_response"])
-def test_table2_response_rows_match_r(ft2, ref, variable):
+def test_table2_response_rows_match_r(frozen, ft2, ref, variable):
     _check_categorical(ft2, variable, ref["table2"]["categorical"][variable])
     ne = _single(ft2, variable, "NE")
     assert ne["statistic"] == "n"
+    ft2_r1 = table2(frozen.cohort, frozen.cycles, test_rule="pearson_fisher")
+    _check_categorical(ft2_r1, variable, ref["table2"]["categorical"][variable], rule="_r1")
 
 
 def test_table2_paired_rows_match_r(ft2, ref):
@@ -275,15 +305,51 @@ def test_fisher_rxc_refuses_huge_enumerations():
         fisher_exact_rxc([[10, 10, 10], [10, 10, 10], [10, 10, 10]], max_tables=100)
 
 
-def test_compare_categorical_switches_on_expected_count():
+def test_compare_categorical_switches_on_expected_count_and_shape():
     assert compare_categorical([[20, 25], [30, 22]]).test == "chi_square"
     sparse = compare_categorical([[20, 25], [30, 22], [1, 3]])
     assert sparse.test == "fisher_exact" and sparse.detail["min_expected"] < 5
+    sparse_2x2 = compare_categorical([[20, 25], [1, 3]])
+    assert sparse_2x2.test == "chi_square_yates" and sparse_2x2.detail["rule"] == "pearson_yates_fisher"
+    assert sparse_2x2.p_value == pytest.approx(yates_chi2([[20, 25], [1, 3]]).p_value)
+    r1 = compare_categorical([[20, 25], [1, 3]], rule="pearson_fisher")
+    assert r1.test == "fisher_exact" and r1.p_value == pytest.approx(fisher_exact_rxc([[20, 25], [1, 3]]).p_value)
+    assert set(sparse_2x2.detail["p_values"]) == {"chi_square", "chi_square_yates", "g_test", "fisher_exact"}
+    assert sparse.detail["p_values"]["chi_square_yates"] is None  # Yates: 2 x 2 only
     # a level empty in both groups does not change the test
     assert compare_categorical([[20, 25], [30, 22], [0, 0]]).p_value == pytest.approx(
         pearson_chi2([[20, 25], [30, 22]]).p_value
     )
     assert compare_categorical([[5, 7], [0, 0]]).test == "none"
+    with pytest.raises(AnalysisError, match="test rule"):
+        compare_categorical([[20, 25], [30, 22]], rule="fisher")
+
+
+def test_chosen_test_is_the_rule_at_its_boundary():
+    # expected count exactly 5 is not "below 5": Pearson
+    assert chosen_test((2, 2), 5.0, "pearson_yates_fisher") == "chi_square"
+    assert chosen_test((2, 2), 4.999, "pearson_yates_fisher") == "chi_square_yates"
+    assert chosen_test((3, 2), 4.999, "pearson_yates_fisher") == "fisher_exact"
+    assert chosen_test((2, 2), 4.999, "pearson_fisher") == "fisher_exact"
+    assert chosen_test((3, 2), 5.0, "pearson_fisher") == "chi_square"
+
+
+def test_yates_and_g_test_on_hand_worked_tables():
+    # 2 x 2 [[10, 3], [2, 15]]: expected [[5.2, 7.8], [6.8, 10.2]], |O - E| = 4.8 everywhere
+    e = np.array([[5.2, 7.8], [6.8, 10.2]])
+    o = np.array([[10, 3], [2, 15]])
+    assert yates_chi2(o).statistic == pytest.approx((((4.8 - 0.5) ** 2) / e).sum())
+    assert pearson_chi2(o).statistic == pytest.approx(((4.8**2) / e).sum())
+    assert g_test(o).statistic == pytest.approx(2 * (o * np.log(o / e)).sum())
+    # an empty cell contributes 0 to G (0 log 0 = 0)
+    o0 = np.array([[4, 0], [2, 6]])
+    e0 = np.outer(o0.sum(1), o0.sum(0)) / o0.sum()
+    assert g_test(o0).statistic == pytest.approx(2 * sum(x * np.log(x / y) for x, y in zip(o0.flat, e0.flat) if x))
+    with pytest.raises(AnalysisError, match="2 x 2"):
+        yates_chi2([[1, 2], [3, 4], [5, 6]])
+    assert categorical_tests([[3, 0], [0, 0]]) == dict.fromkeys(
+        ("chi_square", "chi_square_yates", "g_test", "fisher_exact")
+    )
 
 
 @pytest.mark.parametrize(
@@ -338,3 +404,39 @@ def test_r_reference_is_current_for_the_frozen_cohort(tmp_path, name):
     fresh["meta"].pop("created")
     committed["meta"].pop("created")
     assert fresh == committed
+
+
+# --------------------------------------------------------------------------- missing-data codes
+
+
+def _local_status_frame() -> pd.DataFrame:
+    """o-RAIT: 10 neither, 2 recurrence, 1 persistent, 2 unknown; m-RAIT: 12, 4, 7, 1 unknown, 1 null."""
+    spec = {
+        "o-RAIT": [("neither", 10), ("local_recurrence", 2), ("local_persistent", 1), ("unknown", 2)],
+        "m-RAIT": [("neither", 12), ("local_recurrence", 4), ("local_persistent", 7), ("unknown", 1), (None, 1)],
+    }
+    rows = [(group, status) for group, levels in spec.items() for status, n in levels for _ in range(n)]
+    return pd.DataFrame(
+        {
+            "patient_id": [f"P{i:03d}" for i in range(len(rows))],
+            "rait_group": [g for g, _ in rows],
+            "local_disease_status": [s for _, s in rows],
+        }
+    )
+
+
+def test_unknown_local_disease_status_is_a_missing_row_never_a_level():
+    from rait_registry.analysis.tables import TABLE1_CHARACTERISTICS
+
+    local = [c for c in TABLE1_CHARACTERISTICS if c.variable == "local_disease_status"]
+    with pytest.warns(StatisticsWarning, match=r"3 patient\(s\) with local_disease_status 'unknown'"):
+        t = Table1(local).fit(_local_status_frame()).summary
+    assert t["level"].tolist() == ["neither", "local_recurrence", "local_persistent", "missing"]
+    missing = _single(t, "local_disease_status", "missing")
+    assert (missing["overall"], missing["o_rait"], missing["m_rait"]) == (4, 2, 2)  # unknown + null
+    assert missing["statistic"] == "n" and (t["n_missing"] == 4).all()
+    # the test and the percentages use the 36 patients with a known status only
+    expected = compare_categorical([[10, 12], [2, 4], [1, 7]])
+    assert t["test"].iloc[0] == expected.test
+    assert t["p_value"].to_numpy() == pytest.approx(np.full(4, expected.p_value))
+    assert _single(t, "local_disease_status", "neither")["o_rait_pct"] == pytest.approx(100 * 10 / 13)

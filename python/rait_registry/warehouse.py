@@ -178,6 +178,9 @@ class PublishedMarts:
         The latest row of ``history.refresh_runs`` (`latest_refresh`); None without history.
     n_quarantined_rows : int or None
         Distinct source rows in ``quarantine.rejected_rows``; None without that table.
+    pfs : DataFrame or None
+        ``marts.pfs`` of the cohort's patients in ``patient_id`` order (deaths, the PFS end under
+        both censoring rules); None without that mart.
     """
 
     path: Path
@@ -186,6 +189,7 @@ class PublishedMarts:
     attrition: pd.DataFrame
     refresh: dict[str, Any] | None
     n_quarantined_rows: int | None
+    pfs: pd.DataFrame | None = None
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
@@ -214,7 +218,7 @@ def latest_refresh(con: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:
 
 
 def read_published(path: str | Path | None = None) -> PublishedMarts:
-    """Read the analysis marts, the latest refresh and the quarantine count (read-only).
+    """Read the analysis marts (and ``marts.pfs`` when present), the latest refresh and the quarantine count (read-only).
 
     Raises
     ------
@@ -237,6 +241,12 @@ def read_published(path: str | Path | None = None) -> PublishedMarts:
             "join marts.analysis_cohort as cohort using (patient_id) order by patient_id, cycle_number"
         ).df()
         attrition = con.execute("select * from marts.cohort_attrition order by step").df()
+        pfs = None
+        if table_exists(con, "marts", "pfs"):
+            pfs = con.execute(
+                "select pfs.* from marts.pfs as pfs "
+                "join marts.analysis_cohort as cohort using (patient_id) order by patient_id"
+            ).df()
         quarantined = None
         if table_exists(con, "quarantine", "rejected_rows"):
             quarantined = int(
@@ -244,6 +254,6 @@ def read_published(path: str | Path | None = None) -> PublishedMarts:
                     "select count(*) from (select distinct source_table, source_row from quarantine.rejected_rows)"
                 ).fetchone()[0]
             )
-        return PublishedMarts(path, cohort, cycles, attrition, latest_refresh(con), quarantined)
+        return PublishedMarts(path, cohort, cycles, attrition, latest_refresh(con), quarantined, pfs)
     finally:
         con.close()

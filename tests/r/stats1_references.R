@@ -1,4 +1,5 @@
-# R reference values for rait_registry.analysis Tables 1-3 (tables.py, hypothesis_tests.py, logistic.py).
+# R reference values for rait_registry.analysis Tables 1-3 (tables.py, hypothesis_tests.py, logistic.py,
+# and risk_factors_cox.py: Table 3's Cox counterpart, survival::coxph).
 #
 # Usage (from anywhere):
 #   Rscript tests/r/stats1_references.R [analysis_cohort.csv] [rait_cycles.csv] [out.json]
@@ -13,13 +14,17 @@
 #
 # Conventions mirrored from the Python layer (keep both in step):
 #   quartiles: quantile(type = 6); Mann-Whitney: wilcox.test(exact = FALSE, correct = TRUE);
-#   chi-square: chisq.test(correct = FALSE); Fisher: fisher.test; Fisher when any expected < 5;
-#   untestable levels (ATA "unknown", response "NE") and NA are left out of tests;
+#   categorical tests: chisq.test(correct = FALSE), chisq.test(correct = TRUE) (2 x 2), fisher.test
+#   and a G-test by hand; the rule shown (revision 2): Pearson when every expected count >= 5,
+#   else Yates for a 2 x 2 table and Fisher for a larger one (revision 1: else Fisher);
+#   untestable levels (ATA "unknown", response "NE"), local disease "unknown" and NA are left
+#   out of tests;
 #   responses ranked CR < PR < SD < PD; glm with glm.control(epsilon = 1e-14, maxit = 100),
 #   Wald CIs (confint.default); separation = a level with 0 or all events, glm not converged,
 #   |coef| > 10 or SE > 10 -> Firth; selection p < 0.1, RAIT-exposure family: first passing only.
 
 suppressPackageStartupMessages(library(jsonlite))
+suppressPackageStartupMessages(library(survival))
 
 args <- commandArgs(trailingOnly = TRUE)
 file_arg <- grep("^--file=", commandArgs(FALSE), value = TRUE)
@@ -49,7 +54,15 @@ continuous_ref <- function(x) {
        W = unname(wt$statistic), p = wt$p.value, n_missing = sum(is.na(x)))
 }
 
-categorical_ref <- function(v, levels, untestable = character(0)) {
+# likelihood-ratio chi-square (G-test) by hand: G = 2 sum O log(O / E), empty cells contribute 0
+g_test <- function(tab) {
+  E <- outer(rowSums(tab), colSums(tab)) / sum(tab)
+  G <- 2 * sum(ifelse(tab > 0, tab * log(tab / E), 0))
+  list(statistic = G, p = pchisq(G, (nrow(tab) - 1) * (ncol(tab) - 1), lower.tail = FALSE))
+}
+
+categorical_ref <- function(v, levels, untestable = character(0), missing_codes = character(0)) {
+  v[v %in% missing_codes] <- NA  # a missing-data code (local disease "unknown") is missing data
   testable_levels <- setdiff(levels, untestable)
   ok <- !is.na(v) & v %in% testable_levels
   tab <- table(factor(v[ok], levels = testable_levels), factor(grp[ok], levels = GROUPS))
@@ -63,13 +76,24 @@ categorical_ref <- function(v, levels, untestable = character(0)) {
   if (nrow(t2) >= 2 && ncol(t2) >= 2) {
     expected <- outer(rowSums(t2), colSums(t2)) / sum(t2)
     cs <- suppressWarnings(chisq.test(t2, correct = FALSE))
+    is_2x2 <- nrow(t2) == 2 && ncol(t2) == 2
+    yp <- if (is_2x2) suppressWarnings(chisq.test(t2, correct = TRUE))$p.value else NA
     fp <- fisher.test(t2)$p.value
+    g <- g_test(t2)
+    small <- min(expected) < 5
     res$chisq_stat <- unname(cs$statistic)
     res$chisq_p <- cs$p.value
+    res$yates_p <- yp
+    res$g_stat <- g$statistic
+    res$g_p <- g$p
     res$fisher_p <- fp
     res$min_expected <- min(expected)
-    res$chosen_test <- if (min(expected) < 5) "fisher_exact" else "chi_square"
-    res$chosen_p <- if (min(expected) < 5) fp else cs$p.value
+    # revision 2 (the paper's rule): Pearson; else Yates for 2 x 2, exact Fisher for larger
+    res$chosen_test <- if (!small) "chi_square" else if (is_2x2) "chi_square_yates" else "fisher_exact"
+    res$chosen_p <- if (!small) cs$p.value else if (is_2x2) yp else fp
+    # revision 1: Pearson; else exact Fisher
+    res$chosen_test_r1 <- if (small) "fisher_exact" else "chi_square"
+    res$chosen_p_r1 <- if (small) fp else cs$p.value
   }
   res
 }
@@ -85,7 +109,8 @@ table1 <- list(
     t_stage_group = categorical_ref(co$t_stage_group, c("T1+T2", "T3+T4")),
     n_stage_max = categorical_ref(co$n_stage_max, c("N0", "N1a", "N1b")),
     ata_risk = categorical_ref(co$ata_risk, c("low", "intermediate", "high", "unknown"), "unknown"),
-    local_disease_status = categorical_ref(co$local_disease_status, c("neither", "local_recurrence", "local_persistent")),
+    local_disease_status = categorical_ref(co$local_disease_status, c("neither", "local_recurrence", "local_persistent"),
+                                           missing_codes = "unknown"),
     metastasis_timing = categorical_ref(co$metastasis_timing, c("synchronous", "metachronous"))))
 
 # ----------------------------------------------------------------------------- Table 2
@@ -186,14 +211,14 @@ firth <- function(X, y) {
 # ----------------------------------------------------------------------------- Table 3
 terms <- list(
   list(variable = "age_at_diagnosis", column = "age_at_diagnosis_years", kind = "cut"),
-  list(variable = "sex", column = "sex", kind = "cat", ref = "F", levels = c("F", "M")),
+  list(variable = "sex", column = "sex", kind = "cat", ref = "M", levels = c("F", "M")),
   list(variable = "histology", column = "histology", kind = "cat", ref = "PTC", levels = c("PTC", "FTC", "other")),
   list(variable = "max_tumor_size_cm", column = "max_tumor_size_cm", kind = "cont"),
   list(variable = "t_stage_group", column = "t_stage_group", kind = "cat", ref = "T1+T2", levels = c("T1+T2", "T3+T4")),
   list(variable = "n_stage_max", column = "n_stage_max", kind = "cat", ref = "N0", levels = c("N0", "N1a", "N1b")),
   list(variable = "local_disease_status", column = "local_disease_status", kind = "cat", ref = "neither",
        levels = c("neither", "local_recurrence", "local_persistent")),
-  list(variable = "metastasis_timing", column = "metastasis_timing", kind = "cat", ref = "synchronous",
+  list(variable = "metastasis_timing", column = "metastasis_timing", kind = "cat", ref = "metachronous",
        levels = c("synchronous", "metachronous")),
   list(variable = "rait_group", column = "rait_group", kind = "cat", ref = "o-RAIT", levels = GROUPS,
        family = "rait_exposure"),
@@ -207,6 +232,7 @@ design <- function(tl) {
   y <- d$pfs_event
   X <- matrix(1, nrow(d), 1, dimnames = list(NULL, "Intercept"))
   sep <- FALSE
+  no_event <- FALSE  # a level without events: the Cox partial likelihood is monotone
   for (t in tl) {
     x <- d[[t$column]]
     if (t$kind == "cont") { X <- cbind(X, x); colnames(X)[ncol(X)] <- t$variable; next }
@@ -216,9 +242,10 @@ design <- function(tl) {
     } else { levels <- t$levels; ref <- t$ref }
     present <- levels[levels %in% x]
     for (l in present) { e <- y[x == l]; if (sum(e) == 0 || sum(e) == length(e)) sep <- TRUE }
+    for (l in present) if (sum(y[x == l]) == 0) no_event <- TRUE
     for (l in setdiff(present, ref)) { X <- cbind(X, as.numeric(x == l)); colnames(X)[ncol(X)] <- paste0(t$variable, "=", l) }
   }
-  list(X = X, y = y, sep = sep)
+  list(X = X, y = y, sep = sep, no_event = no_event, time = d$pfs_months)
 }
 
 fit_rows <- function(tl, method = c("auto", "ml", "firth")) {
@@ -252,20 +279,43 @@ fit_rows <- function(tl, method = c("auto", "ml", "firth")) {
   list(rows = rows, separation = sep)
 }
 
-analyse <- function(tl) {
+# univariable models, selection (p < THRESHOLD, first passing term of an exposure family) and the
+# multivariable model; `fit` is fit_rows (logistic) or cox_rows (an unestimable model has p NA)
+analyse <- function(tl, fit = fit_rows) {
   uni <- list(); sel <- character(0); fam <- character(0)
   for (t in tl) {
-    r <- fit_rows(list(t))
+    r <- fit(list(t))
     for (row in r$rows) uni[[length(uni) + 1]] <- c(list(variable = t$variable), row)
-    if (any(sapply(r$rows, function(x) x$p_value < THRESHOLD))) {
+    if (any(sapply(r$rows, function(x) x$p_value) < THRESHOLD, na.rm = TRUE)) {
       if (!is.null(t$family) && t$family %in% fam) next
       if (!is.null(t$family)) fam <- c(fam, t$family)
       sel <- c(sel, t$variable)
     }
   }
   chosen <- Filter(function(t) t$variable %in% sel, tl)
-  multi <- if (length(chosen)) fit_rows(chosen)$rows else list()
-  list(univariable = uni, selected = sel, multivariable = multi)
+  multi <- if (length(chosen)) fit(chosen) else list(rows = list(), estimable = FALSE)
+  list(univariable = uni, selected = sel, multivariable = multi$rows, multivariable_estimable = multi$estimable)
+}
+
+# ----------------------------------------------------------------------------- Table 3, Cox counterpart
+# coxph(Surv(pfs_months, pfs_event) ~ terms, ties = "efron"), Wald CIs and p; a model with a level
+# without events has no finite estimate (rows NA with a note); same selection rule as the logistic.
+cox_rows <- function(tl) {
+  ds <- design(tl)
+  X <- ds$X[, -1, drop = FALSE]
+  n <- length(ds$y); nev <- sum(ds$y)
+  if (ds$no_event) {
+    rows <- lapply(colnames(X), function(k) list(term = k, hr = NA, ci_low = NA, ci_high = NA, p_value = NA,
+      coef = NA, se = NA, n_obs = n, n_events = nev, estimable = FALSE))
+    return(list(rows = rows, estimable = FALSE))
+  }
+  fit <- coxph(Surv(ds$time, ds$y) ~ X, ties = "efron", control = coxph.control(eps = 1e-12, toler.chol = 1e-13, iter.max = 200))
+  b <- coef(fit); se <- sqrt(diag(vcov(fit))); z <- qnorm(0.975)
+  rows <- lapply(seq_along(b), function(j) list(term = colnames(X)[j], hr = exp(b[[j]]),
+    ci_low = exp(b[[j]] - z * se[[j]]), ci_high = exp(b[[j]] + z * se[[j]]),
+    p_value = 2 * pnorm(-abs(b[[j]] / se[[j]])), coef = b[[j]], se = se[[j]], n_obs = n, n_events = nev,
+    estimable = TRUE))
+  list(rows = rows, estimable = TRUE)
 }
 
 main <- analyse(terms)
@@ -307,6 +357,7 @@ out <- list(
                   univariable_firth = uni_firth,
                   sensitivity = list(univariable = sens$univariable, selected = sens$selected,
                                      multivariable = sens$multivariable)),
+  cox = analyse(terms, cox_rows),
   firth_case = firth_case,
   fisher_cases = fisher_cases)
 dir.create(dirname(out_path), showWarnings = FALSE, recursive = TRUE)

@@ -17,6 +17,7 @@ analysis                    results.json section
 ==========================  =================================================================
 `Table1`, `Table2`          ``table1``, ``table2`` (characteristics, RAIT and response)
 `LogisticAnalysis`          ``logistic`` (Table 3, with `FirthLogisticRegression` under separation)
+`CoxRiskFactorAnalysis`     ``cox_risk_factors`` (Table 3's time-to-event counterpart: Cox models of PFS)
 `PropensityMatcher`         ``matching`` (1:1 greedy caliper matching, as MatchIt)
 `SurvivalComparison`        one Kaplan-Meier / log-rank / Cox comparison of groups
 `SurvivalAnalysis`          ``survival`` (eligible, matched, Fig. 4 subgroups)
@@ -38,6 +39,7 @@ from .cutpoints import CutpointScan, MaxstatCutpoint
 from .formatting import format_p
 from .logistic import FirthLogisticRegression, LogisticAnalysis, Term
 from .matching import PropensityMatcher, greedy_nearest_neighbor_match, standardized_mean_difference
+from .risk_factors_cox import CoxRiskFactorAnalysis
 from .run import AnalysisResult, analyze, analyze_warehouse, validate_results, warehouse_meta, write_results
 from .sensitivity import (
     HazardRatioEstimate,
@@ -60,6 +62,7 @@ __all__ = [
     "AnalysisConfig",
     "AnalysisResult",
     "Characteristic",
+    "CoxRiskFactorAnalysis",
     "CutpointScan",
     "FirthLogisticRegression",
     "HazardRatioEstimate",

@@ -30,6 +30,9 @@ class AnalysisConfig:
 
     Attributes
     ----------
+    test_rule : {"pearson_yates_fisher", "pearson_fisher"}
+        Categorical test of Tables 1-2 when an expected count is below 5 (revision 2's rule, or
+        revision 1's exact Fisher for every such table).
     age_cut_years : float
         Age at diagnosis is dichotomised at >= this (Table 3, Fig. 4 subgroups).
     size_cut_cm : float
@@ -79,6 +82,7 @@ class AnalysisConfig:
     rait_registry.exceptions.UsageError: parameter ni_hr_margin must be > 1; see `rait-registry params`.
     """
 
+    test_rule: str = _declared("test_rule")
     age_cut_years: float = _declared("age_cut_years")
     size_cut_cm: float = _declared("size_cut_cm")
     selection_threshold: float = _declared("selection_threshold")

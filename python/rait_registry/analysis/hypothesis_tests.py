@@ -11,14 +11,21 @@ those libraries lack:
 * :func:`paired_ordinal_tests` -- bookkeeping only: it codes ordered response categories
   as ranks and calls ``scipy.stats.wilcoxon`` and statsmodels' ``SquareTable``.
 
-Conventions (docs/specification.md section 4): Pearson chi-square is uncorrected (no Yates); Fisher's
-test is exact and chosen when any expected count is below 5; Mann-Whitney U is the
-asymptotic normal approximation with continuity and tie corrections, i.e. R's
-``wilcox.test(exact = FALSE, correct = TRUE)``.
+Conventions (docs/specification.md section 4): the categorical test follows a rule
+(`CATEGORICAL_TEST_RULES`, the declared ``test_rule``). The default, revision 2's (the paper's):
+Pearson chi-square without correction when every expected count is >= 5; otherwise the
+Yates-corrected chi-square for a 2 x 2 table and the exact Fisher test for a larger one.
+Revision 1's rule (``pearson_fisher``): exact Fisher for every table with an expected count
+below 5. Fisher's test is always exact, never Monte Carlo. Whatever the rule shows,
+`categorical_tests` gives all four p-values of a table (Pearson, Yates for a 2 x 2 table, the
+likelihood-ratio G-test and Fisher). Mann-Whitney U is the asymptotic normal approximation with
+continuity and tie corrections, i.e. R's ``wilcox.test(exact = FALSE, correct = TRUE)``.
 
 References
 ----------
-Agresti A. *Categorical Data Analysis*, 3rd ed. Wiley, 2013 (sections 3.5, 11.1).
+Agresti A. *Categorical Data Analysis*, 3rd ed. Wiley, 2013 (sections 3.2, 3.5, 11.1).
+Yates F. Contingency tables involving small numbers and the chi-squared test. *Suppl J R Stat
+Soc* 1934;1:217-235.
 Mehta CR, Patel NR. A network algorithm for performing Fisher's exact test in r x c
 contingency tables. *J Am Stat Assoc* 1983;78:427-434 (the probability ordering used here).
 Stuart A. A test for homogeneity of the marginal distributions in a two-way
@@ -36,20 +43,38 @@ import pandas as pd
 from scipy import stats
 from scipy.special import gammaln
 
+from rait_registry import params
 from rait_registry.exceptions import AnalysisError, InsufficientDataError
 
+from .config import DEFAULTS
+
 __all__ = [
+    "CATEGORICAL_TESTS",
+    "CATEGORICAL_TEST_RULES",
     "RESPONSE_ORDER",
     "TestResult",
+    "categorical_tests",
+    "chosen_test",
     "compare_categorical",
     "fisher_exact_rxc",
+    "g_test",
     "mann_whitney",
     "paired_ordinal_tests",
     "pearson_chi2",
+    "yates_chi2",
 ]
 
 #: Response categories in clinical order (docs/specification.md section 4): CR < PR < SD < PD.
 RESPONSE_ORDER: tuple[str, ...] = ("CR", "PR", "SD", "PD")
+
+#: The categorical tests of `categorical_tests`, by their ``TestResult.test`` name: Pearson
+#: chi-square (uncorrected), Yates-corrected chi-square (2 x 2 tables only), likelihood-ratio
+#: G-test and exact Fisher.
+CATEGORICAL_TESTS: tuple[str, ...] = ("chi_square", "chi_square_yates", "g_test", "fisher_exact")
+
+#: The rules that choose the categorical test shown (the declared ``test_rule``):
+#: ``pearson_yates_fisher`` (revision 2, the paper's rule) and ``pearson_fisher`` (revision 1).
+CATEGORICAL_TEST_RULES: tuple[str, ...] = tuple(params.get("test_rule").choices or ())
 
 #: Relative tolerance used, as in R's ``fisher.test``, when comparing table probabilities.
 FISHER_REL_ERR = 1.0 + 1e-7
@@ -60,8 +85,9 @@ class TestResult:
     """The outcome of one test: a statistic, a p-value and the name of the test used.
 
     ``test`` is a stable machine-readable name (``mann_whitney``, ``chi_square``,
-    ``fisher_exact``, ``wilcoxon_signed_rank``, ``stuart_maxwell``); ``detail`` holds
-    extras such as degrees of freedom, expected counts or the number of pairs.
+    ``chi_square_yates``, ``g_test``, ``fisher_exact``, ``wilcoxon_signed_rank``,
+    ``stuart_maxwell``); ``detail`` holds extras such as degrees of freedom, expected counts,
+    the number of pairs or, for a categorical comparison, every test's p-value.
     """
 
     __test__ = False  # not a pytest test class
@@ -100,6 +126,42 @@ def pearson_chi2(table: np.ndarray | pd.DataFrame) -> TestResult:
     t = _clean_table(table)
     chi2, p, dof, expected = stats.chi2_contingency(t, correction=False)
     return TestResult("chi_square", float(chi2), float(p), {"df": int(dof), "min_expected": float(expected.min())})
+
+
+def yates_chi2(table: np.ndarray | pd.DataFrame) -> TestResult:
+    """Chi-square test of a 2 x 2 table with Yates' continuity correction (R ``chisq.test(correct=TRUE)``).
+
+    Each ``|observed - expected|`` is reduced by ``min(0.5, |observed - expected|)``, as R does.
+    Rows or columns with a zero total are dropped first.
+
+    Raises
+    ------
+    AnalysisError
+        The table is not 2 x 2 once empty rows and columns are dropped (the correction is
+        defined for 2 x 2 tables only).
+    """
+    t = _clean_table(table)
+    if t.shape != (2, 2):
+        raise AnalysisError(
+            f"Yates' correction is defined for a 2 x 2 table; this one is {t.shape[0]} x {t.shape[1]} "
+            "(after dropping empty rows and columns). Use pearson_chi2 or fisher_exact_rxc."
+        )
+    chi2, p, dof, expected = stats.chi2_contingency(t, correction=True)
+    return TestResult(
+        "chi_square_yates", float(chi2), float(p), {"df": int(dof), "min_expected": float(expected.min())}
+    )
+
+
+def g_test(table: np.ndarray | pd.DataFrame) -> TestResult:
+    """Likelihood-ratio chi-square (G-test) of independence, without correction.
+
+    ``G = 2 sum O log(O / E)`` (empty cells contribute 0) against chi-square with
+    ``(r - 1)(c - 1)`` degrees of freedom: scipy ``chi2_contingency(lambda_="log-likelihood")``;
+    SPSS prints it as "Likelihood Ratio" beside Pearson's test.
+    """
+    t = _clean_table(table)
+    g, p, dof, expected = stats.chi2_contingency(t, correction=False, lambda_="log-likelihood")
+    return TestResult("g_test", float(g), float(p), {"df": int(dof), "min_expected": float(expected.min())})
 
 
 def fisher_exact_rxc(table: np.ndarray | pd.DataFrame, max_tables: int = 20_000_000) -> TestResult:
@@ -177,12 +239,56 @@ def fisher_exact_rxc(table: np.ndarray | pd.DataFrame, max_tables: int = 20_000_
     return TestResult("fisher_exact", float(np.exp(log_obs)), float(min(p_total, 1.0)), {"shape": shape})
 
 
-def compare_categorical(table: np.ndarray | pd.DataFrame, min_expected: float = 5.0) -> TestResult:
-    """Choose and run the categorical test of Table 1: chi-square, or Fisher when a cell is sparse.
+def categorical_tests(table: np.ndarray | pd.DataFrame) -> dict[str, TestResult | None]:
+    """Every categorical test of a table: ``{name: TestResult or None}`` over `CATEGORICAL_TESTS`.
 
-    Rows/columns with a zero total are dropped; then, if any expected count is below
-    ``min_expected`` (default 5, the textbook rule the paper follows "as appropriate"), the
-    exact Fisher test is used, otherwise the uncorrected Pearson chi-square.
+    Rows/columns with a zero total are dropped first. ``chi_square_yates`` is None unless the
+    table is 2 x 2; every test is None when fewer than two non-empty rows or columns remain;
+    ``fisher_exact`` is None when its exact enumeration would be too large (`fisher_exact_rxc`).
+    """
+    t = _clean_table(table)
+    out: dict[str, TestResult | None] = dict.fromkeys(CATEGORICAL_TESTS)
+    if t.shape[0] < 2 or t.shape[1] < 2:
+        return out
+    out["chi_square"] = pearson_chi2(t)
+    out["chi_square_yates"] = yates_chi2(t) if t.shape == (2, 2) else None
+    out["g_test"] = g_test(t)
+    try:
+        out["fisher_exact"] = fisher_exact_rxc(t)
+    except AnalysisError:
+        out["fisher_exact"] = None
+    return out
+
+
+def chosen_test(shape: tuple[int, int], min_expected: float, rule: str, threshold: float = 5.0) -> str:
+    """The name of the test a rule shows for a table of ``shape`` whose smallest expected count is ``min_expected``.
+
+    ``pearson_yates_fisher`` (revision 2, the paper's): ``chi_square`` when every expected count
+    is >= ``threshold``, else ``chi_square_yates`` for a 2 x 2 table and ``fisher_exact`` for a
+    larger one. ``pearson_fisher`` (revision 1): ``chi_square``, else ``fisher_exact``.
+    """
+    if rule not in CATEGORICAL_TEST_RULES:
+        raise AnalysisError(f"test rule must be one of {', '.join(CATEGORICAL_TEST_RULES)}, not {rule!r}.")
+    if min_expected >= threshold:
+        return "chi_square"
+    if rule == "pearson_yates_fisher" and tuple(shape) == (2, 2):
+        return "chi_square_yates"
+    return "fisher_exact"
+
+
+def compare_categorical(
+    table: np.ndarray | pd.DataFrame, min_expected: float = 5.0, rule: str = DEFAULTS.test_rule
+) -> TestResult:
+    """Choose and run the categorical test of Tables 1-2 by ``rule`` (`chosen_test`).
+
+    Rows/columns with a zero total are dropped first. The result is the chosen test's, and its
+    ``detail`` also holds ``min_expected``, ``rule`` and ``p_values``: every test's p-value
+    (`categorical_tests`; None where a test does not apply).
+
+    Raises
+    ------
+    AnalysisError
+        The rule chooses Fisher's test and its exact enumeration would be too large.
     """
     t = _clean_table(table)
     if t.shape[0] < 2 or t.shape[1] < 2:
@@ -190,11 +296,12 @@ def compare_categorical(table: np.ndarray | pd.DataFrame, min_expected: float = 
             "none", float("nan"), float("nan"), {"note": "fewer than two non-empty levels or groups: no test"}
         )
     expected = np.outer(t.sum(1), t.sum(0)) / t.sum()
-    if (expected < min_expected).any():
-        res = fisher_exact_rxc(t)
-    else:
-        res = pearson_chi2(t)
+    name = chosen_test(t.shape, float(expected.min()), rule, min_expected)
+    every = categorical_tests(t)
+    res = every[name] if every[name] is not None else fisher_exact_rxc(t)  # raises with the reason
     res.detail["min_expected"] = float(expected.min())
+    res.detail["rule"] = rule
+    res.detail["p_values"] = {k: (None if v is None else v.p_value) for k, v in every.items()}
     return res
 
 

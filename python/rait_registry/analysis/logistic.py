@@ -21,14 +21,16 @@ Separation and sparse data are checked for every model and reported in ``warning
 * fewer than ``min_epv`` (10) events per variable: ``min(events, non-events)`` divided by
   the number of estimated coefficients (intercept excluded).
 
-Reference levels (the clinically natural, usually commonest, level; the paper's where it
-names one): age < cut, sex ``F``, histology ``PTC``, T ``T1+T2``, N ``N0``, local disease
-``neither``, metastasis ``synchronous`` (the paper used metachronous, so its OR 0.741 is
-the reciprocal of ours), group ``o-RAIT`` (ORs compare m-RAIT to o-RAIT). Continuous
+Reference levels are the paper's (Table 3): age < cut (``< 45 years``), sex ``M`` (Male),
+histology ``PTC``, T ``T1+T2``, N ``N0``, local disease ``neither``, metastasis
+``metachronous`` (so the paper's OR 0.741 for synchronous metastases is directly comparable),
+group ``o-RAIT`` (ORs compare m-RAIT to o-RAIT). Continuous
 terms are per unit: tumour size per cm, RAIT cycles per cycle, cumulative activity per
 GBq, and, in the ``sensitivity`` model, age per year. Override with ``reference_levels``.
 A missing value drops the patient from the models that use that characteristic
-(complete cases), and the number used is given in ``n_obs``.
+(complete cases), and the number used is given in ``n_obs``. A missing-data code (local disease
+``unknown``, `rait_registry.analysis.missing`) is a missing value, never a level or a reference;
+``warnings_`` says how many patients it drops.
 
 References
 ----------
@@ -59,13 +61,18 @@ from rait_registry.contract import O_RAIT, RAIT_GROUPS
 from rait_registry.exceptions import AnalysisError, InsufficientDataError, StatisticsWarning
 
 from .config import DEFAULTS
+from .missing import as_missing, dropped_message, missing_code_counts
 from .tables import records
 
 __all__ = [
     "DEFAULT_TERMS",
+    "Design",
     "FirthLogisticRegression",
     "LogisticAnalysis",
     "Term",
+    "configure_term",
+    "design_matrix",
+    "select_terms",
 ]
 
 RESULT_COLUMNS = [
@@ -333,10 +340,10 @@ class Term:
     Examples
     --------
     >>> from rait_registry.analysis import LogisticAnalysis, Term
-    >>> sex = Term("sex", "sex", "categorical", reference="F", levels=("F", "M"), label="Sex")
+    >>> sex = Term("sex", "sex", "categorical", reference="M", levels=("F", "M"), label="Sex")
     >>> LogisticAnalysis(terms=[sex], sensitivity=False).fit(cohort).univariable_[["term", "or", "p_value"]].round(3)
         term     or  p_value
-    0  sex=M  0.462    0.134
+    0  sex=F  2.167    0.134
     """
 
     variable: str
@@ -352,7 +359,7 @@ class Term:
 
 DEFAULT_TERMS: tuple[Term, ...] = (
     Term("age_at_diagnosis", "age_at_diagnosis_years", "cut", cut=DEFAULTS.age_cut_years, label="Age at diagnosis"),
-    Term("sex", "sex", "categorical", "F", ("F", "M"), label="Sex"),
+    Term("sex", "sex", "categorical", "M", ("F", "M"), label="Sex"),
     Term("histology", "histology", "categorical", "PTC", ("PTC", "FTC", "other"), label="Pathological type"),
     Term("max_tumor_size_cm", "max_tumor_size_cm", "continuous", label="Maximum primary tumour size", unit="cm"),
     Term("t_stage_group", "t_stage_group", "categorical", "T1+T2", ("T1+T2", "T3+T4"), label="AJCC T stage"),
@@ -369,7 +376,7 @@ DEFAULT_TERMS: tuple[Term, ...] = (
         "metastasis_timing",
         "metastasis_timing",
         "categorical",
-        "synchronous",
+        "metachronous",
         ("synchronous", "metachronous"),
         label="Distant metastasis timing",
     ),
@@ -399,6 +406,114 @@ DEFAULT_TERMS: tuple[Term, ...] = (
         family="rait_exposure",
     ),
 )
+
+
+def configure_term(t: Term, age_cut: float, reference_levels: dict[str, str]) -> Term:
+    """``t`` with the age cut in force and a reference level overridden by ``reference_levels``."""
+    if t.kind == "cut":
+        t = replace(t, cut=age_cut if t.column == "age_at_diagnosis_years" else t.cut)
+    if t.variable in reference_levels:
+        ref = reference_levels[t.variable]
+        if ref not in t.levels:
+            raise AnalysisError(f"Reference level {ref!r} of {t.variable} is not one of {list(t.levels)}.")
+        t = replace(t, reference=ref)
+    return t
+
+
+@dataclass
+class Design:
+    """The model matrix of some Table 3 terms on the complete cases (`design_matrix`).
+
+    Attributes
+    ----------
+    X : DataFrame
+        Model columns without intercept: a continuous term as is, a categorical or cut term as
+        0/1 indicators of its observed levels other than the reference (``variable=level``).
+    data : DataFrame
+        The complete cases: the terms' columns and the outcome columns.
+    meta : list of dict
+        Per model column: ``variable``, ``term``, ``level``, ``reference``.
+    levels : dict of str -> Series
+        Per categorical or cut term: each complete case's level, categorical with the observed
+        levels in vocabulary order (for separation checks).
+    """
+
+    X: pd.DataFrame
+    data: pd.DataFrame
+    meta: list[dict]
+    levels: dict[str, pd.Series]
+
+
+def design_matrix(
+    cohort: pd.DataFrame, terms: Sequence[Term], outcome_cols: Sequence[str], warn: list[str], label: str
+) -> Design:
+    """The model matrix of ``terms`` on the patients with every term and outcome column known.
+
+    A reference level without patients is replaced by the commonest observed level, with a
+    warning appended to ``warn`` (prefixed ``label``). Values outside a term's levels raise
+    `AnalysisError` (missing-data codes must be nulls by now: `rait_registry.analysis.missing`).
+    """
+    cols = list(dict.fromkeys([t.column for t in terms] + list(outcome_cols)))
+    data = cohort[cols]
+    data = data[data.notna().all(axis=1)]
+    X = pd.DataFrame(index=data.index)
+    meta: list[dict] = []
+    levels_of: dict[str, pd.Series] = {}
+    for t in terms:
+        x = data[t.column]
+        if t.kind == "continuous":
+            X[t.variable] = pd.to_numeric(x, errors="coerce").astype(float)
+            meta.append(
+                dict(variable=t.variable, term=t.variable, level=f"per {t.unit}" if t.unit else None, reference=None)
+            )
+            continue
+        if t.kind == "cut":
+            lv = np.where(pd.to_numeric(x).astype(float) >= t.cut, f">={t.cut:g}", f"<{t.cut:g}")
+            x = pd.Series(lv, index=x.index)
+            levels, ref = [f"<{t.cut:g}", f">={t.cut:g}"], f"<{t.cut:g}"
+        else:
+            levels, ref = list(t.levels), t.reference
+            bad = sorted(set(x.astype(str)) - set(levels))
+            if bad:
+                raise AnalysisError(f"{t.column} holds values outside {levels}: {bad}; rebuild the marts.")
+        present = [lv for lv in levels if (x == lv).any()]
+        if ref not in present:
+            new_ref = max(present, key=lambda lv: int((x == lv).sum())) if present else None
+            warn.append(f"{label}: reference level {ref!r} of {t.variable} has no patient; using {new_ref!r} instead.")
+            ref = new_ref
+        levels_of[t.variable] = pd.Series(pd.Categorical(x, categories=present), index=x.index)
+        for lv in present:
+            if lv == ref:
+                continue
+            X[f"{t.variable}={lv}"] = (x == lv).astype(float)
+            meta.append(dict(variable=t.variable, term=f"{t.variable}={lv}", level=lv, reference=ref))
+    return Design(X, data, meta, levels_of)
+
+
+def select_terms(univariable: pd.DataFrame, terms: Sequence[Term], threshold: float, warn: list[str]) -> list[str]:
+    """The variables of the multivariable model: univariable p below ``threshold`` (any level of a
+    categorical term), at most one term per exposure family (the first that passes). Appends to
+    ``warn`` what was left out and why, or that nothing was selected."""
+    sel: list[str] = []
+    families: dict[str, str] = {}
+    for t in terms:
+        if not (univariable.loc[univariable["variable"] == t.variable, "p_value"] < threshold).any():
+            continue
+        if t.family is not None and t.family in families:
+            warn.append(
+                f"{t.variable} reached p < {threshold} but codes the same exposure as "
+                f"{families[t.family]} ({t.family}); only {families[t.family]} enters the "
+                "multivariable model."
+            )
+            continue
+        if t.family is not None:
+            families[t.family] = t.variable
+        sel.append(t.variable)
+    if not sel:
+        warn.append(
+            f"No characteristic reached p < {threshold} in univariable analysis; no multivariable model was fitted."
+        )
+    return sel
 
 
 @dataclass
@@ -461,7 +576,7 @@ class LogisticAnalysis:
     1                      max_tumor_size_cm   1.39    0.97     1.98
     2  local_disease_status=local_recurrence   0.11    0.00     3.40
     3  local_disease_status=local_persistent   7.22    2.02    25.86
-    4         metastasis_timing=metachronous   6.30    0.53    74.35
+    4          metastasis_timing=synchronous   0.16    0.01     1.88
     5                      rait_group=m-RAIT   1.43    0.33     6.11
     """
 
@@ -521,6 +636,12 @@ class LogisticAnalysis:
             )
         self.n_obs_, self.n_events_ = len(y), n_ev
         self.warnings_: list[str] = []
+        columns = sorted({t.column for t in terms})
+        for column, n in missing_code_counts(cohort, columns).items():
+            self.warnings_.append(
+                dropped_message(column, n, "the logistic models that use it (complete cases; n_obs gives each size)")
+            )
+        cohort = as_missing(cohort, columns)
         self.univariable_, self.multivariable_, self.selected_ = self._analyse(cohort, terms, self.warnings_)
         self.sensitivity_ = None
         if self.sensitivity:
@@ -580,14 +701,7 @@ class LogisticAnalysis:
             raise AnalysisError("Call LogisticAnalysis.fit(cohort) before reading its results.")
 
     def _configure(self, t: Term) -> Term:
-        if t.kind == "cut":
-            t = replace(t, cut=self.age_cut if t.column == "age_at_diagnosis_years" else t.cut)
-        if t.variable in self.reference_levels:
-            ref = self.reference_levels[t.variable]
-            if ref not in t.levels:
-                raise AnalysisError(f"Reference level {ref!r} of {t.variable} is not one of {list(t.levels)}.")
-            t = replace(t, reference=ref)
-        return t
+        return configure_term(t, self.age_cut, self.reference_levels)
 
     def _analyse(self, cohort: pd.DataFrame, terms: list[Term], warn: list[str]):
         uni_parts = []
@@ -596,79 +710,26 @@ class LogisticAnalysis:
             if model is not None:
                 uni_parts.append(model.rows)
         uni = pd.concat(uni_parts, ignore_index=True) if uni_parts else _empty()
-        sel: list[str] = []
-        families: dict[str, str] = {}
-        for t in terms:
-            if not (uni.loc[uni["variable"] == t.variable, "p_value"] < self.threshold).any():
-                continue
-            if t.family is not None and t.family in families:
-                warn.append(
-                    f"{t.variable} reached p < {self.threshold} but codes the same exposure as "
-                    f"{families[t.family]} ({t.family}); only {families[t.family]} enters the "
-                    "multivariable model."
-                )
-                continue
-            if t.family is not None:
-                families[t.family] = t.variable
-            sel.append(t.variable)
+        sel = select_terms(uni, terms, self.threshold, warn)
         if not sel:
-            warn.append(
-                f"No characteristic reached p < {self.threshold} in univariable analysis; "
-                "no multivariable model was fitted."
-            )
             return uni, _empty(), sel
         chosen = [t for t in terms if t.variable in sel]
         model = self._fit_model(cohort, chosen, warn, label="multivariable model")
         return uni, (model.rows if model is not None else _empty()), sel
 
     def _design(self, cohort: pd.DataFrame, terms: list[Term], warn: list[str], label: str):
-        cols = [t.column for t in terms]
-        data = cohort[cols + [self.outcome]].copy()
-        complete = data.notna().all(axis=1)
-        data = data[complete]
-        y = data[self.outcome].astype(float).to_numpy()
-        X = pd.DataFrame(index=data.index)
-        meta: list[dict] = []
+        d = design_matrix(cohort, terms, [self.outcome], warn, label)
+        y = d.data[self.outcome].astype(float).to_numpy()
         separated: list[str] = []
-        for t in terms:
-            x = data[t.column]
-            if t.kind == "continuous":
-                X[t.variable] = pd.to_numeric(x, errors="coerce").astype(float)
-                meta.append(
-                    dict(
-                        variable=t.variable, term=t.variable, level=f"per {t.unit}" if t.unit else None, reference=None
-                    )
-                )
-                continue
-            if t.kind == "cut":
-                lv = np.where(pd.to_numeric(x).astype(float) >= t.cut, f">={t.cut:g}", f"<{t.cut:g}")
-                x = pd.Series(lv, index=x.index)
-                levels, ref = [f"<{t.cut:g}", f">={t.cut:g}"], f"<{t.cut:g}"
-            else:
-                levels, ref = list(t.levels), t.reference
-                bad = sorted(set(x.astype(str)) - set(levels))
-                if bad:
-                    raise AnalysisError(f"{t.column} holds values outside {levels}: {bad}; rebuild the marts.")
-            present = [lv for lv in levels if (x == lv).any()]
-            if ref not in present:
-                new_ref = max(present, key=lambda lv: int((x == lv).sum())) if present else None
-                warn.append(
-                    f"{label}: reference level {ref!r} of {t.variable} has no patient; using {new_ref!r} instead."
-                )
-                ref = new_ref
-            for lv in present:
+        for variable, x in d.levels.items():
+            for lv in x.cat.categories:
                 ev = y[(x == lv).to_numpy()]
                 if ev.sum() == 0 or ev.sum() == len(ev):
                     separated.append(
-                        f"{t.variable} level {lv!r} has {'no' if ev.sum() == 0 else 'only'} "
+                        f"{variable} level {lv!r} has {'no' if ev.sum() == 0 else 'only'} "
                         f"events ({int(ev.sum())}/{len(ev)})"
                     )
-            for lv in present:
-                if lv == ref:
-                    continue
-                X[f"{t.variable}={lv}"] = (x == lv).astype(float)
-                meta.append(dict(variable=t.variable, term=f"{t.variable}={lv}", level=lv, reference=ref))
-        return X, y, meta, separated
+        return d.X, y, d.meta, separated
 
     def _fit_model(self, cohort: pd.DataFrame, terms: list[Term], warn: list[str], label: str) -> _Model | None:
         X, y, meta, separated = self._design(cohort, terms, warn, label)

@@ -79,6 +79,7 @@ from rait_registry.contract import M_RAIT, O_RAIT
 from rait_registry.exceptions import MatchingError, StatisticsWarning
 
 from .config import DEFAULTS
+from .missing import dropped_message, missing_code_counts, missing_code_mask
 
 #: Default matching covariates: the study's risk factors for progression plus follow-up time
 #: (the declared default of ``matching_covariates``).
@@ -560,6 +561,13 @@ class PropensityMatcher:
             raise MatchingError(
                 f"patient_id {dup.iloc[0]!r} occurs more than once; the cohort must have one row per patient"
             )
+        # a missing-data code of a covariate's column (local disease 'unknown') is missing data: those
+        # patients are left out of the matching, with a warning saying how many
+        columns = {DERIVED_COVARIATES.get(c, c).split("==", 1)[0].strip() for c in self.covariates}
+        for column, n in missing_code_counts(cohort, sorted(columns)).items():
+            warnings.warn("matching: " + dropped_message(column, n, "the matching"), StatisticsWarning, stacklevel=2)
+            cohort = cohort.loc[~missing_code_mask(cohort[column], column)]
+            ids = cohort[self.id_col].astype(str)
         groups = cohort[self.group_col]
         bad = ~groups.isin([self.focal_group, self.control_group])
         if bad.any():

@@ -23,9 +23,12 @@ from ..console import reporter
 from ..warehouse import PublishedMarts, read_published
 from .config import DEFAULTS, AnalysisConfig
 from .cutpoints import CutpointScan
+from .follow_up import censoring_rule, cohort_summary, last_contact_sensitivity, with_pfs
 from .jsonutil import jsonable
 from .logistic import LogisticAnalysis
 from .matching import PropensityMatcher
+from .missing import MISSING_CODES, as_missing, missing_code_counts
+from .risk_factors_cox import CoxRiskFactorAnalysis
 from .sensitivity import SECTIONS as SENSITIVITY_SECTIONS
 from .sensitivity import SensitivityAnalyses
 from .skips import cohort_problem, run_section, skipped
@@ -55,6 +58,8 @@ class AnalysisResult:
         The analyses the cohort is too small for, by results.json section, with the reason
         (`rait_registry.analysis.skips`); their attribute above is None and their section
         ``{"skipped": true, "reason": ...}``.
+    cox_risk_factors : CoxRiskFactorAnalysis or None
+        Table 3's Cox counterpart; None when it could not run (results.json says why).
 
     Examples
     --------
@@ -76,6 +81,7 @@ class AnalysisResult:
     results: dict[str, Any]
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
+    cox_risk_factors: CoxRiskFactorAnalysis | None = None
 
     @property
     def summary(self) -> pd.DataFrame:
@@ -114,7 +120,35 @@ def warehouse_meta(marts: PublishedMarts, warehouse: str | Path | None = None) -
             dbt_invocation_id=run.get("dbt_invocation_id"),
             dbt_vars=run.get("dbt_vars") or {},
         )
+        if run.get("contract_revision") is not None and not pd.isna(run.get("contract_revision")):
+            meta["contract_revision"] = int(run["contract_revision"])
     return meta
+
+
+#: Where a missing-data code leaves its patients out (results.json ``missing_data``).
+MISSING_DATA_HANDLING: dict[str, list[str]] = {
+    "local_disease_status": [
+        "Table 1: counted in the missing row, never a level, left out of the test",
+        "Table 3 logistic and Cox models that use local disease status (complete cases)",
+        "propensity-score matching (its covariates use local disease status)",
+        "survival subgroups by local disease status, and the sensitivity analyses' adjusted models",
+    ]
+}
+
+
+def missing_data_section(cohort: pd.DataFrame) -> dict[str, Any]:
+    """results.json ``missing_data``: per coded column, its missing-data codes, the patients holding
+    one, and where they are left out (never a level or a reference)."""
+    counts = missing_code_counts(cohort)
+    return {
+        column: {
+            "codes": list(codes),
+            "n_patients": counts.get(column, 0),
+            "left_out_of": MISSING_DATA_HANDLING.get(column, []),
+        }
+        for column, codes in MISSING_CODES.items()
+        if column in cohort.columns
+    }
 
 
 def analyze(
@@ -123,6 +157,7 @@ def analyze(
     config: AnalysisConfig | None = None,
     *,
     meta: dict[str, Any] | None = None,
+    pfs: pd.DataFrame | None = None,
 ) -> AnalysisResult:
     """Run the study's analyses on the marts given as DataFrames.
 
@@ -135,7 +170,11 @@ def analyze(
     config : AnalysisConfig, optional
         The options; default: the declared defaults.
     meta : dict, optional
-        Provenance to record in results.json ``meta`` (the refresh read: `warehouse_meta`).
+        Provenance to record in results.json ``meta`` (the refresh read: `warehouse_meta`); its
+        ``contract_revision`` and ``dbt_vars`` say how PFS was censored (`censoring_rule`).
+    pfs : DataFrame, optional
+        ``marts.pfs``: the deaths (``cohort_summary``) and ``pfs_months_last_contact`` (the
+        censoring sensitivity analysis); without it those parts are skipped with a reason.
 
     Returns
     -------
@@ -155,6 +194,9 @@ def analyze(
     """
     config = config or DEFAULTS
     meta = dict(meta or {})
+    censoring = censoring_rule(meta)
+    meta["contract_revision"] = censoring["contract_revision"]
+    cohort_pfs = with_pfs(cohort, pfs)
     meta.update(
         package_version=__version__,
         analyzed_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -171,12 +213,18 @@ def analyze(
                 phase.skip(skips[name])
         return result
 
-    t1 = section("table1", lambda: Table1().fit(cohort), both_groups=True)
-    t2 = section("table2", lambda: Table2().fit(cohort, cycles), both_groups=True)
+    t1 = section("table1", lambda: Table1(test_rule=config.test_rule).fit(cohort), both_groups=True)
+    t2 = section("table2", lambda: Table2(test_rule=config.test_rule).fit(cohort, cycles), both_groups=True)
     logistic = section(
         "logistic",
         lambda: LogisticAnalysis(threshold=config.selection_threshold, age_cut=config.age_cut_years).fit(cohort),
         both_groups=True,  # the group is a term of the model
+        events=True,
+    )
+    cox = section(
+        "cox_risk_factors",
+        lambda: CoxRiskFactorAnalysis(threshold=config.selection_threshold, age_cut=config.age_cut_years).fit(cohort),
+        both_groups=True,
         events=True,
     )
     matcher = section(
@@ -190,22 +238,35 @@ def analyze(
         ).fit(cohort),
         both_groups=True,
     )
+    # the tables, models and matching handle missing-data codes themselves (with warnings); the
+    # survival subgroups and the sensitivity analyses read them as nulls
+    known = as_missing(cohort)
+    matched = None if matcher is None else matcher.matched_cohort_
     survival = section(
         "survival",
         lambda: SurvivalAnalysis(
             age_cut_years=config.age_cut_years, size_cut_cm=config.size_cut_cm, subgroup_cohort=config.subgroup_cohort
-        ).fit(cohort, None if matcher is None else matcher.matched_cohort_),
+        ).fit(known, matched),
         both_groups=True,
     )
     cutpoints = section("cutpoints", lambda: CutpointScan().fit(cohort), events=True)
     results: dict[str, Any] = {
         "meta": meta,
         "cohort": cohort_section(cohort),
+        "cohort_summary": cohort_summary(cohort_pfs),
+        "missing_data": missing_data_section(cohort),
         "table1": _section(t1, "table1", skips),
         "table2": _section(t2, "table2", skips),
         "logistic": _section(logistic, "logistic", skips),
+        "cox_risk_factors": _section(cox, "cox_risk_factors", skips),
         "matching": _section(matcher, "matching", skips),
         "survival": _section(survival, "survival", skips),
+        "pfs_censoring": {
+            **censoring,
+            "last_contact_sensitivity": last_contact_sensitivity(
+                cohort_pfs, matched, censoring["rule"], horizon=config.horizon_months
+            ),
+        },
         "cutpoints": _section(cutpoints, "cutpoints", skips),
     }
     if survival is not None and matcher is None:
@@ -221,6 +282,7 @@ def analyze(
         tables["matching_balance"] = matcher.balance_
     if cutpoints is not None:
         tables["cutpoints"] = pd.DataFrame(results["cutpoints"])
+    tables["cohort_summary"] = summary_table(results["cohort_summary"])
     sensitivity = None
     if config.sensitivity_analyses:
         analyses = SensitivityAnalyses(config)
@@ -231,7 +293,7 @@ def analyze(
                 problem = f"the sensitivity analyses build on the matching, which was skipped: {skips['matching']}"
             sensitivity = run_section(
                 "sensitivity",
-                lambda: analyses.fit(cohort, cycles, matcher, on_step=lambda step: phase.advance(item=step)),
+                lambda: analyses.fit(known, cycles, matcher, on_step=lambda step: phase.advance(item=step)),
                 skips,
                 problem,
                 n_patients=len(cohort),
@@ -246,10 +308,23 @@ def analyze(
         else:
             results.update(sensitivity.to_dict())
             tables.update(sensitivity.tables_)
+    if cox is not None:
+        tables.update(cox_univariable=cox.univariable_, cox_multivariable=cox.multivariable_)
     results = jsonable(results)
     validate_results(results)
     return AnalysisResult(
-        config, t1, t2, logistic, matcher, survival, cutpoints, sensitivity, results, tables, skipped=skips
+        config,
+        t1,
+        t2,
+        logistic,
+        matcher,
+        survival,
+        cutpoints,
+        sensitivity,
+        results,
+        tables,
+        skipped=skips,
+        cox_risk_factors=cox,
     )
 
 
@@ -272,12 +347,28 @@ def analyze_warehouse(
     with progress.phase("read warehouse") as phase:
         marts = read_published(warehouse)
         phase.update(patients=len(marts.cohort), cycles=len(marts.cycles))
-    result = analyze(marts.cohort, marts.cycles, config, meta=warehouse_meta(marts, warehouse))
+    result = analyze(marts.cohort, marts.cycles, config, meta=warehouse_meta(marts, warehouse), pfs=marts.pfs)
     if out_dir is not None:
         with progress.phase("write results") as phase:
             result.write(out_dir)
             phase.update(tables=len(result.tables))
     return result
+
+
+def summary_table(summary: dict[str, Any]) -> pd.DataFrame:
+    """``tables/cohort_summary.csv``: one row per quantity and group (median, range or count)."""
+    rows = [{"quantity": "rait_cycles", "group": "m-RAIT", **summary["m_rait_cycles"]}]
+    names = {
+        "overall": "overall",
+        "o_rait": "o-RAIT",
+        "m_rait": "m-RAIT",
+        "ending_pfs": "overall, before any progression",
+    }
+    rows += [{"quantity": "follow_up_months", "group": names[k], **v} for k, v in summary["follow_up_months"].items()]
+    deaths = summary["deaths"]
+    if not deaths.get("skipped"):
+        rows += [{"quantity": "deaths", "group": names.get(k, k), "n": v} for k, v in deaths.items()]
+    return pd.DataFrame(rows, columns=["quantity", "group", "n", "median", "min", "max"])
 
 
 def validate_results(results: dict) -> None:

@@ -13,13 +13,21 @@ cohort's patients are used). Outputs are tidy DataFrames whose rows follow docs/
     (a count only: the ``missing`` row, a not-testable level such as ATA ``unknown`` or
     response ``NE``, and the paired-change rows);
 ``n_missing``
-    patients left out of the variable's test (null, or a not-testable level);
+    patients left out of the variable's test (null, a missing-data code such as local disease
+    ``unknown``, or a not-testable level);
+``min_expected``, ``p_chi_square``, ``p_chi_square_yates``, ``p_g_test``, ``p_fisher_exact``
+    categorical rows: the smallest expected count and every test's p-value (Pearson
+    uncorrected, Yates-corrected for a 2 x 2 table, likelihood-ratio G-test, exact Fisher;
+    null where a test does not apply), beside ``p_value``/``test``, the one the rule shows
+    (``test_rule``: `rait_registry.analysis.hypothesis_tests.chosen_test`);
 ``*_display``, ``p_display``
     display strings (``"29.9 (19.2, 39.4)"``, ``"45 (38.5)"``, ``"<0.0001"``).
 
 ``p_value`` and ``test`` are repeated on every row of a variable so that each row stands
 alone; a renderer shows them once per variable. Levels are always listed in vocabulary
-order, zero counts included (levels empty in every group are left out of the test).
+order, zero counts included (levels empty in every group are left out of the test). A
+missing-data code (`rait_registry.analysis.missing`) is never a level: its patients are counted
+in the ``missing`` row, left out of the test, with a `StatisticsWarning` saying how many.
 
 Quartiles default to ``quantile_method="weibull"``: R ``quantile(type = 6)``, which is
 SPSS's default (HAVERAGE) and so the paper's most likely; pass ``"linear"`` for R's
@@ -34,6 +42,7 @@ Hyndman RJ, Fan Y. Sample quantiles in statistical packages. *Am Stat* 1996;50:3
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,10 +51,12 @@ import numpy as np
 import pandas as pd
 
 from rait_registry.contract import DAYS_PER_MONTH, M_RAIT, O_RAIT, RAIT_GROUPS
-from rait_registry.exceptions import AnalysisError, InsufficientDataError
+from rait_registry.exceptions import AnalysisError, InsufficientDataError, StatisticsWarning
 
+from .config import DEFAULTS
 from .formatting import format_p
 from .hypothesis_tests import (
+    CATEGORICAL_TESTS,
     RESPONSE_ORDER,
     TestResult,
     compare_categorical,
@@ -53,6 +64,7 @@ from .hypothesis_tests import (
     paired_ordinal_tests,
 )
 from .jsonutil import jsonable
+from .missing import MISSING_CODES, dropped_message
 
 __all__ = [
     "TABLE1_CHARACTERISTICS",
@@ -82,6 +94,8 @@ ROW_COLUMNS: list[str] = [
     "p_value",
     "test",
     "n_missing",
+    "min_expected",
+    *(f"p_{name}" for name in CATEGORICAL_TESTS),
     "overall_pct",
     "o_rait_pct",
     "m_rait_pct",
@@ -114,6 +128,9 @@ class Characteristic:
     untestable : tuple of str
         Levels shown as counts but left out of the test, like nulls (ATA ``unknown``,
         response ``NE``).
+    missing : tuple of str
+        Values that are missing data (local disease ``unknown``): counted in the ``missing``
+        row, never shown as a level, left out of the test with a warning.
     digits : int
         Decimals of the display string of a continuous row.
 
@@ -134,6 +151,7 @@ class Characteristic:
     untestable: tuple[str, ...] = ()
     digits: int = 1
     level_labels: dict[str, str] = field(default_factory=dict)
+    missing: tuple[str, ...] = ()
 
 
 #: Table 1 rows, in the paper's order.
@@ -156,6 +174,7 @@ TABLE1_CHARACTERISTICS: tuple[Characteristic, ...] = (
         "Local recurrence or persistent disease before RAIT",
         "categorical",
         ("neither", "local_recurrence", "local_persistent"),
+        missing=MISSING_CODES["local_disease_status"],
     ),
     Characteristic("metastasis_timing", "Distant metastasis timing", "categorical", ("synchronous", "metachronous")),
 )
@@ -182,15 +201,19 @@ def table1(
     quantile_method: str = "weibull",
     min_expected: float = 5.0,
     group_col: str = "rait_group",
+    test_rule: str = DEFAULTS.test_rule,
 ) -> pd.DataFrame:
     """Table 1: clinicopathological characteristics, overall and by group, with the test used.
 
     Continuous rows: median (P25, P75) and the Mann-Whitney U test (asymptotic, continuity
-    and tie corrected: R ``wilcox.test(exact = FALSE)``). Categorical rows: n (%) and the
-    uncorrected Pearson chi-square test, or Fisher's exact test (exact also for r x c) when
-    any expected count is below ``min_expected``. Missing values (null, or an untestable
-    level such as ATA ``unknown``) are left out of that variable's test and counted in
-    ``n_missing``; a ``missing`` row shows the nulls per group.
+    and tie corrected: R ``wilcox.test(exact = FALSE)``). Categorical rows: n (%) and the test
+    ``test_rule`` chooses: the uncorrected Pearson chi-square test when every expected count is
+    at least ``min_expected``; otherwise (``pearson_yates_fisher``, revision 2) the
+    Yates-corrected chi-square for a 2 x 2 table and Fisher's exact test (exact also for r x c)
+    for a larger one, or (``pearson_fisher``, revision 1) Fisher's exact test for every table;
+    each row also carries every test's p-value. Missing values (null, a missing-data code, or
+    an untestable level such as ATA ``unknown``) are left out of that variable's test and
+    counted in ``n_missing``; a ``missing`` row shows the nulls and missing-data codes per group.
 
     Parameters
     ----------
@@ -201,9 +224,11 @@ def table1(
     quantile_method : str
         ``numpy.quantile`` method for the quartiles (default ``"weibull"`` = R type 6 = SPSS).
     min_expected : float
-        Fisher's test is used when an expected count is below this.
+        The rule's threshold: Pearson's test when every expected count is at least this.
     group_col : str
         The group column (o-RAIT / m-RAIT).
+    test_rule : {"pearson_yates_fisher", "pearson_fisher"}
+        The declared ``test_rule``.
 
     Returns
     -------
@@ -217,7 +242,7 @@ def table1(
         if ch.kind == "continuous":
             rows += _continuous_rows(ch, cohort[ch.variable], group, quantile_method)
         elif ch.kind == "categorical":
-            rows += _categorical_rows(ch, cohort[ch.variable], group, min_expected)
+            rows += _categorical_rows(ch, cohort[ch.variable], group, min_expected, test_rule)
         else:
             raise AnalysisError(
                 f"Characteristic {ch.variable!r} has kind {ch.kind!r}; use 'continuous' or 'categorical'."
@@ -233,6 +258,7 @@ def table2(
     quantile_method: str = "weibull",
     min_expected: float = 5.0,
     group_col: str = "rait_group",
+    test_rule: str = DEFAULTS.test_rule,
 ) -> pd.DataFrame:
     """Table 2: RAIT activity, interval between cycles and response, by group.
 
@@ -249,10 +275,10 @@ def table2(
         intervals, which is its most likely reading. ``interval="patient_median"`` first
         takes each patient's median interval. No test.
     ``first_response``
-        response to the first RAIT, o-RAIT vs m-RAIT: chi-square / Fisher as in Table 1.
+        response to the first RAIT, o-RAIT vs m-RAIT: the test ``test_rule`` chooses, as in Table 1.
     ``last_response``
         response to the last RAIT: the m-RAIT group's last response against the o-RAIT
-        group's (only) response, chi-square / Fisher; ``overall`` pools both.
+        group's (only) response, tested as in Table 1; ``overall`` pools both.
     ``m_rait_first_vs_last``
         m-RAIT, first vs last response within patient, coded CR < PR < SD < PD: rows
         ``improved`` / ``unchanged`` / ``worsened`` / ``not_evaluable`` (counts; percent of
@@ -292,7 +318,7 @@ def table2(
     resp = Characteristic(
         "first_response", "Response to first RAIT", "categorical", RESPONSE_LEVELS, untestable=("NE",)
     )
-    rows += _categorical_rows(resp, cohort["first_response"], group, min_expected)
+    rows += _categorical_rows(resp, cohort["first_response"], group, min_expected, test_rule)
     resp = Characteristic(
         "last_response",
         "Response to last RAIT (o-RAIT: its only RAIT)",
@@ -300,7 +326,7 @@ def table2(
         RESPONSE_LEVELS,
         untestable=("NE",),
     )
-    rows += _categorical_rows(resp, cohort["last_response"], group, min_expected)
+    rows += _categorical_rows(resp, cohort["last_response"], group, min_expected, test_rule)
     rows += _paired_rows(cohort, group)
     return _frame(rows)
 
@@ -333,7 +359,9 @@ class Table1(_StudyTable):
     quantile_method : str
         ``numpy.quantile`` method of the quartiles (``"weibull"`` = R type 6 = SPSS).
     min_expected : float
-        Fisher's test when an expected count is below this.
+        The test rule's threshold on the smallest expected count (5).
+    test_rule : {"pearson_yates_fisher", "pearson_fisher"}
+        The categorical test rule (declared ``test_rule``; `table1`).
 
     Attributes
     ----------
@@ -357,10 +385,12 @@ class Table1(_StudyTable):
         *,
         quantile_method: str = "weibull",
         min_expected: float = 5.0,
+        test_rule: str = DEFAULTS.test_rule,
     ) -> None:
         self.characteristics = tuple(characteristics)
         self.quantile_method = quantile_method
         self.min_expected = min_expected
+        self.test_rule = test_rule
 
     def fit(self, cohort: pd.DataFrame, group_col: str = "rait_group") -> Table1:
         """Build the table from ``marts.analysis_cohort``; returns self."""
@@ -370,6 +400,7 @@ class Table1(_StudyTable):
             quantile_method=self.quantile_method,
             min_expected=self.min_expected,
             group_col=group_col,
+            test_rule=self.test_rule,
         )
         return self
 
@@ -381,7 +412,7 @@ class Table2(_StudyTable):
     ----------
     interval : {"pooled", "patient_median"}
         Intervals between cycles pooled over patients (default) or per-patient medians.
-    quantile_method, min_expected
+    quantile_method, min_expected, test_rule
         See `Table1`.
 
     Attributes
@@ -404,11 +435,17 @@ class Table2(_StudyTable):
     """
 
     def __init__(
-        self, interval: str = "pooled", *, quantile_method: str = "weibull", min_expected: float = 5.0
+        self,
+        interval: str = "pooled",
+        *,
+        quantile_method: str = "weibull",
+        min_expected: float = 5.0,
+        test_rule: str = DEFAULTS.test_rule,
     ) -> None:
         self.interval = interval
         self.quantile_method = quantile_method
         self.min_expected = min_expected
+        self.test_rule = test_rule
 
     def fit(self, cohort: pd.DataFrame, cycles: pd.DataFrame, group_col: str = "rait_group") -> Table2:
         """Build the table from ``marts.analysis_cohort`` and ``marts.rait_cycles``; returns self."""
@@ -419,6 +456,7 @@ class Table2(_StudyTable):
             quantile_method=self.quantile_method,
             min_expected=self.min_expected,
             group_col=group_col,
+            test_rule=self.test_rule,
         )
         return self
 
@@ -462,8 +500,18 @@ def _continuous_rows(ch: Characteristic, values: pd.Series, group: pd.Series, qm
     return [row]
 
 
-def _categorical_rows(ch: Characteristic, values: pd.Series, group: pd.Series, min_expected: float) -> list[dict]:
+def _categorical_rows(
+    ch: Characteristic, values: pd.Series, group: pd.Series, min_expected: float, rule: str
+) -> list[dict]:
     v = values.astype(object).where(values.notna(), None)
+    coded = v.isin(ch.missing) if ch.missing else pd.Series(False, index=v.index)
+    if coded.any():
+        warnings.warn(
+            dropped_message(ch.variable, int(coded.sum()), f"the test of {ch.variable} (counted in its missing row)"),
+            StatisticsWarning,
+            stacklevel=3,
+        )
+        v = v.where(~coded, None)
     unknown = sorted({str(x) for x in v.dropna().unique()} - set(ch.levels))
     if unknown:
         raise AnalysisError(
@@ -478,9 +526,12 @@ def _categorical_rows(ch: Characteristic, values: pd.Series, group: pd.Series, m
         pd.Categorical(group[testable], categories=list(RAIT_GROUPS)),
         dropna=False,
     )
-    res: TestResult | None = compare_categorical(table.to_numpy(), min_expected) if testable.any() else None
+    res: TestResult | None = compare_categorical(table.to_numpy(), min_expected, rule) if testable.any() else None
     p = None if res is None or np.isnan(res.p_value) else res.p_value
     test = None if res is None or res.test == "none" else res.test
+    every = (res.detail.get("p_values") or {}) if res is not None else {}
+    extra = {f"p_{name}": every.get(name) for name in CATEGORICAL_TESTS}
+    extra["min_expected"] = res.detail.get("min_expected") if res is not None else None
 
     rows = []
     for lv in list(ch.levels) + (["missing"] if v.isna().any() else []):
@@ -498,6 +549,7 @@ def _categorical_rows(ch: Characteristic, values: pd.Series, group: pd.Series, m
             else:
                 row[f"{col}_display"] = f"{n_level}"
         row["p_value"], row["test"], row["n_missing"] = p, test, n_missing
+        row.update(extra)
         row["p_display"] = format_p(p, missing=None)
         rows.append(row)
     return rows
@@ -580,7 +632,8 @@ def _frame(rows: list[dict]) -> pd.DataFrame:
     # stay integers in CSV and JSON; the other numeric columns are float, n_missing Int64
     for c in ("overall", "o_rait", "m_rait"):
         df[c] = df[c].astype(object).where(df[c].notna(), None)
-    num = [c for c in ROW_COLUMNS if c.endswith(("_pct", "_p25", "_p75")) or c == "p_value"]
+    tests = {f"p_{name}" for name in CATEGORICAL_TESTS} | {"p_value", "min_expected"}
+    num = [c for c in ROW_COLUMNS if c.endswith(("_pct", "_p25", "_p75")) or c in tests]
     for c in num:
         df[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
     df["n_missing"] = pd.to_numeric(df["n_missing"], errors="coerce").astype("Int64")

@@ -47,9 +47,16 @@ from .html import (
     Row,
     TableLayout,
     balance_table,
+    categorical_agreement_reading,
+    categorical_test_note,
+    censoring_lines,
+    cohort_summary_lines,
+    cox_reading,
+    cox_table,
     cutpoint_table,
     logistic_table,
     paper_table,
+    paragraphs,
     render_figure,
     render_page,
     render_sensitivity_analyses,
@@ -494,6 +501,18 @@ def _five_year_row(cohort: pd.DataFrame, overall: Mapping[str, Any] | None, note
     )
 
 
+def _summary_boxes(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Header boxes from results.json ``cohort_summary``: median follow-up and deaths."""
+    boxes = []
+    median = F.finite_or_none(((summary.get("follow_up_months") or {}).get("overall") or {}).get("median"))
+    if median is not None:
+        boxes.append(("median follow-up, months", f"{median:.1f}"))
+    deaths = summary.get("deaths") or {}
+    if deaths and not deaths.get("skipped"):
+        boxes.append(("deaths", str(deaths.get("overall"))))
+    return boxes
+
+
 def _attrition_table(attrition: pd.DataFrame, labels: Mapping[str, str]) -> TableLayout:
     rows = []
     for r in attrition.itertuples(index=False):
@@ -565,6 +584,12 @@ def build_report(
                 f"results.json describes {counts.get('n_eligible')} eligible patients but the warehouse has "
                 f"{len(cohort)}: the results come from another refresh. Rerun `rait-registry analyze`."
             )
+        for column, entry in (res.get("missing_data") or {}).items():
+            if entry.get("n_patients"):
+                notes.append(
+                    f"{entry['n_patients']} patient(s) with {column} {' or '.join(entry.get('codes') or [])} "
+                    "are missing data, left out of: " + "; ".join(entry.get("left_out_of") or []) + "."
+                )
         matching = res.get("matching") or None
         survival = res.get("survival") or {}
         if is_skipped(survival.get("matched")):
@@ -725,9 +750,8 @@ def build_report(
                 "table1",
                 "Table 1. Clinicopathological characteristics of the cohort, o-RAIT vs m-RAIT",
                 footnotes=[
-                    "Median (P25, P75) or n (%); percentages among patients with a known value. "
-                    "Mann-Whitney U test; Pearson \u03c7\u00b2 without continuity correction, or "
-                    "Fisher's exact test when an expected count is below 5."
+                    "Median (P25, P75) or n (%); percentages among patients with a known value.",
+                    categorical_test_note(config.get("test_rule", DEFAULTS.test_rule)),
                 ],
             )
         )
@@ -743,7 +767,8 @@ def build_report(
                 extra_rows=extra,
                 footnotes=[
                     "Responses by the CACA 2025 criteria (CR < PR < SD < PD); NE is shown but left "
-                    "out of the tests. Last response of o-RAIT = its only RAIT."
+                    "out of the tests. Last response of o-RAIT = its only RAIT.",
+                    categorical_test_note(config.get("test_rule", DEFAULTS.test_rule)),
                 ],
             )
         )
@@ -756,6 +781,15 @@ def build_report(
                 "Table 3. Univariable and multivariable logistic regression of progression after RAIT",
             )
         )
+        cox = res.get("cox_risk_factors") or {}
+        t3_cox = (
+            cox_table(
+                cox,
+                "Table 3 (time to event). Univariable and multivariable Cox regression of progression-free survival",
+            )
+            if cox and not cox.get("skipped")
+            else None
+        )
         layouts += [t for t in (t1, t2, t3) if t is not None]
         analyses: list[tuple[str, str, Mapping[str, Any]]] = []
         if survival.get("overall"):
@@ -766,6 +800,12 @@ def build_report(
             analyses.append(
                 (str(s.get("name")), f"Fig. {s.get('figure', '')}: {s.get('description', s.get('name'))}", s)
             )
+        censoring = res.get("pfs_censoring") or {}
+        last_contact = censoring.get("last_contact_sensitivity") or {}
+        for key, title in (("eligible", "Eligible cohort"), ("matched", "Matched cohort")):
+            entry = last_contact.get(key) or {}
+            if entry and not entry.get("skipped"):
+                analyses.append((f"last_contact_{key}", f"{title}, censored at last contact (sensitivity)", entry))
         t_surv = survival_table(analyses, "Progression-free survival") if analyses else None
         t_bal = (
             balance_table(matching, "Covariate balance before and after matching", dict(VARIABLE_LABELS))
@@ -778,12 +818,13 @@ def build_report(
             else None
         )
         t_att = _attrition_table(data.attrition, crit)
-        for layout in [t_att, t1, t2, t3, t_surv, t_bal, t_cut]:
+        for layout in [t_att, t1, t2, t3, t3_cox, t_surv, t_bal, t_cut]:
             if layout is not None:
                 layout.to_frame().to_csv(tab_dir / f"paper_{layout.table_id}.csv", index=False)
 
         step("HTML")
         warn = [f"Table 3: {w}" for w in (logistic or {}).get("warnings") or []]
+        warn += [f"Table 3 (Cox): {w}" for w in cox.get("warnings") or []]
         for _key, title, analysis in analyses:
             warn += [f"{title}: {n}" for n in analysis.get("notes") or []]
         warn += [f"{name} was not estimated: {reason}." for name, reason in skipped.items()]
@@ -792,13 +833,33 @@ def build_report(
             return render_skipped(skipped[name]) if name in skipped else render_table(layout) if layout else ""
 
         sections = [
-            ("cohort", "Study cohort", figs["attrition"] + render_table(t_att)),
-            ("table1", "Patient characteristics (Table 1)", table_or_reason(t1, "table1")),
-            ("table2", "RAIT and response (Table 2, Fig. 2)", table_or_reason(t2, "table2") + figs["sankey"]),
+            (
+                "cohort",
+                "Study cohort",
+                figs["attrition"]
+                + render_table(t_att)
+                + (paragraphs(cohort_summary_lines(res["cohort_summary"])) if res.get("cohort_summary") else ""),
+            ),
+            (
+                "table1",
+                "Patient characteristics (Table 1)",
+                table_or_reason(t1, "table1")
+                + (paragraphs([categorical_agreement_reading(res["table1"])]) if res["table1"] else ""),
+            ),
+            (
+                "table2",
+                "RAIT and response (Table 2, Fig. 2)",
+                table_or_reason(t2, "table2")
+                + (paragraphs([categorical_agreement_reading(res["table2"])]) if res["table2"] else "")
+                + figs["sankey"],
+            ),
             (
                 "table3",
                 "Risk factors for progression (Table 3)",
-                table_or_reason(t3, "logistic") + figs.get("forest", ""),
+                table_or_reason(t3, "logistic")
+                + figs.get("forest", "")
+                + (render_table(t3_cox) if t3_cox else "")
+                + (paragraphs([cox_reading(cox)]) if cox else ""),
             ),
         ]
         if "matching" in skipped:
@@ -816,6 +877,7 @@ def build_report(
                 "survival",
                 "Progression-free survival (Figs. 3-4)",
                 (render_skipped(skipped["survival"]) if "survival" in skipped else "")
+                + (paragraphs(censoring_lines(censoring, survival.get("overall"))) if censoring else "")
                 + (render_table(t_surv) if t_surv else "")
                 + figs["km_overall"]
                 + figs.get("km_matched", "")
@@ -844,6 +906,7 @@ def build_report(
                 (M_RAIT, str(counts.get("n_m_rait"))),
                 ("progression events", str(int(pd.to_numeric(cohort["pfs_event"]).sum()))),
             ]
+            + _summary_boxes(res.get("cohort_summary") or {})
             + ([("matched pairs", str(matching.get("n_pairs")))] if matching else []),
             sections=sections,
             provenance=_provenance(data, generated_at),

@@ -29,9 +29,16 @@ __all__ = [
     "Row",
     "TableLayout",
     "balance_table",
+    "categorical_agreement_reading",
+    "categorical_test_note",
+    "censoring_lines",
+    "cohort_summary_lines",
+    "cox_reading",
+    "cox_table",
     "cutpoint_table",
     "logistic_table",
     "paper_table",
+    "paragraphs",
     "render_page",
     "render_table",
     "survival_table",
@@ -170,13 +177,59 @@ def paper_table(
     return TableLayout(table_id, caption, columns, out, list(footnotes))
 
 
+def categorical_test_note(rule: str | None) -> str:
+    """The footnote of Tables 1-2 that names the tests, for the categorical test rule in force (``test_rule``)."""
+    sparse = (
+        "Fisher's exact test (revision 1's rule)"
+        if rule == "pearson_fisher"
+        else "the Yates-corrected \u03c7\u00b2 for a 2 \u00d7 2 table and Fisher's exact test for a larger one "
+        "(the paper's rule)"
+    )
+    return (
+        "Mann-Whitney U test; Pearson \u03c7\u00b2 without continuity correction when every expected count is "
+        f"\u2265 5, otherwise {sparse}. Fisher's test is exact. Each categorical row's Pearson, Yates (2 \u00d7 2), "
+        "likelihood-ratio and Fisher P values are in results.json and tables/table1.csv, tables/table2.csv."
+    )
+
+
+#: results.json p-value columns of the categorical tests, with their display names.
+CATEGORICAL_P_COLUMNS: dict[str, str] = {
+    "p_chi_square": "Pearson",
+    "p_chi_square_yates": "Yates",
+    "p_g_test": "likelihood ratio",
+    "p_fisher_exact": "Fisher",
+}
+
+
+def categorical_agreement_reading(rows: Sequence[Mapping[str, Any]], alpha: float = 0.05) -> str:
+    """One line for a clinician: do the categorical tests agree on which side of ``alpha`` each P value lies?"""
+    split = []
+    for variable in dict.fromkeys(str(r.get("variable")) for r in rows):
+        first = next(r for r in rows if str(r.get("variable")) == variable)
+        ps = {name: finite_or_none(first.get(col)) for col, name in CATEGORICAL_P_COLUMNS.items()}
+        ps = {name: p for name, p in ps.items() if p is not None}
+        if len(ps) > 1 and min(ps.values()) < alpha <= max(ps.values()):
+            shown = ", ".join(f"{name} {format_p(p)}" for name, p in ps.items())
+            split.append(f"{first.get('label') or variable_label(variable)} ({shown})")
+    if not split:
+        return (
+            f"Reading: for every categorical row, the Pearson, Yates, likelihood-ratio and Fisher tests fall on the "
+            f"same side of P = {alpha:g}, so the choice of test does not change a conclusion."
+        )
+    return (
+        f"Reading: the choice of test decides which side of P = {alpha:g} these rows fall on, so treat them as "
+        "borderline: " + "; ".join(split) + "."
+    )
+
+
 # --------------------------------------------------------------------------- Table 3
 
 
-def _or_text(row: Mapping[str, Any] | None) -> tuple[str, str]:
+def _ratio_text(row: Mapping[str, Any] | None, key: str = "or") -> tuple[str, str]:
+    """``("est (lo-hi)", "p")`` of an odds or hazard ratio row (``key``: ``or`` or ``hr``)."""
     if row is None:
         return "", ""
-    est, lo, hi = finite_or_none(row.get("or")), finite_or_none(row.get("ci_low")), finite_or_none(row.get("ci_high"))
+    est, lo, hi = finite_or_none(row.get(key)), finite_or_none(row.get("ci_low")), finite_or_none(row.get("ci_high"))
     if est is None:
         return "not estimable", ""
     mark = " \u2020" if str(row.get("method") or "") == "firth" else ""
@@ -185,12 +238,13 @@ def _or_text(row: Mapping[str, Any] | None) -> tuple[str, str]:
     return f"{est:.3f} ({ci}){mark}", (format_p(p) if p is not None else "")
 
 
-def logistic_table(logistic: Mapping[str, Any], n_eligible: Any, caption: str) -> TableLayout:
-    """Table 3: univariable and multivariable odds ratios of progression, REF rows as the paper prints them."""
-    uni = [r for r in logistic.get("univariable") or [] if r.get("term") is not None]
-    multi = {str(r.get("term")): r for r in logistic.get("multivariable") or []}
+def _ratio_rows(
+    univariable: Sequence[Mapping[str, Any]], multivariable: Sequence[Mapping[str, Any]], key: str
+) -> list[Row]:
+    """Table 3's rows: a continuous term on one line; a categorical one as a header, its REF line and its levels."""
+    uni = [r for r in univariable if r.get("term") is not None]
+    multi = {str(r.get("term")): r for r in multivariable}
     multi_vars = {str(r.get("variable")) for r in multi.values()}
-    columns = ["Characteristic", "Univariable OR (95% CI)", "P value", "Multivariable OR (95% CI)", "P value "]
     out: list[Row] = []
     seen: set[str] = set()
     for r in uni:
@@ -200,15 +254,15 @@ def logistic_table(logistic: Mapping[str, Any], n_eligible: Any, caption: str) -
             level = r.get("level")
             label = variable_label(variable)
             label = f"{label} ({level})" if level else label
-            u_or, u_p = _or_text(r)
-            m_or, m_p = _or_text(multi.get(str(r["term"])))
+            u_est, u_p = _ratio_text(r, key)
+            m_est, m_p = _ratio_text(multi.get(str(r["term"])), key)
             out.append(
                 Row(
                     [
                         Cell(label, "label"),
-                        Cell(u_or, "uni_or", "num"),
+                        Cell(u_est, f"uni_{key}", "num"),
                         Cell(u_p, "uni_p", "num"),
-                        Cell(m_or, "multi_or", "num"),
+                        Cell(m_est, f"multi_{key}", "num"),
                         Cell(m_p, "multi_p", "num"),
                     ],
                     {"term": str(r["term"]), "variable": variable},
@@ -230,30 +284,37 @@ def logistic_table(logistic: Mapping[str, Any], n_eligible: Any, caption: str) -
                 Row(
                     [
                         Cell(level_label(reference), "level"),
-                        Cell("REF", "uni_or", "num"),
+                        Cell("REF", f"uni_{key}", "num"),
                         Cell(""),
-                        Cell("REF" if in_multi else "", "multi_or", "num"),
+                        Cell("REF" if in_multi else "", f"multi_{key}", "num"),
                         Cell(""),
                     ],
                     {"variable": variable, "level": str(reference)},
                     "reference",
                 )
             )
-        u_or, u_p = _or_text(r)
-        m_or, m_p = _or_text(multi.get(str(r["term"])))
+        u_est, u_p = _ratio_text(r, key)
+        m_est, m_p = _ratio_text(multi.get(str(r["term"])), key)
         out.append(
             Row(
                 [
                     Cell(level_label(r.get("level")), "level"),
-                    Cell(u_or, "uni_or", "num"),
+                    Cell(u_est, f"uni_{key}", "num"),
                     Cell(u_p, "uni_p", "num"),
-                    Cell(m_or, "multi_or", "num"),
+                    Cell(m_est, f"multi_{key}", "num"),
                     Cell(m_p, "multi_p", "num"),
                 ],
                 {"term": str(r["term"]), "variable": variable, "level": str(r.get("level"))},
                 "level",
             )
         )
+    return out
+
+
+def logistic_table(logistic: Mapping[str, Any], n_eligible: Any, caption: str) -> TableLayout:
+    """Table 3: univariable and multivariable odds ratios of progression, REF rows as the paper prints them."""
+    columns = ["Characteristic", "Univariable OR (95% CI)", "P value", "Multivariable OR (95% CI)", "P value "]
+    out = _ratio_rows(logistic.get("univariable") or [], logistic.get("multivariable") or [], "or")
     threshold = logistic.get("selection_threshold")
     notes = [
         f"Outcome: {logistic.get('outcome', 'pfs_event')} (progression or death after the first RAIT), "
@@ -266,6 +327,60 @@ def logistic_table(logistic: Mapping[str, Any], n_eligible: Any, caption: str) -
         "\u2020 Firth penalised-likelihood estimate (the maximum likelihood odds ratio does not exist: separation).",
     ]
     return TableLayout("table3", caption, columns, out, [n for n in notes if n])
+
+
+def cox_table(cox: Mapping[str, Any], caption: str) -> TableLayout:
+    """Table 3's Cox counterpart: univariable and multivariable hazard ratios of progression, laid out as Table 3."""
+    columns = ["Characteristic", "Univariable HR (95% CI)", "P value", "Multivariable HR (95% CI)", "P value "]
+    multivariable = cox.get("multivariable")
+    rows = multivariable if isinstance(multivariable, list) else []
+    out = _ratio_rows(cox.get("univariable") or [], rows, "hr")
+    threshold = cox.get("selection_threshold")
+    notes = [
+        f"Cox models of progression-free survival (pfs_months, pfs_event; Efron ties, Wald CI), "
+        f"n = {cox.get('n_obs')}, {cox.get('n_events')} events; same characteristics, reference levels and "
+        f"selection (univariable P < {threshold}) as Table 3.",
+        str(cox.get("interpretation") or ""),
+    ]
+    if isinstance(multivariable, Mapping) and multivariable.get("skipped"):
+        notes.append(f"No multivariable model: {multivariable.get('reason')}.")
+    notes += [f"{r['term']}: {r['note']}." for r in cox.get("univariable") or [] if r.get("note")]
+    return TableLayout("table3_cox", caption, columns, out, [n for n in notes if n])
+
+
+def _term_name(row: Mapping[str, Any]) -> str:
+    variable = variable_label(row.get("variable"))
+    level, reference = row.get("level"), row.get("reference")
+    if reference is None:
+        return f"{variable} ({level})" if level else variable
+    return f"{variable}: {level_label(level)} vs {level_label(reference)}"
+
+
+def cox_reading(cox: Mapping[str, Any]) -> str:
+    """One line for a clinician from Table 3's Cox counterpart (observational: "consistent with", never "shown")."""
+    if cox.get("skipped"):
+        return f"Cox models of progression not fitted: {cox.get('reason')}."
+    multivariable = cox.get("multivariable")
+    model, rows = "multivariable", multivariable if isinstance(multivariable, list) and multivariable else None
+    if rows is None:
+        model, rows = "univariable", list(cox.get("univariable") or [])
+    higher, lower, unclear = [], [], []
+    for r in rows:
+        hr, lo, hi = (finite_or_none(r.get(k)) for k in ("hr", "ci_low", "ci_high"))
+        if hr is None or lo is None or hi is None:
+            continue
+        text = f"{_term_name(r)} (HR {hr:.2f}, {lo:.2f}{DASH}{hi:.2f})"
+        (higher if lo > 1 else lower if hi < 1 else unclear).append(text)
+    parts = []
+    if higher:
+        parts.append("Consistent with a higher hazard of progression: " + "; ".join(higher) + ".")
+    if lower:
+        parts.append("Consistent with a lower hazard: " + "; ".join(lower) + ".")
+    if unclear:
+        parts.append("95% CI including 1 (no association, or one in either direction): " + "; ".join(unclear) + ".")
+    if not parts:
+        return f"No hazard ratio could be estimated in the {model} Cox model."
+    return f"Reading ({model} Cox model, time to progression). " + " ".join(parts)
 
 
 # --------------------------------------------------------------------------- survival, matching, cut-points
@@ -396,6 +511,106 @@ def cutpoint_table(rows: Sequence[Mapping[str, Any]], caption: str) -> TableLayo
         "percentiles; the P value corrects for the search (it can exceed the nominal P of any single cut)."
     ]
     return TableLayout("cutpoints", caption, ["Variable", "Cut-point", "Statistic", "P value", "Method"], out, notes)
+
+
+def _median_range(entry: Mapping[str, Any] | None, digits: int = 1) -> str:
+    med, lo, hi = (finite_or_none((entry or {}).get(k)) for k in ("median", "min", "max"))
+    if med is None or lo is None or hi is None:
+        return "n/a"
+    return f"{med:.{digits}f} (range {lo:.{digits}f}{DASH}{hi:.{digits}f})"
+
+
+def cohort_summary_lines(summary: Mapping[str, Any]) -> list[str]:
+    """The cohort's numbers outside the tables (RAIT cycles, follow-up, deaths), then a one-line reading."""
+    cycles = summary.get("m_rait_cycles") or {}
+    follow = summary.get("follow_up_months") or {}
+    deaths = summary.get("deaths") or {}
+    o, m = follow.get("o_rait") or {}, follow.get("m_rait") or {}
+    death_text = (
+        f"deaths: not available ({deaths.get('reason')})"
+        if deaths.get("skipped")
+        else f"deaths: {deaths.get('overall')} (o-RAIT {deaths.get('o_rait')}, m-RAIT {deaths.get('m_rait')}"
+        + (f"; {deaths['ending_pfs']} before any progression" if deaths.get("ending_pfs") is not None else "")
+        + ")"
+    )
+    facts = (
+        f"m-RAIT patients received a median of {_median_range(cycles, 0)} RAIT cycles. Median follow-up from the "
+        f"first RAIT to death or last contact: {_median_range(follow.get('overall'))} months (o-RAIT "
+        f"{_median_range(o)}, m-RAIT {_median_range(m)}); {death_text}."
+    )
+    lo, hi = (
+        finite_or_none((follow.get("overall") or {}).get("min")),
+        finite_or_none((follow.get("overall") or {}).get("max")),
+    )
+    o_med, m_med = finite_or_none(o.get("median")), finite_or_none(m.get("median"))
+    if lo is None or hi is None or o_med is None or m_med is None:
+        return [facts]
+    reading = (
+        f"Reading: follow-up ranges from {lo:.0f} to {hi:.0f} months and its median differs between the groups "
+        f"({o_med:.1f} vs {m_med:.1f} months), so whether a patient has progressed depends partly on how long they "
+        "were watched; the time-to-event analyses (Kaplan-Meier, Cox) account for this, a yes/no outcome does not."
+    )
+    return [facts, reading]
+
+
+def _hr_ci(analysis: Mapping[str, Any]) -> tuple[float, float, float] | None:
+    values = tuple(finite_or_none(analysis.get(k)) for k in ("hr", "hr_ci_low", "hr_ci_high"))
+    return None if any(v is None for v in values) else values  # type: ignore[return-value]
+
+
+def censoring_lines(censoring: Mapping[str, Any], overall: Mapping[str, Any] | None) -> list[str]:
+    """The survival section's statement of the PFS censoring rule, and a reading of the last-contact sensitivity."""
+    revision, source = censoring.get("contract_revision"), str(censoring.get("source"))
+    rule = (
+        f"PFS without progression or death is {censoring.get('description')} "
+        f"(pfs_censoring = {censoring.get('rule')}; from {source}"
+        + (f"; contract revision {revision}" if revision is not None and "contract revision" not in source else "")
+        + ")."
+    )
+    sens = censoring.get("last_contact_sensitivity") or {}
+    if sens.get("skipped"):
+        return [rule, f"Sensitivity analysis with PFS censored at last contact: not run ({sens.get('reason')})."]
+    eligible = sens.get("eligible") or {}
+    now, alt = _hr_ci(overall or {}), _hr_ci(eligible)
+    if now is None or alt is None:
+        return [rule, "Sensitivity analysis with PFS censored at last contact: the hazard ratio is not estimable."]
+
+    def side(ci: tuple[float, float, float]) -> str:
+        return "above" if ci[1] > 1 else "below" if ci[2] < 1 else "across"
+
+    def one(ci: tuple[float, float, float]) -> str:
+        return {"above": "lies above 1", "below": "lies below 1", "across": "includes 1"}[side(ci)]
+
+    same = side(now) == side(alt)
+    pfs = "; ".join(
+        f"{g} {100 * a:.1f}% vs {100 * b:.1f}%"
+        for g in ("o-RAIT", "m-RAIT")
+        for a, b in [
+            (
+                finite_or_none(((overall or {}).get("groups") or {}).get(g, {}).get("pfs_5y")),
+                finite_or_none((eligible.get("groups") or {}).get(g, {}).get("pfs_5y")),
+            )
+        ]
+        if a is not None and b is not None
+    )
+    reading = (
+        f"Reading: m-RAIT vs o-RAIT HR {now[0]:.2f} ({now[1]:.2f}{DASH}{now[2]:.2f}) with the rule in force and "
+        f"{alt[0]:.2f} ({alt[1]:.2f}{DASH}{alt[2]:.2f}) censored at last contact"
+        + (f" (5-year PFS {pfs})" if pfs else "")
+        + (
+            f"; both intervals {one(now).replace('lies', 'lie').replace('includes', 'include')}, so the comparison is "
+            "consistent under either censoring rule."
+            if same
+            else f"; the interval {one(now)} with the rule in force and {one(alt)} censored at last contact, so the "
+            "comparison depends on the censoring rule."
+        )
+    )
+    return [rule, reading]
+
+
+def paragraphs(lines: Iterable[str], cls: str = "reading") -> str:
+    """Lines of generated text as ``<p>`` elements."""
+    return "".join(f'<p class="{cls}">{html.escape(line)}</p>' for line in lines)
 
 
 # --------------------------------------------------------------------------- HTML

@@ -78,6 +78,8 @@ LEVEL_LABELS: dict[str, str] = {
 TEST_LABELS: dict[str, str] = {
     "mann_whitney": "Mann-Whitney U",
     "chi_square": "\u03c7\u00b2",
+    "chi_square_yates": "\u03c7\u00b2 (Yates)",
+    "g_test": "G-test (likelihood ratio)",
     "chi2": "\u03c7\u00b2",
     "pearson_chi_square": "\u03c7\u00b2",
     "fisher": "Fisher exact",
