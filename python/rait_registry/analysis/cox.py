@@ -41,6 +41,7 @@ from lifelines.exceptions import ConvergenceError, ConvergenceWarning, Statistic
 from scipy.linalg import LinAlgWarning
 from scipy.stats import norm
 
+from ..exceptions import InsufficientDataError
 from .config import DEFAULTS
 
 __all__ = [
@@ -191,6 +192,10 @@ def fit_cox_time_varying(
     return ctv, None
 
 
+#: A log hazard ratio (or CI limit) beyond this is a diverging estimate, not a number to report.
+_MAX_LOG_HR = 700.0
+
+
 def wald_term(fitter: Any, term: str, alpha: float, se: float | None = None) -> dict[str, Any]:
     """Wald summary of one coefficient: ``hr``, ``ci_low``, ``ci_high``, ``p``, ``log_hr``, ``se_log_hr``.
 
@@ -200,6 +205,13 @@ def wald_term(fitter: Any, term: str, alpha: float, se: float | None = None) -> 
     p = float(fitter.summary.loc[term, "p"]) if se is None else float(2 * norm.sf(abs(beta / se)))
     se = float(fitter.standard_errors_[term]) if se is None else float(se)
     z = norm.ppf(1 - alpha / 2)
+    if not (math.isfinite(beta) and math.isfinite(se)) or abs(beta) + z * se > _MAX_LOG_HR:
+        # monotone likelihood (a term that separates events from non-events): the fit "converges"
+        # to an ever larger coefficient and its hazard ratio does not exist
+        raise InsufficientDataError(
+            f"the hazard ratio of {term} is not estimable: its estimate diverges (monotone likelihood, e.g. no "
+            "event in one level); the cohort has too few events for this model"
+        )
     return {
         "hr": math.exp(beta),
         "ci_low": math.exp(beta - z * se),

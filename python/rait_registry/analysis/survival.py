@@ -361,7 +361,13 @@ class SurvivalComparison:
         # Empty groups have no rows, so every row belongs to a non-empty group.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            stat, _ = sm_survdiff(T, E, codes)
+            try:
+                stat, _ = sm_survdiff(T, E, codes)
+            except np.linalg.LinAlgError:
+                # a group whose patients are never at risk at an event time: the variance
+                # matrix of (O - E) is singular (a tiny cohort); the test does not exist
+                self.notes_.append("the log-rank variance matrix is singular: the test is undefined")
+                return out
         stat = float(stat)
         if not math.isfinite(stat):
             self.notes_.append("the log-rank variance is zero: the test is undefined")
