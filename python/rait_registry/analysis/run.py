@@ -25,7 +25,7 @@ from .cutpoints import CutpointScan
 from .jsonutil import jsonable
 from .logistic import LogisticAnalysis
 from .matching import PropensityMatcher
-from .sensitivity import SensitivityAnalyses
+from .sensitivity import SensitivityAnalyses, exposure_lag_days
 from .survival import SurvivalAnalysis
 from .tables import Table1, Table2, cohort_section
 
@@ -125,7 +125,9 @@ def analyze(
     config : AnalysisConfig, optional
         The options; default: the declared defaults.
     meta : dict, optional
-        Provenance to record in results.json ``meta`` (the refresh read: `warehouse_meta`).
+        Provenance to record in results.json ``meta`` (the refresh read: `warehouse_meta`); its
+        ``dbt_vars`` give the exposure lag of the time-varying models (``rxwbs_window_days``,
+        `exposure_lag_days`; the declared default without them).
 
     Returns
     -------
@@ -184,7 +186,10 @@ def analyze(
     }
     sensitivity = None
     if config.sensitivity_analyses:
-        sensitivity = SensitivityAnalyses(config).fit(cohort, cycles, matcher)
+        lag, lag_source = exposure_lag_days(meta)
+        sensitivity = SensitivityAnalyses(config, exposure_lag_days=lag, exposure_lag_source=lag_source).fit(
+            cohort, cycles, matcher
+        )
         results["sensitivity_options"] = sensitivity.options_dict()
         results.update(sensitivity.to_dict())
         tables.update(sensitivity.tables_)
