@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from rait_registry import params
 from rait_registry.analysis import AnalysisConfig, analyze, read_published, validate_results, warehouse_meta
 from rait_registry.analysis.sensitivity import OPTION_NAMES
+from rait_registry.analysis.wording import ni_verdict
 from rait_registry.cli import app
 from rait_registry.exceptions import UsageError
 
@@ -263,4 +264,4 @@ def test_sensitivity_sections_carry_numbers_and_interpretations(results):
     for row in ni["hr"]:
         if row["ci_high"] is not None:
             # the verdict is the CI statement, never a reading of a non-significant log-rank test
-            assert row["non_inferior"] == (row["ci_high"] < ni["hr_margin"])
+            assert row["verdict"] == ni_verdict(row["ci_low"], row["ci_high"], ni["hr_margin"])

@@ -2,15 +2,19 @@
 non-inferiority, matching variants, IPTW, E-values and cumulative-dose splines.
 
 R references (``tests/r/beyond_references.R``; R survival 3.5, splines, glm):
-* ``beyond_frozen_cohort.json`` - the frozen stand-in cohort: ``tmerge`` counting-process rows,
-  ``coxph`` on them (m-RAIT status, cycles received, adjusted), the landmark analyses, the
+* ``beyond_frozen_cohort.json`` - the frozen stand-in cohort: ``tmerge`` counting-process rows
+  with the 14-day exposure lag and without it, ``coxph`` on them (m-RAIT status, cycles
+  received, adjusted; the unlagged m-RAIT status model), the landmark analyses, the
   fixed-group HR, Greenwood SEs of 5-year PFS, IPTW (glm propensity, stabilised ATE weights,
   ``coxph(robust = TRUE)``, weighted ``survfit``) and ``ns()`` dose-response models;
 * ``beyond_demo.json`` - the same on the frozen demo warehouse cohort (tests/data/frozen_demo/);
   the cohort-level comparisons run on both (fixture ``frozen``);
 * ``beyond_toy.json`` - ``tmerge`` + ``coxph`` on the hand-made cases of
   ``beyond_toy_input.json`` (same-day cycles, a cycle on the event day with a rounded
-  pfs_months, a cycle after progression, tied times).
+  pfs_months, a cycle after progression, tied times), with and without the lag;
+* ``lag_toy.json`` - the same on ``lag_toy_input.json``, hand-made cases of the exposure lag (an
+  event on the day of the lagged switch, the day before and after, censoring on that day, a
+  third cycle within the lag of the second).
 Tolerance: 1e-6 relative (agreement is ~1e-11), the IPTW robust SE included: it comes from
 ``sensitivity.efron_score_residuals`` (lifelines' ``robust=True`` ignores tied times and was 2e-4 off
 R on the demo cohort).
@@ -27,18 +31,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import norm
 
 from rait_registry.analysis.config import AnalysisConfig
 from rait_registry.analysis.cox import COX_FIT_OPTIONS
 from rait_registry.analysis.matching import PropensityMatcher
 from rait_registry.analysis.sensitivity import (
+    DEFAULT_EXPOSURE_LAG_DAYS,
+    HazardRatioEstimate,
     MatchingVariant,
     SensitivityAnalyses,
     counting_process,
     cox_robust_covariance,
+    derived_pfs_margin,
     e_value,
     e_value_rr,
     efron_score_residuals,
+    exposure_lag_days,
     hr_sentence,
     hr_to_rr_common,
     iptw_weights,
@@ -48,6 +57,14 @@ from rait_registry.analysis.sensitivity import (
     on_day_grid,
     spline_basis,
     time_varying_cox,
+)
+from rait_registry.analysis.wording import (
+    VERDICT_CONSISTENT,
+    VERDICT_INCONCLUSIVE,
+    VERDICT_NOT_CONSISTENT,
+    VERDICTS,
+    forbidden_words,
+    ni_verdict,
 )
 from rait_registry.contract import DAYS_PER_MONTH
 from rait_registry.exceptions import AnalysisError, UsageError
@@ -87,11 +104,21 @@ def fsections(ffitted) -> dict:
     return ffitted.to_dict()
 
 
+def _toy(name: str) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    inp = json.loads((REF / f"{name}_input.json").read_text())
+    out = json.loads((REF / f"{name}.json").read_text())
+    assert out["options"]["lag"] == 14
+    return pd.DataFrame(inp["cohort"]), pd.DataFrame(inp["cycles"]), out
+
+
 @pytest.fixture(scope="module")
 def toy() -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    inp = json.loads((REF / "beyond_toy_input.json").read_text())
-    out = json.loads((REF / "beyond_toy.json").read_text())
-    return pd.DataFrame(inp["cohort"]), pd.DataFrame(inp["cycles"]), out
+    return _toy("beyond_toy")
+
+
+@pytest.fixture(scope="module", params=["beyond_toy", "lag_toy"])
+def toys(request) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    return _toy(request.param)
 
 
 @pytest.fixture(scope="module")
@@ -150,19 +177,24 @@ def _assert_rows_equal(py: pd.DataFrame, r: dict) -> None:
 
 
 def test_counting_process_equals_tmerge_on_frozen_cohort(frozen, ref):
-    cp = counting_process(frozen.cohort, frozen.cycles)
-    assert len(cp) == {"frozen_cohort": 288, "frozen_demo": 258}[frozen.name]
+    assert ref["options"]["lag"] == 14
+    cp = counting_process(frozen.cohort, frozen.cycles)  # the declared default lag, 14 days
+    assert len(cp) == {"frozen_cohort": 287, "frozen_demo": 256}[frozen.name]
     _assert_rows_equal(cp, ref["counting_process"])
+    unlagged = counting_process(frozen.cohort, frozen.cycles, lag_days=0)
+    assert len(unlagged) == {"frozen_cohort": 288, "frozen_demo": 258}[frozen.name]
+    _assert_rows_equal(unlagged, ref["counting_process_unlagged"])
 
 
-def test_counting_process_equals_tmerge_on_hand_made_edge_cases(toy):
-    c, y, out = toy
-    _assert_rows_equal(counting_process(c, y), out["counting_process"])
+def test_counting_process_equals_tmerge_on_hand_made_edge_cases(toys):
+    c, y, out = toys
+    _assert_rows_equal(counting_process(c, y, lag_days=14), out["counting_process"])
+    _assert_rows_equal(counting_process(c, y, lag_days=0), out["counting_process_unlagged"])
 
 
 def test_counting_process_three_cycles_by_hand():
     c, y = make_data({"A": ([0, 100, 250], 400, 1), "B": ([0], 300, 0)})
-    cp = counting_process(c, y).set_index("patient_id")
+    cp = counting_process(c, y, lag_days=0).set_index("patient_id")
     a = cp.loc["A"]
     assert a["start"].tolist() == [0.0, 100 / DAYS_PER_MONTH, 250 / DAYS_PER_MONTH]
     assert a["stop"].tolist() == [100 / DAYS_PER_MONTH, 250 / DAYS_PER_MONTH, 400 / DAYS_PER_MONTH]
@@ -172,11 +204,42 @@ def test_counting_process_three_cycles_by_hand():
     assert a["cumulative_gbq"].tolist() == [5.5, 11.0, 16.5]
     b = cp.loc[["B"]]
     assert b[["start", "event", "n_cycles", "m_rait"]].values.tolist() == [[0.0, 0, 1, 0]]
+    # with the lag every change after the first cycle moves 14 days later, dose included
+    lagged = counting_process(c, y, lag_days=14).set_index("patient_id").loc["A"]
+    assert lagged["start"].tolist() == [0.0, 114 / DAYS_PER_MONTH, 264 / DAYS_PER_MONTH]
+    assert lagged[["n_cycles", "m_rait", "cumulative_gbq"]].values.tolist() == [[1, 0, 5.5], [2, 1, 11.0], [3, 1, 16.5]]
+
+
+def test_counting_process_lag_boundaries_by_hand():
+    # second cycle on day 100; PFS ends on day 113, 114 (the day of the lagged switch) or 115
+    c, y = make_data({"D113": ([0, 100], 113, 1), "D114": ([0, 100], 114, 1), "D115": ([0, 100], 115, 1)})
+    cp = counting_process(c, y, lag_days=14).groupby("patient_id")
+    # an event on exactly admin + 14 days stays with o-RAIT (it is the second cycle's post-therapy scan)
+    for pid in ("D113", "D114"):
+        assert cp.get_group(pid)[["m_rait", "event"]].values.tolist() == [[0, 1]], pid
+    assert cp.get_group("D115")[["m_rait", "event"]].values.tolist() == [[0, 0], [1, 1]]
+    # without the lag all three are m-RAIT progressions
+    unl = counting_process(c, y, lag_days=0)
+    assert unl.loc[unl["event"] == 1, "m_rait"].tolist() == [1, 1, 1]
+    with pytest.raises(UsageError, match="rxwbs_window_days"):
+        counting_process(c, y, lag_days=-1)
+
+
+def test_exposure_lag_comes_from_the_refresh_history():
+    assert exposure_lag_days({"run_id": "r9", "dbt_vars": {"rxwbs_window_days": 21}}) == (
+        21,
+        "rxwbs_window_days recorded by refresh r9 (history.refresh_runs dbt_vars)",
+    )
+    lag, source = exposure_lag_days({"run_id": "r9", "dbt_vars": {"micromet_max_mm": 8}})
+    assert lag == DEFAULT_EXPOSURE_LAG_DAYS == 14 and "declared default" in source and "r9" in source
+    assert exposure_lag_days({})[0] == 14
+    with pytest.raises(UsageError, match="rxwbs_window_days"):
+        exposure_lag_days({"dbt_vars": {"rxwbs_window_days": 400}})
 
 
 def test_counting_process_same_day_and_after_end_cycles(toy):
     c, y, _ = toy
-    cp = counting_process(c, y).groupby("patient_id")
+    cp = counting_process(c, y, lag_days=0).groupby("patient_id")
     # second cycle on the day of the first: m-RAIT from time 0
     assert cp.get_group("T03")[["start", "n_cycles", "m_rait"]].values.tolist() == [[0.0, 2, 1]]
     # second cycle on the event day (pfs_months rounded up to 6.6037): no change before the event
@@ -187,6 +250,9 @@ def test_counting_process_same_day_and_after_end_cycles(toy):
     assert cp.get_group("T05")["m_rait"].tolist() == [0]
     # two cycles on one later day: one split, count jumps by two
     assert cp.get_group("T06")["n_cycles"].tolist() == [1, 3]
+    # with the lag, the same-day second cycle changes the exposure 14 days later
+    lagged = counting_process(c, y, lag_days=14).groupby("patient_id").get_group("T03")
+    assert lagged[["start", "n_cycles", "m_rait"]].values.tolist() == [[0.0, 1, 0], [14 / DAYS_PER_MONTH, 2, 1]]
 
 
 def test_on_day_grid_snaps_only_whole_days():
@@ -196,7 +262,10 @@ def test_on_day_grid_snaps_only_whole_days():
 
 @pytest.mark.parametrize("name", ["m_rait_status", "cycles_received", "m_rait_status_adjusted"])
 def test_time_varying_cox_matches_r_coxph_on_tmerge(frozen, fsections, ref, name):
-    model = next(m for m in fsections["time_varying_cox"]["models"] if m["name"] == name)
+    section = fsections["time_varying_cox"]
+    assert section["exposure_lag_days"] == 14
+    model = next(m for m in section["models"] if m["name"] == name)
+    assert model["exposure_lag_days"] == 14 and model["biases"] == []
     r = ref["time_varying"][name]
     for key in ("hr", "ci_low", "ci_high", "p", "se_log_hr"):
         _close(model[key], r[key], f"{name} {key}")
@@ -204,19 +273,53 @@ def test_time_varying_cox_matches_r_coxph_on_tmerge(frozen, fsections, ref, name
     assert model["events"] == frozen.cohort["pfs_event"].sum() == {"frozen_cohort": 28, "frozen_demo": 24}[frozen.name]
 
 
-@pytest.mark.parametrize("name", ["m_rait_status", "cycles_received"])
-def test_time_varying_cox_matches_r_on_hand_made_cases(toy, name):
-    c, y, out = toy
-    models, fitters = time_varying_cox(c, counting_process(c, y))
-    assert [m["name"] for m in models] == ["m_rait_status", "cycles_received"]
-    model = next(m for m in models if m["name"] == name)
+def test_unlagged_model_is_a_sensitivity_row_matching_r(frozen, fsections, ffitted, ref):
+    section = fsections["time_varying_cox"]
+    unl = section["unlagged_sensitivity"]
+    assert unl["name"] == "m_rait_status_unlagged" and unl["exposure_lag_days"] == 0
+    assert unl["biases"] == ["unlagged_exposure"]
     for key in ("hr", "ci_low", "ci_high", "p", "se_log_hr"):
-        _close(model[key], out["time_varying"][name][key], f"toy {name} {key}")
+        _close(unl[key], ref["time_varying_unlagged"]["m_rait_status"][key], f"unlagged {key}")
+    assert section["events_by_exposure"] == ref["events_by_exposure"]
+    assert unl["events_by_exposure"] == ref["events_by_exposure_unlagged"]
+    moved = ref["events_by_exposure_unlagged"]["m-RAIT"] - ref["events_by_exposure"]["m-RAIT"]
+    assert unl["n_events_credited_to_m_rait"] == moved
+    if frozen.name == "frozen_demo":
+        assert moved == 2  # two progressions found on the second cycle's post-therapy scan
+    # primary models first, the unlagged one last and labelled as a biased sensitivity row
+    table = ffitted.tables_["time_varying_cox"]
+    assert table["role"].tolist()[-1] == "sensitivity (unlagged, biased)"
+    assert set(table["role"].iloc[:-1]) == {"primary"}
+    assert table["exposure_lag_days"].tolist() == [14, 14, 14, 0]
+    assert "credits" in section["interpretation"] and "biased:" in section["interpretation"]
+    # the NI and E-value analyses use the lagged HR, never the unlagged one
+    tv = next(r for r in fsections["non_inferiority"]["hr"] if r["analysis"] == "time_varying")
+    assert tv["hr_o_vs_m"] == pytest.approx(1 / section["models"][0]["hr"], rel=1e-12)
+
+
+def test_unlagged_row_is_skipped_without_a_lag(cohort, cycles):
+    out = SensitivityAnalyses(exposure_lag_days=0, landmark_sensitivity_months=()).fit(cohort, cycles).to_dict()
+    tv = out["time_varying_cox"]
+    assert tv["exposure_lag_days"] == 0
+    assert set(tv["unlagged_sensitivity"]) == {"skipped", "reason"} and tv["unlagged_sensitivity"]["skipped"] is True
+    assert "Unlagged" not in tv["interpretation"]
+
+
+@pytest.mark.parametrize("name", ["m_rait_status", "cycles_received"])
+def test_time_varying_cox_matches_r_on_hand_made_cases(toys, name):
+    c, y, out = toys
+    for lag, key in ((14, "time_varying"), (0, "time_varying_unlagged")):
+        models, fitters = time_varying_cox(c, counting_process(c, y, lag_days=lag))
+        assert [m["name"] for m in models] == ["m_rait_status", "cycles_received"]
+        model = next(m for m in models if m["name"] == name)
+        for k in ("hr", "ci_low", "ci_high", "p", "se_log_hr"):
+            _close(model[k], out[key][name][k], f"toy lag {lag} {name} {k}")
 
 
 def test_fixed_group_hr_differs_from_time_varying(fsections, ref):
     tv = fsections["time_varying_cox"]
     _close(tv["fixed_group_hr"]["hr"], ref["fixed_group"]["hr"], "fixed-group HR")
+    assert tv["fixed_group_hr"]["biases"] == ["immortal_time"]
     # immortal time inflates the fixed-group contrast on this cohort
     assert tv["fixed_group_hr"]["hr"] > tv["models"][0]["hr"]
     rows = pd.DataFrame(ref["counting_process"])
@@ -287,29 +390,43 @@ def test_non_inferiority_hr_by_hand():
     assert res["ci_high"] == pytest.approx(math.exp(1.959963984540054 * 0.2), rel=1e-12)
     assert res["z"] == pytest.approx(-math.log(1.5) / 0.2, rel=1e-12)
     assert res["p_one_sided"] == pytest.approx(0.0213146, abs=1e-7)  # Phi(-2.02733)
-    assert res["non_inferior"] is True
-    assert non_inferiority_hr(0.0, 0.25, margin=1.5)["non_inferior"] is False
+    assert res["verdict"] == VERDICT_CONSISTENT
+    assert non_inferiority_hr(0.0, 0.25, margin=1.5)["verdict"] == VERDICT_INCONCLUSIVE
+    # the whole interval above the margin: exp(1.0 - 1.96 * 0.2) = 1.84 >= 1.5
+    assert non_inferiority_hr(1.0, 0.2, margin=1.5)["verdict"] == VERDICT_NOT_CONSISTENT
 
 
 def test_non_inferiority_ci_and_test_agree():
     rng = np.random.default_rng(7)
     for log_hr, se in zip(rng.normal(0, 0.5, 200), rng.uniform(0.05, 1.0, 200), strict=True):
         res = non_inferiority_hr(float(log_hr), float(se), 1.5, 0.025)
+        assert res["verdict"] in VERDICTS
         if abs(res["p_one_sided"] - 0.025) > 1e-9:
-            assert res["non_inferior"] == (res["p_one_sided"] < 0.025)
+            assert (res["verdict"] == VERDICT_CONSISTENT) == (res["p_one_sided"] < 0.025)
+        if abs(res["p_one_sided"] - 0.975) > 1e-9:
+            assert (res["verdict"] == VERDICT_NOT_CONSISTENT) == (res["p_one_sided"] > 0.975)
 
 
 def test_non_inferiority_direction_is_o_vs_m(sections):
     ni = sections["non_inferiority"]
     assert "o-RAIT versus m-RAIT" in ni["direction"] and ni["hr_margin"] == 1.5 and ni["alpha_one_sided"] == 0.025
+    assert ni["margins_prespecified"] is False and ni["margin_status"] == "not prespecified"
     tv_hr = sections["time_varying_cox"]["models"][0]
     row = next(r for r in ni["hr"] if r["analysis"] == "time_varying")
     assert row["hr_o_vs_m"] == pytest.approx(1 / tv_hr["hr"], rel=1e-12)
     assert row["ci_high"] == pytest.approx(1 / tv_hr["ci_low"], rel=1e-9)
-    assert row["non_inferior"] == (row["ci_high"] < 1.5)
+    assert row["verdict"] == ni_verdict(row["ci_low"], row["ci_high"], 1.5)
     matched = next(r for r in ni["hr"] if r["analysis"] == "matched")
-    assert matched["non_inferior"] is False and "not shown" in ni["interpretation"]
+    assert matched["verdict"] == VERDICT_INCONCLUSIVE and matched["ci_low"] < 1.5 < matched["ci_high"]
+    assert matched["biases"] == ["immortal_time", "matched_on_follow_up"]
+    assert "the result is inconclusive; biased: groups are defined" in ni["interpretation"]
+    assert "(not prespecified)" in ni["interpretation"] and "(not prespecified)" in ni["reading"]
     assert "tests equality, not non-inferiority" in ni["interpretation"]
+    # the biased analyses say so in the sentence that states their verdict
+    for sentence in ni["interpretation"].split(". "):
+        if sentence.startswith("Matched cohort"):
+            assert "biased: groups are defined by the number of RAITs" in sentence
+            assert "matching on a post-baseline variable" in sentence
 
 
 def test_pfs_difference_greenwood_matches_r(fsections, ref):
@@ -324,7 +441,48 @@ def test_pfs_difference_greenwood_matches_r(fsections, ref):
     _close(lm["se_o_rait"], ref["landmark"]["pfs_o_rait"]["se"], "landmark SE o")
     se = math.hypot(el["se_o_rait"], el["se_m_rait"])
     assert el["ci_low"] == pytest.approx(el["difference"] - 1.959963984540054 * se, rel=1e-12)
-    assert el["non_inferior"] == (el["ci_low"] > -0.10)
+    # the margin is the one the HR margin implies at the m-RAIT 5-year PFS: S_m^1.5 - S_m
+    s_m = ref["pfs_eligible"]["m_rait"]["surv"]
+    for row in rows.values():
+        assert row["margin_source"] == "derived" and row["margin"] == row["margin_derived"]
+        assert row["margin"] == pytest.approx(row["pfs_m_rait"] ** 1.5 - row["pfs_m_rait"], rel=1e-12)
+        assert row["verdict"] == ni_verdict(row["ci_low"], row["ci_high"], row["margin"], worse="lower")
+        assert row["p_one_sided"] == pytest.approx(
+            float(norm.sf((row["difference"] - row["margin"]) / row["se"])), rel=1e-12
+        )
+    _close(el["margin"], s_m**1.5 - s_m, "derived PFS margin")
+
+
+def test_derived_pfs_margin_by_hand_and_a_given_margin(cohort, cycles):
+    assert derived_pfs_margin(0.8, 1.5) == pytest.approx(0.8**1.5 - 0.8, rel=1e-15)
+    assert derived_pfs_margin(1.0, 1.5) == 0.0 and derived_pfs_margin(None, 1.5) is None
+    out = SensitivityAnalyses(ni_pfs_margin=0.10, ni_margins_prespecified=True, landmark_sensitivity_months=())
+    ni = out.fit(cohort, cycles).to_dict()["non_inferiority"]
+    assert ni["margins_prespecified"] is True and ni["margin_status"] == "prespecified"
+    assert "not prespecified" not in ni["interpretation"] and "(prespecified)" in ni["interpretation"]
+    matched = next(r for r in ni["pfs_difference"] if r["analysis"] == "matched")
+    assert matched["margin_source"] == "given" and matched["margin"] == -0.10
+    assert matched["margin"] < matched["margin_derived"]
+    assert "is looser than the" in ni["interpretation"] and "do not state the same hypothesis" in ni["interpretation"]
+
+
+def test_non_inferiority_takes_the_matched_hr_as_an_argument(cohort, cycles):
+    # the seam for the pair-aware (cluster-robust) matched HR: whatever HR and SE are passed are tested
+    pair_aware = HazardRatioEstimate(
+        "matched",
+        "matched cohort, cluster-robust SE (pairs)",
+        hr=0.5,
+        log_hr=math.log(0.5),
+        se_log_hr=0.1,
+        biases=("immortal_time",),
+    )
+    fitted = SensitivityAnalyses(landmark_sensitivity_months=()).fit(cohort, cycles, matched_hr=pair_aware)
+    ni = fitted.to_dict()["non_inferiority"]
+    row = next(r for r in ni["hr"] if r["analysis"] == "matched")
+    assert row["hr_o_vs_m"] == pytest.approx(2.0, rel=1e-12)
+    assert row["ci_low"] == pytest.approx(math.exp(math.log(2.0) - 1.959963984540054 * 0.1), rel=1e-12)
+    assert row["verdict"] == VERDICT_NOT_CONSISTENT and row["biases"] == ["immortal_time"]
+    assert ni["matched_hr"]["description"] == "matched cohort, cluster-robust SE (pairs)"
 
 
 def test_km_at_undefined_before_horizon_and_one_without_events():
@@ -500,13 +658,16 @@ def test_sections_are_json_ready_with_interpretations(cohort, cycles):
 
 def test_hr_sentence_does_not_overclaim():
     s = hr_sentence("X", 1.2, 0.4, 2.1)
-    assert "0.40 to 2.10" in s and "neither benefit nor harm is shown" in s
+    assert "0.40 to 2.10" in s and "compatible with both a lower and a higher hazard" in s
     assert "higher hazard of progression with m-RAIT" in hr_sentence("X", 2.5, 1.2, 5.0)
     assert "could not be estimated" in hr_sentence("X", None, None, None)
+    assert not forbidden_words(s + hr_sentence("X", 2.5, 1.2, 5.0))
+    biased = hr_sentence("X", None, None, None, reason="no events", biases=["immortal_time"])
+    assert biased.startswith("X: the hazard ratio could not be estimated (no events); biased: groups are defined")
 
 
-def test_small_data_gives_nulls_with_reasons():
-    # no o-RAIT events: HRs are not estimable; nothing raises
+def small_data() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Five patients, no o-RAIT events, follow-up shorter than 5 years: undefined HRs and intervals."""
     c, y = make_data(
         {
             "A": ([0], 900, 0, {"age_at_diagnosis_years": 30.0, "local_disease_status": "neither"}),
@@ -518,7 +679,12 @@ def test_small_data_gives_nulls_with_reasons():
     )
     c["follow_up_months"] = c["pfs_months"]
     c["cumulative_gbq"] = c["patient_id"].map(y.groupby("patient_id")["cumulative_gbq"].max())
-    out = SensitivityAnalyses().fit(c, y).to_dict()
+    return c, y
+
+
+def test_small_data_gives_nulls_with_reasons():
+    # no o-RAIT events: HRs are not estimable; nothing raises
+    out = SensitivityAnalyses().fit(*small_data()).to_dict()
     assert set(out) == SECTIONS
     json.dumps(out, allow_nan=False)
     assert out["landmark"]["analysis"]["hr"] is None
@@ -529,7 +695,8 @@ def test_small_data_gives_nulls_with_reasons():
     assert out["time_varying_cox"]["models"][0]["hr"] is None
     assert "could not be estimated (no events with m_rait = 0" in out["time_varying_cox"]["interpretation"]
     ni = {r["analysis"]: r for r in out["non_inferiority"]["hr"]}
-    assert ni["landmark"]["non_inferior"] is None and ni["landmark"]["notes"]
+    assert ni["landmark"]["verdict"] == VERDICT_INCONCLUSIVE and ni["landmark"]["hr_o_vs_m"] is None
+    assert ni["landmark"]["notes"]
 
 
 def test_options_are_validated():

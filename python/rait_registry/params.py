@@ -647,7 +647,8 @@ PARAMETERS: tuple[Parameter, ...] = (
         scope=_A,
         type="number",
         default=1.5,
-        meaning="Non-inferiority margin for the hazard ratio of o-RAIT versus m-RAIT.",
+        meaning="Non-inferiority margin for the hazard ratio of o-RAIT versus m-RAIT: the primary margin, from which "
+        "the 5-year PFS-difference margin is derived (S_m^M - S_m at the m-RAIT 5-year PFS S_m).",
         minimum=1,
         minimum_inclusive=False,
         drives=("non_inferiority",),
@@ -657,8 +658,9 @@ PARAMETERS: tuple[Parameter, ...] = (
         name="ni_pfs_margin",
         scope=_A,
         type="number",
-        default=0.10,
-        meaning="Non-inferiority margin for the 5-year PFS difference, o-RAIT minus m-RAIT.",
+        default=None,
+        meaning="Non-inferiority margin for the 5-year PFS difference, o-RAIT minus m-RAIT, given instead of the one "
+        "derived from the HR margin (reported beside it, with a warning when looser); none: derived.",
         unit="fraction",
         minimum=0,
         maximum=1,
@@ -666,6 +668,17 @@ PARAMETERS: tuple[Parameter, ...] = (
         maximum_inclusive=False,
         drives=("non_inferiority",),
         cli="--ni-pfs-margin",
+        nullable=True,
+    ),
+    Parameter(
+        name="ni_margins_prespecified",
+        scope=_A,
+        type="boolean",
+        default=False,
+        meaning="Declare the non-inferiority margins prespecified (fixed before the data were seen); otherwise every "
+        "sentence calls them not prespecified.",
+        drives=("non_inferiority",),
+        cli="--ni-margins-prespecified",
     ),
     Parameter(
         name="ni_alpha",

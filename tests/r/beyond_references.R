@@ -1,11 +1,11 @@
 #!/usr/bin/env Rscript
-# Reference values for rait_registry.analysis.beyond (landmark, time-varying Cox, IPTW,
-# 5-year PFS difference, cumulative-dose splines) from R survival.
+# Reference values for rait_registry.analysis.sensitivity (landmark, time-varying Cox with and
+# without the exposure lag, IPTW, 5-year PFS difference, cumulative-dose splines) from R survival.
 #
 # Usage (paths are arguments; nothing is hard-wired):
 #   Rscript tests/r/beyond_references.R cohort COHORT.csv CYCLES.csv OUT.json \
-#       [landmark=12] [horizon=60] [ref=5.55] [df=3] [grid=25]
-#   Rscript tests/r/beyond_references.R toy IN.json OUT.json
+#       [landmark=12] [horizon=60] [ref=5.55] [df=3] [grid=25] [lag=14]
+#   Rscript tests/r/beyond_references.R toy IN.json OUT.json [lag=14]
 #
 # cohort: the marts analysis_cohort and rait_cycles (docs/specification.md section 3) as CSV.
 # toy:    a JSON {cohort: [{patient_id, rait_group, pfs_months, pfs_event}], cycles: [{patient_id,
@@ -16,8 +16,15 @@
 # * time in months = days / 30.4375 from the patient's first admin_date; a cycle within half a
 #   day of the end of PFS follow-up counts as given on that day; in the counting process a
 #   pfs_months within 0.01 day of a whole number of days is put on the day grid (days / 30.4375);
+# * exposure lag (the refresh's rxwbs_window_days, 14 days by default): every cycle after the
+#   first changes the exposure at t = (days + lag) / 30.4375 (its post-therapy scan evaluates the
+#   cycle before it), the first at 0; a change within half a day of the end of PFS follow-up
+#   counts as on that day (and changes nothing);
 # * counting process from tmerge: ev = event(pfs_months, pfs_event); n_cycles = cumtdc(t);
-#   cumulative_gbq = cumtdc(t, activity_gbq); m_rait = tdc(time of cycle 2), tdcstart = 0;
+#   cumulative_gbq = cumtdc(t, activity_gbq); m_rait = tdc(t of cycle 2), tdcstart = 0; an event
+#   on the day of a change stays with the exposure before it (tmerge's (start, stop] intervals);
+#   computed with the lag (`counting_process`, `time_varying`, the time-varying dose model) and
+#   without it (`counting_process_unlagged`, `time_varying_unlagged`);
 # * Cox: coxph, Efron ties, eps = 1e-12; robust SE for IPTW from coxph(robust = TRUE);
 # * landmark L: patients with pfs_months > L, grouped by the number of cycles with
 #   days since the first RAIT <= L * 30.4375 (>= 2 -> m-RAIT), time pfs_months - L;
@@ -32,8 +39,12 @@
 # The committed references were made with (from the repository root):
 #   Rscript tests/r/beyond_references.R cohort tests/data/frozen_cohort/analysis_cohort.csv \
 #       tests/data/frozen_cohort/rait_cycles.csv tests/data/r_reference/beyond_frozen_cohort.json
+#   Rscript tests/r/beyond_references.R cohort tests/data/frozen_demo/analysis_cohort.csv \
+#       tests/data/frozen_demo/rait_cycles.csv tests/data/r_reference/beyond_demo.json
 #   Rscript tests/r/beyond_references.R toy tests/data/r_reference/beyond_toy_input.json \
 #       tests/data/r_reference/beyond_toy.json
+#   Rscript tests/r/beyond_references.R toy tests/data/r_reference/lag_toy_input.json \
+#       tests/data/r_reference/lag_toy.json
 
 suppressPackageStartupMessages({
   library(survival)
@@ -73,12 +84,12 @@ on_day_grid <- function(m) {
   ifelse(abs(d - round(d)) < 0.01, round(d) / DPM, m)
 }
 
-cycle_times <- function(cohort, cycles) {
+cycle_times <- function(cohort, cycles, lag = 0) {
   cycles <- cycles[cycles$patient_id %in% cohort$patient_id, ]
   cycles$admin_date <- as.Date(cycles$admin_date)
   first <- tapply(cycles$admin_date, cycles$patient_id, min)
   cycles$days <- as.numeric(cycles$admin_date - as.Date(first[cycles$patient_id], origin = "1970-01-01"))
-  cycles$t <- cycles$days / DPM
+  cycles$t <- (cycles$days + ifelse(cycles$cycle_number > 1, lag, 0)) / DPM
   T <- on_day_grid(cohort$pfs_months[match(cycles$patient_id, cohort$patient_id)])
   cycles$t <- ifelse(abs(cycles$t - T) < 0.5 / DPM, T, cycles$t)
   cycles[order(cycles$patient_id, cycles$cycle_number, method = "radix"), ]
@@ -200,23 +211,33 @@ write_out <- function(x, path) {
   write_json(x, path, auto_unbox = TRUE, digits = I(15), na = "null", null = "null", pretty = TRUE)
 }
 
+events_by_exposure <- function(tv) {
+  list(`o-RAIT` = sum(tv$event == 1 & tv$m_rait == 0), `m-RAIT` = sum(tv$event == 1 & tv$m_rait == 1))
+}
+
 mode <- args[1]
 if (mode == "cohort") {
-  opt <- modifyList(list(landmark = 12, horizon = 60, ref = 5.55, df = 3, grid = 25), kv(args[-(1:4)]))
+  opt <- modifyList(list(landmark = 12, horizon = 60, ref = 5.55, df = 3, grid = 25, lag = 14), kv(args[-(1:4)]))
   cohort <- read.csv(args[2], stringsAsFactors = FALSE)
   cycles <- read.csv(args[3], stringsAsFactors = FALSE)
   cohort <- cohort[order(cohort$patient_id, method = "radix"), ]
   cohort$local_persistent <- as.integer(cohort$local_disease_status == "local_persistent")
   cc <- complete.cases(cohort[, c("age_at_diagnosis_years", "local_persistent", "cumulative_gbq")])
   cyc <- cycle_times(cohort, cycles)
-  tv <- counting_process(cohort, cyc, keep = c("age_at_diagnosis_years", "local_persistent"))
+  keep <- c("age_at_diagnosis_years", "local_persistent")
+  tv <- counting_process(cohort, cycle_times(cohort, cycles, opt$lag), keep = keep)
+  tv0 <- counting_process(cohort, cyc, keep = keep)
   o <- cohort$rait_group == "o-RAIT"
   fixed_fit <- coxph(Surv(pfs_months, pfs_event) ~ I(1 - o), data = cohort, ties = "efron", control = CTRL)
   out <- list(
     options = opt,
     n_complete = sum(cc),
     counting_process = rows_of(tv),
+    counting_process_unlagged = rows_of(tv0),
+    events_by_exposure = events_by_exposure(tv),
+    events_by_exposure_unlagged = events_by_exposure(tv0),
     time_varying = tv_models(tv, adjusted = TRUE),
+    time_varying_unlagged = tv_models(tv0),
     fixed_group = term(fixed_fit, "I(1 - o)"),
     landmark = landmark(cohort, cyc, opt$landmark, opt$horizon),
     landmark_6 = landmark(cohort, cyc, 6, opt$horizon),
@@ -227,12 +248,14 @@ if (mode == "cohort") {
   )
   write_out(out, args[4])
 } else if (mode == "toy") {
+  opt <- modifyList(list(lag = 14), kv(args[-(1:3)]))
   inp <- fromJSON(args[2], simplifyVector = TRUE)
   cohort <- inp$cohort
   cohort <- cohort[order(cohort$patient_id, method = "radix"), ]
-  cyc <- cycle_times(cohort, inp$cycles)
-  tv <- counting_process(cohort, cyc)
-  write_out(list(counting_process = rows_of(tv), time_varying = tv_models(tv)), args[3])
+  tv <- counting_process(cohort, cycle_times(cohort, inp$cycles, opt$lag))
+  tv0 <- counting_process(cohort, cycle_times(cohort, inp$cycles))
+  write_out(list(options = opt, counting_process = rows_of(tv), time_varying = tv_models(tv),
+                 counting_process_unlagged = rows_of(tv0), time_varying_unlagged = tv_models(tv0)), args[3])
 } else {
   stop("unknown mode ", mode, "; see the header of this script")
 }

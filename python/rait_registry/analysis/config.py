@@ -59,8 +59,14 @@ class AnalysisConfig:
     landmark_sensitivity_months : tuple of float
     adjust_covariates : tuple of str
         Baseline covariates of the adjusted Cox models.
-    ni_hr_margin, ni_pfs_margin, ni_alpha : float
-        Non-inferiority margins and one-sided level.
+    ni_hr_margin : float
+        Non-inferiority margin of the HR (o-RAIT vs m-RAIT), the primary margin.
+    ni_pfs_margin : float or None
+        PFS-difference margin given instead of the one derived from ``ni_hr_margin`` (None: derived).
+    ni_margins_prespecified : bool
+        Whether the margins were fixed before the data were seen.
+    ni_alpha : float
+        One-sided level of the non-inferiority tests.
     iptw_estimand : {"ATE", "ATT"}
     iptw_covariates : tuple of str
     iptw_stabilized : bool
@@ -99,7 +105,8 @@ class AnalysisConfig:
     landmark_sensitivity_months: tuple[float, ...] = _declared("landmark_sensitivity_months")
     adjust_covariates: tuple[str, ...] = _declared("adjust_covariates")
     ni_hr_margin: float = _declared("ni_hr_margin")
-    ni_pfs_margin: float = _declared("ni_pfs_margin")
+    ni_pfs_margin: float | None = _declared("ni_pfs_margin")
+    ni_margins_prespecified: bool = _declared("ni_margins_prespecified")
     ni_alpha: float = _declared("ni_alpha")
     iptw_estimand: str = _declared("iptw_estimand")
     iptw_covariates: tuple[str, ...] = _declared("iptw_covariates")

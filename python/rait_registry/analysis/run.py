@@ -30,7 +30,7 @@ from .matching import PropensityMatcher
 from .missing import MISSING_CODES, as_missing, missing_code_counts
 from .risk_factors_cox import CoxRiskFactorAnalysis
 from .sensitivity import SECTIONS as SENSITIVITY_SECTIONS
-from .sensitivity import SensitivityAnalyses
+from .sensitivity import SensitivityAnalyses, exposure_lag_days
 from .skips import cohort_problem, run_section, skipped
 from .survival import SurvivalAnalysis
 from .tables import Table1, Table2, cohort_section
@@ -171,7 +171,9 @@ def analyze(
         The options; default: the declared defaults.
     meta : dict, optional
         Provenance to record in results.json ``meta`` (the refresh read: `warehouse_meta`); its
-        ``contract_revision`` and ``dbt_vars`` say how PFS was censored (`censoring_rule`).
+        ``contract_revision`` and ``dbt_vars`` say how PFS was censored (`censoring_rule`), and
+        ``dbt_vars`` give the exposure lag of the time-varying models (``rxwbs_window_days``,
+        `exposure_lag_days`; the declared default without them).
     pfs : DataFrame, optional
         ``marts.pfs``: the deaths (``cohort_summary``) and ``pfs_months_last_contact`` (the
         censoring sensitivity analysis); without it those parts are skipped with a reason.
@@ -285,7 +287,8 @@ def analyze(
     tables["cohort_summary"] = summary_table(results["cohort_summary"])
     sensitivity = None
     if config.sensitivity_analyses:
-        analyses = SensitivityAnalyses(config)
+        lag, lag_source = exposure_lag_days(meta)
+        analyses = SensitivityAnalyses(config, exposure_lag_days=lag, exposure_lag_source=lag_source)
         results["sensitivity_options"] = analyses.options_dict()
         with progress.phase("sensitivity analyses", total=SensitivityAnalyses.STEPS, unit="analyses") as phase:
             problem = cohort_problem(cohort, both_groups=True, events=True)

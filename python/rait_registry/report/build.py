@@ -59,12 +59,12 @@ from .html import (
     paragraphs,
     render_figure,
     render_page,
-    render_sensitivity_analyses,
     render_skipped,
     render_table,
     survival_table,
 )
 from .labels import VARIABLE_LABELS, criterion_labels, level_label, plot_labels
+from .sensitivity import render_sensitivity_analyses
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ def load_report_data(
     if marts.refresh is None:
         notes.append(
             "The warehouse has no refresh history (history.refresh_runs): extract id, manifest hash and "
-            "refresh time are unknown; study parameters are shown as the dbt_project.yml defaults."
+            "refresh time are unknown; study parameters are listed as the dbt_project.yml defaults."
         )
 
     sha = None
@@ -325,7 +325,7 @@ def _panel(
             analysis = {**(analysis or {}), **computed}
             note = "(statistics computed by the report)"
             notes.append(
-                f"{name}: results.json has no log-rank/HR; the figure shows lifelines estimates computed by the report."
+                f"{name}: results.json has no log-rank/HR; the figure draws lifelines estimates computed by the report."
             )
     _check_counts(name, groups, analysis, notes)
     comparison, reference = (analysis or {}).get("hr_comparison"), (analysis or {}).get("hr_reference")
@@ -366,7 +366,7 @@ def _propensity(cohort: pd.DataFrame, matching: Mapping[str, Any], notes: list[s
     if [list(map(str, p)) for p in refit] != [list(map(str, p)) for p in matching.get("pairs") or []]:
         notes.append(
             "Refitting the matching model on the warehouse gave different pairs from results.json; the "
-            "propensity-score figure shows the refit. Rerun `rait-registry analyze` on this warehouse."
+            "propensity-score figure draws the refit. Rerun `rait-registry analyze` on this warehouse."
         )
     ps = matcher.propensity_
     frame = pd.DataFrame({"patient_id": ps.index.astype(str), "propensity": ps.to_numpy(dtype=float)})
@@ -766,7 +766,7 @@ def build_report(
                 "Table 2. RAIT characteristics and response, o-RAIT vs m-RAIT",
                 extra_rows=extra,
                 footnotes=[
-                    "Responses by the CACA 2025 criteria (CR < PR < SD < PD); NE is shown but left "
+                    "Responses by the CACA 2025 criteria (CR < PR < SD < PD); NE is listed but left "
                     "out of the tests. Last response of o-RAIT = its only RAIT.",
                     categorical_test_note(config.get("test_rule", DEFAULTS.test_rule)),
                 ],
@@ -886,13 +886,13 @@ def build_report(
         )
         if t_cut or "cutpoints" in skipped:
             sections.append(("cutpoints", "Cut-points", table_or_reason(t_cut, "cutpoints")))
-        sensitivity_html, t_ni = render_sensitivity_analyses(data.results)
-        if t_ni is not None or "landmark" in res:
+        sensitivity_html, sensitivity_tables = render_sensitivity_analyses(data.results)
+        if sensitivity_tables or "landmark" in res:
             sections.append(
                 ("beyond", "Beyond the paper: immortal time, non-inferiority, sensitivity", sensitivity_html)
             )
-            if t_ni is not None:
-                t_ni.to_frame().to_csv(tab_dir / f"paper_{t_ni.table_id}.csv", index=False)
+        for layout in sensitivity_tables:
+            layout.to_frame().to_csv(tab_dir / f"paper_{layout.table_id}.csv", index=False)
         refreshed = _fmt_time((data.refresh or {}).get("finished_at")) if data.refresh else "unknown"
         page = render_page(
             title="RAIT registry study report: once vs multiple radioactive iodine therapy",

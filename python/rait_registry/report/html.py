@@ -20,7 +20,6 @@ from typing import Any
 import pandas as pd
 
 from ..analysis.formatting import format_p
-from ..analysis.skips import is_skipped
 from .figures import FigureFiles, finite_or_none
 from .labels import level_label, test_label, variable_label
 
@@ -692,6 +691,7 @@ dl.prov dt{font-weight:600} dl.prov dd{margin:0;font-family:ui-monospace,Menlo,C
 word-break:break-all}
 .notes li{margin:3px 0} .warn{color:#8a4b00}
 p.skipped{border-left:4px solid #8a4b00;background:#fdf6ec;padding:6px 12px;color:#5a3200}
+p.reading{border-left:4px solid #0072B2;background:#f2f7fb;padding:6px 10px;margin:8px 0}
 table.params{border-collapse:collapse;font-size:13px} table.params td,table.params th{border:1px solid #d0d7de;
 padding:2px 8px;text-align:left} table.params td.over{font-weight:700;color:#8a4b00}
 nav.toc{font-size:13px;columns:2;margin:10px 0 0} nav.toc a{color:#0072B2}
@@ -748,77 +748,6 @@ def render_page(
     return "\n".join(body)
 
 
-SENSITIVITY_SECTIONS: tuple[tuple[str, str], ...] = (
-    ("landmark", "Landmark analysis (immortal time)"),
-    ("time_varying_cox", "m-RAIT as a time-varying covariate (immortal time)"),
-    ("non_inferiority", "Non-inferiority of o-RAIT, stated properly"),
-    ("sensitivity", "Sensitivity of the matched result"),
-    ("dose_response", "Cumulative activity and progression"),
-)
-
-
-def non_inferiority_table(section: Mapping[str, Any], caption: str) -> TableLayout:
-    """HR of o-RAIT vs m-RAIT per analysis with its CI, one-sided p and the verdict at the margin."""
-    margin = finite_or_none(section.get("hr_margin"))
-    rows = []
-    for entry in section.get("hr") or []:
-        hr, low, high = (
-            finite_or_none(entry.get("hr_o_vs_m")),
-            finite_or_none(entry.get("ci_low")),
-            finite_or_none(entry.get("ci_high")),
-        )
-        p = finite_or_none(entry.get("p_one_sided"))
-        verdict = {True: "shown", False: "not shown"}.get(entry.get("non_inferior"), "n/a")
-        rows.append(
-            Row(
-                [
-                    Cell(str(entry.get("description") or entry.get("analysis"))),
-                    Cell("n/a" if hr is None else f"{hr:.2f}", "hr_o_vs_m", "num"),
-                    Cell("n/a" if low is None or high is None else f"{low:.2f}-{high:.2f}", "ci", "num"),
-                    Cell("n/a" if p is None else f"{p:.3f}", "p_one_sided", "num"),
-                    Cell(verdict, "non_inferior"),
-                ],
-                kind="single",
-            )
-        )
-    footnote = (
-        f"Non-inferiority of o-RAIT is shown when the upper limit of the "
-        f"{section.get('ci_level', 0.95):.0%} CI of the HR (o-RAIT vs m-RAIT) lies below the margin "
-        f"{margin if margin is not None else 'n/a'} (one-sided alpha {section.get('alpha_one_sided')})."
-    )
-    return TableLayout(
-        "non_inferiority",
-        caption,
-        ["Analysis", "HR (o vs m)", "95% CI", "One-sided p", "Non-inferiority"],
-        rows,
-        [footnote],
-    )
-
-
 def render_skipped(reason: str) -> str:
     """The place of an analysis the cohort is too small for: why it was skipped."""
     return f'<p class="skipped">Not estimated: {html.escape(reason)}.</p>'
-
-
-def render_sensitivity_analyses(results: Mapping[str, Any]) -> tuple[str, TableLayout | None]:
-    """The 'Beyond the paper' section: each analysis' interpretation, plus the non-inferiority table."""
-    parts = [
-        '<p class="lead">The study compares groups defined by the number of cycles received during '
-        "follow-up, which creates immortal time, and reads a non-significant log-rank test as "
-        "non-inferiority. These analyses answer those weaknesses; each sentence is generated from the "
-        "numbers in results.json.</p>"
-    ]
-    table = None
-    for key, title in SENSITIVITY_SECTIONS:
-        section = results.get(key)
-        if not section:
-            continue
-        parts.append(f"<h3>{html.escape(title)}</h3>")
-        if is_skipped(section):
-            parts.append(render_skipped(section["reason"]))
-            continue
-        parts.append(f'<p class="interpretation">{html.escape(str(section.get("interpretation") or ""))}</p>')
-        if key == "non_inferiority":
-            table = non_inferiority_table(section, "Non-inferiority of o-RAIT vs m-RAIT by analysis")
-            parts.append(render_table(table))
-    return "".join(parts), table

@@ -10,13 +10,15 @@ each:
 module                 analysis (results.json section)
 =====================  =========================================================================
 ``data``               the data: cycles on the PFS time scale (`cycle_months`), the patients at a
-                       landmark (`landmark_cohort`), counting-process rows (`counting_process`),
-                       baseline covariate matrices (`covariate_matrix`)
+                       landmark (`landmark_cohort`), counting-process rows with the exposure lag
+                       (`counting_process`, `exposure_lag_days`), baseline covariate matrices
+                       (`covariate_matrix`)
 ``landmark``           immortal time, remedy 1: a landmark analysis (``landmark``)
-``time_varying``       immortal time, remedy 2: m-RAIT status as a time-varying covariate
-                       (``time_varying_cox``), beside the fixed-group HR
-``non_inferiority``    non-inferiority stated properly, for the HR and the 5-year PFS difference
-                       (``non_inferiority``)
+``time_varying``       immortal time, remedy 2: m-RAIT status as a time-varying covariate from
+                       the second cycle's post-therapy scan on (``time_varying_cox``), beside the
+                       unlagged model and the fixed-group HR
+``non_inferiority``    non-inferiority stated as the evidence allows, for the HR and the 5-year
+                       PFS difference with a margin derived from the HR margin (``non_inferiority``)
 ``matching_variants``  the matched result under other matching specifications
                        (``sensitivity.matching``)
 ``weighting``          inverse probability of treatment weighting with a robust SE
@@ -24,6 +26,7 @@ module                 analysis (results.json section)
 ``evalues``            E-values of the hazard ratios (``sensitivity.e_values``)
 ``dose_response``      cumulative activity as a spline, time-fixed and time-varying
                        (``dose_response``)
+``sentences``          the sentences, through the wording rules of `rait_registry.analysis.wording`
 ``options``            the options read (fields of `AnalysisConfig`) and the matching variants
 ``analyses``           `SensitivityAnalyses`: all of them in one fit, as ``analyze`` runs them
 =====================  =========================================================================
@@ -43,19 +46,28 @@ Time is in months (``days / 30.4375``, docs/specification.md section 2) from the
 from __future__ import annotations
 
 from .analyses import SECTIONS, SensitivityAnalyses
-from .data import counting_process, covariate_matrix, cycle_months, landmark_cohort, on_day_grid
+from .data import (
+    DEFAULT_EXPOSURE_LAG_DAYS,
+    counting_process,
+    covariate_matrix,
+    cycle_months,
+    exposure_lag_days,
+    landmark_cohort,
+    on_day_grid,
+)
 from .dose_response import dose_response_analysis, spline_basis, spline_knots
 from .evalues import e_value, e_value_rr, e_values_table, hr_to_rr_common, outcome_is_rare
 from .landmark import adjusted_cox, landmark_analysis
-from .matching_variants import matching_sensitivity
-from .non_inferiority import km_at, non_inferiority_analysis, non_inferiority_hr, pfs_difference
+from .matching_variants import matched_biases, matching_sensitivity
+from .non_inferiority import derived_pfs_margin, km_at, non_inferiority_analysis, non_inferiority_hr, pfs_difference
 from .options import OPTION_NAMES, MatchingVariant, default_matching_variants
 from .results import HazardRatioEstimate, SectionResult
-from .sentences import hr_sentence, ni_sentence
+from .sentences import hr_sentence, ni_hr_sentence, ni_pfs_sentence
 from .time_varying import fixed_group_estimate, time_varying_analysis, time_varying_cox
 from .weighting import cox_robust_covariance, efron_score_residuals, iptw_analysis, iptw_weights
 
 __all__ = [
+    "DEFAULT_EXPOSURE_LAG_DAYS",
     "OPTION_NAMES",
     "SECTIONS",
     "HazardRatioEstimate",
@@ -68,11 +80,13 @@ __all__ = [
     "cox_robust_covariance",
     "cycle_months",
     "default_matching_variants",
+    "derived_pfs_margin",
     "dose_response_analysis",
     "e_value",
     "e_value_rr",
     "e_values_table",
     "efron_score_residuals",
+    "exposure_lag_days",
     "fixed_group_estimate",
     "hr_sentence",
     "hr_to_rr_common",
@@ -81,8 +95,10 @@ __all__ = [
     "km_at",
     "landmark_analysis",
     "landmark_cohort",
+    "matched_biases",
     "matching_sensitivity",
-    "ni_sentence",
+    "ni_hr_sentence",
+    "ni_pfs_sentence",
     "non_inferiority_analysis",
     "non_inferiority_hr",
     "on_day_grid",

@@ -8,12 +8,15 @@ from typing import Any
 
 import pandas as pd
 
+from rait_registry import params
 from rait_registry.exceptions import AnalysisError
 
+from .. import wording
 from ..config import DEFAULTS, AnalysisConfig
 from ..jsonutil import jsonable
 from ..matching import PropensityMatcher
 from .data import checked_cohort, counting_process, cycle_months
+from .data import exposure_lag_days as default_exposure_lag
 from .dose_response import dose_response_analysis
 from .evalues import e_values_table
 from .landmark import landmark_analysis
@@ -32,22 +35,41 @@ SECTIONS = ("landmark", "time_varying_cox", "non_inferiority", "sensitivity", "d
 
 
 def sensitivity_sentence(section: dict[str, Any], alpha: float) -> str:
-    """The ``sensitivity`` interpretation: the spread of the matched HRs, the IPTW HR, the matched E-value."""
-    hrs = [(r["label"], r.get("hr"), r.get("hr_ci_low"), r.get("hr_ci_high")) for r in section["matching"]]
-    ok = [h for h in hrs if is_set(h[1])]
+    """The ``sensitivity`` interpretation: the spread of the matched HRs, the IPTW HR, the matched E-value.
+
+    Each sentence names the biases of the analyses it is about (`wording.bias_clause`).
+    """
+    rows = [r for r in section["matching"] if is_set(r.get("hr"))]
     parts = []
-    if ok:
-        lo = min(h[1] for h in ok)
-        hi = max(h[1] for h in ok)
-        all_span = all(h[2] <= 1 <= h[3] for h in ok)
+    if rows:
+        lo = min(r["hr"] for r in rows)
+        hi = max(r["hr"] for r in rows)
+        all_span = all(r["hr_ci_low"] <= 1 <= r["hr_ci_high"] for r in rows)
+        keys = list(dict.fromkeys(b for r in rows for b in r.get("biases") or []))
+        common = [k for k in keys if all(k in (r.get("biases") or []) for r in rows)]
+        some = "".join(
+            f"; {sum(k in (r.get('biases') or []) for r in rows)} of them are also biased: {wording.BIASES[k]}"
+            for k in keys
+            if k not in common
+        )
         parts.append(
-            f"Across {len(ok)} matching specifications the HR (m-RAIT vs o-RAIT) ranges from {fmt(lo)} to {fmt(hi)}"
-            + ("; every CI includes 1." if all_span else "; not every CI includes 1.")
+            f"Across {len(rows)} matching specifications the HR (m-RAIT vs o-RAIT) ranges from {fmt(lo)} to {fmt(hi)}"
+            + ("; every CI includes 1" if all_span else "; not every CI includes 1")
+            + wording.bias_clause(common)
+            + some
+            + "."
         )
     iptw = section["iptw"]
     if is_set(iptw.get("hr")):
         parts.append(
-            hr_sentence(f"IPTW ({iptw['estimand']})", iptw["hr"], iptw["hr_ci_low"], iptw["hr_ci_high"], alpha)
+            hr_sentence(
+                f"IPTW ({iptw['estimand']})",
+                iptw["hr"],
+                iptw["hr_ci_low"],
+                iptw["hr_ci_high"],
+                alpha,
+                biases=iptw.get("biases") or (),
+            )
         )
     ev = next(
         (r for r in section.get("e_values", []) if r["analysis"] == "matched" and is_set(r["e_value_estimate"])), None
@@ -56,7 +78,9 @@ def sensitivity_sentence(section: dict[str, Any], alpha: float) -> str:
         parts.append(
             f"E-value of the matched HR: {fmt(ev['e_value_estimate'])} for the estimate and {fmt(ev['e_value_ci'])} "
             "for the CI (an unmeasured confounder associated with both group and progression by a risk ratio "
-            "of that size could explain the estimate away; 1 means the CI already includes the null)."
+            "of that size could explain the estimate away; 1 means the CI already includes the null)"
+            + wording.bias_clause(ev.get("biases") or ())
+            + "."
         )
     return " ".join(parts) if parts else "No sensitivity analysis could be estimated."
 
@@ -76,6 +100,12 @@ class SensitivityAnalyses:
     matching_variants : sequence of MatchingVariant, optional
         Matching specifications of the sensitivity analysis; None: `default_matching_variants`
         of the primary matcher's covariates.
+    exposure_lag_days : int, optional
+        Days from an administration after the first to its exposure change in the time-varying
+        models: the ``rxwbs_window_days`` of the refresh that built the marts (`analyze` reads it
+        from the refresh history, `exposure_lag_days`); None: its declared default.
+    exposure_lag_source : str, optional
+        Where the lag comes from, as results.json reports it.
     **options
         Options that replace those of ``config`` (``landmark_months=6``, ...).
 
@@ -115,7 +145,7 @@ class SensitivityAnalyses:
     analysis
     eligible_fixed_groups  117      24  2.24    0.77     6.56
     landmark               108      15  2.22    0.63     7.87
-    time_varying           117      24  1.02    0.44     2.38
+    time_varying           117      24  0.74    0.32     1.70
     matched                 70       8  1.46    0.35     6.14
     iptw                   117      24  1.69    0.41     6.92
     >>> sorted(fitted.to_dict())
@@ -130,16 +160,24 @@ class SensitivityAnalyses:
         config: AnalysisConfig | None = None,
         *,
         matching_variants: Sequence[MatchingVariant] | None = None,
+        exposure_lag_days: int | None = None,
+        exposure_lag_source: str | None = None,
         **options: Any,
     ) -> None:
         self.config = (config or DEFAULTS).replace(**options)
         self.matching_variants = None if matching_variants is None else tuple(matching_variants)
+        if exposure_lag_days is None:
+            exposure_lag_days, default_source = default_exposure_lag()
+            exposure_lag_source = exposure_lag_source or default_source
+        self.exposure_lag_days = int(params.get("rxwbs_window_days").check(exposure_lag_days))
+        self.exposure_lag_source = exposure_lag_source or "given"
 
     def fit(
         self,
         cohort: pd.DataFrame,
         cycles: pd.DataFrame,
         matcher: PropensityMatcher | None = None,
+        matched_hr: HazardRatioEstimate | None = None,
         on_step: Callable[[str], None] | None = None,
     ) -> SensitivityAnalyses:
         """Run every analysis.
@@ -153,6 +191,10 @@ class SensitivityAnalyses:
         matcher : PropensityMatcher, optional
             The fitted matcher of the main analysis; when None the study's matching
             (`PropensityMatcher` defaults) is fitted here.
+        matched_hr : HazardRatioEstimate, optional
+            The matched cohort's HR (m-RAIT vs o-RAIT) and SE that the non-inferiority test uses:
+            the pair-aware (cluster-robust) HR of the matched analysis when there is one; None:
+            the Cox HR of the primary matched comparison (model-based SE, pairs ignored).
         on_step : callable, optional
             Called with the name of each of the `STEPS` analyses once it is done (progress).
 
@@ -175,9 +217,17 @@ class SensitivityAnalyses:
             adjust_covariates=opts.adjust_covariates,
         )
         done("landmark")
-        cp = counting_process(cohort, cycles)
+        lag = self.exposure_lag_days
+        cp = counting_process(cohort, cycles, lag_days=lag)
         time_varying = time_varying_analysis(
-            cohort, cp, fixed, adjust_covariates=opts.adjust_covariates, alpha=opts.alpha
+            cohort,
+            cp,
+            fixed,
+            lag_days=lag,
+            unlagged=counting_process(cohort, cycles, lag_days=0) if lag else None,
+            lag_source=self.exposure_lag_source,
+            adjust_covariates=opts.adjust_covariates,
+            alpha=opts.alpha,
         )
         done("time-varying Cox")
         matching = matching_sensitivity(
@@ -218,8 +268,10 @@ class SensitivityAnalyses:
             matching.fitted["comparison"].logrank_["p"],
             hr_margin=opts.ni_hr_margin,
             pfs_margin=opts.ni_pfs_margin,
+            prespecified=opts.ni_margins_prespecified,
             alpha=opts.ni_alpha,
             horizon_months=opts.horizon_months,
+            matched_hr=matched_hr,
         )
         done("non-inferiority")
         e_values = e_values_table(
@@ -250,6 +302,7 @@ class SensitivityAnalyses:
         dose = dose_response_analysis(
             cohort,
             cp,
+            exposure_lag_days=lag,
             reference_gbq=opts.dose_reference_gbq,
             spline_df=opts.dose_spline_df,
             grid_points=opts.dose_grid_points,
@@ -289,7 +342,13 @@ class SensitivityAnalyses:
         return {name: self.results_[name].to_dict() for name in SECTIONS}
 
     def options_dict(self) -> dict[str, Any]:
-        """The options used (results.json ``sensitivity_options``)."""
+        """The options used (results.json ``sensitivity_options``), with the exposure lag read from the refresh."""
         variants = None if self.matching_variants is None else [asdict(v) for v in self.matching_variants]
         values = {**self.config.to_dict(), "matching_variants": variants}
-        return jsonable({name: values[name] for name in OPTION_NAMES})
+        return jsonable(
+            {
+                **{name: values[name] for name in OPTION_NAMES},
+                "exposure_lag_days": self.exposure_lag_days,
+                "exposure_lag_source": self.exposure_lag_source,
+            }
+        )

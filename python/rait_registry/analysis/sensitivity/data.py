@@ -8,12 +8,13 @@ follow-up counts as given on that day (``pfs_months`` may be rounded).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from rait_registry import params
 from rait_registry.contract import DAYS_PER_MONTH, M_RAIT, O_RAIT, RAIT_GROUPS
 from rait_registry.exceptions import AnalysisError, MatchingError
 
@@ -22,10 +23,12 @@ from ..matching import DERIVED_COVARIATES, covariate_columns
 __all__ = [
     "COHORT_COLUMNS",
     "CYCLE_COLUMNS",
+    "DEFAULT_EXPOSURE_LAG_DAYS",
     "checked_cohort",
     "counting_process",
     "covariate_matrix",
     "cycle_months",
+    "exposure_lag_days",
     "landmark_cohort",
     "on_day_grid",
 ]
@@ -35,6 +38,9 @@ SAME_DAY_MONTHS = 0.5 / DAYS_PER_MONTH
 #: A pfs_months this close (in days) to a whole number of days is put exactly on the day grid.
 DAY_GRID_TOLERANCE_DAYS = 0.01
 _EPS_MONTHS = 1e-9
+#: Days from an administration after the first to its exposure change when the refresh recorded
+#: none: the declared default of ``rxwbs_window_days``.
+DEFAULT_EXPOSURE_LAG_DAYS: int = params.get("rxwbs_window_days").default
 COHORT_COLUMNS = ("patient_id", "rait_group", "pfs_months", "pfs_event")
 CYCLE_COLUMNS = ("patient_id", "cycle_number", "admin_date", "activity_gbq", "cumulative_gbq")
 
@@ -146,6 +152,47 @@ def landmark_cohort(cohort: pd.DataFrame, cycles: pd.DataFrame, landmark_months:
     return data, counts
 
 
+def exposure_lag_days(meta: Mapping[str, Any] | None = None) -> tuple[int, str]:
+    """The exposure lag of the time-varying models: ``rxwbs_window_days`` as the refresh used it.
+
+    Parameters
+    ----------
+    meta : mapping, optional
+        Provenance of the refresh the marts come from (results.json ``meta``:
+        `rait_registry.analysis.run.warehouse_meta`, whose ``dbt_vars`` are the overrides the
+        latest ``history.refresh_runs`` row recorded).
+
+    Returns
+    -------
+    lag_days : int
+        The refresh's override of ``rxwbs_window_days``, else its declared default
+        (`rait_registry.params`; a refresh without an override used it too).
+    source : str
+        Where the value comes from, in words (results.json ``time_varying_cox.exposure_lag_source``).
+
+    Raises
+    ------
+    UsageError
+        The recorded value is not a valid ``rxwbs_window_days``.
+
+    Examples
+    --------
+    >>> exposure_lag_days({"run_id": "r1", "dbt_vars": {"rxwbs_window_days": 21}})
+    (21, 'rxwbs_window_days recorded by refresh r1 (history.refresh_runs dbt_vars)')
+    >>> exposure_lag_days(None)[0]
+    14
+    """
+    meta = meta or {}
+    recorded = (meta.get("dbt_vars") or {}).get("rxwbs_window_days")
+    run = meta.get("run_id")
+    if recorded is not None:
+        value = params.get("rxwbs_window_days").check(recorded)
+        return int(value), f"rxwbs_window_days recorded by refresh {run} (history.refresh_runs dbt_vars)"
+    if run:
+        return DEFAULT_EXPOSURE_LAG_DAYS, f"declared default of rxwbs_window_days, in force in refresh {run}"
+    return DEFAULT_EXPOSURE_LAG_DAYS, "declared default of rxwbs_window_days (no refresh provenance given)"
+
+
 def on_day_grid(months: Any) -> np.ndarray:
     """Put month values that are a whole number of days (up to rounding) exactly on the day grid.
 
@@ -162,25 +209,42 @@ def on_day_grid(months: Any) -> np.ndarray:
     return np.where(np.abs(d - r) < DAY_GRID_TOLERANCE_DAYS, r / DAYS_PER_MONTH, m)
 
 
-def counting_process(cohort: pd.DataFrame, cycles: pd.DataFrame) -> pd.DataFrame:
+def counting_process(
+    cohort: pd.DataFrame, cycles: pd.DataFrame, lag_days: int = DEFAULT_EXPOSURE_LAG_DAYS
+) -> pd.DataFrame:
     """Counting-process (start, stop] rows with the treatment history as time-varying covariates.
 
-    A patient's follow-up ``(0, pfs_months]`` is split at every administration after the first
-    that happens before the end of follow-up. On each interval the covariates are those after
-    every cycle given at or before its start, as R ``tmerge(..., tdc(time))`` /
-    ``cumtdc(time, value)`` define them: a change at time t applies to intervals starting at
-    t; a cycle on the day follow-up ends (within half a day, `SAME_DAY_MONTHS`) or later
-    changes nothing. A second cycle on the day of the first makes the patient m-RAIT from
-    time 0. ``pfs_months`` is first put on the day grid (`on_day_grid`).
+    Every administration after the first changes the exposure ``lag_days`` after it is given:
+    the post-therapy scan of cycle k+1 (within ``rxwbs_window_days`` of the administration,
+    docs/specification.md section 2) evaluates cycle k, so what it finds belongs to the exposure
+    before cycle k+1. The first cycle is the time origin. A patient's follow-up
+    ``(0, pfs_months]`` is split at each such exposure change before the end of follow-up. On
+    each interval the covariates are those after every change at or before its start, as R
+    ``tmerge(..., tdc(time))`` / ``cumtdc(time, value)`` define them: a change at time t applies
+    to intervals starting at t, so an event on exactly the day of the change (administration +
+    lag) stays with the exposure before it; a change on the day follow-up ends (within half a
+    day, `SAME_DAY_MONTHS`) or later changes nothing. ``pfs_months`` is first put on the day
+    grid (`on_day_grid`).
+
+    Parameters
+    ----------
+    cohort, cycles : DataFrame
+        The marts (see `cycle_months`).
+    lag_days : int
+        Days from an administration after the first to its exposure change: the refresh's
+        ``rxwbs_window_days`` (`exposure_lag_days`); 0 switches on the day of the
+        administration (the unlagged sensitivity analysis), so that a second cycle on the day of
+        the first makes the patient m-RAIT from time 0.
 
     Returns
     -------
     DataFrame
         ``patient_id``, ``start``, ``stop`` (months), ``event`` (1 only on a patient's last
-        row, when ``pfs_event`` is 1), ``n_cycles`` (cycles received so far), ``m_rait``
-        (1 once the second cycle is given), ``cumulative_gbq`` (activity received so far).
-        Patients with ``pfs_months <= 0`` have no rows (no time at risk).
+        row, when ``pfs_event`` is 1), ``n_cycles`` (cycles counted so far), ``m_rait``
+        (1 from the second cycle's exposure change), ``cumulative_gbq`` (activity counted so
+        far). Patients with ``pfs_months <= 0`` have no rows (no time at risk).
     """
+    lag = params.get("rxwbs_window_days").check(lag_days)
     require(cohort, COHORT_COLUMNS, "the cohort")
     cyc = cycle_months(cohort, cycles)
     base = pd.DataFrame(
@@ -192,7 +256,8 @@ def counting_process(cohort: pd.DataFrame, cycles: pd.DataFrame) -> pd.DataFrame
     )
     base = base.loc[base["T"] > 0]
     cyc = cyc.merge(base, on="patient_id", how="inner")
-    t = cyc["months"].to_numpy(dtype=float)
+    days = cyc["days"].to_numpy(dtype=np.int64) + np.where(cyc["cycle_number"].to_numpy() > 1, lag, 0)
+    t = days / DAYS_PER_MONTH
     T = cyc["T"].to_numpy(dtype=float)
     t = np.where(np.abs(t - T) < SAME_DAY_MONTHS, T, t)
     t = np.where(t < 0, 0.0, t)

@@ -5,7 +5,9 @@ quantiles, linear beyond the boundary knots; the same function space as R ``ns``
 the HR curve relative to a reference dose with a likelihood-ratio test of non-linearity. The
 mart's ``cumulative_gbq`` is the total over *all* cycles, which is only known at the end of
 follow-up (immortal time again, and some cycles follow progression), so a time-varying version
-uses the cumulative dose received up to each time (`counting_process`).
+uses the cumulative dose received up to each time (`counting_process`): each administration after
+the first counts from the same exposure lag as the time-varying Cox model (the refresh's
+``rxwbs_window_days``), because its post-therapy scan evaluates the cycles before it.
 
 References
 ----------
@@ -24,6 +26,7 @@ import pandas as pd
 from formulaic.transforms.cubic_spline import cubic_spline
 from scipy.stats import chi2, norm
 
+from .. import wording
 from ..config import DEFAULTS
 from ..cox import fit_cox, fit_cox_time_varying, wald_term
 from .data import covariate_matrix
@@ -67,6 +70,7 @@ def dose_response_analysis(
     cohort: pd.DataFrame,
     cp: pd.DataFrame,
     *,
+    exposure_lag_days: int | None = None,
     reference_gbq: float,
     spline_df: int,
     grid_points: int,
@@ -80,7 +84,9 @@ def dose_response_analysis(
     cohort : DataFrame
         The cohort (``cumulative_gbq``: the total over all cycles; adjustment covariates).
     cp : DataFrame
-        Its `counting_process` rows (``cumulative_gbq``: the activity received so far).
+        Its `counting_process` rows (``cumulative_gbq``: the activity counted so far).
+    exposure_lag_days : int, optional
+        The exposure lag ``cp`` was built with (reported; None: not stated).
     reference_gbq : float
         Reference of the HR curve.
     spline_df : int
@@ -135,8 +141,15 @@ def dose_response_analysis(
     Xtv = Xk.assign(patient_id=data["patient_id"].astype(str).to_numpy())
     tvd = cp.merge(Xtv, on="patient_id", how="inner")
     tv = _dose_model("time_varying", None, tvd, list(Xk.columns), knots, df_eff, ref, grid, curves, models, alpha)
+    tf["biases"], tv["biases"] = ["total_activity"], []
     parts = []
-    for label, res in (("Time-fixed total activity", tf), ("Time-varying cumulative activity", tv)):
+    lag_words = (
+        "" if exposure_lag_days is None else f", each administration counted from {exposure_lag_days} days after it"
+    )
+    for label, res, biases in (
+        ("Time-fixed total activity", tf, ("total_activity",)),
+        (f"Time-varying cumulative activity (received so far{lag_words})", tv, ()),
+    ):
         nl = res["nonlinearity"]
         lin = res["linear"]
         if is_set(lin.get("hr_per_gbq")):
@@ -148,16 +161,13 @@ def dose_response_analysis(
             )
             if is_set(nl.get("p")):
                 s += f", non-linearity p = {fmt_p(nl['p'])}"
-            parts.append(s + ".")
+            parts.append(s + wording.bias_clause(biases) + ".")
     if not parts:
         parts.append("No dose-response model could be estimated (see notes).")
-    parts.append(
-        "The total activity is known only at the end of follow-up and partly follows progression, so the "
-        "time-fixed curve carries immortal-time bias; the time-varying model uses the dose received so far. "
-        "Both are associations confounded by indication (more cycles for persistent disease)."
-    )
+    parts.append("Both are associations confounded by indication (more cycles for persistent disease).")
     section = {
         "exposure": "cumulative administered activity (GBq)",
+        "exposure_lag_days": exposure_lag_days,
         "reference_gbq": ref,
         "spline": {
             "type": "natural cubic regression spline (formulaic cr; same function space as R splines::ns)",

@@ -158,6 +158,7 @@ def e_values_table(
         is_rare, inc = outcome_is_rare(data, time_col, rare=rare)
         row: dict[str, Any] = {
             "analysis": name,
+            "biases": list(est.biases),
             "hr": est.hr,
             "ci_low": est.ci_low,
             "ci_high": est.ci_high,

@@ -21,18 +21,32 @@ import pandas as pd
 from rait_registry.contract import M_RAIT, O_RAIT, RAIT_GROUPS
 from rait_registry.exceptions import MatchingError, StatisticsWarning
 
-from .. import survival
+from .. import survival, wording
 from ..config import DEFAULTS
 from ..matching import PropensityMatcher
 from .options import MatchingVariant, default_matching_variants
 from .results import HazardRatioEstimate, SectionResult, is_set
 
-__all__ = ["matched_comparison", "matching_sensitivity"]
+__all__ = ["matched_biases", "matched_comparison", "matching_sensitivity"]
 
 
 def matched_comparison(matched: pd.DataFrame, horizon_months: float, alpha: float) -> survival.SurvivalComparison:
     """Kaplan-Meier, log-rank and Cox of o-RAIT vs m-RAIT in a matched cohort."""
     return survival.SurvivalComparison(list(RAIT_GROUPS), horizon=horizon_months, alpha=alpha).fit(matched)
+
+
+def matched_biases(covariates: Sequence[str]) -> tuple[str, ...]:
+    """The known biases of a matched comparison of the final groups (keys of `wording.BIASES`).
+
+    The groups are defined by the number of cycles received during follow-up (immortal time),
+    whatever the matching; matching on ``follow_up_months`` adds a post-baseline variable.
+
+    Examples
+    --------
+    >>> matched_biases(["age_at_diagnosis_years", "follow_up_months"])
+    ('immortal_time', 'matched_on_follow_up')
+    """
+    return ("immortal_time",) + (("matched_on_follow_up",) if "follow_up_months" in covariates else ())
 
 
 def _matching_row(label: str, m: PropensityMatcher, comp: survival.SurvivalComparison) -> dict[str, Any]:
@@ -44,6 +58,7 @@ def _matching_row(label: str, m: PropensityMatcher, comp: survival.SurvivalCompa
         "caliper": m.caliper,
         "caliper_scale": m.caliper_scale,
         "caliper_width": m.caliper_width_,
+        "biases": list(matched_biases(m.covariates)),
         "n_pairs": len(m.pairs_),
         "max_abs_smd_after": max(smd) if smd else None,
         "events": d["events"],
@@ -102,6 +117,7 @@ def matching_sensitivity(
         {"hr": d["hr"], "ci_low": d["hr_ci_low"], "ci_high": d["hr_ci_high"], "p": d["hr_p"]},
         comp.cox_,
         matcher.matched_cohort_,
+        biases=matched_biases(matcher.covariates),
     )
     primary = _matching_row("primary (the main analysis's matching)", matcher, comp)
     if variants is None:
@@ -126,6 +142,7 @@ def matching_sensitivity(
                     "covariates": list(v.covariates),
                     "caliper": v.caliper,
                     "caliper_scale": v.caliper_scale,
+                    "biases": list(matched_biases(v.covariates)),
                     "n_pairs": None,
                     "notes": [str(exc)],
                 }
@@ -140,7 +157,11 @@ def matching_sensitivity(
     return SectionResult(
         "sensitivity",
         {"notes": notes, "matching": rows},
-        {"sensitivity_matching": pd.DataFrame(rows).drop(columns=["notes"], errors="ignore")},
+        {
+            "sensitivity_matching": pd.DataFrame(rows)
+            .drop(columns=["notes"], errors="ignore")
+            .assign(biases=[wording.bias_reasons(r["biases"]) for r in rows])
+        },
         {"matched": estimate},
         {"matcher": matcher, "comparison": comp, "variants": fitted_variants},
         main_table="sensitivity_matching",

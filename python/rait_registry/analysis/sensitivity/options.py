@@ -22,7 +22,8 @@ ESTIMANDS: tuple[str, ...] = params.get("iptw_estimand").choices or ()
 AUSTIN_CALIPER_LOGIT_SD = 0.2
 
 #: The AnalysisConfig fields the sensitivity analyses read (``matching_variants``: the argument
-#: of `SensitivityAnalyses`), in the order of results.json ``sensitivity_options``.
+#: of `SensitivityAnalyses`), in the order of results.json ``sensitivity_options``; the exposure
+#: lag of the time-varying models (the refresh's ``rxwbs_window_days``) follows them.
 OPTION_NAMES: tuple[str, ...] = (
     "landmark_months",
     "landmark_sensitivity_months",
@@ -31,6 +32,7 @@ OPTION_NAMES: tuple[str, ...] = (
     "adjust_covariates",
     "ni_hr_margin",
     "ni_pfs_margin",
+    "ni_margins_prespecified",
     "ni_alpha",
     "matching_variants",
     "iptw_estimand",

@@ -19,6 +19,11 @@ def is_set(x: Any) -> bool:
     return x is not None and not (isinstance(x, float) and math.isnan(x))
 
 
+def skipped(reason: str) -> dict[str, Any]:
+    """What an analysis that cannot run reports, in results.json and everywhere else: ``{skipped, reason}``."""
+    return {"skipped": True, "reason": reason}
+
+
 def null_term() -> dict[str, Any]:
     return {"hr": None, "ci_low": None, "ci_high": None, "p": None, "log_hr": None, "se_log_hr": None}
 
@@ -28,7 +33,9 @@ class HazardRatioEstimate:
     """One hazard ratio of m-RAIT vs o-RAIT (reference o-RAIT), with its SE on the log scale.
 
     ``log_hr`` and ``se_log_hr`` are None when the fit gives none; the non-inferiority test
-    and the E-values then report "not assessable" with ``notes``.
+    and the E-values then report "not assessable" with ``notes``. ``biases`` are the known
+    biases of the analysis (keys of `rait_registry.analysis.wording.BIASES`): every sentence
+    about the estimate names them.
 
     Examples
     --------
@@ -49,6 +56,7 @@ class HazardRatioEstimate:
     n: int | None = None
     events: int | None = None
     notes: tuple[str, ...] = ()
+    biases: tuple[str, ...] = ()
 
     @classmethod
     def from_fit(
@@ -60,6 +68,7 @@ class HazardRatioEstimate:
         data: pd.DataFrame | None = None,
         note: str | None = None,
         n: int | None = None,
+        biases: tuple[str, ...] = (),
     ) -> HazardRatioEstimate:
         """From a ``{hr, ci_low, ci_high, p[, log_hr, se_log_hr]}`` result.
 
@@ -87,10 +96,11 @@ class HazardRatioEstimate:
             n=n if n is not None else (None if data is None else len(data)),
             events=events,
             notes=(note,) if note else (),
+            biases=tuple(biases),
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready (notes as a list)."""
+        """JSON-ready (notes and biases as lists)."""
         return jsonable(asdict(self))
 
 

@@ -46,6 +46,10 @@ from .results import HazardRatioEstimate, SectionResult
 __all__ = ["cox_robust_covariance", "efron_score_residuals", "iptw_analysis", "iptw_weights"]
 
 
+#: The weighted groups are the final ones (by the number of cycles received): immortal time.
+IPTW_BIASES: tuple[str, ...] = ("immortal_time",)
+
+
 def efron_score_residuals(
     X: np.ndarray, durations: np.ndarray, events: np.ndarray, weights: np.ndarray, params: np.ndarray
 ) -> np.ndarray:
@@ -209,6 +213,7 @@ def iptw_analysis(
             else "ATT (o-RAIT as target population): 1 for o-RAIT, e/(1-e) for m-RAIT"
         ),
         "se_method": "robust sandwich (Lin & Wei 1989) from Efron score residuals, as R coxph(robust = TRUE)",
+        "biases": list(IPTW_BIASES),
         "n": None,
         "events": None,
         "weights": None,
@@ -327,6 +332,7 @@ def iptw_analysis(
             "se_log_hr": out["se_log_hr"],
         },
         data=data,
+        biases=IPTW_BIASES,
     )
     return SectionResult(
         "sensitivity", {"iptw": out}, tables, {"iptw": estimate}, fitted, main_table="sensitivity_iptw_balance"
