@@ -70,7 +70,7 @@ def assert_matches_r(comp: SurvivalComparison, ref: dict, label: str) -> None:
     _close(out["logrank_chi2"], ref.get("logrank_chi2"), f"{label} log-rank chi2")
     _close(out["logrank_p"], ref.get("logrank_p"), f"{label} log-rank p")
     assert out["logrank_df"] == ref.get("logrank_df"), label
-    for key in ("hr", "hr_ci_low", "hr_ci_high", "hr_p"):
+    for key in ("hr", "hr_ci_low", "hr_ci_high", "hr_p", "hr_se_log"):
         _close(out[key], ref.get(key), f"{label} {key}")
     for g, rg in ref["groups"].items():
         pg = out["groups"][g]
@@ -115,7 +115,8 @@ def test_frozen_cohort_matched_and_subgroups_match_r(frozen):
     ref = frozen.ref("stats2")
     ref_ids = sorted(i for pair in ref["matching"]["pairs"] for i in pair)
     assert sorted(matched["patient_id"]) == ref_ids  # the same matched cohort as R's
-    fitted = SurvivalAnalysis().fit(cohort, matched)
+    # no minimum panel size here: every HR R estimates is compared (the minimums: test_small_panels_*)
+    fitted = SurvivalAnalysis(subgroup_min_patients=1, subgroup_min_events=1).fit(cohort, matched)
     assert_matches_r(fitted.matched_, ref["survival"]["matched"], "matched")
     names = [spec["name"] for spec, _, _ in fitted.subgroups_]
     assert names == list(ref["survival"]["subgroups"])

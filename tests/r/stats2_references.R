@@ -144,9 +144,12 @@ one_group <- function(time, event, horizon, at_times) {
   res
 }
 
-compare <- function(time, event, group, levels, horizon, at_every) {
+# cluster: the matched pair of each patient (matched cohort): the HR's SE is then the
+# cluster-robust sandwich (coxph(..., cluster = pair)), as the Python layer reports it.
+compare <- function(time, event, group, levels, horizon, at_every, cluster = NULL) {
   keep <- !is.na(group)
   time <- time[keep]; event <- event[keep]; group <- as.character(group[keep])
+  if (!is.null(cluster)) cluster <- cluster[keep]
   at_times <- if (length(time)) seq(0, floor(max(time) / at_every + 1e-9) * at_every, by = at_every) else 0
   out <- list(n = length(time), events = sum(event), groups = list())
   for (g in levels) {
@@ -164,13 +167,18 @@ compare <- function(time, event, group, levels, horizon, at_every) {
   if (length(levels) == 2 && length(present) == 2 &&
       all(tapply(event, factor(group, levels = levels), sum) > 0)) {
     gf <- factor(group, levels = levels)
-    cx <- coxph(Surv(time, event) ~ gf, ties = "efron",
-                control = coxph.control(eps = 1e-11, iter.max = 100))
+    cx <- if (is.null(cluster)) {
+      coxph(Surv(time, event) ~ gf, ties = "efron", control = coxph.control(eps = 1e-11, iter.max = 100))
+    } else {
+      coxph(Surv(time, event) ~ gf, ties = "efron", cluster = cluster,
+            control = coxph.control(eps = 1e-11, iter.max = 100))
+    }
     ci <- exp(confint(cx))
     out$hr <- unname(exp(coef(cx)))
     out$hr_ci_low <- unname(ci[1, 1])
     out$hr_ci_high <- unname(ci[1, 2])
     out$hr_p <- unname(summary(cx)$coefficients[1, "Pr(>|z|)"])
+    out$hr_se_log <- sqrt(unname(vcov(cx)[1, 1]))
   }
   out
 }
@@ -219,6 +227,8 @@ if (mode == "cohort") {
   mt <- match_on_scores(d$patient_id, focal, ps$p, caliper, covs, d)
   matched_ids <- unlist(mt$pairs)
   md <- d[d$patient_id %in% matched_ids, ]
+  pair_of <- setNames(rep(seq_along(mt$pairs), each = 2), matched_ids)
+  md$pair <- unname(pair_of[md$patient_id])
 
   rg <- c("o-RAIT", "m-RAIT")
   H <- 60; A <- 12
@@ -247,7 +257,7 @@ if (mode == "cohort") {
     matching = list(pairs = mt$pairs, n_pairs = length(mt$pairs), balance = balance_rows(mt$m)),
     survival = list(
       overall = compare(d$pfs_months, d$pfs_event, d$rait_group, rg, H, A),
-      matched = compare(md$pfs_months, md$pfs_event, md$rait_group, rg, H, A),
+      matched = compare(md$pfs_months, md$pfs_event, md$rait_group, rg, H, A, cluster = md$pair),
       subgroups = sub
     ),
     cutpoints = list(
