@@ -21,6 +21,7 @@ import pytest
 from rait_registry.analysis.matching import (
     DEFAULT_COVARIATES,
     PropensityMatcher,
+    baseline_balance,
     greedy_nearest_neighbor_match,
     nearest_neighbor_pairs,
     standardized_mean_difference,
@@ -227,6 +228,34 @@ def test_frozen_cohort_matches_matchit(frozen, ffitted):
         assert mine["covariate"] == theirs["covariate"]
         assert mine["smd_before"] == pytest.approx(theirs["smd_before"], rel=1e-6, abs=1e-12)
         assert mine["smd_after"] == pytest.approx(theirs["smd_after"], rel=1e-6, abs=1e-12)
+
+
+def test_baseline_balance_of_every_characteristic_matches_r(frozen, ffitted):
+    """SMD of every Table 1 characteristic (level) before and after matching (tests/r/stats3_references.R,
+    MatchIt's definition; checked there against summary(matchit, addlvariables = ...))."""
+    ref = frozen.ref("stats3")["balance"]
+    got = baseline_balance(frozen.cohort, ffitted.matched_cohort_["patient_id"], matching_covariates=DEFAULT_COVARIATES)
+    assert len(got) == len(ref)
+    for mine, theirs in zip(got.to_dict("records"), ref, strict=True):
+        assert (mine["covariate"], mine["level"]) == (theirs["covariate"], theirs.get("level"))
+        assert mine["smd_before"] == pytest.approx(theirs["smd_before"], rel=1e-9, abs=1e-12)
+        assert mine["smd_after"] == pytest.approx(theirs["smd_after"], rel=1e-9, abs=1e-12)
+    assert set(got["covariate"]) >= {"sex", "histology", "max_tumor_size_cm", "t_stage_group", "n_stage_max"}
+    flagged = got["smd_after"].abs() > 0.1
+    assert (got["imbalanced_after"] == flagged).all()
+    assert got.loc[got["covariate"] == "local_disease_status", "matching_covariate"].all()
+    assert not got.loc[got["covariate"] == "sex", "matching_covariate"].any()
+
+
+def test_baseline_balance_treats_unknown_as_missing(cohort, fitted):
+    c = cohort.copy()
+    c.loc[c.index[:3], "local_disease_status"] = "unknown"  # contract revision 2: unknown = missing
+    got = baseline_balance(c, fitted.matched_cohort_["patient_id"]).set_index(["covariate", "level"])
+    local = got.loc["local_disease_status"]
+    assert list(local.index) == ["neither", "local_recurrence", "local_persistent"]
+    assert (local["n_missing_before"] == 3).all()
+    ata = got.loc["ata_risk"]
+    assert "unknown" not in ata.index
 
 
 def test_model_coefficients_match_glm(frozen, ffitted):

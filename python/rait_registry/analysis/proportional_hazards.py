@@ -56,7 +56,7 @@ from rait_registry.exceptions import AnalysisError
 from .config import DEFAULTS
 from .cox import CoxData
 
-__all__ = ["TRANSFORMS", "ProportionalHazardsTest", "ph_test", "skipped"]
+__all__ = ["TRANSFORMS", "ProportionalHazardsTest", "ph_test", "proportional_hazards_section", "skipped"]
 
 #: The time transforms of ``cox.zph``.
 TRANSFORMS = ("km", "identity", "rank", "log")
@@ -211,10 +211,10 @@ class ProportionalHazardsTest:
     >>> df = cohort.assign(m_rait=(cohort["rait_group"] == "m-RAIT").astype(float))
     >>> cph, _ = fit_cox(df[["pfs_months", "pfs_event", "m_rait"]], "pfs_months", "pfs_event")
     >>> ProportionalHazardsTest().fit_model(cph).summary.round(3)
-             chisq  df      p
+            chisq  df      p
     term
-    m_rait   0.092   1  0.762
-    GLOBAL   0.092   1  0.762
+    m_rait  1.791   1  0.181
+    GLOBAL  1.791   1  0.181
     """
 
     def __init__(self, transform: str = "km", alpha: float = DEFAULTS.ph_test_alpha) -> None:
@@ -327,17 +327,14 @@ class ProportionalHazardsTest:
         return self.table_
 
     def to_dict(self) -> dict[str, Any]:
-        """``{method, transform, n, events, terms: [{term, chisq, df, p}], global: {chisq, df, p}, violated}``."""
+        """``{n, events, terms: [{term, chisq, df, p}], global: {chisq, df, p}, violated}``."""
         self._check_fitted()
         rows = [{"term": str(t), **_row(r)} for t, r in self.table_.drop(index="GLOBAL").iterrows()]
         return {
-            "method": METHOD if self.transform == "km" else METHOD.replace('"km"', f'"{self.transform}"'),
-            "transform": self.transform,
             "n": self.n_,
             "events": self.events_,
             "terms": rows,
             "global": _row(self.table_.loc["GLOBAL"]),
-            "alpha": self.alpha,
             "violated": self.violated_,
         }
 
@@ -365,3 +362,164 @@ def ph_test(
         return ProportionalHazardsTest(alpha=alpha).fit_model(fitter, terms).to_dict()
     except AnalysisError as exc:
         return skipped(str(exc))
+
+
+# ---------------------------------------------------------------------------------------------
+# Every reported Cox model (results.json ``proportional_hazards``)
+# ---------------------------------------------------------------------------------------------
+
+_GROUP_TERM = "m-RAIT vs o-RAIT"
+
+
+def _group_terms(comparison: Any) -> dict[str, list[str]]:
+    """The one term of a `SurvivalComparison`'s Cox model (column ``x``), named after its groups."""
+    hr = comparison.hr_
+    return {f"{hr['comparison']} vs {hr['reference']}": ["x"]}
+
+
+def _spline_terms(fitter: Any) -> dict[str, list[str]]:
+    """A dose-response model's terms: the spline columns (``gbq_s1``, ...) as one term."""
+    cols = list(fitter.params_.index)
+    spline = [c for c in cols if c.startswith("gbq_s")]
+    terms: dict[str, list[str]] = {}
+    if spline:
+        terms[f"cumulative_gbq (natural spline, {len(spline)} df)"] = spline
+    terms.update({c: [c] for c in cols if c not in spline})
+    return terms
+
+
+def reported_cox_models(survival: Any, sensitivity: Any = None) -> list[tuple[str, str, Any, str | None, Any]]:
+    """Every Cox model whose hazard ratio results.json reports: ``(key, description, model, reason, terms)``.
+
+    ``key`` is where the HR is reported (``survival.matched``, ``landmark.hr_adjusted``, ...);
+    ``model`` is None when it could not be fitted (``reason`` then says why, or the analysis'
+    notes do); ``terms`` groups columns into terms (None: one per column). The models of a
+    `SurvivalAnalysis` and, when given, of `SensitivityAnalyses` (the primary matched
+    comparison they repeat and the 3-group panel without an HR are left out).
+    """
+    out: list[tuple[str, str, Any, str | None, Any]] = []
+
+    def comparison(key: str, description: str, comp: Any) -> None:
+        if comp is None or len(comp.groups_) != 2:
+            return
+        out.append((key, description, comp.cox_, comp.hr_["reason"], _group_terms(comp)))
+
+    comparison("survival.overall", "eligible cohort, groups by the final number of cycles", survival.overall_)
+    matched = survival.matched_
+    comparison("survival.matched", "matched cohort, marginal Cox model (SE robust to the pairs)", matched)
+    if matched is not None and matched.stratified_hr_ is not None:
+        out.append(
+            (
+                "survival.matched.hr_stratified",
+                "matched cohort, Cox model stratified by pair",
+                matched.stratified_,
+                matched.stratified_hr_.get("reason"),
+                _group_terms(matched),
+            )
+        )
+    for spec, comp, _ in survival.subgroups_:
+        comparison(f"survival.subgroups.{spec['name']}", f"Fig. {spec['figure']}: {spec['description']}", comp)
+    if sensitivity is None:
+        return out
+    landmark = sensitivity.results_["landmark"].fitted
+    comparison(
+        "landmark.analysis", "landmark analysis, groups by the cycles received by the landmark", landmark["comparison"]
+    )
+    no_fit = "the model could not be fitted (see the analysis' notes)"
+    out.append(("landmark.hr_adjusted", "landmark analysis, adjusted", landmark.get("adjusted"), no_fit, None))
+    for lm, model in (landmark.get("by_landmark") or {}).items():
+        out.append((f"landmark.by_landmark.{lm:g}", f"landmark at {lm:g} months", model, no_fit, {_GROUP_TERM: ["x"]}))
+    for name, model in sensitivity.time_varying_.items():
+        out.append((f"time_varying_cox.models.{name}", f"time-varying Cox model {name}", model, no_fit, None))
+    for variant, _, comp in sensitivity.matching_variants_:
+        if comp is not None:
+            comparison(f"sensitivity.matching.{variant.label}", f"matching variant: {variant.label}", comp)
+    out.append(
+        ("sensitivity.iptw", "inverse probability of treatment weighting", sensitivity.iptw_.get("cox"), no_fit, None)
+    )
+    for name, model in sensitivity.dose_models_.items():
+        section, _, kind = name.rpartition("_")
+        out.append(
+            (
+                f"dose_response.{section}.{kind}",
+                f"dose-response, {section.replace('_', '-')} cumulative activity, {kind}",
+                model,
+                no_fit,
+                None if model is None else _spline_terms(model),
+            )
+        )
+    return out
+
+
+def proportional_hazards_section(
+    survival: Any, sensitivity: Any = None, *, alpha: float = DEFAULTS.ph_test_alpha
+) -> dict[str, Any]:
+    """results.json ``proportional_hazards``: R's ``cox.zph`` test of every reported Cox model.
+
+    Parameters
+    ----------
+    survival : SurvivalAnalysis
+    sensitivity : SensitivityAnalyses, optional
+    alpha : float, default 0.05 (the declared ``ph_test_alpha``)
+
+    Returns
+    -------
+    dict
+        ``{method, transform, alpha, models: {key: {description, n, events, terms, global,
+        violated} or {description, skipped, reason}}, violations: [key, ...], interpretation}``.
+    """
+    models: dict[str, Any] = {}
+    for key, description, model, reason, terms in reported_cox_models(survival, sensitivity):
+        models[key] = {"description": description, **ph_test(model, terms=terms, alpha=alpha, reason=reason)}
+    tested = [k for k, v in models.items() if not v.get("skipped")]
+    violations = [k for k in tested if models[k]["violated"]]
+    return {
+        "method": METHOD,
+        "transform": "km",
+        "alpha": alpha,
+        "models": models,
+        "violations": violations,
+        "interpretation": ph_sentence(models, violations, alpha),
+    }
+
+
+def ph_sentence(models: Mapping[str, Any], violations: Sequence[str], alpha: float) -> str:
+    """One line for a clinician on the proportional-hazards checks."""
+    tested = [k for k, v in models.items() if not v.get("skipped")]
+    if not tested:
+        return "No Cox model could be checked for proportional hazards."
+    head = f"Proportional hazards were checked (R cox.zph) for {len(tested)} Cox model(s)"
+    if not violations:
+        return (
+            head + f"; no test had p < {alpha:g}, consistent with hazard ratios that stay roughly constant over "
+            "follow-up (with few events these tests have little power, so this is no proof)."
+        )
+    named = "; ".join(str(models[k]["description"]) for k in violations)
+    return (
+        head + f"; p < {alpha:g} for {len(violations)}: {named}. There the hazard ratio averages an effect that "
+        "changes over follow-up: read the Kaplan-Meier curves rather than the single number."
+    )
+
+
+def ph_table(section: Mapping[str, Any]) -> pd.DataFrame:
+    """The ``proportional_hazards`` section as one row per model and term (``GLOBAL`` last), for the CSV."""
+    rows = []
+    for key, entry in section["models"].items():
+        if entry.get("skipped"):
+            rows.append({"model": key, "description": entry["description"], "term": None, "reason": entry["reason"]})
+            continue
+        for term in [*entry["terms"], {"term": "GLOBAL", **entry["global"]}]:
+            rows.append(
+                {
+                    "model": key,
+                    "description": entry["description"],
+                    "term": term["term"],
+                    "chisq": term["chisq"],
+                    "df": term["df"],
+                    "p": term["p"],
+                    "flagged": term["p"] < section["alpha"],
+                    "n": entry["n"],
+                    "events": entry["events"],
+                }
+            )
+    return pd.DataFrame(rows)

@@ -24,7 +24,8 @@ from .config import DEFAULTS, AnalysisConfig
 from .cutpoints import CutpointScan
 from .jsonutil import jsonable
 from .logistic import LogisticAnalysis
-from .matching import PropensityMatcher
+from .matching import PropensityMatcher, baseline_balance, baseline_balance_section
+from .proportional_hazards import ph_table, proportional_hazards_section
 from .sensitivity import SensitivityAnalyses
 from .survival import SurvivalAnalysis
 from .tables import Table1, Table2, cohort_section
@@ -72,10 +73,18 @@ class AnalysisResult:
     @property
     def summary(self) -> pd.DataFrame:
         """Every hazard ratio of m-RAIT vs o-RAIT, one row per analysis: the eligible (``overall``) and
-        matched cohorts of the survival section, then those the sensitivity analyses add."""
+        matched cohorts of the survival section (the matched HR with the SE robust to the pairs, then
+        the pair-stratified model, ``matched_pair_stratified``), then those the sensitivity analyses add."""
         cols = ["n", "events", "hr", "ci_low", "ci_high", "p"]
         surv = self.survival.summary.loc[["overall", "matched"]]
         surv = surv.rename(columns={"hr_ci_low": "ci_low", "hr_ci_high": "ci_high", "hr_p": "p"})[cols]
+        matched = self.survival.matched_
+        strat = None if matched is None else matched.stratified_hr_
+        if strat is not None:
+            row = {c: strat.get(c) for c in cols if c not in ("n", "events")}
+            row.update(n=matched.n_, events=matched.events_)
+            surv = pd.concat([surv, pd.DataFrame([row], index=pd.Index(["matched_pair_stratified"], name="analysis"))])
+            surv = surv[cols]
         if self.sensitivity is None:
             return surv
         more = self.sensitivity.summary.drop(index=["eligible_fixed_groups", "matched"], errors="ignore")
@@ -138,10 +147,11 @@ def analyze(
     >>> result.results["cohort"]
     {'n_eligible': 117, 'n_o_rait': 38, 'n_m_rait': 79}
     >>> result.summary.round(2)
-                n  events    hr  ci_low  ci_high     p
+                               n  events    hr  ci_low  ci_high     p
     analysis
-    overall   117      24  2.24    0.77     6.56  0.14
-    matched    70       8  1.46    0.35     6.14  0.60
+    overall                  117      24  2.24    0.77     6.56  0.14
+    matched                   70       8  1.46    0.42     5.14  0.55
+    matched_pair_stratified   70       8  2.00    0.37    10.92  0.42
     """
     config = config or DEFAULTS
     meta = dict(meta or {})
@@ -161,25 +171,39 @@ def analyze(
         random_state=config.random_state,
     ).fit(cohort)
     survival = SurvivalAnalysis(
-        age_cut_years=config.age_cut_years, size_cut_cm=config.size_cut_cm, subgroup_cohort=config.subgroup_cohort
+        age_cut_years=config.age_cut_years,
+        size_cut_cm=config.size_cut_cm,
+        subgroup_cohort=config.subgroup_cohort,
+        subgroup_min_patients=config.subgroup_min_patients,
+        subgroup_min_events=config.subgroup_min_events,
     ).fit(cohort, matcher.matched_cohort_)
     cutpoints = CutpointScan().fit(cohort)
+    matched = matcher.matched_cohort_
+    t1_matched = Table1().fit(matched)
+    balance = baseline_balance(
+        cohort, matched["patient_id"], threshold=config.smd_threshold, matching_covariates=matcher.covariates
+    )
+    matching = matcher.to_dict()
+    matching["balance_baseline"] = baseline_balance_section(balance, config.smd_threshold)
     results: dict[str, Any] = {
         "meta": meta,
         "cohort": cohort_section(cohort),
         "table1": t1.to_dict(),
+        "table1_matched": t1_matched.to_dict(),
         "table2": t2.to_dict(),
         "logistic": logistic.to_dict(),
-        "matching": matcher.to_dict(),
+        "matching": matching,
         "survival": survival.to_dict(),
         "cutpoints": cutpoints.to_dict(),
     }
     tables = {
         "table1": t1.table_,
+        "table1_matched": t1_matched.table_,
         "table2": t2.table_,
         "logistic_univariable": logistic.univariable_,
         "logistic_multivariable": logistic.multivariable_,
         "matching_balance": matcher.balance_,
+        "matching_balance_baseline": balance,
         "cutpoints": pd.DataFrame(results["cutpoints"]),
     }
     sensitivity = None
@@ -188,9 +212,73 @@ def analyze(
         results["sensitivity_options"] = sensitivity.options_dict()
         results.update(sensitivity.to_dict())
         tables.update(sensitivity.tables_)
+    results["proportional_hazards"] = proportional_hazards_section(survival, sensitivity, alpha=config.ph_test_alpha)
+    tables["proportional_hazards"] = ph_table(results["proportional_hazards"])
+    tables["survival_hazard_ratios"] = survival_hr_table(results["survival"])
     results = jsonable(results)
     validate_results(results)
     return AnalysisResult(config, t1, t2, logistic, matcher, survival, cutpoints, sensitivity, results, tables)
+
+
+def survival_hr_table(section: dict[str, Any]) -> pd.DataFrame:
+    """Every hazard ratio of the ``survival`` section, one row each (the CSV ``survival_hazard_ratios``).
+
+    The eligible and matched cohorts (the matched HR with the SE robust to the pairs, then the
+    pair-stratified model as a sensitivity row) and the Fig. 4 panels with their interaction
+    test; a missing HR carries its reason.
+    """
+    rows = []
+
+    def row(analysis: str, entry: dict[str, Any], **extra: Any) -> None:
+        rows.append(
+            {
+                "analysis": analysis,
+                "comparison": f"{entry.get('hr_comparison')} vs {entry.get('hr_reference')}"
+                if entry.get("hr_comparison")
+                else None,
+                "n": entry.get("n"),
+                "events": entry.get("events"),
+                "hr": entry.get("hr"),
+                "ci_low": entry.get("hr_ci_low"),
+                "ci_high": entry.get("hr_ci_high"),
+                "p": entry.get("hr_p"),
+                "se_method": entry.get("hr_se_method"),
+                "reason": entry.get("hr_reason"),
+                **extra,
+            }
+        )
+
+    row("overall", section["overall"])
+    matched = section.get("matched")
+    if matched:
+        row("matched", matched)
+        strat = matched.get("hr_stratified")
+        if strat is not None:
+            rows.append(
+                {
+                    "analysis": "matched_pair_stratified",
+                    "comparison": f"{matched.get('hr_comparison')} vs {matched.get('hr_reference')}",
+                    "n": matched.get("n"),
+                    "events": strat.get("events"),
+                    "hr": strat.get("hr"),
+                    "ci_low": strat.get("ci_low"),
+                    "ci_high": strat.get("ci_high"),
+                    "p": strat.get("p"),
+                    "se_method": strat.get("se_method"),
+                    "reason": strat.get("reason"),
+                }
+            )
+    for sub in section.get("subgroups") or []:
+        inter = sub.get("interaction") or {}
+        row(
+            sub["name"],
+            sub,
+            interaction_chi2=inter.get("chi2"),
+            interaction_df=inter.get("df"),
+            interaction_p=inter.get("p"),
+            interaction_reason=inter.get("reason"),
+        )
+    return pd.DataFrame(rows)
 
 
 def analyze_warehouse(

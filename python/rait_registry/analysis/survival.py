@@ -711,6 +711,14 @@ def interaction_test(
             "group": (data[group_col] == comparison).to_numpy(dtype=float),
         }
     )
+    for grp in (reference, comparison):
+        for x in present:
+            cell = (data[group_col] == grp).to_numpy() & (lv == x)
+            if base["E"].to_numpy()[cell].sum() == 0:
+                return skipped(
+                    f"no events among {grp} patients with {label} {x}: the interaction model has no finite "
+                    "estimate, so the interaction is not testable"
+                )
     dummies = {f"level_{i}": (lv == x).astype(float) for i, x in enumerate(present[1:], start=1)}
     main = base.assign(**dummies)
     full = main.assign(**{f"group_x_{k}": main["group"].to_numpy() * v for k, v in dummies.items()})
@@ -1004,7 +1012,8 @@ class SurvivalAnalysis:
 
         Each subgroup entry adds ``name``, ``figure``, ``description``, ``cohort``, the numbers
         of patients left out (outside the subset, missing grouping value) and ``interaction``
-        (`interaction_test`) to the analysis object.
+        (`interaction_test`) to the analysis object. ``interpretation`` holds one sentence each
+        on the matched comparison (`matched_sentence`) and the subgroups (`subgroups_sentence`).
         """
         self._check_fitted()
         subs = []
@@ -1016,10 +1025,15 @@ class SurvivalAnalysis:
             else:
                 entry.update(comp.to_dict())
             subs.append(entry)
+        matched = None if self.matched_ is None else self.matched_.to_dict()
         return {
             "overall": self.overall_.to_dict(),
-            "matched": None if self.matched_ is None else self.matched_.to_dict(),
+            "matched": matched,
             "subgroups": subs,
+            "interpretation": {
+                "matched": None if matched is None else matched_sentence(matched, self.alpha),
+                "subgroups": subgroups_sentence(subs, self.alpha),
+            },
         }
 
 
@@ -1035,3 +1049,69 @@ def _empty_analysis(groups: Sequence[str], notes: list[str]) -> dict[str, Any]:
         "groups": {},
         "notes": list(notes),
     }
+
+
+def matched_sentence(matched: dict[str, Any], alpha: float = DEFAULTS.alpha) -> str:
+    """One line for a clinician on the matched comparison: the pair-robust HR, then the pair-stratified one."""
+    from .sensitivity.sentences import fmt, hr_sentence, level
+
+    strat = matched.get("hr_stratified")
+    pairs = "" if not strat or strat.get("skipped") else f" in {strat['n_strata']} pairs"
+    text = hr_sentence(
+        f"Matched cohort ({matched['n']} patients{pairs}; SE robust to the pairing)",
+        matched.get("hr"),
+        matched.get("hr_ci_low"),
+        matched.get("hr_ci_high"),
+        alpha,
+        reason=matched.get("hr_reason"),
+    )
+    if strat is None:
+        return text
+    if strat.get("skipped"):
+        return (
+            text
+            + f" Comparing patients only within their pair (pair-stratified Cox model) is not possible: {strat['reason']}."
+        )
+    return text + (
+        f" Comparing patients only within their pair (pair-stratified Cox model, {strat['n_informative_strata']} pairs "
+        f"with an informative progression): HR {fmt(strat['hr'])} ({level(alpha)} CI {fmt(strat['ci_low'])} to "
+        f"{fmt(strat['ci_high'])})."
+    )
+
+
+def subgroups_sentence(subgroups: Sequence[dict[str, Any]], alpha: float = DEFAULTS.alpha) -> str:
+    """One line for a clinician on the Fig. 4 panels: the interaction tests, and the panels too small for an HR."""
+    from .sensitivity.sentences import fmt_p
+
+    tests: dict[str, dict[str, Any]] = {}
+    untestable: list[str] = []
+    for sub in subgroups:
+        inter = sub.get("interaction") or {}
+        if inter.get("skipped"):
+            untestable.append(f"Fig. {sub.get('figure')}")
+        elif inter:
+            tests.setdefault(inter["factor"], inter)
+    parts = []
+    if tests:
+        listed = ", ".join(f"{name} p = {fmt_p(t['p'])}" for name, t in tests.items())
+        low = [name for name, t in tests.items() if t["p"] < alpha]
+        parts.append(
+            "Fig. 4: does the o- vs m-RAIT difference depend on the subgroup? Interaction tests: "
+            + listed
+            + "; "
+            + (
+                f"p < {alpha:g} for {', '.join(low)}: consistent with an effect that differs between those subgroups"
+                " (one of several tests; confirm before acting on it)."
+                if low
+                else f"none below {alpha:g}: no evidence that the effect differs between subgroups (these tests have "
+                "little power; the panel HRs are exploratory)."
+            )
+        )
+    if untestable:
+        parts.append(f"Interaction not testable in {', '.join(untestable)} (no events in a group-by-subgroup cell).")
+    small = [
+        f"Fig. {s.get('figure')}" for s in subgroups if s.get("hr") is None and "too few" in str(s.get("hr_reason"))
+    ]
+    if small:
+        parts.append(f"{', '.join(small)}: too few patients or events for a hazard ratio; only the curves are drawn.")
+    return " ".join(parts) if parts else "No subgroup analysis could be run."
