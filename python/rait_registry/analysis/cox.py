@@ -18,12 +18,24 @@ time-varying and dose-response models of the sensitivity analyses
 The Newton-Raphson options `COX_FIT_OPTIONS` bring the estimates within ~1e-11 of R ``coxph``
 (Efron ties); the R-reference tests depend on them.
 
+Beside the fits: `fit_cox_stratified` (R ``strata()``, e.g. the matched pair; statsmodels
+``PHReg`` on the strata that carry information), `score_residuals` (Efron score residuals with
+case weights, O(n log n)) and `robust_covariance` (the sandwich of R ``coxph(robust = TRUE)``,
+with ``cluster`` that of ``coxph(..., cluster = pair)``, Lin & Wei 1989). Every model returned
+carries the rows it was fitted on (`CoxData`, ``fit_data_``), which the proportional-hazards
+test (`rait_registry.analysis.proportional_hazards`) and the robust variance read.
+
 References
 ----------
 Therneau TM, Grambsch PM (2000). *Modeling Survival Data: Extending the Cox Model*. Springer.
 Heinze G, Schemper M (2001). A solution to the problem of monotone likelihood in Cox
 regression. *Biometrics* 57:114-119.
 Davidson-Pilon C (2019). lifelines: survival analysis in Python. *JOSS* 4(40):1317.
+Lin DY, Wei LJ (1989). The robust inference for the Cox proportional hazards model. *JASA*
+84:1074-1078.
+Austin PC (2014). The use of propensity score methods with survival or time-to-event outcomes:
+reporting measures of effect similar to those used in randomized experiments. *Stat Med*
+33:1242-1258.
 """
 
 from __future__ import annotations

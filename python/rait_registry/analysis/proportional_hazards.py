@@ -21,9 +21,12 @@ so R's is written here. How it is computed (from R survival's ``cox.zph`` and th
 * **weights**: case weights enter the risk sums, the deaths' score and ``wbar``, as in R; the
   Kaplan-Meier transform is *unweighted* (R calls ``survfitKM`` without the weights), and so is
   the mean of ``g`` over the events;
-* **robust or clustered variance**: ``cox.zph`` never uses the model's variance (robust or not):
-  the test is built from the information matrix above, so a model fitted with a cluster-robust
-  SE (the matched HR) gets the same test as its model-based twin. This is what is matched;
+* **robust or clustered variance**: survival 3's ``cox.zph`` does not use the fit's variance
+  (robust or model-based) in the test: it is built from the weighted information matrix above,
+  recomputed at the estimate. So a model fitted with a cluster-robust SE (the matched HR) gets
+  the same test as its model-based twin, and a weighted model the test with the weights in the
+  score and in that (model-based, weighted) information. This is what is matched, and what the
+  R references (``coxph(..., cluster = pair)``, ``coxph(..., weights = w, robust = TRUE)``) give;
 * **strata**: risk sets within a stratum; the Kaplan-Meier transform pools all strata, as R;
 * ``transform`` may also be ``"identity"``, ``"rank"`` (average ranks of all times) or ``"log"``.
 
