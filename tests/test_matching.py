@@ -256,6 +256,9 @@ def test_baseline_balance_treats_unknown_as_missing(cohort, fitted):
     assert (local["n_missing_before"] == 3).all()
     ata = got.loc["ata_risk"]
     assert "unknown" not in ata.index
+    # a column==value matching covariate marks its column as matched on
+    flagged = baseline_balance(cohort, fitted.matched_cohort_["patient_id"], matching_covariates=["sex==F"])
+    assert set(flagged.loc[flagged["matching_covariate"], "covariate"]) == {"sex"}
 
 
 def test_model_coefficients_match_glm(frozen, ffitted):

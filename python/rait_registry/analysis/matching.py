@@ -420,9 +420,7 @@ def baseline_balance(
     matched_all = ids.isin({str(i) for i in matched_ids}).to_numpy()
     fg = focal_group.lower().replace("-", "_")
     cg = control_group.lower().replace("-", "_")
-    used = set(matching_covariates) | {
-        DERIVED_COVARIATES[c].split("==")[0] for c in matching_covariates if c in DERIVED_COVARIATES
-    }
+    used = {DERIVED_COVARIATES.get(c, c).split("==")[0].strip() for c in matching_covariates}
     rows = []
     for ch in characteristics:
         if ch.variable not in cohort.columns:
