@@ -26,9 +26,15 @@ REFERENCES = {
     "frozen_cohort": {
         "stats1": "stats1.json",
         "stats2": "stats2_frozen_cohort.json",
+        "stats3": "stats3_frozen_cohort.json",
         "sensitivity": "beyond_frozen_cohort.json",
     },
-    "frozen_demo": {"stats1": "stats1_demo.json", "stats2": "stats2_demo.json", "sensitivity": "beyond_demo.json"},
+    "frozen_demo": {
+        "stats1": "stats1_demo.json",
+        "stats2": "stats2_demo.json",
+        "stats3": "stats3_frozen_demo.json",
+        "sensitivity": "beyond_demo.json",
+    },
 }
 
 
@@ -47,7 +53,7 @@ class FrozenCohort:
     _refs: dict = field(default_factory=dict, repr=False)
 
     def ref(self, kind: str) -> dict:
-        """The R reference ``kind`` (``stats1``, ``stats2`` or ``sensitivity``) of this data set."""
+        """The R reference ``kind`` (``stats1``, ``stats2``, ``stats3`` or ``sensitivity``) of this data set."""
         if kind not in self._refs:
             self._refs[kind] = json.loads((REF / REFERENCES[self.name][kind]).read_text())
         return self._refs[kind]

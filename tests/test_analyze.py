@@ -72,7 +72,14 @@ def test_the_python_api_gives_the_results_of_the_command(results, demo_warehouse
     assert ours == {k: v for k, v in results.items() if k != "meta"}
     for key in ("config", "run_id", "refreshed_at", "dbt_vars", "warehouse"):
         assert result.results["meta"][key] == results["meta"][key], key
-    assert list(result.summary.index) == ["overall", "matched", "landmark", "time_varying", "iptw"]
+    assert list(result.summary.index) == [
+        "overall",
+        "matched",
+        "matched_pair_stratified",
+        "landmark",
+        "time_varying",
+        "iptw",
+    ]
 
 
 def test_sensitivity_tables_are_named_after_their_section(results, demo_results):

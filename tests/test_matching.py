@@ -1,7 +1,8 @@
 """Propensity-score matching: hand-worked cases, a brute-force O(n^2) matcher, and R (MatchIt).
 
-Reference pairs come from MatchIt's distance-matrix path (``tests/r/stats2_references.R``;
-Debian's MatchIt 4.5.1 ignores the caliper on its vector path). Pairs are compared exactly,
+Reference pairs come from MatchIt 4.7.2's own matcher (``tests/r/stats2_references.R``,
+``tests/r/matchit_lalonde.R``; Debian's MatchIt 4.5.1 ignores the caliper and is not used), including
+MatchIt's lalonde data, whose many identical covariate patterns exercise its tie rule. Pairs are compared exactly,
 propensities and standardised mean differences to 1e-6 relative. The cohort-level comparisons run
 on both frozen data sets (fixture ``frozen``: the stand-in, r_reference/stats2_frozen_cohort.json,
 and the demo warehouse, r_reference/stats2_demo.json).
@@ -20,6 +21,7 @@ import pytest
 from rait_registry.analysis.matching import (
     DEFAULT_COVARIATES,
     PropensityMatcher,
+    baseline_balance,
     greedy_nearest_neighbor_match,
     nearest_neighbor_pairs,
     standardized_mean_difference,
@@ -48,64 +50,109 @@ def fitted(cohort) -> PropensityMatcher:
 # --- brute force ------------------------------------------------------------------------------
 
 
-def brute_force_pairs(focal_scores, control_scores, caliper, focal_order, control_rank):
-    """O(n^2) statement of the rule: each focal unit in turn takes, among unused controls within
-    the caliper, the minimum of (distance, control score, control rank)."""
-    used = np.zeros(len(control_scores), dtype=bool)
+def scan_pairs(scores, is_focal, caliper, focal_order):
+    """O(n^2) statement of MatchIt's kernel (find_control_vec, ratio 1, no replacement), step by step.
+
+    All units sorted by score, ties in data order; from the focal unit's place the scan steps
+    alternately below and above (below first), skipping focal units and used controls; on each
+    side it stops at the first control it meets (a candidate if within the caliper and not
+    farther than a candidate already found); the nearest candidate wins, the first found on a tie.
+    """
+    scores = np.asarray(scores, dtype=float)
+    n = scores.size
+    by_score = np.argsort(scores, kind="stable")
+    place = np.argsort(by_score)
+    cal = math.inf if caliper is None else caliper
+    used = np.zeros(n, dtype=bool)
     out = []
     for f in focal_order:
-        d = np.abs(control_scores - focal_scores[f])
-        ok = ~used & (d <= (math.inf if caliper is None else caliper))
-        if not ok.any():
-            continue
-        idx = np.flatnonzero(ok)
-        best = idx[np.lexsort((control_rank[idx], control_scores[idx], d[idx]))[0]]
-        used[best] = True
-        out.append((int(f), int(best)))
+        lo = hi = int(place[f])
+        lo_stop = hi_stop = below = False
+        found: list[tuple[float, int]] = []
+        while not (lo_stop and hi_stop):
+            below = True if hi_stop else False if lo_stop else not below
+            if below:
+                if lo == 0:
+                    lo_stop = True
+                    continue
+                lo -= 1
+                u = int(by_score[lo])
+            else:
+                if hi == n - 1:
+                    hi_stop = True
+                    continue
+                hi += 1
+                u = int(by_score[hi])
+            if is_focal[u] or used[u]:
+                continue
+            d = abs(scores[f] - scores[u])
+            if d <= cal and not any(prev < d for prev, _ in found):
+                found.append((d, u))
+            if below:
+                lo_stop = True
+            else:
+                hi_stop = True
+        if found:
+            best = min(found, key=lambda t: t[0])  # min keeps the first of equal distances
+            used[best[1]] = True
+            out.append((int(f), best[1]))
     return out
 
 
 @pytest.mark.parametrize("seed", range(40))
-def test_fast_matcher_equals_brute_force(seed):
+def test_fast_matcher_equals_step_by_step_scan(seed):
     rng = np.random.default_rng(seed)
-    n1, n0 = int(rng.integers(0, 60)), int(rng.integers(0, 80))
+    n = int(rng.integers(0, 140))
+    focal = rng.random(n) < rng.uniform(0.2, 0.6)
     # coarse grids force exact propensity ties and exact distance ties
     decimals = int(rng.choice([1, 2, 3, 12]))
-    fs = np.round(rng.beta(2, 3, n1), decimals)
-    cs = np.round(rng.beta(2, 2, n0), decimals)
+    scores = np.round(np.where(focal, rng.beta(2, 3, n), rng.beta(2, 2, n)), decimals)
     caliper = [0.05, 0.01, 0.2, None][seed % 4]
-    order = np.lexsort((rng.permutation(n1), -fs)) if seed % 2 else rng.permutation(n1)
-    rank = rng.permutation(n0)
-    pf, pc = nearest_neighbor_pairs(fs, cs, caliper, order, rank)
-    assert list(zip(pf.tolist(), pc.tolist(), strict=True)) == brute_force_pairs(fs, cs, caliper, order, rank)
+    fi = np.flatnonzero(focal)
+    order = fi[np.argsort(-scores[fi], kind="stable")] if seed % 2 else rng.permutation(fi)
+    pf, pc = nearest_neighbor_pairs(scores, focal, caliper, order)
+    assert list(zip(pf.tolist(), pc.tolist(), strict=True)) == scan_pairs(scores, focal, caliper, order)
 
 
-def test_fast_matcher_equals_brute_force_with_rounding_ties():
-    # distinct low scores whose distances to the focal unit round to the same double
+def test_fast_matcher_equals_scan_with_rounding_ties():
+    # distinct low scores whose distances to the focal units round to the same double
     base = 0.01
-    cs = np.array([base, math.nextafter(base, 1), math.nextafter(math.nextafter(base, 1), 1), 0.2])
-    fs = np.array([0.05, 0.05, 0.05])
-    order = np.arange(3)
-    rank = np.arange(4)
-    pf, pc = nearest_neighbor_pairs(fs, cs, 0.05, order, rank)
-    assert list(zip(pf.tolist(), pc.tolist(), strict=True)) == brute_force_pairs(fs, cs, 0.05, order, rank)
-    assert pc.tolist() == [0, 1, 2]
+    cs = [base, math.nextafter(base, 1), math.nextafter(math.nextafter(base, 1), 1), 0.2]
+    scores = np.array(cs + [0.05, 0.05, 0.05])
+    focal = np.array([False] * 4 + [True] * 3)
+    order = np.array([4, 5, 6])
+    pf, pc = nearest_neighbor_pairs(scores, focal, 0.05, order)
+    assert list(zip(pf.tolist(), pc.tolist(), strict=True)) == scan_pairs(scores, focal, 0.05, order)
+    assert pc.tolist() == [2, 1, 0]  # the nearest in sort order first, not the lowest score
 
 
-def test_greedy_match_by_id_equals_brute_force_on_random_ids():
+def test_greedy_match_by_id_equals_scan_on_random_ids():
     rng = np.random.default_rng(7)
     ids = [f"{chr(rng.integers(65, 123))}{rng.integers(0, 1000)}" for _ in range(300)]
     ids = list(dict.fromkeys(ids))
     focal = rng.random(len(ids)) < 0.35
     scores = np.round(rng.random(len(ids)), 2)
     got = greedy_nearest_neighbor_match(ids, focal, scores, 0.05)
-    ids_arr = np.array(ids)
-    fi, ci = np.flatnonzero(focal), np.flatnonzero(~focal)
-    id_rank = np.argsort(np.argsort(ids_arr.astype(str), kind="stable"))
-    order = sorted(range(fi.size), key=lambda k: (-scores[fi[k]], ids[fi[k]]))
-    exp = brute_force_pairs(scores[fi], scores[ci], 0.05, order, id_rank[ci])
-    assert list(zip(got["focal_id"], got["control_id"], strict=True)) == [(ids[fi[a]], ids[ci[b]]) for a, b in exp]
+    data_order = sorted(range(len(ids)), key=lambda i: ids[i].encode())  # byte order = MatchIt's data order
+    s, f = scores[data_order], focal[data_order]
+    fi = np.flatnonzero(f)
+    exp = scan_pairs(s, f, 0.05, fi[np.argsort(-s[fi], kind="stable")])
+    assert list(zip(got["focal_id"], got["control_id"], strict=True)) == [
+        (ids[data_order[a]], ids[data_order[b]]) for a, b in exp
+    ]
     assert (got["distance"] <= 0.05).all()
+
+
+def test_matcher_is_o_n_log_n_on_many_ties():
+    # 200k units on 50 distinct scores: the union-find never walks a block control by control
+    rng = np.random.default_rng(3)
+    n = 200_000
+    focal = rng.random(n) < 0.3
+    scores = rng.integers(0, 50, n) / 50.0
+    fi = np.flatnonzero(focal)
+    pf, pc = nearest_neighbor_pairs(scores, focal, 0.05, fi[np.argsort(-scores[fi], kind="stable")])
+    assert pf.size == fi.size and np.unique(pc).size == pc.size
+    assert np.abs(scores[pf] - scores[pc]).max() <= 0.05
 
 
 # --- hand-worked cases --------------------------------------------------------------------------
@@ -122,13 +169,48 @@ def test_hand_worked_case(path):
         case["caliper"],
     )
     assert [[a, b] for a, b in zip(got["focal_id"], got["control_id"], strict=True)] == case["expected_pairs"]
-    # MatchIt (distance-matrix path) agrees with the hand-worked answer
+    # MatchIt agrees with the hand-worked answer
     ref = _load("stats2_matching_cases.json")["cases"][path.name]
     assert ref["pairs"] == case["expected_pairs"]
 
 
 def test_hand_worked_cases_present():
     assert len(CASES) >= 9
+
+
+# --- MatchIt's own lalonde data: many controls of equal propensity -------------------------------
+
+LALONDE_COVARIATES = ["age", "educ", "race", "married", "nodegree", "re74", "re75"]
+
+
+@pytest.mark.parametrize("scale", ["propensity", "logit_sd"])
+def test_lalonde_pairs_equal_matchit(scale):
+    """MatchIt 4.7.2 on lalonde (tests/r/matchit_lalonde.R): every pair, in the order formed.
+
+    Before the tie rule was MatchIt's (controls of equal propensity by patient_id), 12 of the 113
+    pairs on the propensity scale differed: lalonde has many identical covariate patterns.
+    """
+    run = _load("matchit_lalonde.json")["matchings"][scale]
+    d = pd.read_csv(DATA / "lalonde.csv", float_precision="round_trip", dtype={"treat": str})
+    m = PropensityMatcher(
+        covariates=LALONDE_COVARIATES,
+        caliper=run["caliper"],
+        caliper_scale=scale,
+        focal_group="1",
+        control_group="0",
+    ).fit(d, id_col="id", group_col="treat")
+    out = m.to_dict()
+    assert out["caliper_width"] == pytest.approx(run["caliper_width"], rel=1e-6)
+    # MatchIt's glm stops at its default tolerance (1e-8), ours at 1e-12: the scores agree to ~1e-8
+    p = m.propensity_.to_numpy()
+    score = p if scale == "propensity" else np.log(p / (1 - p))
+    np.testing.assert_allclose(score, run["distance"], rtol=1e-6, atol=1e-7)
+    assert out["n_pairs"] == run["n_pairs"]
+    assert out["pairs"] == run["pairs"]
+    # the data exercise the tie rule: pairs whose control shares its score with another control
+    control_scores = pd.Series(score, index=m.propensity_.index)[d.set_index("id")["treat"] == "0"]
+    shared = control_scores.duplicated(keep=False)
+    assert sum(bool(shared[c]) for _, c in out["pairs"]) >= 12
 
 
 # --- the frozen cohort against R ------------------------------------------------------------------
@@ -146,6 +228,37 @@ def test_frozen_cohort_matches_matchit(frozen, ffitted):
         assert mine["covariate"] == theirs["covariate"]
         assert mine["smd_before"] == pytest.approx(theirs["smd_before"], rel=1e-6, abs=1e-12)
         assert mine["smd_after"] == pytest.approx(theirs["smd_after"], rel=1e-6, abs=1e-12)
+
+
+def test_baseline_balance_of_every_characteristic_matches_r(frozen, ffitted):
+    """SMD of every Table 1 characteristic (level) before and after matching (tests/r/stats3_references.R,
+    MatchIt's definition; checked there against summary(matchit, addlvariables = ...))."""
+    ref = frozen.ref("stats3")["balance"]
+    got = baseline_balance(frozen.cohort, ffitted.matched_cohort_["patient_id"], matching_covariates=DEFAULT_COVARIATES)
+    assert len(got) == len(ref)
+    for mine, theirs in zip(got.to_dict("records"), ref, strict=True):
+        assert (mine["covariate"], mine["level"]) == (theirs["covariate"], theirs.get("level"))
+        assert mine["smd_before"] == pytest.approx(theirs["smd_before"], rel=1e-9, abs=1e-12)
+        assert mine["smd_after"] == pytest.approx(theirs["smd_after"], rel=1e-9, abs=1e-12)
+    assert set(got["covariate"]) >= {"sex", "histology", "max_tumor_size_cm", "t_stage_group", "n_stage_max"}
+    flagged = got["smd_after"].abs() > 0.1
+    assert (got["imbalanced_after"] == flagged).all()
+    assert got.loc[got["covariate"] == "local_disease_status", "matching_covariate"].all()
+    assert not got.loc[got["covariate"] == "sex", "matching_covariate"].any()
+
+
+def test_baseline_balance_treats_unknown_as_missing(cohort, fitted):
+    c = cohort.copy()
+    c.loc[c.index[:3], "local_disease_status"] = "unknown"  # contract revision 2: unknown = missing
+    got = baseline_balance(c, fitted.matched_cohort_["patient_id"]).set_index(["covariate", "level"])
+    local = got.loc["local_disease_status"]
+    assert list(local.index) == ["neither", "local_recurrence", "local_persistent"]
+    assert (local["n_missing_before"] == 3).all()
+    ata = got.loc["ata_risk"]
+    assert "unknown" not in ata.index
+    # a column==value matching covariate marks its column as matched on
+    flagged = baseline_balance(cohort, fitted.matched_cohort_["patient_id"], matching_covariates=["sex==F"])
+    assert set(flagged.loc[flagged["matching_covariate"], "covariate"]) == {"sex"}
 
 
 def test_model_coefficients_match_glm(frozen, ffitted):

@@ -37,7 +37,17 @@ FIGURES = (
     "fig3_km_matched",
     "fig4_km_subgroups",
 )
-TABLES = ("attrition", "table1", "table2", "table3", "survival", "balance")
+TABLES = (
+    "attrition",
+    "table1",
+    "table2",
+    "table3",
+    "survival",
+    "balance",
+    "balance_baseline",
+    "table1_matched",
+    "proportional_hazards",
+)
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -327,6 +337,49 @@ def test_matching_and_cutpoint_tables_equal_results(rendered, report):
         (results["matching"]["n_pairs"], "matched pairs"),
     ):
         assert re.search(rf"\b{value}\s*\n\s*{re.escape(label)}", text), f"summary {label} != {value}"
+
+
+def test_baseline_balance_ph_and_subgroup_tests_equal_results(rendered, report):
+    out, results, _ = report
+    _, rows, text = rendered
+    section = results["matching"]["balance_baseline"]
+    for r in section["rows"]:
+        cells = find_row(rows, "balance_baseline", covariate=r["covariate"], level=str(r["level"]))
+        assert_shows(cells["smd_before"], [r["smd_before"]], f"{r['covariate']} {r['level']}")
+        assert_shows(cells["smd_after"], [r["smd_after"]], f"{r['covariate']} {r['level']}")
+        assert bool(cells["imbalanced_after"]) == r["imbalanced_after"]
+    assert section["interpretation"] in text
+    assert find_row(rows, "table1_matched", variable="age_at_diagnosis_years")
+    ph = results["proportional_hazards"]
+    for key, entry in ph["models"].items():
+        cells = find_row(rows, "proportional_hazards", model=key)
+        if entry.get("skipped"):
+            assert cells["terms"].startswith("not tested")
+            continue
+        assert shows(numbers(cells["global_p"])[0], entry["global"]["p"]), key
+        assert cells["global_p"].endswith("*") == entry["violated"], key
+    assert ph["interpretation"] in text
+    for key in ph["violations"]:
+        assert f"({key}): cox.zph global P" in text  # a warning in the notes
+    survival = results["survival"]
+    for sub in survival["subgroups"]:
+        first = next(iter(sub["groups"]))
+        cells = find_row(rows, "survival", analysis=sub["name"], group=first)
+        inter = sub["interaction"]
+        if inter.get("skipped"):
+            assert cells["interaction_p"] == "not testable"
+        else:
+            assert shows(numbers(cells["interaction_p"])[0], inter["p"]), sub["name"]
+        if sub["hr"] is None and len(sub["groups"]) == 2:
+            assert cells["hr"] == f"not reported: {sub['hr_reason']}" or sub["hr_reason"] is None
+    strat = survival["matched"]["hr_stratified"]
+    cells = find_row(rows, "survival", analysis="matched_pair_stratified", group="pairs")
+    if not strat.get("skipped"):
+        assert_shows(cells["hr"], [strat["hr"], strat["ci_low"], strat["ci_high"]], "pair-stratified HR")
+    for reading in survival["interpretation"].values():
+        assert reading in text
+    for name in ("balance_baseline", "table1_matched", "proportional_hazards"):
+        assert len(pd.read_csv(out / "tables" / f"paper_{name}.csv", keep_default_na=False)) > 0, name
 
 
 def test_attrition_table_equals_the_mart(rendered, demo_warehouse):

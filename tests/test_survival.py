@@ -70,7 +70,7 @@ def assert_matches_r(comp: SurvivalComparison, ref: dict, label: str) -> None:
     _close(out["logrank_chi2"], ref.get("logrank_chi2"), f"{label} log-rank chi2")
     _close(out["logrank_p"], ref.get("logrank_p"), f"{label} log-rank p")
     assert out["logrank_df"] == ref.get("logrank_df"), label
-    for key in ("hr", "hr_ci_low", "hr_ci_high", "hr_p"):
+    for key in ("hr", "hr_ci_low", "hr_ci_high", "hr_p", "hr_se_log"):
         _close(out[key], ref.get(key), f"{label} {key}")
     for g, rg in ref["groups"].items():
         pg = out["groups"][g]
@@ -115,7 +115,8 @@ def test_frozen_cohort_matched_and_subgroups_match_r(frozen):
     ref = frozen.ref("stats2")
     ref_ids = sorted(i for pair in ref["matching"]["pairs"] for i in pair)
     assert sorted(matched["patient_id"]) == ref_ids  # the same matched cohort as R's
-    fitted = SurvivalAnalysis().fit(cohort, matched)
+    # no minimum panel size here: every HR R estimates is compared (the minimums: test_small_panels_*)
+    fitted = SurvivalAnalysis(subgroup_min_patients=1, subgroup_min_events=1).fit(cohort, matched)
     assert_matches_r(fitted.matched_, ref["survival"]["matched"], "matched")
     names = [spec["name"] for spec, _, _ in fitted.subgroups_]
     assert names == list(ref["survival"]["subgroups"])
@@ -124,9 +125,66 @@ def test_frozen_cohort_matched_and_subgroups_match_r(frozen):
         assert_matches_r(comp, ref["survival"]["subgroups"][spec["name"]], spec["name"])
 
 
+def test_small_panels_report_no_hazard_ratio_but_keep_the_curves(cohort, matched):
+    fitted = SurvivalAnalysis(subgroup_min_patients=5, subgroup_min_events=5).fit(cohort, matched)
+    sec = {s["name"]: s for s in fitted.to_dict()["subgroups"]}
+    panel = sec["rait_group_in_local_persistent"]  # 3 o-RAIT and 3 m-RAIT patients on the demo
+    assert panel["hr"] is None and panel["hr_ci_low"] is None
+    assert panel["hr_reason"].startswith("an arm has fewer than 5 patients (o-RAIT: 3, m-RAIT: 3)")
+    assert panel["logrank_p"] is not None  # the test and the curves remain
+    comp = next(c for spec, c, _ in fitted.subgroups_ if spec["name"] == "rait_group_in_local_persistent")
+    assert set(comp.km_tables_) == {"o-RAIT", "m-RAIT"} and all(len(t) for t in comp.km_tables_.values())
+    assert comp.ph_tests_["cox"] == {"skipped": True, "reason": panel["hr_reason"]}
+    # too few events: the events rule
+    few = SurvivalComparison(["o-RAIT", "m-RAIT"], min_group_n=1, min_events=9).fit(matched)
+    assert few.to_dict()["hr"] is None and "8 events, fewer than 9" in few.to_dict()["hr_reason"]
+    # no minimum: the HR is there
+    assert SurvivalComparison(["o-RAIT", "m-RAIT"]).fit(matched).to_dict()["hr"] is not None
+
+
+def test_matched_comparison_uses_the_pairs(matched):
+    comp = SurvivalComparison(["o-RAIT", "m-RAIT"]).fit(matched, cluster_col="pair_id")
+    plain = SurvivalComparison(["o-RAIT", "m-RAIT"]).fit(matched)
+    out = comp.to_dict()
+    assert out["hr"] == pytest.approx(plain.to_dict()["hr"], rel=1e-12)  # the same marginal estimate
+    assert out["hr_se_log"] != pytest.approx(plain.to_dict()["hr_se_log"], rel=1e-3)  # another SE
+    assert "cluster-robust" in out["hr_se_method"]
+    strat = out["hr_stratified"]
+    assert strat["strata"] == "pair_id" and strat["n_strata"] == matched["pair_id"].nunique()
+    assert 0 < strat["n_informative_strata"] <= strat["n_strata"]
+    # every informative progression in one group: no finite estimate, the skipped shape
+    one_sided = matched.copy()
+    one_sided.loc[one_sided["rait_group"] == "o-RAIT", "pfs_event"] = 0
+    res = SurvivalComparison(["o-RAIT", "m-RAIT"]).fit(one_sided, cluster_col="pair_id").to_dict()
+    assert res["hr"] is None and res["hr_reason"].startswith("no events in group 'o-RAIT'")
+    assert res["hr_stratified"] == {
+        "skipped": True,
+        "reason": "every informative progression (4) is in group 'm-RAIT': the stratified partial likelihood "
+        "has no finite maximum, so the hazard ratio is not estimable",
+    }
+
+
+def test_interaction_test_and_unknown_local_status(cohort, matched):
+    from rait_registry.analysis.survival import interaction_test
+
+    m = matched.copy()
+    m.loc[m.index[:4], "local_disease_status"] = "unknown"  # contract revision 2: unknown = missing
+    fitted = SurvivalAnalysis(subgroup_min_patients=1, subgroup_min_events=1).fit(cohort, m)
+    local = next(c for spec, c, _ in fitted.subgroups_ if spec["name"] == "local_disease_status")
+    assert sum(local.group_results_[g]["n"] for g in local.groups_) == len(m) - 4
+    # a factor without two levels: skipped with the reason
+    out = interaction_test(m, pd.Series("x", index=m.index), ["x"], reference="o-RAIT", comparison="m-RAIT")
+    assert out == {
+        "skipped": True,
+        "reason": "fewer than two levels of the subgroup have patients: no interaction to test",
+    }
+
+
 def test_survival_section_shape_and_json(cohort, matched):
     sec = SurvivalAnalysis().fit(cohort, matched).to_dict()
-    assert set(sec) == {"overall", "matched", "subgroups"}
+    assert set(sec) == {"overall", "matched", "subgroups", "interpretation"}
+    assert set(sec["interpretation"]) == {"matched", "subgroups"}
+    assert "shown" not in sec["interpretation"]["subgroups"]
     json.dumps(sec, allow_nan=False)  # JSON-ready: no NaN, no numpy types
     assert [s["figure"] for s in sec["subgroups"]] == ["4A", "4B", "4C", "4D", "4E", "4F"]
     for analysis in [sec["overall"], sec["matched"], *sec["subgroups"]]:

@@ -563,6 +563,18 @@ PARAMETERS: tuple[Parameter, ...] = (
         nullable=True,
     ),
     Parameter(
+        name="smd_threshold",
+        scope=_A,
+        type="number",
+        default=0.1,
+        meaning="A baseline covariate (level) whose absolute standardised mean difference exceeds this is "
+        "flagged as imbalanced, before and after matching.",
+        minimum=0,
+        minimum_inclusive=False,
+        drives=("matching.balance_baseline",),
+        cli="--smd-threshold",
+    ),
+    Parameter(
         name="subgroup_cohort",
         scope=_A,
         type="choice",
@@ -571,6 +583,27 @@ PARAMETERS: tuple[Parameter, ...] = (
         choices=("matched", "eligible"),
         drives=("survival.subgroups",),
         cli="--subgroup-cohort",
+    ),
+    Parameter(
+        name="subgroup_min_patients",
+        scope=_A,
+        type="integer",
+        default=5,
+        meaning="A Fig. 4 panel reports no hazard ratio when one of its arms has fewer patients than this "
+        "(the reason is given instead; the curves are still drawn).",
+        minimum=1,
+        drives=("survival.subgroups",),
+        cli="--subgroup-min-patients",
+    ),
+    Parameter(
+        name="subgroup_min_events",
+        scope=_A,
+        type="integer",
+        default=5,
+        meaning="A Fig. 4 panel reports no hazard ratio when it has fewer progression events than this.",
+        minimum=1,
+        drives=("survival.subgroups",),
+        cli="--subgroup-min-events",
     ),
     Parameter(
         name="sensitivity_analyses",
@@ -595,6 +628,20 @@ PARAMETERS: tuple[Parameter, ...] = (
         maximum_inclusive=False,
         drives=("sensitivity",),
         cli="--alpha",
+    ),
+    Parameter(
+        name="ph_test_alpha",
+        scope=_A,
+        type="number",
+        default=0.05,
+        meaning="The report warns where a proportional-hazards test (R cox.zph, per term or global) of a "
+        "reported Cox model has a p-value below this.",
+        minimum=0,
+        maximum=0.5,
+        minimum_inclusive=False,
+        maximum_inclusive=False,
+        drives=("proportional_hazards",),
+        cli="--ph-test-alpha",
     ),
     Parameter(
         name="horizon_months",

@@ -17,19 +17,21 @@
 # matching-cases: MatchIt on the hand-worked cases (tests/data/matching_cases/*.json), which
 #          give the propensity scores directly.
 #
-# Matching goes through MatchIt's distance-matrix path (nn_matchC), because Debian's
-# MatchIt 4.5.1 ignores the caliper on the vector path (nn_matchC_vec; fixed upstream in
-# 4.5.4). With a distance matrix MatchIt takes focal units in data order and, for each, the
-# first control of minimal distance in data order among those within the caliper. Ordering
-# focal units by (-propensity, patient_id) and controls by (propensity, patient_id) therefore
-# gives exactly the rule of m.order = "largest" with ties to the lower-propensity control and
-# then the smaller patient_id (byte order: order(..., method = "radix")).
+# Needs MatchIt >= 4.5.4: Debian's MatchIt 4.5.1 ignores the caliper in method = "nearest" (a bug
+# in its compiled matcher nn_matchC_vec, fixed upstream in 4.5.4). The committed references were
+# made with MatchIt 4.7.2 built from source into a private library (R_LIBS=/path/to/rlib Rscript
+# ...); the script stops on an older MatchIt. Matching is MatchIt's own vector path
+# (matchit(method = "nearest", m.order = "largest", std.caliper = FALSE) given the score as a
+# numeric `distance`), with the data in patient_id byte order (order(..., method = "radix")), so
+# MatchIt's data order -- which breaks its ties -- is byte order as in the Python layer. Pairs are
+# written in the order MatchIt forms them (focal units by descending score, ties in data order).
 # The propensity score is recomputed from the glm coefficients column by column
 # (eta = b0 + x1 b1 + ...), so patients with identical covariates get identical scores.
 #
 # Output: JSON with 15 significant digits; NA -> null.
 #
 # The committed references were made with (from the repository root):
+#   (each command as R_LIBS=<library with MatchIt >= 4.5.4> Rscript ...)
 #   Rscript tests/r/stats2_references.R cohort tests/data/frozen_cohort/analysis_cohort.csv \
 #       tests/data/r_reference/stats2_frozen_cohort.json
 #   for d in rossi rossi_logit_sd; do Rscript tests/r/stats2_references.R dataset \
@@ -51,6 +53,9 @@ suppressPackageStartupMessages({
   library(maxstat)
   library(jsonlite)
 })
+if (packageVersion("MatchIt") < "4.5.4") {
+  stop("MatchIt >= 4.5.4 is needed (4.5.1 ignores the caliper in method = 'nearest'); set R_LIBS")
+}
 
 args <- commandArgs(trailingOnly = TRUE)
 if (length(args) < 3) stop("usage: see the header of this script")
@@ -82,31 +87,24 @@ propensity <- function(d, focal, covs) {
   list(p = unname(e / (1 + e)), coef = b, lp = unname(eta))
 }
 
-# Greedy matching through MatchIt's distance-matrix path; `score` on the matching scale.
+# Greedy matching by MatchIt's vector path; `score` on the matching scale, rows in data order.
 match_on_scores <- function(ids, focal, score, caliper, covs = NULL, d = NULL) {
-  ord_t <- which(focal)[order(-score[focal], ids[focal], method = "radix")]
-  ord_c <- which(!focal)[order(score[!focal], ids[!focal], method = "radix")]
-  rows <- c(ord_t, ord_c)
-  st <- score[ord_t]
-  sc <- score[ord_c]
-  D <- abs(outer(st, sc, function(a, b) b - a))
   if (is.null(d)) {
-    dd <- data.frame(treat__ = as.integer(focal[rows]), x__ = score[rows])
+    dd <- data.frame(treat__ = as.integer(focal), x__ = seq_along(score))
     f <- treat__ ~ x__
   } else {
-    dd <- d[rows, , drop = FALSE]
-    dd$treat__ <- as.integer(focal[rows])
+    dd <- d
+    dd$treat__ <- as.integer(focal)
     f <- reformulate(covs, response = "treat__")
   }
-  rownames(dd) <- ids[rows]
-  rownames(D) <- ids[ord_t]
-  colnames(D) <- ids[ord_c]
-  cal <- if (is.null(caliper)) NULL else caliper
-  m <- suppressWarnings(matchit(f, data = dd, distance = D, method = "nearest", m.order = "data",
-                                caliper = cal, std.caliper = FALSE, replace = FALSE))
+  rownames(dd) <- ids
+  m <- suppressWarnings(matchit(f, data = dd, distance = as.numeric(score), method = "nearest",
+                                m.order = "largest", caliper = caliper, std.caliper = FALSE,
+                                replace = FALSE))
   mm <- m$match.matrix
-  ok <- !is.na(mm[, 1])
-  pairs <- unname(lapply(which(ok), function(i) unname(c(rownames(mm)[i], mm[i, 1]))))
+  formed <- order(score[focal], decreasing = TRUE)  # MatchIt's order of the focal units
+  formed <- formed[!is.na(mm[formed, 1])]
+  pairs <- unname(lapply(formed, function(i) unname(c(rownames(mm)[i], mm[i, 1]))))
   list(m = m, pairs = pairs, data = dd)
 }
 
@@ -114,7 +112,7 @@ balance_rows <- function(m) {
   s <- summary(m, standardize = TRUE)
   a <- s$sum.all
   b <- s$sum.matched
-  lapply(rownames(a), function(r) list(
+  lapply(setdiff(rownames(a), "distance"), function(r) list(
     covariate = r,
     smd_before = num_or_null(a[r, "Std. Mean Diff."]),
     smd_after = num_or_null(b[r, "Std. Mean Diff."])
@@ -146,9 +144,12 @@ one_group <- function(time, event, horizon, at_times) {
   res
 }
 
-compare <- function(time, event, group, levels, horizon, at_every) {
+# cluster: the matched pair of each patient (matched cohort): the HR's SE is then the
+# cluster-robust sandwich (coxph(..., cluster = pair)), as the Python layer reports it.
+compare <- function(time, event, group, levels, horizon, at_every, cluster = NULL) {
   keep <- !is.na(group)
   time <- time[keep]; event <- event[keep]; group <- as.character(group[keep])
+  if (!is.null(cluster)) cluster <- cluster[keep]
   at_times <- if (length(time)) seq(0, floor(max(time) / at_every + 1e-9) * at_every, by = at_every) else 0
   out <- list(n = length(time), events = sum(event), groups = list())
   for (g in levels) {
@@ -166,13 +167,18 @@ compare <- function(time, event, group, levels, horizon, at_every) {
   if (length(levels) == 2 && length(present) == 2 &&
       all(tapply(event, factor(group, levels = levels), sum) > 0)) {
     gf <- factor(group, levels = levels)
-    cx <- coxph(Surv(time, event) ~ gf, ties = "efron",
-                control = coxph.control(eps = 1e-11, iter.max = 100))
+    cx <- if (is.null(cluster)) {
+      coxph(Surv(time, event) ~ gf, ties = "efron", control = coxph.control(eps = 1e-11, iter.max = 100))
+    } else {
+      coxph(Surv(time, event) ~ gf, ties = "efron", cluster = cluster,
+            control = coxph.control(eps = 1e-11, iter.max = 100))
+    }
     ci <- exp(confint(cx))
     out$hr <- unname(exp(coef(cx)))
     out$hr_ci_low <- unname(ci[1, 1])
     out$hr_ci_high <- unname(ci[1, 2])
     out$hr_p <- unname(summary(cx)$coefficients[1, "Pr(>|z|)"])
+    out$hr_se_log <- sqrt(unname(vcov(cx)[1, 1]))
   }
   out
 }
@@ -221,6 +227,8 @@ if (mode == "cohort") {
   mt <- match_on_scores(d$patient_id, focal, ps$p, caliper, covs, d)
   matched_ids <- unlist(mt$pairs)
   md <- d[d$patient_id %in% matched_ids, ]
+  pair_of <- setNames(rep(seq_along(mt$pairs), each = 2), matched_ids)
+  md$pair <- unname(pair_of[md$patient_id])
 
   rg <- c("o-RAIT", "m-RAIT")
   H <- 60; A <- 12
@@ -249,7 +257,7 @@ if (mode == "cohort") {
     matching = list(pairs = mt$pairs, n_pairs = length(mt$pairs), balance = balance_rows(mt$m)),
     survival = list(
       overall = compare(d$pfs_months, d$pfs_event, d$rait_group, rg, H, A),
-      matched = compare(md$pfs_months, md$pfs_event, md$rait_group, rg, H, A),
+      matched = compare(md$pfs_months, md$pfs_event, md$rait_group, rg, H, A, cluster = md$pair),
       subgroups = sub
     ),
     cutpoints = list(
@@ -303,14 +311,9 @@ if (mode == "cohort") {
   for (f in files) {
     cs <- fromJSON(f, simplifyVector = TRUE)
     u <- cs$units
-    # MatchIt refuses a caliper when the distance matrix holds at most two distinct values
-    # ("binary") and mishandles a one-row matrix; a sentinel focal unit below and a sentinel
-    # control above every score, both beyond every caliper, avoid both and are never matched.
-    ids <- c(as.character(u$patient_id), "~sentinel_focal", "~sentinel_control")
-    sc <- c(as.numeric(u$propensity), min(u$propensity) - 2 * cs$caliper - 1,
-            max(u$propensity) + 2 * cs$caliper + 1)
-    focal <- c(u$group == "o-RAIT", TRUE, FALSE)
-    mt <- match_on_scores(ids, focal, sc, cs$caliper)
+    u <- u[order(as.character(u$patient_id), method = "radix"), ]  # data order = byte order
+    mt <- match_on_scores(as.character(u$patient_id), u$group == "o-RAIT", as.numeric(u$propensity),
+                          cs$caliper)
     res[[basename(f)]] <- list(pairs = mt$pairs, n_pairs = length(mt$pairs))
   }
   write_out(list(provenance = provenance(), cases = res), outp)

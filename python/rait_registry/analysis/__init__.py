@@ -18,9 +18,12 @@ analysis                    results.json section
 `Table1`, `Table2`          ``table1``, ``table2`` (characteristics, RAIT and response)
 `LogisticAnalysis`          ``logistic`` (Table 3, with `FirthLogisticRegression` under separation)
 `CoxRiskFactorAnalysis`     ``cox_risk_factors`` (Table 3's time-to-event counterpart: Cox models of PFS)
-`PropensityMatcher`         ``matching`` (1:1 greedy caliper matching, as MatchIt)
+`PropensityMatcher`         ``matching`` (1:1 greedy caliper matching, as MatchIt; with
+                            `baseline_balance`: every Table 1 characteristic before/after)
 `SurvivalComparison`        one Kaplan-Meier / log-rank / Cox comparison of groups
-`SurvivalAnalysis`          ``survival`` (eligible, matched, Fig. 4 subgroups)
+`SurvivalAnalysis`          ``survival`` (eligible, matched with pair-robust SE and a
+                            pair-stratified model, Fig. 4 subgroups with interaction tests)
+`ProportionalHazardsTest`   ``proportional_hazards`` (R ``cox.zph`` of every reported Cox model)
 `MaxstatCutpoint`,          ``cutpoints`` (maximally selected log-rank statistics)
 `CutpointScan`
 `SensitivityAnalyses`       ``landmark``, ``time_varying_cox``, ``non_inferiority``,
@@ -34,11 +37,17 @@ from __future__ import annotations
 
 from ..warehouse import PublishedMarts, read_published
 from .config import DEFAULTS, AnalysisConfig
-from .cox import COX_FIT_OPTIONS, fit_cox, fit_cox_time_varying
+from .cox import COX_FIT_OPTIONS, fit_cox, fit_cox_stratified, fit_cox_time_varying, robust_covariance
 from .cutpoints import CutpointScan, MaxstatCutpoint
 from .formatting import format_p
 from .logistic import FirthLogisticRegression, LogisticAnalysis, Term
-from .matching import PropensityMatcher, greedy_nearest_neighbor_match, standardized_mean_difference
+from .matching import (
+    PropensityMatcher,
+    baseline_balance,
+    greedy_nearest_neighbor_match,
+    standardized_mean_difference,
+)
+from .proportional_hazards import ProportionalHazardsTest, proportional_hazards_section
 from .risk_factors_cox import CoxRiskFactorAnalysis
 from .run import AnalysisResult, analyze, analyze_warehouse, validate_results, warehouse_meta, write_results
 from .sensitivity import (
@@ -53,7 +62,14 @@ from .sensitivity import (
     landmark_cohort,
     non_inferiority_hr,
 )
-from .survival import SurvivalAnalysis, SurvivalComparison, hazard_ratio, subgroup_specs
+from .survival import (
+    SurvivalAnalysis,
+    SurvivalComparison,
+    hazard_ratio,
+    interaction_test,
+    stratified_hazard_ratio,
+    subgroup_specs,
+)
 from .tables import Characteristic, Table1, Table2, cohort_section, response_shift_table
 
 __all__ = [
@@ -70,6 +86,7 @@ __all__ = [
     "MatchingVariant",
     "MaxstatCutpoint",
     "PropensityMatcher",
+    "ProportionalHazardsTest",
     "PublishedMarts",
     "SectionResult",
     "SensitivityAnalyses",
@@ -80,21 +97,27 @@ __all__ = [
     "Term",
     "analyze",
     "analyze_warehouse",
+    "baseline_balance",
     "cohort_section",
     "counting_process",
     "cox_robust_covariance",
     "e_value",
     "fit_cox",
+    "fit_cox_stratified",
     "fit_cox_time_varying",
     "format_p",
     "greedy_nearest_neighbor_match",
     "hazard_ratio",
+    "interaction_test",
     "iptw_weights",
     "landmark_cohort",
     "non_inferiority_hr",
+    "proportional_hazards_section",
     "read_published",
     "response_shift_table",
+    "robust_covariance",
     "standardized_mean_difference",
+    "stratified_hazard_ratio",
     "subgroup_specs",
     "validate_results",
     "warehouse_meta",

@@ -47,12 +47,18 @@ class AnalysisConfig:
     matching_order : {"largest", "random"}
     random_state : int or None
         Seed of the random matching order.
+    smd_threshold : float
+        |SMD| above which a baseline covariate is flagged as imbalanced.
     subgroup_cohort : {"matched", "eligible"}
         Cohort of the Fig. 4 subgroup analyses.
+    subgroup_min_patients, subgroup_min_events : int
+        A Fig. 4 panel with an arm smaller than this, or fewer events, reports no hazard ratio.
     sensitivity_analyses : bool
         Also run the sensitivity analyses (`rait_registry.analysis.sensitivity`).
     alpha : float
         1 - confidence level of the sensitivity analyses' intervals.
+    ph_test_alpha : float
+        Level below which a proportional-hazards test is flagged.
     horizon_months : float
         Time of the PFS comparison of the sensitivity analyses.
     landmark_months : float
@@ -97,9 +103,13 @@ class AnalysisConfig:
     caliper_scale: str = _declared("caliper_scale")
     matching_order: str = _declared("matching_order")
     random_state: int | None = _declared("random_state")
+    smd_threshold: float = _declared("smd_threshold")
     subgroup_cohort: str = _declared("subgroup_cohort")
+    subgroup_min_patients: int = _declared("subgroup_min_patients")
+    subgroup_min_events: int = _declared("subgroup_min_events")
     sensitivity_analyses: bool = _declared("sensitivity_analyses")
     alpha: float = _declared("alpha")
+    ph_test_alpha: float = _declared("ph_test_alpha")
     horizon_months: float = _declared("horizon_months")
     landmark_months: float = _declared("landmark_months")
     landmark_sensitivity_months: tuple[float, ...] = _declared("landmark_sensitivity_months")

@@ -17,26 +17,27 @@ with o-RAIT as the focal ("treated") group:
    covariates (statsmodels ``Logit``, Newton-Raphson to a tight tolerance, so that the
    estimates agree with R ``glm`` to about 1e-9). The linear predictor is accumulated column by
    column, so patients with identical covariates get bit-identical scores (exact ties stay ties).
-2. **Greedy 1:1 nearest-neighbour matching without replacement.** Focal units are taken in
-   descending propensity (``order="largest"``); each takes the nearest still unmatched control.
-   Tie rules:
+2. **Greedy 1:1 nearest-neighbour matching without replacement**, MatchIt's kernel
+   (``nn_matchC_vec`` / ``find_control_vec``) rule for rule. Focal units are taken in descending
+   propensity (``order="largest"``; R's stable ``order(distance, decreasing = TRUE)``, ties in
+   data order); the cohort is sorted by ``patient_id`` first, so data order is byte order.
+   All units are sorted by score (ties in data order); from the focal unit's place the search
+   steps outward, alternately below and above, and on each side stops at the first unused
+   control it meets:
 
    * a control farther than the caliper (``|p_focal - p_control| > caliper``, computed in IEEE
      double arithmetic exactly as MatchIt does) is not eligible; a focal unit without an
      eligible control stays unmatched;
-   * an exact distance tie goes to the lower-propensity control;
-   * remaining ties (controls with the same propensity) go to the smaller ``patient_id`` in
-     byte order;
-   * focal units with the same propensity are taken in ``patient_id`` byte order. MatchIt orders
-     focal units with R's stable ``order(distance, decreasing = TRUE)``, i.e. ties in data
-     order; the cohort is sorted by ``patient_id`` first, so data order is byte order.
+   * the nearer of the two side candidates is taken; at an exact distance tie the one the
+     alternating scan meets first (below first, so the lower one unless it is more places away);
+   * so among controls of *equal* propensity the one taken below the focal unit is the last in
+     data order and above it the first -- not the smallest ``patient_id``, a rule this module
+     followed until 2026-12 and which gave 12 of 113 pairs different from MatchIt on MatchIt's
+     ``lalonde`` data (identical covariate patterns).
 
-   MatchIt's own control search (``nn_matchC_vec``) breaks ties between controls of *equal*
-   propensity by their position in a stable sort relative to the focal unit rather than by id;
-   that only matters for patients with identical covariates, and there the rule above is used. The reference pairs in ``tests/data/r_reference`` come from
-   MatchIt's distance-matrix path (``nn_matchC``: first control of minimal distance in data
-   order), fed with controls sorted by (propensity, patient_id), which implements exactly these
-   rules. Debian's MatchIt 4.5.1 ignores the caliper on the vector path and is not used.
+   The reference pairs in ``tests/data/r_reference`` come from MatchIt 4.7.2 itself
+   (``tests/r/stats2_references.R``, ``tests/r/matchit_lalonde.R``); Debian's MatchIt 4.5.1
+   ignores the caliper on this path and is not used.
 3. **Balance.** Standardised mean differences before and after matching, as MatchIt's
    ``summary.matchit`` computes them for the ATT (``s.d.denom = "treated"``)::
 
@@ -48,10 +49,9 @@ with o-RAIT as the focal ("treated") group:
    over matched units. As in MatchIt, a mean difference below ``sqrt(machine eps)`` is reported
    unstandardised and a focal SD below ``sqrt(eps)`` falls back to the pooled SD.
 
-The matcher runs in O(n log n): controls are sorted once and grouped into blocks of equal
-propensity; two union-find structures skip exhausted blocks, so each focal unit finds its
-nearest unmatched neighbour on either side in near-constant time. No pairwise distance matrix
-is ever formed.
+The matcher runs in O(n log n): all units are sorted once; two union-find structures over the
+controls in that order skip used ones, so each focal unit finds the first unused control on
+either side in near-constant time. No pairwise distance matrix is ever formed.
 
 References
 ----------
@@ -80,6 +80,7 @@ from rait_registry.exceptions import MatchingError, StatisticsWarning
 
 from .config import DEFAULTS
 from .missing import dropped_message, missing_code_counts, missing_code_mask
+from .tables import TABLE1_CHARACTERISTICS, Characteristic
 
 #: Default matching covariates: the study's risk factors for progression plus follow-up time
 #: (the declared default of ``matching_covariates``).
@@ -100,131 +101,112 @@ _ORDERS = ("largest", "random")
 # ---------------------------------------------------------------------------------------------
 
 
-def _byte_order_rank(ids: Sequence[str]) -> np.ndarray:
-    """Rank of each id in byte order (UTF-8 byte order equals code-point order)."""
-    arr = np.asarray([str(i) for i in ids], dtype=str)
-    order = np.argsort(arr, kind="stable")
-    rank = np.empty(len(arr), dtype=np.int64)
-    rank[order] = np.arange(len(arr), dtype=np.int64)
-    return rank
+def _byte_order(ids: Sequence[str]) -> np.ndarray:
+    """Positions that sort ``ids`` in byte order (UTF-8 byte order equals code-point order)."""
+    return np.argsort(np.asarray([str(i) for i in ids], dtype=str), kind="stable")
 
 
 def nearest_neighbor_pairs(
-    focal_scores: np.ndarray,
-    control_scores: np.ndarray,
+    scores: np.ndarray,
+    is_focal: np.ndarray,
     caliper: float | None,
     focal_order: np.ndarray,
-    control_tiebreak: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Greedy 1:1 nearest-neighbour matching without replacement on a scalar score.
+    """Greedy 1:1 nearest-neighbour matching without replacement on a scalar score, as MatchIt.
 
     Parameters
     ----------
-    focal_scores, control_scores : ndarray of float
-        Scores (propensity or its logit) of focal and control units. Must be finite.
+    scores : ndarray of float
+        Score (propensity or its logit) of every unit, in data order. Must be finite.
+    is_focal : ndarray of bool
+        True for focal units, False for controls.
     caliper : float or None
         Maximal admissible ``|focal - control|``; ``None`` means no caliper.
     focal_order : ndarray of int
-        Indices into ``focal_scores`` in the order focal units choose.
-    control_tiebreak : ndarray of int
-        Rank of each control used between controls of equal score (smaller wins), e.g. the
-        byte-order rank of ``patient_id``.
+        Positions (into ``scores``) of the focal units in the order they choose.
 
     Returns
     -------
     focal_index, control_index : ndarray of int
-        Matched pairs in the order they were formed.
+        Positions of the matched pairs, in the order they were formed.
 
     Notes
     -----
-    Rules: a control farther than the caliper is not eligible; the nearest eligible control is
-    taken; an exact distance tie goes to the lower-score control; controls with equal score go
-    by ``control_tiebreak``. Distances are computed as ``abs(control - focal)`` in IEEE double
-    precision, as MatchIt does. The search is O(n log n) overall (sorting plus union-find),
-    never all pairwise distances; it is hand-written because neither statsmodels nor scipy
-    provides greedy caliper matching.
+    The rule of MatchIt's kernel (``nn_matchC_vec`` / ``find_control_vec``, MatchIt 4.5.4 to
+    4.7.x, ``ratio = 1``, ``replace = FALSE``): all units are sorted by score with a stable sort
+    (ties in data order). From the focal unit's place in that order the scan steps outward, one
+    place at a time, alternately below and above (below first), and on each side stops at the
+    first still unmatched control it meets. That control is the side's candidate if it lies
+    within the caliper (``|focal - control| <= caliper`` in IEEE double arithmetic). The nearer
+    candidate is taken; at an exact distance tie the one met first in the alternating scan,
+    i.e. the lower one unless it lies more places away than the upper one (every unit counts
+    as a place, focal units and used controls included). Consequences: among controls of
+    equal score the one taken below the focal unit is the *last* in data order, above it the
+    *first*; and of distinct scores whose distances round to the same double only the nearer
+    in sort order is ever looked at.
+
+    The search is O(n log n) overall: one sort, then for each focal unit the nearest unused
+    control on either side in the sort order through two union-find structures; no pairwise
+    distance is formed. It is hand-written because neither statsmodels nor scipy provides
+    greedy caliper matching.
     """
-    focal_scores = np.asarray(focal_scores, dtype=float)
-    control_scores = np.asarray(control_scores, dtype=float)
+    scores = np.asarray(scores, dtype=float)
+    is_focal = np.asarray(is_focal, dtype=bool)
     focal_order = np.asarray(focal_order, dtype=np.int64)
-    n0 = control_scores.size
-    if n0 == 0 or focal_order.size == 0:
-        empty = np.empty(0, dtype=np.int64)
+    empty = np.empty(0, dtype=np.int64)
+    # Place of every unit in the stable sort; controls by place.
+    by_score = np.argsort(scores, kind="stable")
+    place = np.empty(scores.size, dtype=np.int64)
+    place[by_score] = np.arange(scores.size, dtype=np.int64)
+    control_place = np.flatnonzero(~is_focal[by_score])
+    m = int(control_place.size)
+    if m == 0 or focal_order.size == 0:
         return empty, empty.copy()
     cal = math.inf if caliper is None else float(caliper)
+    control_unit = by_score[control_place].tolist()
+    control_score = scores[by_score[control_place]].tolist()
+    control_place_l = control_place.tolist()
+    focal_place = place[focal_order]
+    # controls k < first_above[i] lie below focal unit i in the sort order
+    first_above = np.searchsorted(control_place, focal_place, side="left").tolist()
 
-    # Controls sorted by (score, tiebreak); blocks of equal score.
-    corder = np.lexsort((np.asarray(control_tiebreak), control_scores))
-    cs = control_scores[corder]
-    new_block = np.empty(n0, dtype=bool)
-    new_block[0] = True
-    new_block[1:] = cs[1:] != cs[:-1]
-    starts = np.flatnonzero(new_block)
-    ends = np.append(starts[1:], n0)
-    values = cs[starts]
-    nb = int(values.size)
-
-    fs = focal_scores[focal_order]
-    first_at_or_above = np.searchsorted(values, fs, side="left")
-
-    values_l = values.tolist()
-    ptr = starts.tolist()
-    end = ends.tolist()
-    corder_l = corder.tolist()
-    # left[x]: union-find over x = block + 1 (x = 0 is the "none" sentinel); a live block points
-    # to itself, an exhausted block b to b - 1. right[b]: live -> itself, exhausted -> b + 1,
-    # with b = nb the "none" sentinel.
-    left = list(range(nb + 1))
-    right = list(range(nb + 1))
-    remaining = n0
+    # below[x], x = k + 1 (x = 0: none): a live control points to itself, a used one to k (the
+    # next below). above[k] (k = m: none): live -> itself, used -> k + 1.
+    below = list(range(m + 1))
+    above = list(range(m + 1))
+    remaining = m
     out_f: list[int] = []
     out_c: list[int] = []
-
-    for f, pf, j in zip(focal_order.tolist(), fs.tolist(), first_at_or_above.tolist(), strict=True):
-        # nearest live block at or above pf
+    for f, fp, j in zip(focal_order.tolist(), focal_place.tolist(), first_above, strict=True):
+        pf = float(scores[f])
         r = j
-        while right[r] != r:
-            right[r] = right[right[r]]
-            r = right[r]
-        # nearest live block strictly below pf
+        while above[r] != r:
+            above[r] = above[above[r]]
+            r = above[r]
         x = j
-        while left[x] != x:
-            left[x] = left[left[x]]
-            x = left[x]
-        lb = x - 1
-
-        dl = abs(values_l[lb] - pf) if lb >= 0 else math.inf
-        dr = abs(values_l[r] - pf) if r < nb else math.inf
-        left_ok = lb >= 0 and dl <= cal
-        right_ok = r < nb and dr <= cal
-        if left_ok and lb > 0 and abs(values_l[lb - 1] - pf) == dl:
-            # Distinct scores far below pf can round to the same distance; the rule then wants
-            # the lowest score, so walk left while the computed distance is unchanged. (Rounding
-            # is monotone: if the next lower score in the static order is farther, every lower
-            # live block is too, so the walk is needed only in this rare case.)
-            while True:
-                x = lb
-                while left[x] != x:
-                    left[x] = left[left[x]]
-                    x = left[x]
-                lb2 = x - 1
-                if lb2 >= 0 and abs(values_l[lb2] - pf) == dl:
-                    lb = lb2
-                else:
-                    break
-        if left_ok and (not right_ok or dl <= dr):
-            b = lb
-        elif right_ok:
-            b = r
+        while below[x] != x:
+            below[x] = below[below[x]]
+            x = below[x]
+        lo = x - 1
+        d_lo = abs(pf - control_score[lo]) if lo >= 0 else math.inf
+        d_hi = abs(pf - control_score[r]) if r < m else math.inf
+        lo_ok = lo >= 0 and d_lo <= cal
+        hi_ok = r < m and d_hi <= cal
+        if lo_ok and hi_ok:
+            if d_lo == d_hi:  # met first in the alternating scan (below first)
+                k = lo if fp - control_place_l[lo] <= control_place_l[r] - fp else r
+            else:
+                k = lo if d_lo < d_hi else r
+        elif lo_ok:
+            k = lo
+        elif hi_ok:
+            k = r
         else:
             continue
-        k = ptr[b]
         out_f.append(f)
-        out_c.append(corder_l[k])
-        ptr[b] = k + 1
-        if k + 1 == end[b]:
-            left[b + 1] = b
-            right[b] = b + 1
+        out_c.append(control_unit[k])
+        below[k + 1] = k
+        above[k] = k + 1
         remaining -= 1
         if remaining == 0:
             break
@@ -234,21 +216,17 @@ def nearest_neighbor_pairs(
 def _match_positions(
     scores: np.ndarray,
     focal: np.ndarray,
-    tiebreak: np.ndarray,
     caliper: float | None,
     order: str,
     random_state: int | np.random.Generator | None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Positions (into ``scores``) of matched focal and control units, in the order formed."""
+    """Positions (into ``scores``, in data order) of matched focal and control units, in the order formed."""
     fi = np.flatnonzero(focal)
-    ci = np.flatnonzero(~focal)
-    fs, cs = scores[fi], scores[ci]
-    if order == "largest":
-        focal_order = np.lexsort((tiebreak[fi], -fs))
+    if order == "largest":  # R's order(distance, decreasing = TRUE): ties in data order
+        focal_order = fi[np.argsort(-scores[fi], kind="stable")]
     else:
-        focal_order = np.random.default_rng(random_state).permutation(fi.size)
-    pf, pc = nearest_neighbor_pairs(fs, cs, caliper, focal_order, tiebreak[ci])
-    return fi[pf], ci[pc]
+        focal_order = fi[np.random.default_rng(random_state).permutation(fi.size)]
+    return nearest_neighbor_pairs(scores, focal, caliper, focal_order)
 
 
 def greedy_nearest_neighbor_match(
@@ -281,6 +259,11 @@ def greedy_nearest_neighbor_match(
     DataFrame
         One row per pair, in the order formed: ``pair_id`` (1-based), ``focal_id``,
         ``control_id``, ``focal_score``, ``control_score``, ``distance``.
+
+    Notes
+    -----
+    The units' data order (which breaks ties, `nearest_neighbor_pairs`) is ``ids`` in byte
+    order, whatever order they are given in.
     """
     ids_l = [str(i) for i in ids]
     if len(set(ids_l)) != len(ids_l):
@@ -293,7 +276,9 @@ def greedy_nearest_neighbor_match(
         raise MatchingError("matching scores must be finite; check the propensity model")
     if order not in _ORDERS:
         raise MatchingError(f"order must be one of {_ORDERS}, got {order!r}")
-    fpos, cpos = _match_positions(sc, focal, _byte_order_rank(ids_l), caliper, order, random_state)
+    data_order = _byte_order(ids_l)
+    fpos, cpos = _match_positions(sc[data_order], focal[data_order], caliper, order, random_state)
+    fpos, cpos = data_order[fpos], data_order[cpos]
     ids_arr = np.asarray(ids_l, dtype=object)
     return pd.DataFrame(
         {
@@ -385,6 +370,137 @@ def standardized_mean_difference(
     if not math.isfinite(sd) or sd < _SQRT_EPS:
         return None
     return mdiff / sd
+
+
+def baseline_balance(
+    cohort: pd.DataFrame,
+    matched_ids: Sequence[str],
+    characteristics: Sequence[Characteristic] = TABLE1_CHARACTERISTICS,
+    *,
+    threshold: float = DEFAULTS.smd_threshold,
+    matching_covariates: Sequence[str] = (),
+    id_col: str = "patient_id",
+    group_col: str = "rait_group",
+    focal_group: str = O_RAIT,
+    control_group: str = M_RAIT,
+) -> pd.DataFrame:
+    """Standardised mean differences of every baseline characteristic before and after matching.
+
+    Every row block of Table 1 (default `TABLE1_CHARACTERISTICS`: age, sex, histology, tumour
+    size, T group, N stage, ATA risk, local disease status, metastasis timing), not only the
+    matching covariates. A continuous characteristic is one row; a categorical one gets **one row
+    per level** (the level's indicator), as MatchIt's ``summary`` shows a factor -- not Yang &
+    Dalton's single multi-level SMD. Each SMD is `standardized_mean_difference` (MatchIt's ATT
+    definition: focal minus control mean over the SD of all focal patients before matching) over
+    the patients with a known value: nulls, the characteristic's untestable levels (ATA
+    ``unknown``) and values outside its vocabulary (a local disease status ``unknown``) are
+    missing and counted per group.
+
+    Parameters
+    ----------
+    cohort : DataFrame
+        The eligible cohort (one row per patient).
+    matched_ids : sequence of str
+        The ids of the matched patients.
+    characteristics : sequence of Characteristic
+    threshold : float, default 0.1 (the declared ``smd_threshold``)
+        ``|SMD| > threshold`` is flagged as imbalanced.
+    matching_covariates : sequence of str
+        The matching covariates (flagged in the ``matching_covariate`` column).
+
+    Returns
+    -------
+    DataFrame
+        One row per characteristic (level): ``covariate``, ``level`` (None for a continuous one),
+        ``type``, ``matching_covariate``, the focal and control means (proportions) before and
+        after, ``smd_before``, ``smd_after``, ``imbalanced_before``, ``imbalanced_after`` and the
+        missing counts ``n_missing_before``, ``n_missing_after`` (both groups).
+    """
+    ids = cohort[id_col].astype(str)
+    focal_all = (cohort[group_col] == focal_group).to_numpy()
+    matched_all = ids.isin({str(i) for i in matched_ids}).to_numpy()
+    fg = focal_group.lower().replace("-", "_")
+    cg = control_group.lower().replace("-", "_")
+    used = {DERIVED_COVARIATES.get(c, c).split("==")[0].strip() for c in matching_covariates}
+    rows = []
+    for ch in characteristics:
+        if ch.variable not in cohort.columns:
+            continue
+        col = cohort[ch.variable]
+        if ch.kind == "continuous":
+            values = pd.to_numeric(col, errors="coerce")
+            known = values.notna().to_numpy()
+            series = [(None, values.to_numpy(dtype=float), False)]
+        else:
+            testable = [lv for lv in ch.levels if lv not in ch.untestable]
+            known = col.isin(testable).to_numpy()
+            text = col.astype(object).to_numpy()
+            series = [(lv, (text == lv).astype(float), True) for lv in testable]
+        f, sel = focal_all[known], matched_all[known]
+        for level, x_all, binary in series:
+            x = x_all[known]
+            before = standardized_mean_difference(x, f, None, binary)
+            after = standardized_mean_difference(x, f, sel, binary)
+            rows.append(
+                {
+                    "covariate": ch.variable,
+                    "label": ch.label,
+                    "level": level,
+                    "type": "binary" if binary else "continuous",
+                    "matching_covariate": ch.variable in used,
+                    f"mean_{fg}_before": _mean(x[f]),
+                    f"mean_{cg}_before": _mean(x[~f]),
+                    "smd_before": before,
+                    f"mean_{fg}_after": _mean(x[f & sel]),
+                    f"mean_{cg}_after": _mean(x[~f & sel]),
+                    "smd_after": after,
+                    "imbalanced_before": before is not None and abs(before) > threshold,
+                    "imbalanced_after": after is not None and abs(after) > threshold,
+                    "n_missing_before": int((~known).sum()),
+                    "n_missing_after": int((~known & matched_all).sum()),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def baseline_balance_section(balance: pd.DataFrame, threshold: float = DEFAULTS.smd_threshold) -> dict[str, Any]:
+    """results.json ``matching.balance_baseline``: the rows of `baseline_balance`, the flagged ones, one sentence."""
+    rows = balance.to_dict("records")
+
+    def name(r: dict[str, Any]) -> str:
+        label = r.get("label") or r["covariate"]
+        return label if r["level"] is None else f"{label}: {r['level']}"
+
+    after = [name(r) for r in rows if r["imbalanced_after"]]
+    if not rows:
+        sentence = "No baseline characteristic was available to compare."
+    elif after:
+        sentence = (
+            f"After matching, {len(after)} of {len(rows)} baseline characteristics (levels) still differ by "
+            f"|SMD| > {threshold:g} ({', '.join(after)}): the matched groups are similar only in the others, and "
+            "the matched comparison is not adjusted for these."
+        )
+    else:
+        sentence = (
+            f"After matching every baseline characteristic (level) has |SMD| <= {threshold:g}, consistent with "
+            "groups similar in the measured characteristics (unmeasured ones may still differ)."
+        )
+    return {
+        "smd_threshold": threshold,
+        "definition": (
+            "SMD = (mean o-RAIT - mean m-RAIT) / SD of all o-RAIT patients before matching (MatchIt, ATT), over the "
+            "patients with a known value; a categorical characteristic has one row per level (its indicator), as "
+            "MatchIt's summary, not Yang & Dalton's multi-level SMD"
+        ),
+        "rows": rows,
+        "imbalanced_before": [name(r) for r in rows if r["imbalanced_before"]],
+        "imbalanced_after": after,
+        "interpretation": sentence,
+    }
+
+
+def _mean(x: np.ndarray) -> float | None:
+    return float(x.mean()) if x.size else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -608,10 +724,8 @@ class PropensityMatcher:
             sd = float(np.std(lp, ddof=1)) if lp.size > 1 else math.nan
             self.caliper_width_ = None if self.caliper is None else self.caliper * sd
 
-        # rows are in patient_id byte order, so the position is the id's rank
-        fpos, cpos = _match_positions(
-            score, focal, np.arange(len(ids_sorted)), self.caliper_width_, self.order, self.random_state
-        )
+        # rows are in patient_id byte order: MatchIt's data order
+        fpos, cpos = _match_positions(score, focal, self.caliper_width_, self.order, self.random_state)
         n_pairs = int(fpos.size)
         pair_ids = np.arange(1, n_pairs + 1, dtype=np.int64)
         fcol, ccol = self._pair_columns()

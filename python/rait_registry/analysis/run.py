@@ -26,11 +26,14 @@ from .cutpoints import CutpointScan
 from .follow_up import censoring_rule, cohort_summary, last_contact_sensitivity, with_pfs
 from .jsonutil import jsonable
 from .logistic import LogisticAnalysis
-from .matching import PropensityMatcher
+from .matching import PropensityMatcher, baseline_balance, baseline_balance_section
 from .missing import MISSING_CODES, as_missing, missing_code_counts
+from .proportional_hazards import ph_table, proportional_hazards_section
 from .risk_factors_cox import CoxRiskFactorAnalysis
 from .sensitivity import SECTIONS as SENSITIVITY_SECTIONS
 from .sensitivity import SensitivityAnalyses, exposure_lag_days
+from .sensitivity.matching_variants import matched_biases
+from .sensitivity.results import HazardRatioEstimate
 from .skips import cohort_problem, run_section, skipped
 from .survival import SurvivalAnalysis
 from .tables import Table1, Table2, cohort_section
@@ -86,12 +89,20 @@ class AnalysisResult:
     @property
     def summary(self) -> pd.DataFrame:
         """Every hazard ratio of m-RAIT vs o-RAIT, one row per analysis: the eligible (``overall``) and
-        matched cohorts of the survival section, then those the sensitivity analyses add."""
+        matched cohorts of the survival section (the matched HR with the SE robust to the pairs, then
+        the pair-stratified model, ``matched_pair_stratified``), then those the sensitivity analyses add."""
         cols = ["n", "events", "hr", "ci_low", "ci_high", "p"]
         if self.survival is None:
             return pd.DataFrame(columns=cols)
         surv = self.survival.summary.loc[["overall", "matched"]]
         surv = surv.rename(columns={"hr_ci_low": "ci_low", "hr_ci_high": "ci_high", "hr_p": "p"})[cols]
+        matched = self.survival.matched_
+        strat = None if matched is None else matched.stratified_hr_
+        if strat is not None:
+            row = {c: strat.get(c) for c in cols if c not in ("n", "events")}
+            row.update(n=matched.n_, events=matched.events_)
+            surv = pd.concat([surv, pd.DataFrame([row], index=pd.Index(["matched_pair_stratified"], name="analysis"))])
+            surv = surv[cols]
         if self.sensitivity is None:
             return surv
         more = self.sensitivity.summary.drop(index=["eligible_fixed_groups", "matched"], errors="ignore")
@@ -189,10 +200,11 @@ def analyze(
     >>> result.results["cohort"]
     {'n_eligible': 117, 'n_o_rait': 38, 'n_m_rait': 79}
     >>> result.summary.round(2)
-                n  events    hr  ci_low  ci_high     p
+                               n  events    hr  ci_low  ci_high     p
     analysis
-    overall   117      24  2.24    0.77     6.56  0.14
-    matched    70       8  1.46    0.35     6.14  0.60
+    overall                  117      24  2.24    0.77     6.56  0.14
+    matched                   70       8  1.46    0.42     5.14  0.55
+    matched_pair_stratified   70       8  2.00    0.37    10.92  0.42
     """
     config = config or DEFAULTS
     meta = dict(meta or {})
@@ -247,17 +259,32 @@ def analyze(
     survival = section(
         "survival",
         lambda: SurvivalAnalysis(
-            age_cut_years=config.age_cut_years, size_cut_cm=config.size_cut_cm, subgroup_cohort=config.subgroup_cohort
+            age_cut_years=config.age_cut_years,
+            size_cut_cm=config.size_cut_cm,
+            subgroup_cohort=config.subgroup_cohort,
+            subgroup_min_patients=config.subgroup_min_patients,
+            subgroup_min_events=config.subgroup_min_events,
         ).fit(known, matched),
         both_groups=True,
     )
     cutpoints = section("cutpoints", lambda: CutpointScan().fit(cohort), events=True)
+    t1_matched = balance = None
+    if matcher is not None:
+        t1_matched = section(
+            "table1_matched", lambda: Table1(test_rule=config.test_rule).fit(matched), "table1 (matched)"
+        )
+        balance = baseline_balance(
+            cohort, matched["patient_id"], threshold=config.smd_threshold, matching_covariates=matcher.covariates
+        )
     results: dict[str, Any] = {
         "meta": meta,
         "cohort": cohort_section(cohort),
         "cohort_summary": cohort_summary(cohort_pfs),
         "missing_data": missing_data_section(cohort),
         "table1": _section(t1, "table1", skips),
+        "table1_matched": _section(t1_matched, "table1_matched", skips)
+        if matcher is not None
+        else skipped(f"matching was skipped: {skips['matching']}"),
         "table2": _section(t2, "table2", skips),
         "logistic": _section(logistic, "logistic", skips),
         "cox_risk_factors": _section(cox, "cox_risk_factors", skips),
@@ -282,6 +309,10 @@ def analyze(
         tables.update(logistic_univariable=logistic.univariable_, logistic_multivariable=logistic.multivariable_)
     if matcher is not None:
         tables["matching_balance"] = matcher.balance_
+        tables["matching_balance_baseline"] = balance
+        results["matching"]["balance_baseline"] = baseline_balance_section(balance, config.smd_threshold)
+    if t1_matched is not None:
+        tables["table1_matched"] = t1_matched.table_
     if cutpoints is not None:
         tables["cutpoints"] = pd.DataFrame(results["cutpoints"])
     tables["cohort_summary"] = summary_table(results["cohort_summary"])
@@ -296,7 +327,13 @@ def analyze(
                 problem = f"the sensitivity analyses build on the matching, which was skipped: {skips['matching']}"
             sensitivity = run_section(
                 "sensitivity",
-                lambda: analyses.fit(known, cycles, matcher, on_step=lambda step: phase.advance(item=step)),
+                lambda: analyses.fit(
+                    known,
+                    cycles,
+                    matcher,
+                    matched_hr=_pair_aware_matched_hr(survival, matcher),
+                    on_step=lambda step: phase.advance(item=step),
+                ),
                 skips,
                 problem,
                 n_patients=len(cohort),
@@ -313,6 +350,14 @@ def analyze(
             tables.update(sensitivity.tables_)
     if cox is not None:
         tables.update(cox_univariable=cox.univariable_, cox_multivariable=cox.multivariable_)
+    if survival is not None:
+        results["proportional_hazards"] = proportional_hazards_section(
+            survival, sensitivity, alpha=config.ph_test_alpha
+        )
+        tables["proportional_hazards"] = ph_table(results["proportional_hazards"])
+        tables["survival_hazard_ratios"] = survival_hr_table(results["survival"])
+    else:
+        results["proportional_hazards"] = skipped(f"survival was skipped: {skips['survival']}")
     results = jsonable(results)
     validate_results(results)
     return AnalysisResult(
@@ -331,9 +376,85 @@ def analyze(
     )
 
 
+def _pair_aware_matched_hr(survival: SurvivalAnalysis | None, matcher: Any) -> HazardRatioEstimate | None:
+    """The matched cohort's HR (m-RAIT vs o-RAIT) with its SE robust to the pairs, for the
+    non-inferiority test; None when there is no matched comparison or no estimate."""
+    comparison = None if survival is None else survival.matched_
+    if comparison is None or comparison.hr_.get("log_hr") is None:
+        return None
+    return HazardRatioEstimate.from_fit(
+        "matched",
+        "matched cohort (Cox HR, SE robust to the pairs)",
+        comparison.hr_,
+        data=matcher.matched_cohort_,
+        biases=matched_biases(matcher.covariates),
+    )
+
+
 def _section(fitted: Any, name: str, skips: dict[str, str]) -> Any:
     """The results.json section of a fitted analysis, or its skipped shape."""
     return skipped(skips[name]) if fitted is None else fitted.to_dict()
+
+
+def survival_hr_table(section: dict[str, Any]) -> pd.DataFrame:
+    """Every hazard ratio of the ``survival`` section, one row each (the CSV ``survival_hazard_ratios``).
+
+    The eligible and matched cohorts (the matched HR with the SE robust to the pairs, then the
+    pair-stratified model as a sensitivity row) and the Fig. 4 panels with their interaction
+    test; a missing HR carries its reason.
+    """
+    rows = []
+
+    def row(analysis: str, entry: dict[str, Any], **extra: Any) -> None:
+        rows.append(
+            {
+                "analysis": analysis,
+                "comparison": f"{entry.get('hr_comparison')} vs {entry.get('hr_reference')}"
+                if entry.get("hr_comparison")
+                else None,
+                "n": entry.get("n"),
+                "events": entry.get("events"),
+                "hr": entry.get("hr"),
+                "ci_low": entry.get("hr_ci_low"),
+                "ci_high": entry.get("hr_ci_high"),
+                "p": entry.get("hr_p"),
+                "se_method": entry.get("hr_se_method"),
+                "reason": entry.get("hr_reason"),
+                **extra,
+            }
+        )
+
+    row("overall", section["overall"])
+    matched = section.get("matched")
+    if matched:
+        row("matched", matched)
+        strat = matched.get("hr_stratified")
+        if strat is not None:
+            rows.append(
+                {
+                    "analysis": "matched_pair_stratified",
+                    "comparison": f"{matched.get('hr_comparison')} vs {matched.get('hr_reference')}",
+                    "n": matched.get("n"),
+                    "events": strat.get("events"),
+                    "hr": strat.get("hr"),
+                    "ci_low": strat.get("ci_low"),
+                    "ci_high": strat.get("ci_high"),
+                    "p": strat.get("p"),
+                    "se_method": strat.get("se_method"),
+                    "reason": strat.get("reason"),
+                }
+            )
+    for sub in section.get("subgroups") or []:
+        inter = sub.get("interaction") or {}
+        row(
+            sub["name"],
+            sub,
+            interaction_chi2=inter.get("chi2"),
+            interaction_df=inter.get("df"),
+            interaction_p=inter.get("p"),
+            interaction_reason=inter.get("reason"),
+        )
+    return pd.DataFrame(rows)
 
 
 def analyze_warehouse(

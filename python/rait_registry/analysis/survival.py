@@ -57,9 +57,13 @@ from rait_registry.contract import RAIT_GROUPS
 from rait_registry.exceptions import AnalysisError
 
 from .config import DEFAULTS
-from .cox import COX_FIT_OPTIONS, fit_cox
+from .cox import COX_FIT_OPTIONS, fit_cox, fit_cox_stratified, robust_covariance, wald_term
+from .proportional_hazards import ph_test, skipped
 
 _TOL = math.sqrt(np.finfo(float).eps)
+
+#: The levels of ``local_disease_status`` the subgroups use; anything else (``unknown``) is missing.
+LOCAL_LEVELS: tuple[str, ...] = ("neither", "local_recurrence", "local_persistent")
 
 
 def _codes(labels: np.ndarray, levels: Sequence[str]) -> np.ndarray:
@@ -134,6 +138,14 @@ class SurvivalComparison:
         Passed to ``CoxPHFitter.fit(fit_options=...)``; default `COX_FIT_OPTIONS`.
     cox : bool, default True
         Fit the Cox model for two groups (False skips it, e.g. for very large data).
+    stratified : bool, default True
+        With ``cluster_col``: also fit the Cox model stratified by cluster (statsmodels; about
+        0.5 ms per informative pair, so it can be switched off where it is not reported).
+    min_group_n, min_events : int, optional
+        Report no hazard ratio (with the reason) when a group has fewer patients than
+        ``min_group_n`` or the comparison fewer events than ``min_events``; the Kaplan-Meier
+        curves and the log-rank test are still given. Default: no minimum (the Fig. 4 panels
+        use the declared ``subgroup_min_patients`` and ``subgroup_min_events``).
 
     Attributes
     ----------
@@ -148,7 +160,16 @@ class SurvivalComparison:
         ``chi2``, ``df``, ``p`` (None when not computable).
     cox_ : CoxPHFitter or None
     hr_ : dict
-        ``hr``, ``ci_low``, ``ci_high``, ``p``, ``reference``, ``comparison``.
+        ``hr``, ``ci_low``, ``ci_high``, ``p``, ``log_hr``, ``se_log_hr``, ``reference``,
+        ``comparison``, ``se_method`` and ``reason`` (why there is no HR, else None).
+    stratified_ : StratifiedCoxFit or None
+        With ``cluster_col``: the Cox model stratified by cluster (the matched pair).
+    stratified_hr_ : dict or None
+        Its HR (`stratified_hazard_ratio`), or ``{"skipped": True, "reason": ...}``; None without
+        ``cluster_col``.
+    ph_tests_ : dict of str -> dict
+        R ``cox.zph`` test (`rait_registry.analysis.proportional_hazards.ph_test`) of the Cox
+        model (``"cox"``) and, with ``cluster_col``, of the stratified model (``"stratified"``).
     notes_ : list of str
         Why a statistic is missing.
 
@@ -175,6 +196,9 @@ class SurvivalComparison:
         alpha: float = DEFAULTS.alpha,
         cox_fit_options: dict[str, float] | None = None,
         cox: bool = True,
+        stratified: bool = True,
+        min_group_n: int | None = None,
+        min_events: int | None = None,
     ) -> None:
         if not (0 < alpha < 1):
             raise AnalysisError(f"alpha must lie in (0, 1), got {alpha!r}")
@@ -188,6 +212,9 @@ class SurvivalComparison:
         self.alpha = alpha
         self.cox_fit_options = dict(COX_FIT_OPTIONS if cox_fit_options is None else cox_fit_options)
         self.cox = cox
+        self.stratified = stratified
+        self.min_group_n = min_group_n
+        self.min_events = min_events
 
     def fit(
         self,
@@ -195,6 +222,7 @@ class SurvivalComparison:
         duration_col: str = "pfs_months",
         event_col: str = "pfs_event",
         group_col: str = "rait_group",
+        cluster_col: str | None = None,
     ) -> SurvivalComparison:
         """Fit the Kaplan-Meier curves, the log-rank test and the Cox model.
 
@@ -208,6 +236,10 @@ class SurvivalComparison:
             1 = progression or death, 0 = censored.
         group_col : str
             Group label of each patient.
+        cluster_col : str, optional
+            Matched set of each patient (``pair_id`` of a matched cohort). The HR is then the
+            marginal Cox HR with the cluster-robust SE (R ``coxph(..., cluster = pair)``; Austin
+            2014), and a Cox model stratified by cluster is added (``stratified_hr_``).
 
         Returns
         -------
@@ -218,12 +250,13 @@ class SurvivalComparison:
         AnalysisError
             A missing column, negative or missing durations, or events other than 0/1.
         """
-        missing = [c for c in (duration_col, event_col, group_col) if c not in df.columns]
+        missing = [c for c in (duration_col, event_col, group_col, cluster_col) if c and c not in df.columns]
         if missing:
             raise AnalysisError(
                 f"survival analysis: the cohort lacks column(s) {missing}; pass the analysis_cohort mart"
             )
         self.duration_col, self.event_col, self.group_col = duration_col, event_col, group_col
+        self.cluster_col = cluster_col
         data = df.loc[df[group_col].notna()]
         T = data[duration_col].to_numpy(dtype=float)
         E = data[event_col].to_numpy()
@@ -266,7 +299,17 @@ class SurvivalComparison:
                 self.notes_.append(f"group {g!r} has no patients")
         self.logrank_ = self._logrank(T, E, codes, nonempty)
         self.cox_ = None
-        self.hr_ = self._cox(T, E, G, order)
+        self.stratified_ = None
+        self.stratified_hr_: dict[str, Any] | None = None
+        clusters = None if cluster_col is None else data[cluster_col].to_numpy(dtype=object)
+        if clusters is not None and pd.isna(clusters).any():
+            raise AnalysisError(f"{cluster_col} is missing for some patients; every patient needs a cluster")
+        self.hr_ = self._cox(T, E, G, order, clusters)
+        self.ph_tests_ = {"cox": ph_test(self.cox_, reason=self.hr_["reason"] or "no Cox model")}
+        if self.stratified_hr_ is not None:
+            self.ph_tests_["stratified"] = ph_test(
+                self.stratified_, reason=self.stratified_hr_.get("reason") or "no stratified model"
+            )
         return self
 
     # -- pieces ----------------------------------------------------------------------------
@@ -378,28 +421,72 @@ class SurvivalComparison:
             self.notes_.append(f"log-rank test over the {len(nonempty)} groups with patients")
         return out
 
-    def _cox(self, T: np.ndarray, E: np.ndarray, G: np.ndarray, order: list[str]) -> dict[str, Any]:
+    def _too_few(self, T: np.ndarray, E: np.ndarray, G: np.ndarray, order: list[str]) -> str | None:
+        """Why this comparison is too small to carry a hazard ratio (the minimums), or None."""
+        if self.min_group_n is not None:
+            sizes_by_group = {g: int(np.count_nonzero(g == G)) for g in order}
+            small = {g: n for g, n in sizes_by_group.items() if n < self.min_group_n}
+            if small:
+                sizes = ", ".join(f"{g}: {n}" for g, n in small.items())
+                return f"an arm has fewer than {self.min_group_n} patients ({sizes}): too few to carry a hazard ratio"
+        if self.min_events is not None and E.sum() < self.min_events:
+            return f"{int(E.sum())} events, fewer than {self.min_events}: too few to carry a hazard ratio"
+        return None
+
+    def _cox(
+        self, T: np.ndarray, E: np.ndarray, G: np.ndarray, order: list[str], clusters: np.ndarray | None
+    ) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "hr": None,
-            "ci_low": None,
-            "ci_high": None,
-            "p": None,
+            **dict.fromkeys(("hr", "ci_low", "ci_high", "p", "log_hr", "se_log_hr")),
             "reference": None,
             "comparison": None,
+            "se_method": None,
+            "reason": None,
         }
         if len(order) != 2:
             if len(order) > 2:
-                self.notes_.append(f"no single hazard ratio for {len(order)} groups")
+                out["reason"] = f"no single hazard ratio for {len(order)} groups"
+                self.notes_.append(out["reason"])
             return out
         ref, cmp_ = order
         out.update(reference=ref, comparison=cmp_)
         if not self.cox:
+            out["reason"] = "the Cox model was not requested"
             return out
-        res, note, cph = hazard_ratio(T, E, G, ref, cmp_, alpha=self.alpha, fit_options=self.cox_fit_options)
+        too_few = self._too_few(T, E, G, order)
+        if too_few:
+            out["reason"] = too_few
+            self.notes_.append(too_few)
+            if clusters is not None and self.stratified:
+                self.stratified_hr_ = skipped(too_few)
+            return out
+        res, note, cph = hazard_ratio(
+            T, E, G, ref, cmp_, alpha=self.alpha, fit_options=self.cox_fit_options, clusters=clusters
+        )
         out.update(res)
         self.cox_ = cph
+        if cph is not None:
+            out["se_method"] = (
+                "model-based (inverse information)"
+                if clusters is None
+                else f"cluster-robust sandwich, clusters = {self.cluster_col} (R coxph cluster =)"
+            )
         if note:
+            out["reason"] = note
             self.notes_.append(note)
+        if clusters is not None and self.stratified:
+            sres, snote, sfit = stratified_hazard_ratio(T, E, G, clusters, ref, cmp_, alpha=self.alpha)
+            self.stratified_ = sfit
+            self.stratified_hr_ = (
+                skipped(snote)
+                if snote
+                else {
+                    **sres,
+                    "strata": self.cluster_col,
+                    "se_method": "model-based (inverse information)",
+                    "events": int(E.sum()),
+                }
+            )
         return out
 
     # -- results ---------------------------------------------------------------------------
@@ -421,13 +508,15 @@ class SurvivalComparison:
     def to_dict(self) -> dict[str, Any]:
         """The contract's analysis object (JSON-ready).
 
-        ``{logrank_chi2, logrank_df, logrank_p, hr, hr_ci_low, hr_ci_high, hr_p, hr_reference,
-        hr_comparison, n, events, horizon_months, groups: {name: {n, events, median_months,
-        pfs_5y, pfs_5y_ci_low, pfs_5y_ci_high, at_risk: {month: n}, notes}}, notes}``.
+        ``{logrank_chi2, logrank_df, logrank_p, hr, hr_ci_low, hr_ci_high, hr_p, hr_log,
+        hr_se_log, hr_se_method, hr_reason, hr_reference, hr_comparison, n, events,
+        horizon_months, groups: {name: {n, events, median_months, pfs_5y, pfs_5y_ci_low,
+        pfs_5y_ci_high, at_risk: {month: n}, notes}}, notes}``, plus ``hr_stratified`` (the
+        model stratified by cluster, or ``{skipped, reason}``) when fitted with ``cluster_col``.
         ``at_risk`` keys are month strings ("0", "12", ...), as JSON object keys must be.
         """
         self._check_fitted()
-        return {
+        out = {
             "logrank_chi2": self.logrank_["chi2"],
             "logrank_df": self.logrank_["df"],
             "logrank_p": self.logrank_["p"],
@@ -435,6 +524,10 @@ class SurvivalComparison:
             "hr_ci_low": self.hr_["ci_low"],
             "hr_ci_high": self.hr_["ci_high"],
             "hr_p": self.hr_["p"],
+            "hr_log": self.hr_["log_hr"],
+            "hr_se_log": self.hr_["se_log_hr"],
+            "hr_se_method": self.hr_["se_method"],
+            "hr_reason": self.hr_["reason"],
             "hr_reference": self.hr_["reference"],
             "hr_comparison": self.hr_["comparison"],
             "n": self.n_,
@@ -443,6 +536,9 @@ class SurvivalComparison:
             "groups": {g: dict(self.group_results_[g]) for g in self.groups_},
             "notes": list(self.notes_),
         }
+        if self.stratified_hr_ is not None:
+            out["hr_stratified"] = dict(self.stratified_hr_)
+        return out
 
 
 def hazard_ratio(
@@ -454,13 +550,26 @@ def hazard_ratio(
     *,
     alpha: float = DEFAULTS.alpha,
     fit_options: dict[str, float] | None = None,
+    clusters: Any = None,
 ) -> tuple[dict[str, Any], str | None, CoxPHFitter | None]:
     """Cox hazard ratio of ``comparison`` vs ``reference`` (Efron ties, Wald CI) with lifelines.
+
+    Parameters
+    ----------
+    durations, events, groups : array-like
+    reference, comparison : str
+        Group labels; the HR is ``comparison`` against ``reference``.
+    alpha : float
+    fit_options : dict, optional
+    clusters : array-like, optional
+        Cluster label of each row (the matched pair): the SE is then the cluster-robust sandwich
+        of R ``coxph(..., cluster = pair)`` (`rait_registry.analysis.cox.robust_covariance`;
+        Austin 2014) and the CI and p-value use it.
 
     Returns
     -------
     result : dict
-        ``hr``, ``ci_low``, ``ci_high``, ``p`` (None when not estimable).
+        ``hr``, ``ci_low``, ``ci_high``, ``p``, ``log_hr``, ``se_log_hr`` (None when not estimable).
     note : str or None
         Why the hazard ratio is missing.
     fitter : CoxPHFitter or None
@@ -468,7 +577,7 @@ def hazard_ratio(
     T = np.asarray(durations, dtype=float)
     E = np.asarray(events, dtype=float)
     G = np.asarray(groups, dtype=object)
-    out: dict[str, Any] = {"hr": None, "ci_low": None, "ci_high": None, "p": None}
+    out: dict[str, Any] = dict.fromkeys(("hr", "ci_low", "ci_high", "p", "log_hr", "se_log_hr"))
     in_ref, in_cmp = reference == G, comparison == G
     if not in_ref.any() or not in_cmp.any():
         return out, "hazard ratio needs patients in both groups", None
@@ -487,20 +596,161 @@ def hazard_ratio(
     cph, note = fit_cox(df, "T", "E", alpha=alpha, fit_options=fit_options)
     if cph is None:
         return out, note, None
-    beta = float(cph.params_["x"])
-    ci = cph.confidence_intervals_.loc["x"].to_numpy(dtype=float)
-    out.update(
-        hr=math.exp(beta),
-        ci_low=math.exp(float(ci[0])),
-        ci_high=math.exp(float(ci[1])),
-        p=float(cph.summary.loc["x", "p"]),
-    )
+    se = None
+    if clusters is not None:
+        cov = robust_covariance(cph, cluster=np.asarray(clusters, dtype=object)[keep])
+        se = math.sqrt(float(cov.loc["x", "x"]))
+    out.update(wald_term(cph, "x", alpha, se=se))
     return out, None, cph
+
+
+def stratified_hazard_ratio(
+    durations: Any,
+    events: Any,
+    groups: Any,
+    strata: Any,
+    reference: str,
+    comparison: str,
+    *,
+    alpha: float = DEFAULTS.alpha,
+) -> tuple[dict[str, Any], str | None, Any]:
+    """Cox hazard ratio of ``comparison`` vs ``reference`` stratified by ``strata`` (the matched pair).
+
+    R ``coxph(Surv(t, e) ~ group + strata(pair))`` (Efron ties; model-based SE): each pair is
+    its own baseline hazard, so only pairs whose first time is a progression with the partner
+    still at risk ("informative" pairs) carry information. When every informative progression
+    falls in one group the likelihood is monotone: no finite estimate, and the reason says so.
+
+    Returns
+    -------
+    result : dict
+        ``hr``, ``ci_low``, ``ci_high``, ``p``, ``log_hr``, ``se_log_hr``, ``n_strata``,
+        ``n_informative_strata`` and, per group, ``informative_events`` (progressions with a
+        patient of the other group at risk in the same stratum).
+    note : str or None
+    fit : `rait_registry.analysis.cox.StratifiedCoxFit` or None
+    """
+    T = np.asarray(durations, dtype=float)
+    E = np.asarray(events, dtype=float)
+    G = np.asarray(groups, dtype=object)
+    S = pd.factorize(np.asarray(strata, dtype=object), sort=False)[0]
+    keep = (reference == G) | (comparison == G)
+    T, E, G, S = T[keep], E[keep], G[keep], S[keep]
+    x = (comparison == G).astype(float)
+    out: dict[str, Any] = dict.fromkeys(("hr", "ci_low", "ci_high", "p", "log_hr", "se_log_hr"))
+    n_strata = int(np.unique(S).size)
+    # latest time of each group in each stratum: an event is informative if the other group is still at risk
+    latest = np.full((n_strata, 2), -np.inf)
+    np.maximum.at(latest, (S, x.astype(np.int64)), T)
+    ev = E == 1
+    other_at_risk = latest[S[ev], 1 - x[ev].astype(np.int64)] >= T[ev]
+    inf_x = x[ev][other_at_risk]
+    counts = {reference: int((inf_x == 0).sum()), comparison: int((inf_x == 1).sum())}
+    out.update(
+        n_strata=n_strata,
+        n_informative_strata=int(np.unique(S[ev][other_at_risk]).size),
+        informative_events=counts,
+    )
+    if min(counts.values()) == 0:
+        who = comparison if counts[reference] == 0 else reference
+        reason = (
+            "no stratum has a progression with the other group at risk"
+            if not sum(counts.values())
+            else f"every informative progression ({sum(counts.values())}) is in group {who!r}: the stratified "
+            "partial likelihood has no finite maximum, so the hazard ratio is not estimable"
+        )
+        return out, reason, None
+    df = pd.DataFrame({"T": T, "E": E, "x": x, "stratum": S})
+    fit, note = fit_cox_stratified(df, "T", "E", "stratum")
+    if fit is None:
+        return out, note, None
+    out.update(wald_term(fit, "x", alpha))
+    return out, None, fit
 
 
 # ---------------------------------------------------------------------------------------------
 # Study analyses
 # ---------------------------------------------------------------------------------------------
+
+
+def interaction_test(
+    df: pd.DataFrame,
+    factor: pd.Series,
+    levels: Sequence[str],
+    *,
+    reference: str,
+    comparison: str,
+    duration_col: str = "pfs_months",
+    event_col: str = "pfs_event",
+    group_col: str = "rait_group",
+    label: str = "subgroup",
+) -> dict[str, Any]:
+    """Likelihood-ratio test of the group x subgroup-factor interaction in a Cox model.
+
+    ``Surv ~ group * factor`` against ``Surv ~ group + factor`` (R ``anova(coxph(...))``; Efron
+    ties), on the patients of ``df`` in the two groups with a known factor level: does the HR of
+    ``comparison`` vs ``reference`` differ between the levels? ``k`` levels with patients give
+    ``k - 1`` degrees of freedom.
+
+    Parameters
+    ----------
+    df : DataFrame
+        The cohort of the panel (before any subset).
+    factor : Series
+        The subgroup level of each row of ``df`` (NaN = unknown: left out).
+    levels : sequence of str
+        Factor levels; the first present is the reference.
+
+    Returns
+    -------
+    dict
+        ``{test, factor, levels, n, events, chi2, df, p}``, or ``{"skipped": True, "reason": ...}``
+        when a model has no finite estimate (e.g. no events in a group-by-level cell) or fewer
+        than two levels have patients.
+    """
+    g = df[group_col].astype(object)
+    keep = g.isin([reference, comparison]).to_numpy() & factor.notna().to_numpy()
+    data = df.loc[keep]
+    lv = factor[keep].astype(str).to_numpy()
+    present = [x for x in levels if (lv == x).any()]
+    if len(present) < 2:
+        return skipped(f"fewer than two levels of the {label} have patients: no interaction to test")
+    base = pd.DataFrame(
+        {
+            "T": data[duration_col].to_numpy(dtype=float),
+            "E": data[event_col].to_numpy(dtype=float),
+            "group": (data[group_col] == comparison).to_numpy(dtype=float),
+        }
+    )
+    for grp in (reference, comparison):
+        for x in present:
+            cell = (data[group_col] == grp).to_numpy() & (lv == x)
+            if base["E"].to_numpy()[cell].sum() == 0:
+                return skipped(
+                    f"no events among {grp} patients with {label} {x}: the interaction model has no finite "
+                    "estimate, so the interaction is not testable"
+                )
+    dummies = {f"level_{i}": (lv == x).astype(float) for i, x in enumerate(present[1:], start=1)}
+    main = base.assign(**dummies)
+    full = main.assign(**{f"group_x_{k}": main["group"].to_numpy() * v for k, v in dummies.items()})
+    fits = []
+    for what, frame in (("main-effects", main), ("interaction", full)):
+        cph, note = fit_cox(frame, "T", "E")
+        if cph is None:
+            return skipped(f"the {what} model of group x {label} has no finite estimate ({note})")
+        fits.append(cph)
+    stat = 2.0 * (fits[1].log_likelihood_ - fits[0].log_likelihood_)
+    dof = len(present) - 1
+    return {
+        "test": f"likelihood ratio, Cox group * {label} vs group + {label} (Efron ties)",
+        "factor": label,
+        "levels": present,
+        "n": len(base),
+        "events": int(base["E"].sum()),
+        "chi2": stat,
+        "df": dof,
+        "p": float(chi2.sf(max(stat, 0.0), dof)),
+    }
 
 
 def subgroup_specs(
@@ -509,8 +759,13 @@ def subgroup_specs(
     """The Fig. 4 subgroup analyses: name, figure panel, how to group and which patients to keep.
 
     Each spec has ``name``, ``figure``, ``description``, ``groups`` (display order, first =
-    hazard-ratio reference), ``group_of`` (cohort -> Series of labels, NaN = excluded) and
-    ``subset`` (cohort -> boolean mask, or None).
+    hazard-ratio reference), ``group_of`` (cohort -> Series of labels, NaN = excluded),
+    ``subset`` (cohort -> boolean mask, or None) and ``interaction``: the subgroup factor whose
+    interaction with the RAIT group the panel's `interaction_test` examines (``label``,
+    ``levels``, ``factor_of``: cohort -> Series of levels, NaN = unknown). Panels A and D share
+    the age factor, B and E tumour size; C uses the three local-disease levels, F local
+    persistent disease yes/no. A local disease status outside the three levels (``unknown``)
+    counts as missing.
     """
     a, s = _fmt_num(age_cut), _fmt_num(size_cut)
     age_lo, age_hi = f"age < {a}", f"age >= {a}"
@@ -525,7 +780,18 @@ def subgroup_specs(
         return pd.Series(np.where(x.isna(), None, np.where(x > size_cut, size_hi, size_lo)), index=c.index)
 
     def by_local(c: pd.DataFrame) -> pd.Series:
-        return c["local_disease_status"]
+        x = c["local_disease_status"]
+        return x.where(x.isin(LOCAL_LEVELS), None)
+
+    def local_persistent(c: pd.DataFrame) -> pd.Series:
+        x = by_local(c)
+        return pd.Series(
+            np.where(x.isna(), None, np.where(x == "local_persistent", "local_persistent", "not local_persistent")),
+            index=c.index,
+        )
+
+    age = {"label": "age group", "levels": [age_lo, age_hi], "factor_of": by_age}
+    size = {"label": "tumour size group", "levels": [size_lo, size_hi], "factor_of": by_size}
 
     def by_group(c: pd.DataFrame) -> pd.Series:
         return c[group_col]
@@ -539,6 +805,7 @@ def subgroup_specs(
             "groups": [age_lo, age_hi],
             "group_of": by_age,
             "subset": None,
+            "interaction": age,
         },
         {
             "name": "tumour_size",
@@ -547,14 +814,16 @@ def subgroup_specs(
             "groups": [size_lo, size_hi],
             "group_of": by_size,
             "subset": None,
+            "interaction": size,
         },
         {
             "name": "local_disease_status",
             "figure": "4C",
             "description": "local disease before RAIT: neither vs local recurrence vs local persistent",
-            "groups": ["neither", "local_recurrence", "local_persistent"],
+            "groups": list(LOCAL_LEVELS),
             "group_of": by_local,
             "subset": None,
+            "interaction": {"label": "local disease status", "levels": list(LOCAL_LEVELS), "factor_of": by_local},
         },
         {
             "name": f"rait_group_in_age_ge_{a}",
@@ -563,6 +832,7 @@ def subgroup_specs(
             "groups": rait,
             "group_of": by_group,
             "subset": lambda c: c["age_at_diagnosis_years"] >= age_cut,
+            "interaction": age,
         },
         {
             "name": f"rait_group_in_tumour_gt_{s}cm",
@@ -571,6 +841,7 @@ def subgroup_specs(
             "groups": rait,
             "group_of": by_group,
             "subset": lambda c: c["max_tumor_size_cm"] > size_cut,
+            "interaction": size,
         },
         {
             "name": "rait_group_in_local_persistent",
@@ -579,6 +850,11 @@ def subgroup_specs(
             "groups": rait,
             "group_of": by_group,
             "subset": lambda c: c["local_disease_status"] == "local_persistent",
+            "interaction": {
+                "label": "local persistent disease",
+                "levels": ["not local_persistent", "local_persistent"],
+                "factor_of": local_persistent,
+            },
         },
     ]
 
@@ -596,8 +872,20 @@ class SurvivalAnalysis:
         Subgroup cuts: age >= ``age_cut_years``, tumour > ``size_cut_cm`` (declared defaults 45, 4).
     subgroup_cohort : {"matched", "eligible"}
         Which cohort the Fig. 4 subgroups use. The study reports them "for the matched cohort".
+    subgroup_min_patients, subgroup_min_events : int
+        A Fig. 4 panel reports no hazard ratio when an arm has fewer patients, or the panel fewer
+        events (declared defaults 5 and 5); its curves and log-rank test are still given.
     horizon, at_risk_every, alpha
         See `SurvivalComparison`.
+
+    Notes
+    -----
+    The matched comparison uses the pairs: its HR is the marginal Cox HR with the
+    cluster-robust (by pair) SE, and a pair-stratified Cox model is added as a sensitivity
+    analysis (`SurvivalComparison` with ``cluster_col="pair_id"``; Austin 2014). The Fig. 4
+    panels are descriptive: their HRs have the model-based SE; each panel carries the
+    likelihood-ratio test of the RAIT group x subgroup-factor interaction (`interaction_test`),
+    the test of whether the effect differs between subgroups.
 
     Attributes
     ----------
@@ -606,7 +894,8 @@ class SurvivalAnalysis:
         None when no matched cohort was given.
     subgroups_ : list of (dict, SurvivalComparison or None, dict)
         Per subgroup analysis: its spec (`subgroup_specs`), its comparison (None when the
-        matched cohort is needed and missing) and ``info`` (cohort, patients left out).
+        matched cohort is needed and missing) and ``info`` (cohort, patients left out, the
+        ``interaction`` test).
 
     Examples
     --------
@@ -629,12 +918,16 @@ class SurvivalAnalysis:
         horizon: float = DEFAULTS.horizon_months,
         at_risk_every: float = 12.0,
         alpha: float = DEFAULTS.alpha,
+        subgroup_min_patients: int = DEFAULTS.subgroup_min_patients,
+        subgroup_min_events: int = DEFAULTS.subgroup_min_events,
     ) -> None:
         if subgroup_cohort not in ("matched", "eligible"):
             raise AnalysisError(f"subgroup_cohort must be 'matched' or 'eligible', got {subgroup_cohort!r}")
         self.age_cut_years = age_cut_years
         self.size_cut_cm = size_cut_cm
         self.subgroup_cohort = subgroup_cohort
+        self.subgroup_min_patients = subgroup_min_patients
+        self.subgroup_min_events = subgroup_min_events
         self.horizon = horizon
         self.at_risk_every = at_risk_every
         self.alpha = alpha
@@ -664,20 +957,26 @@ class SurvivalAnalysis:
         """
         cols = {"duration_col": duration_col, "event_col": event_col}
 
-        def compare(data: pd.DataFrame, by: str, groups: Sequence[str]) -> SurvivalComparison:
+        def compare(data: pd.DataFrame, by: str, groups: Sequence[str], **kw: Any) -> SurvivalComparison:
+            minimums = kw.pop("minimums", {})
             return SurvivalComparison(
-                group_order=groups, horizon=self.horizon, at_risk_every=self.at_risk_every, alpha=self.alpha
-            ).fit(data, group_col=by, **cols)
+                group_order=groups, horizon=self.horizon, at_risk_every=self.at_risk_every, alpha=self.alpha, **minimums
+            ).fit(data, group_col=by, **cols, **kw)
 
         rait = list(RAIT_GROUPS)
         self.overall_ = compare(cohort, group_col, rait)
-        self.matched_ = None if matched_cohort is None else compare(matched_cohort, group_col, rait)
+        self.matched_ = None
+        if matched_cohort is not None:
+            pairs = "pair_id" if "pair_id" in matched_cohort.columns else None
+            self.matched_ = compare(matched_cohort, group_col, rait, cluster_col=pairs)
+        minimums = {"min_group_n": self.subgroup_min_patients, "min_events": self.subgroup_min_events}
         source = matched_cohort if self.subgroup_cohort == "matched" else cohort
         self.subgroups_: list[tuple[dict[str, Any], SurvivalComparison | None, dict[str, Any]]] = []
         for spec in subgroup_specs(self.age_cut_years, self.size_cut_cm, group_col):
             info: dict[str, Any] = {"cohort": self.subgroup_cohort}
             if source is None:
                 info["notes"] = ["matching was not run, so the matched-cohort subgroups are not available"]
+                info["interaction"] = skipped(info["notes"][0])
                 self.subgroups_.append((spec, None, info))
                 continue
             data = source
@@ -688,7 +987,18 @@ class SurvivalAnalysis:
             labels = spec["group_of"](data)
             info["n_excluded_missing"] = int(labels.isna().sum())
             data = data.assign(_subgroup=labels).loc[labels.notna()]
-            self.subgroups_.append((spec, compare(data, "_subgroup", spec["groups"]), info))
+            inter = spec["interaction"]
+            info["interaction"] = interaction_test(
+                source,
+                inter["factor_of"](source),
+                inter["levels"],
+                reference=rait[0],
+                comparison=rait[1],
+                group_col=group_col,
+                label=inter["label"],
+                **cols,
+            )
+            self.subgroups_.append((spec, compare(data, "_subgroup", spec["groups"], minimums=minimums), info))
         return self
 
     def _check_fitted(self) -> None:
@@ -711,8 +1021,10 @@ class SurvivalAnalysis:
     def to_dict(self) -> dict[str, Any]:
         """The contract ``survival`` object ``{overall, matched, subgroups: [{name, ...}]}`` (JSON-ready).
 
-        Each subgroup entry adds ``name``, ``figure``, ``description``, ``cohort`` and the numbers
-        of patients left out (outside the subset, missing grouping value) to the analysis object.
+        Each subgroup entry adds ``name``, ``figure``, ``description``, ``cohort``, the numbers
+        of patients left out (outside the subset, missing grouping value) and ``interaction``
+        (`interaction_test`) to the analysis object. ``interpretation`` holds one sentence each
+        on the matched comparison (`matched_sentence`) and the subgroups (`subgroups_sentence`).
         """
         self._check_fitted()
         subs = []
@@ -724,10 +1036,15 @@ class SurvivalAnalysis:
             else:
                 entry.update(comp.to_dict())
             subs.append(entry)
+        matched = None if self.matched_ is None else self.matched_.to_dict()
         return {
             "overall": self.overall_.to_dict(),
-            "matched": None if self.matched_ is None else self.matched_.to_dict(),
+            "matched": matched,
             "subgroups": subs,
+            "interpretation": {
+                "matched": None if matched is None else matched_sentence(matched, self.alpha),
+                "subgroups": subgroups_sentence(subs, self.alpha),
+            },
         }
 
 
@@ -739,6 +1056,73 @@ def _empty_analysis(groups: Sequence[str], notes: list[str]) -> dict[str, Any]:
         "hr": None,
         "hr_ci_low": None,
         "hr_ci_high": None,
+        "hr_reason": notes[0] if notes else None,
         "groups": {},
         "notes": list(notes),
     }
+
+
+def matched_sentence(matched: dict[str, Any], alpha: float = DEFAULTS.alpha) -> str:
+    """One line for a clinician on the matched comparison: the pair-robust HR, then the pair-stratified one."""
+    from .sensitivity.sentences import fmt, hr_sentence, level
+
+    strat = matched.get("hr_stratified")
+    pairs = "" if not strat or strat.get("skipped") else f" in {strat['n_strata']} pairs"
+    text = hr_sentence(
+        f"Matched cohort ({matched['n']} patients{pairs}; SE robust to the pairing)",
+        matched.get("hr"),
+        matched.get("hr_ci_low"),
+        matched.get("hr_ci_high"),
+        alpha,
+        reason=matched.get("hr_reason"),
+    )
+    if strat is None:
+        return text
+    if strat.get("skipped"):
+        return (
+            text
+            + f" Comparing patients only within their pair (pair-stratified Cox model) is not possible: {strat['reason']}."
+        )
+    return text + (
+        f" Comparing patients only within their pair (pair-stratified Cox model, {strat['n_informative_strata']} pairs "
+        f"with an informative progression): HR {fmt(strat['hr'])} ({level(alpha)} CI {fmt(strat['ci_low'])} to "
+        f"{fmt(strat['ci_high'])})."
+    )
+
+
+def subgroups_sentence(subgroups: Sequence[dict[str, Any]], alpha: float = DEFAULTS.alpha) -> str:
+    """One line for a clinician on the Fig. 4 panels: the interaction tests, and the panels too small for an HR."""
+    from .sensitivity.sentences import fmt_p
+
+    tests: dict[str, dict[str, Any]] = {}
+    untestable: list[str] = []
+    for sub in subgroups:
+        inter = sub.get("interaction") or {}
+        if inter.get("skipped"):
+            untestable.append(f"Fig. {sub.get('figure')}")
+        elif inter:
+            tests.setdefault(inter["factor"], inter)
+    parts = []
+    if tests:
+        listed = ", ".join(f"{name} p = {fmt_p(t['p'])}" for name, t in tests.items())
+        low = [name for name, t in tests.items() if t["p"] < alpha]
+        parts.append(
+            "Fig. 4: does the o- vs m-RAIT difference depend on the subgroup? Interaction tests: "
+            + listed
+            + "; "
+            + (
+                f"p < {alpha:g} for {', '.join(low)}: consistent with an effect that differs between those subgroups"
+                " (one of several tests; confirm before acting on it)."
+                if low
+                else f"none below {alpha:g}: no evidence that the effect differs between subgroups (these tests have "
+                "little power; the panel HRs are exploratory)."
+            )
+        )
+    if untestable:
+        parts.append(f"Interaction not testable in {', '.join(untestable)} (no events in a group-by-subgroup cell).")
+    small = [
+        f"Fig. {s.get('figure')}" for s in subgroups if s.get("hr") is None and "too few" in str(s.get("hr_reason"))
+    ]
+    if small:
+        parts.append(f"{', '.join(small)}: too few patients or events for a hazard ratio; only the curves are drawn.")
+    return " ".join(parts) if parts else "No subgroup analysis could be run."

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import html
 import json
 import logging
 import math
@@ -47,6 +48,7 @@ from .html import (
     Row,
     TableLayout,
     balance_table,
+    baseline_balance_table,
     categorical_agreement_reading,
     categorical_test_note,
     censoring_lines,
@@ -57,6 +59,7 @@ from .html import (
     logistic_table,
     paper_table,
     paragraphs,
+    ph_table,
     render_figure,
     render_page,
     render_skipped,
@@ -464,6 +467,11 @@ def _progress(enabled: bool | None) -> Iterator[Callable[[str], console.Phase]]:
             own.close()
 
 
+def _reading(text: str | None) -> str:
+    """A generated one-line reading for a clinician (escaped), or nothing."""
+    return f'<p class="interpretation">{html.escape(text)}</p>' if text else ""
+
+
 def _five_year_row(cohort: pd.DataFrame, overall: Mapping[str, Any] | None, notes: list[str]) -> Row | None:
     """Table 2's "5-year PFS rate (%)" line: the groups from results.json, the pooled cohort computed here."""
     if not overall:
@@ -812,13 +820,34 @@ def build_report(
             if matching
             else None
         )
+        t_bal_all, t1_matched = None, None
+        if matching and matching.get("balance_baseline"):
+            t_bal_all = baseline_balance_table(
+                matching["balance_baseline"],
+                "Balance of every baseline characteristic before and after matching",
+                dict(VARIABLE_LABELS),
+            )
+        if res.get("table1_matched"):
+            n_pairs = int(matching.get("n_pairs") or 0) if matching else 0
+            t1_matched = paper_table(
+                res["table1_matched"],
+                {"n_eligible": 2 * n_pairs, "n_o_rait": n_pairs, "n_m_rait": n_pairs},
+                "table1_matched",
+                "Table 1 of the matched cohort: characteristics of the matched o-RAIT and m-RAIT patients",
+                footnotes=[
+                    "As Table 1, on the matched patients. The tests treat the groups as independent and are shown "
+                    "for comparison with the paper; balance is judged by the standardised mean differences below."
+                ],
+            )
+        ph = res.get("proportional_hazards") or None
+        t_ph = ph_table(ph, "Proportional hazards of every reported Cox model (R cox.zph)") if ph else None
         t_cut = (
             cutpoint_table(res.get("cutpoints") or [], "Optimal cut-points (maximally selected rank statistics)")
             if res.get("cutpoints")
             else None
         )
         t_att = _attrition_table(data.attrition, crit)
-        for layout in [t_att, t1, t2, t3, t3_cox, t_surv, t_bal, t_cut]:
+        for layout in [t_att, t1, t2, t3, t3_cox, t_surv, t_bal, t_bal_all, t1_matched, t_ph, t_cut]:
             if layout is not None:
                 layout.to_frame().to_csv(tab_dir / f"paper_{layout.table_id}.csv", index=False)
 
@@ -827,6 +856,16 @@ def build_report(
         warn += [f"Table 3 (Cox): {w}" for w in cox.get("warnings") or []]
         for _key, title, analysis in analyses:
             warn += [f"{title}: {n}" for n in analysis.get("notes") or []]
+        if ph:
+            for key in ph.get("violations") or []:
+                entry = ph["models"][key]
+                low = [t["term"] for t in entry["terms"] if t["p"] < ph["alpha"]]
+                warn.append(
+                    f"Proportional hazards: {entry['description']} ({key}): cox.zph global P = "
+                    f"{format_p(entry['global']['p'])}"
+                    + (f", terms {', '.join(low)}" if low else "")
+                    + f" < {ph['alpha']:g}; its hazard ratio averages an effect that changes over follow-up."
+                )
         warn += [f"{name} was not estimated: {reason}." for name, reason in skipped.items()]
 
         def table_or_reason(layout: TableLayout | None, name: str) -> str:
@@ -865,25 +904,42 @@ def build_report(
         if "matching" in skipped:
             sections.append(("matching", "Propensity-score matching", render_skipped(skipped["matching"])))
         elif matching:
+            balance_text = (matching.get("balance_baseline") or {}).get("interpretation")
             sections.append(
                 (
                     "matching",
                     "Propensity-score matching",
-                    (render_table(t_bal) if t_bal else "") + figs.get("love", "") + figs.get("propensity", ""),
+                    (render_table(t_bal) if t_bal else "")
+                    + _reading(balance_text)
+                    + (render_table(t_bal_all) if t_bal_all else "")
+                    + (render_table(t1_matched) if t1_matched else "")
+                    + figs.get("love", "")
+                    + figs.get("propensity", ""),
                 )
             )
+        readings = survival.get("interpretation") or {}
         sections.append(
             (
                 "survival",
                 "Progression-free survival (Figs. 3-4)",
                 (render_skipped(skipped["survival"]) if "survival" in skipped else "")
                 + (paragraphs(censoring_lines(censoring, survival.get("overall"))) if censoring else "")
+                + _reading(readings.get("matched"))
+                + _reading(readings.get("subgroups"))
                 + (render_table(t_surv) if t_surv else "")
                 + figs["km_overall"]
                 + figs.get("km_matched", "")
                 + figs.get("km_subgroups", ""),
             )
         )
+        if t_ph is not None:
+            sections.append(
+                (
+                    "proportional_hazards",
+                    "Proportional hazards",
+                    _reading(ph.get("interpretation")) + render_table(t_ph),
+                )
+            )
         if t_cut or "cutpoints" in skipped:
             sections.append(("cutpoints", "Cut-points", table_or_reason(t_cut, "cutpoints")))
         sensitivity_html, sensitivity_tables = render_sensitivity_analyses(data.results)

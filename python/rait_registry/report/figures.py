@@ -248,7 +248,15 @@ def _stats_text(panel: KMPanel) -> str:
         lines.append(f"HR{' ' + panel.hr_label if panel.hr_label else ''} = {hr:.2f}{ci}")
     elif stats and len(panel.groups) == 2:
         reason = stats.get("hr_reason") or stats.get("reason")
-        lines.append("HR not estimable" + (f": {reason}" if reason else ""))
+        lead = "HR not reported" if reason and "too few" in reason else "HR not estimable"
+        lines.append(lead + (f": {reason}" if reason else ""))
+    inter = stats.get("interaction")
+    if inter:
+        p_int = finite_or_none(inter.get("p"))
+        if inter.get("skipped"):
+            lines.append("Interaction (RAIT group \u00d7 subgroup): not testable")
+        elif p_int is not None:
+            lines.append(f"Interaction (RAIT group \u00d7 {inter.get('factor')}): LR p = {format_p(p_int)}")
     stated = stats.get("groups") or {}
     five = []
     for g in panel.groups:
@@ -291,7 +299,8 @@ def _draw_km(fig: Figure, spec, panel: KMPanel, ticks: np.ndarray, title_width: 
     ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
     ax.set_ylabel("Progression-free survival")
     ax.set_xlabel("Months since first RAIT")
-    text = _stats_text(panel)
+    # the statistics in a smaller font than the title: wrap at about 1.5 times its width
+    text = "\n".join(textwrap.fill(line, int(title_width * 1.55)) for line in _stats_text(panel).split("\n"))
     n_lines = text.count("\n") + 1 if text else 0
     ax.set_title(textwrap.fill(panel.title, title_width), loc="left", pad=4 + 10 * n_lines)
     if text:

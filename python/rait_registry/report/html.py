@@ -28,6 +28,7 @@ __all__ = [
     "Row",
     "TableLayout",
     "balance_table",
+    "baseline_balance_table",
     "categorical_agreement_reading",
     "categorical_test_note",
     "censoring_lines",
@@ -38,6 +39,7 @@ __all__ = [
     "logistic_table",
     "paper_table",
     "paragraphs",
+    "ph_table",
     "render_page",
     "render_table",
     "survival_table",
@@ -403,12 +405,49 @@ def _hr_text(analysis: Mapping[str, Any]) -> str:
     return f"{hr:.2f} ({ci})"
 
 
+def _stratified_row(analysis: Mapping[str, Any], columns: int) -> Row | None:
+    """The matched cohort's pair-stratified Cox model as a sensitivity line of the survival table."""
+    strat = analysis.get("hr_stratified")
+    if not strat:
+        return None
+    if strat.get("skipped"):
+        hr = f"not estimable: {strat.get('reason')}"
+        pairs = DASH
+    else:
+        hr = _hr_text({"hr": strat.get("hr"), "hr_ci_low": strat.get("ci_low"), "hr_ci_high": strat.get("ci_high")})
+        pairs = f"{_int_text(strat.get('n_informative_strata'))} of {_int_text(strat.get('n_strata'))} pairs"
+    cells = [
+        Cell("  sensitivity: Cox model stratified by pair", "analysis"),
+        Cell("pairs informative", "group"),
+        Cell(pairs, "n", "num"),
+        Cell(_int_text(strat.get("events")) if not strat.get("skipped") else DASH, "events", "num"),
+        Cell("", "median_months"),
+        Cell("", "pfs_5y"),
+        Cell("", "logrank_p"),
+        Cell(hr, "hr", "num"),
+    ]
+    cells += [Cell("", "interaction_p")] * (columns - len(cells))
+    return Row(cells, {"analysis": "matched_pair_stratified", "group": "pairs"}, "single")
+
+
+def _interaction_text(analysis: Mapping[str, Any]) -> str:
+    inter = analysis.get("interaction")
+    if not inter:
+        return ""
+    if inter.get("skipped"):
+        return "not testable"
+    p = finite_or_none(inter.get("p"))
+    return "" if p is None else f"{format_p(p)} ({inter.get('factor')})"
+
+
 def survival_table(
     analyses: Sequence[tuple[str, str, Mapping[str, Any]]], caption: str, group_labels: Mapping[str, str] | None = None
 ) -> TableLayout:
-    """One line per group of each survival analysis: n, events, median, 5-year PFS; log-rank p and HR on its first line.
+    """One line per group of each survival analysis: n, events, median, 5-year PFS; log-rank p, HR and
+    (Fig. 4 panels) the interaction test on its first line.
 
-    ``analyses``: ``(key, title, results.json analysis)``.
+    ``analyses``: ``(key, title, results.json analysis)``. The matched analysis is followed by its
+    pair-stratified model (``hr_stratified``); an HR that is not reported shows its reason.
     """
     group_labels = dict(group_labels or {})
     columns = [
@@ -420,6 +459,7 @@ def survival_table(
         "5-year PFS, % (95% CI)",
         "Log-rank P",
         "HR (95% CI)",
+        "Interaction P (factor)",
     ]
     out: list[Row] = []
     for key, title, analysis in analyses:
@@ -428,6 +468,8 @@ def survival_table(
         hr = _hr_text(analysis)
         if hr and analysis.get("hr_comparison"):
             hr += f" [{level_label(analysis['hr_comparison'])} vs {level_label(analysis.get('hr_reference'))}]"
+        elif not hr and len(groups) == 2 and analysis.get("hr_reason"):
+            hr = f"not reported: {analysis['hr_reason']}"
         for i, (name, g) in enumerate(groups.items()):
             median = finite_or_none(g.get("median_months"))
             out.append(
@@ -441,14 +483,24 @@ def survival_table(
                         Cell(_pct_ci(g), "pfs_5y", "num"),
                         Cell((format_p(p) if p is not None else "") if i == 0 else "", "logrank_p", "num"),
                         Cell(hr if i == 0 else "", "hr", "num"),
+                        Cell(_interaction_text(analysis) if i == 0 else "", "interaction_p", "num"),
                     ],
                     {"analysis": key, "group": str(name)},
                     "single",
                 )
             )
+        extra = _stratified_row(analysis, len(columns))
+        if extra is not None:
+            out.append(extra)
     notes = [
         "NR: median not reached. 5-year PFS is the Kaplan-Meier step value at 60 months with a pointwise "
-        "log-log 95% CI; HR from a Cox model (Efron ties), the second group against the first."
+        "log-log 95% CI; HR from a Cox model (Efron ties), the second group against the first.",
+        "Matched cohort: the HR's CI uses the SE robust to the pairing (pairs as clusters, Austin 2014); the "
+        "pair-stratified model compares patients only within their pair (pairs whose first progression "
+        "occurred with the partner still at risk carry the information).",
+        "Fig. 4 panels: no HR when an arm has fewer than the minimum number of patients or the panel too few "
+        "progression events (the reason is given); the interaction P is the likelihood-ratio test of RAIT group "
+        "x subgroup factor in a Cox model (panels A/D and B/E share a factor).",
     ]
     return TableLayout("survival", caption, columns, out, notes)
 
@@ -481,6 +533,72 @@ def balance_table(matching: Mapping[str, Any], caption: str, labels: Mapping[str
         "|SMD| < 0.1 is conventionally taken as balance.",
     ]
     return TableLayout("balance", caption, ["Covariate", "SMD before matching", "SMD after matching"], out, notes)
+
+
+def baseline_balance_table(section: Mapping[str, Any], caption: str, labels: Mapping[str, str]) -> TableLayout:
+    """SMD of every Table 1 characteristic (one line per level) before and after matching, flagged above the threshold."""
+    threshold = finite_or_none(section.get("smd_threshold")) or 0.1
+    out = []
+    for r in section.get("rows") or []:
+        before, after = finite_or_none(r.get("smd_before")), finite_or_none(r.get("smd_after"))
+        name, level = str(r.get("covariate")), r.get("level")
+        flag = "|SMD| > " + f"{threshold:g}" if r.get("imbalanced_after") else ""
+        out.append(
+            Row(
+                [
+                    Cell(labels.get(name, variable_label(name)), "covariate"),
+                    Cell(DASH if level is None else level_label(level), "level"),
+                    Cell(DASH if before is None else f"{before:.3f}", "smd_before", "num"),
+                    Cell(DASH if after is None else f"{after:.3f}", "smd_after", "num"),
+                    Cell(flag, "imbalanced_after"),
+                    Cell("yes" if r.get("matching_covariate") else "", "matching_covariate"),
+                ],
+                {"covariate": name, "level": str(level)},
+                "single",
+            )
+        )
+    notes = [
+        str(section.get("definition") or ""),
+        f"Flag: |SMD| > {threshold:g} after matching (the conventional threshold of balance). Missing values "
+        "(and ATA 'unknown') are left out of a characteristic's SMD.",
+    ]
+    columns = ["Characteristic", "Level", "SMD before matching", "SMD after matching", "Imbalanced", "Matched on"]
+    return TableLayout("balance_baseline", caption, columns, out, notes)
+
+
+def ph_table(section: Mapping[str, Any], caption: str) -> TableLayout:
+    """The proportional-hazards test (R cox.zph) of every reported Cox model: each term and the global test."""
+    alpha = finite_or_none(section.get("alpha")) or 0.05
+    out = []
+    for key, entry in (section.get("models") or {}).items():
+        description = str(entry.get("description") or key)
+        if entry.get("skipped"):
+            cells = [
+                Cell(description, "model"),
+                Cell(f"not tested: {entry.get('reason')}", "terms"),
+                Cell(""),
+                Cell(""),
+            ]
+        else:
+            terms = "; ".join(
+                f"{t['term']} \u03c7\u00b2 {t['chisq']:.2f} ({t['df']} df), P {format_p(t['p'])}"
+                for t in entry["terms"]
+            )
+            g = entry["global"]
+            cells = [
+                Cell(description, "model"),
+                Cell(terms, "terms"),
+                Cell(f"{g['chisq']:.2f} ({g['df']} df)", "global_chisq", "num"),
+                Cell(format_p(g["p"]) + (" *" if entry.get("violated") else ""), "global_p", "num"),
+            ]
+        out.append(Row(cells, {"model": str(key)}, "single"))
+    notes = [
+        str(section.get("method") or ""),
+        f"*: a term or the global test has P < {alpha:g}: the hazard ratio of that model averages an effect that "
+        "changes over follow-up.",
+    ]
+    columns = ["Cox model", "Terms", "Global \u03c7\u00b2", "Global P"]
+    return TableLayout("proportional_hazards", caption, columns, out, notes)
 
 
 def cutpoint_table(rows: Sequence[Mapping[str, Any]], caption: str) -> TableLayout:

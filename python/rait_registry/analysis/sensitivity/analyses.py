@@ -146,7 +146,7 @@ class SensitivityAnalyses:
     eligible_fixed_groups  117      24  2.24    0.77     6.56
     landmark               108      15  2.22    0.63     7.87
     time_varying           117      24  0.74    0.32     1.70
-    matched                 70       8  1.46    0.35     6.14
+    matched                 70       8  1.46    0.42     5.14
     iptw                   117      24  1.69    0.41     6.92
     >>> sorted(fitted.to_dict())
     ['dose_response', 'landmark', 'non_inferiority', 'sensitivity', 'time_varying_cox']

@@ -42,12 +42,14 @@ def adjusted_cox(
     m_rait: np.ndarray,
     covariates: Sequence[str],
     alpha: float = DEFAULTS.alpha,
+    models: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Cox HR of m-RAIT vs o-RAIT (``m_rait`` 0/1 per row of ``data``) adjusted for baseline ``covariates``.
 
     Patients with a missing covariate are left out (with a note). Returns ``{covariates, hr,
     ci_low, ci_high, p, log_hr, se_log_hr, n, events, notes}``; null estimates with a reason
-    when there are no covariates, one group only, or no finite estimate.
+    when there are no covariates, one group only, or no finite estimate. The fitted model is
+    put in ``models["adjusted"]`` when ``models`` is given.
     """
     out: dict[str, Any] = {
         "covariates": list(covariates),
@@ -71,6 +73,8 @@ def adjusted_cox(
         out["notes"].append("only one group: no hazard ratio")
         return out
     cph, note = fit_cox(df, "T", "E", alpha=alpha)
+    if models is not None:
+        models["adjusted"] = cph
     if cph is None:
         out["notes"].append(note)
         return out
@@ -81,12 +85,17 @@ def adjusted_cox(
 
 
 def _hr_by_landmark(
-    cohort: pd.DataFrame, cycles: pd.DataFrame, landmarks: Sequence[float], horizon_months: float, alpha: float
+    cohort: pd.DataFrame,
+    cycles: pd.DataFrame,
+    landmarks: Sequence[float],
+    horizon_months: float,
+    alpha: float,
+    models: dict[float, Any],
 ) -> list[dict[str, Any]]:
     rows = []
     for Lk in landmarks:
         d, cts = landmark_cohort(cohort, cycles, Lk)
-        res, note, _ = survival.hazard_ratio(
+        res, note, models[Lk] = survival.hazard_ratio(
             d["months_from_landmark"], d["pfs_event"], d["landmark_group"], O_RAIT, M_RAIT, alpha=alpha
         )
         lr = (
@@ -143,7 +152,9 @@ def landmark_analysis(
     SectionResult
         Tables ``landmark_km_<group>`` (from the landmark, with months since the first RAIT)
         and ``landmark_hr_by_time``; estimate ``landmark``; fitted ``comparison``
-        (`SurvivalComparison`) and ``data`` (the patients at the landmark, `landmark_cohort`).
+        (`SurvivalComparison`), ``data`` (the patients at the landmark, `landmark_cohort`),
+        ``adjusted`` (the adjusted Cox model or None) and ``by_landmark`` (landmark -> Cox
+        model or None).
     """
     L = float(landmark_months)
     data, counts = landmark_cohort(cohort, cycles, L)
@@ -167,6 +178,7 @@ def landmark_analysis(
         comp.cox_,
         data,
     )
+    models: dict[str, Any] = {}
     adjusted = adjusted_cox(
         data,
         "months_from_landmark",
@@ -174,9 +186,11 @@ def landmark_analysis(
         (data["landmark_group"] == M_RAIT).to_numpy(dtype=float),
         adjust_covariates,
         alpha,
+        models,
     )
     landmarks = [Lk for Lk in sorted({float(x) for x in sensitivity_months} | {L}) if 0 < Lk < horizon_months]
-    rows = _hr_by_landmark(cohort, cycles, landmarks, horizon_months, alpha)
+    by_landmark: dict[float, Any] = {}
+    rows = _hr_by_landmark(cohort, cycles, landmarks, horizon_months, alpha, by_landmark)
     tables["landmark_hr_by_time"] = pd.DataFrame(rows)
     interp = hr_sentence(
         f"Among the {counts['n_at_landmark']} patients progression-free and followed at {L:g} months "
@@ -211,6 +225,6 @@ def landmark_analysis(
         section,
         tables,
         {"landmark": estimate},
-        {"comparison": comp, "data": data},
+        {"comparison": comp, "data": data, "adjusted": models.get("adjusted"), "by_landmark": by_landmark},
         main_table="landmark_hr_by_time",
     )

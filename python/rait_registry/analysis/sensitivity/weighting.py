@@ -37,7 +37,7 @@ from rait_registry.contract import M_RAIT, O_RAIT
 from rait_registry.exceptions import AnalysisError, MatchingError, StatisticsWarning
 
 from ..config import DEFAULTS
-from ..cox import fit_cox, wald_term
+from ..cox import CoxData, fit_cox, robust_covariance, score_residuals, wald_term
 from ..matching import PropensityMatcher
 from .data import covariate_matrix
 from .options import ESTIMANDS
@@ -55,54 +55,9 @@ def efron_score_residuals(
 ) -> np.ndarray:
     """Weighted score residuals of a right-censored Cox model with Efron ties (R ``coxph``).
 
-    Equal to R ``residuals(fit, type = "score", weighted = TRUE)`` for
-    ``coxph(Surv(durations, events) ~ X, weights = weights, ties = "efron")``. Written here
-    because neither library provides it: lifelines' ``CoxPHFitter._compute_score`` takes the
-    risk set in row order ("doesn't handle ties": a patient censored at an event time can drop
-    out of that event's risk set, and tied events are not Efron-weighted), and statsmodels'
-    ``PHReg.score_residuals`` is Breslow-only without case weights.
-
-    For each event time ``t`` with ``d`` events (set ``D``), risk set ``R = {T >= t}``, risk
-    scores ``r = exp(x beta)``, ``S0 = sum_R w r``, ``S1 = sum_R w r x`` (``S0d``, ``S1d`` over
-    ``D``) and ``wbar = sum_D w / d``, Efron's k-th step (``f = k / d``, k = 0..d-1) has mean
-    ``xbar_k = (S1 - f S1d) / (S0 - f S0d)`` and hazard ``h_k = wbar / (S0 - f S0d)``; each
-    patient's residual gains ``(x - xbar_k) (1{D} / d - r (1 - f 1{D}) h_k)`` (Therneau &
-    Grambsch 2000, sections 3.3 and 7.2). The unweighted residuals are multiplied by ``w``.
-
-    Parameters
-    ----------
-    X : (n, p) array of covariates.
-    durations, events, weights : (n,) arrays (events 0/1, weights > 0).
-    params : (p,) coefficients at which to evaluate (the fitted ones).
-
-    Returns
-    -------
-    (n, p) array of weighted score residuals (they sum to the score, 0 at the MLE).
+    `rait_registry.analysis.cox.score_residuals` (kept under this name).
     """
-    X = np.asarray(X, dtype=float).reshape(len(durations), -1)
-    T = np.asarray(durations, dtype=float)
-    E = np.asarray(events).astype(bool)
-    w = np.asarray(weights, dtype=float)
-    eta = X @ np.asarray(params, dtype=float)
-    r = np.exp(eta - eta.max())  # a common factor cancels in r / (S0 - f S0d)
-    wr = w * r
-    U = np.zeros_like(X)
-    for t in np.unique(T[E]):
-        at_risk = t <= T
-        dead = at_risk & E & (t == T)
-        alive = at_risk & ~dead
-        d = int(dead.sum())
-        s0, s1 = wr[at_risk].sum(), wr[at_risk] @ X[at_risk]
-        s0d, s1d = wr[dead].sum(), wr[dead] @ X[dead]
-        wbar = w[dead].sum() / d
-        for k in range(d):
-            f = k / d
-            den = s0 - f * s0d
-            xbar = (s1 - f * s1d) / den
-            h = wbar / den
-            U[alive] -= (r[alive] * h)[:, None] * (X[alive] - xbar)
-            U[dead] += (1.0 / d - r[dead] * (1.0 - f) * h)[:, None] * (X[dead] - xbar)
-    return U * w[:, None]
+    return score_residuals(X, durations, events, weights, params)
 
 
 def cox_robust_covariance(
@@ -110,23 +65,13 @@ def cox_robust_covariance(
 ) -> pd.DataFrame:
     """Robust (sandwich) covariance of a fitted ``CoxPHFitter``, as R ``coxph(robust = TRUE)``.
 
-    ``D' D`` with ``D = U V`` the dfbeta residuals: `efron_score_residuals` ``U`` (weighted)
-    times the model-based covariance ``V`` (``fitter.variance_matrix_``, the inverse weighted
-    information); one cluster per row (Lin & Wei 1989). lifelines' own ``robust=True`` is not
-    used because its score residuals ignore tied times (see `efron_score_residuals`); on the
-    frozen demo cohort (two event times shared with a censoring) it was 2e-4 off R.
+    `rait_registry.analysis.cox.robust_covariance` on the rows ``df`` (one cluster per row).
+    lifelines' own ``robust=True`` is not used because its score residuals ignore tied times
+    (see `rait_registry.analysis.cox.score_residuals`); on the frozen demo cohort (two event
+    times shared with a censoring) it was 2e-4 off R.
     """
-    cols = list(fitter.params_.index)
-    w = df[weights].to_numpy(dtype=float) if weights else np.ones(len(df))
-    U = efron_score_residuals(
-        df[cols].to_numpy(dtype=float),
-        df[duration].to_numpy(dtype=float),
-        df[event].to_numpy(dtype=float),
-        w,
-        fitter.params_.to_numpy(dtype=float),
-    )
-    D = U @ fitter.variance_matrix_.loc[cols, cols].to_numpy(dtype=float)
-    return pd.DataFrame(D.T @ D, index=cols, columns=cols)
+    data = CoxData(df, duration, event, tuple(fitter.params_.index), weights_col=weights)
+    return robust_covariance(fitter, data=data)
 
 
 def iptw_weights(
