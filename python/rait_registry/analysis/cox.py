@@ -339,7 +339,7 @@ def wald_term(fitter: Any, term: str, alpha: float, se: float | None = None) -> 
     p = float(fitter.summary.loc[term, "p"]) if se is None else float(2 * norm.sf(abs(beta / se)))
     se = float(fitter.standard_errors_[term]) if se is None else float(se)
     z = norm.ppf(1 - alpha / 2)
-    if not (math.isfinite(beta) and math.isfinite(se)) or abs(beta) + z * se > _MAX_LOG_HR:
+    if not math.isfinite(beta) or beta > _MAX_LOG_HR or (math.isfinite(se) and beta + z * se > _MAX_LOG_HR):
         # monotone likelihood (a term that separates events from non-events): the fit "converges"
         # to an ever larger coefficient and its hazard ratio does not exist
         raise InsufficientDataError(

@@ -835,7 +835,7 @@ def build_report(
                 "table1_matched",
                 "Table 1 of the matched cohort: characteristics of the matched o-RAIT and m-RAIT patients",
                 footnotes=[
-                    "As Table 1, on the matched patients. The tests treat the groups as independent and are shown "
+                    "As Table 1, on the matched patients. The tests treat the groups as independent and are given "
                     "for comparison with the paper; balance is judged by the standardised mean differences below."
                 ],
             )
