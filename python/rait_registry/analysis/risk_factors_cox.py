@@ -180,7 +180,10 @@ class CoxRiskFactorAnalysis:
             rows, note = self._fit_model(cohort, [t], f"univariable {t.variable}")
             if note:
                 self.warnings_.append(f"univariable {t.variable}: {note}; it cannot enter the multivariable model.")
-            uni_parts.append(rows)
+            # typed before concatenation: an all-missing column of a not-estimable row then cannot
+            # change the result's dtypes (pandas warns about exactly that)
+            if rows is not None and not rows.empty:
+                uni_parts.append(_frame(rows))
         self.univariable_ = _frame(pd.concat(uni_parts, ignore_index=True) if uni_parts else None)
         self.selected_ = select_terms(self.univariable_, terms, self.threshold, self.warnings_)
         self.multivariable_note_: str | None = None
