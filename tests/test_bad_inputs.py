@@ -484,7 +484,7 @@ def test_typed_parquet_values_are_checked_like_their_text(tmp_path):
     # Typed Parquet values (DATE, DOUBLE, integers, BOOLEAN) are checked as they are, not through
     # their text: the quarantine and raw tables must equal those of the same values as text.
     from rait_registry import checks as checks_module
-    from rait_registry.ingest import IngestReport, _read_as_text
+    from rait_registry.ingest import IngestReport, read_as_text
 
     csv_dir = write_extract(tmp_path / "csv", extracted_at=None)
     typed_dir, text_dir = tmp_path / "typed", tmp_path / "text"
@@ -514,7 +514,7 @@ def test_typed_parquet_values_are_checked_like_their_text(tmp_path):
 
     probe = duckdb.connect()
     probe.execute("create schema landing")
-    _read_as_text(probe, "lab_results", typed_dir / "lab_results.parquet", IngestReport("x", None, "2024-01-01", None))
+    read_as_text(probe, "lab_results", typed_dir / "lab_results.parquet", IngestReport("x", None, "2024-01-01", None))
     assert checks_module.native_columns(probe, "lab_results") == {"sample_date", "value", "tgab_cutoff"}
 
     typed_con, _, typed_rejected = run_ingest(typed_dir)

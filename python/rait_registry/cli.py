@@ -26,7 +26,7 @@ from typer.core import TyperGroup
 from . import console
 from .console import print_table, print_text
 from .exceptions import RaitRegistryError, UsageError
-from .warehouse import DEFAULT_DEV_WAREHOUSE, DEFAULT_STORAGE_VERSION
+from .warehouse import DEFAULT_DEV_WAREHOUSE, DEFAULT_MAX_AGE_DAYS, DEFAULT_STORAGE_VERSION
 
 #: Global options and whether each takes a value: :class:`_Group` accepts them after the command too.
 _GLOBAL_OPTIONS = {
@@ -298,7 +298,7 @@ def refresh(
     threads: int = typer.Option(2, "--threads", min=1, help="dbt threads."),
     unit_tests: bool = typer.Option(False, "--unit-tests", help="Also run the dbt unit tests of the SQL rules."),
     force: bool = typer.Option(False, "--force", help="Publish an extract taken before the published one."),
-    max_age_days: int = typer.Option(31, "--max-age-days", min=0, help="Warn when the extract is older than this."),
+    max_age_days: int = typer.Option(DEFAULT_MAX_AGE_DAYS, "--max-age-days", min=0, help="Warn when the extract is older than this."),
     storage_version: str = typer.Option(
         DEFAULT_STORAGE_VERSION,
         "--storage-version",

@@ -165,6 +165,11 @@ ACTIVITY_PLAUSIBLE_GBQ = (0.5, 15.0)
 #: operation is recorded, and censors PFS at the last disease assessment (``pfs_censoring``).
 CONTRACT_REVISION = 2
 
+#: The contract revision of a refresh that recorded none (a history row written before
+#: ``contract_revision`` was recorded): the column came with revision 2, so every refresh before it
+#: implemented revision 1.
+REVISION_BEFORE_RECORDING = 1
+
 #: Intervals are calendar days; months = days / DAYS_PER_MONTH, years = days / DAYS_PER_YEAR (unrounded).
 DAYS_PER_MONTH = 30.4375
 DAYS_PER_YEAR = 365.25

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import duckdb
 
+from .contract import REVISION_BEFORE_RECORDING
 from .warehouse import DEFAULT_STORAGE_VERSION, MARTS, sql_string, storage_compatibility
 
 PREVIOUS = "previous_warehouse"
@@ -55,9 +56,6 @@ create table if not exists history.refresh_runs (
 )
 """
 
-#: The contract revision of a history row written before ``contract_revision`` was recorded: the
-#: column came with revision 2, so every refresh before it implemented revision 1.
-REVISION_BEFORE_RECORDING = 1
 
 
 def attach_previous(con: duckdb.DuckDBPyConnection, published: Path) -> bool:

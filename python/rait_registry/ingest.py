@@ -235,7 +235,7 @@ def _read_csv_header(path: Path) -> list[str]:
     return names
 
 
-def _read_as_text(con: duckdb.DuckDBPyConnection, table: str, path: Path, report: IngestReport) -> list[str]:
+def read_as_text(con: duckdb.DuckDBPyConnection, table: str, path: Path, report: IngestReport) -> list[str]:
     """Make one file readable as ``landing.<table>``; return the unknown columns it dropped.
 
     ``landing.<table>`` holds ``source_row`` and every contract column of the table as text
@@ -447,7 +447,7 @@ def ingest(
     with progress.phase("ingest", total=len(TABLE_ORDER), unit="tables") as phase:
         for table in TABLE_ORDER:
             path = files[table]
-            unknown = _read_as_text(con, table, path, report)
+            unknown = read_as_text(con, table, path, report)
             try:
                 rows = con.execute(f'select count(*) from landing."{table}"').fetchone()[0]
             except duckdb.Error as exc:

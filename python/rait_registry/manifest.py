@@ -22,7 +22,7 @@ import duckdb
 
 from .contract import TABLE_ORDER
 from .exceptions import UsageError
-from .ingest import IngestReport, _read_as_text, discover_files, extract_date, sha256_file
+from .ingest import IngestReport, read_as_text, discover_files, extract_date, sha256_file
 
 
 def count_rows(path: Path, table: str) -> int:
@@ -32,7 +32,7 @@ def count_rows(path: Path, table: str) -> int:
         con.execute("set enable_progress_bar = false")
         con.execute("create schema landing")
         report = IngestReport(extract_dir=str(path.parent), extract_id=None, extracted_at="", manifest_sha256=None)
-        _read_as_text(con, table, path, report)
+        read_as_text(con, table, path, report)
         return int(con.execute(f'select count(*) from landing."{table}"').fetchone()[0])
     finally:
         con.close()

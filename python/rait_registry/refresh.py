@@ -32,6 +32,7 @@ from .ingest import IngestReport, ingest
 from .lock import WarehouseLock
 from .quarantine_limits import QuarantineLimits, QuarantineShares
 from .warehouse import (
+    DEFAULT_MAX_AGE_DAYS,
     DEFAULT_STORAGE_VERSION,
     check_storage_version,
     check_warehouse_name,
@@ -94,9 +95,6 @@ def snapshot_definition() -> str:
             digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
 
-
-#: A refresh warns when the extract is older than this many days (``--max-age-days``).
-DEFAULT_MAX_AGE_DAYS = 31
 
 
 def check_freshness(

@@ -30,6 +30,9 @@ MARTS = ("patients", "rait_cycles", "pfs", "analysis_cohort", "cohort_attrition"
 #: of the running DuckDB, which older clients cannot open.
 DEFAULT_STORAGE_VERSION = "v1.1.0"
 
+#: A refresh warns when the extract is older than this many days (``refresh --max-age-days``).
+DEFAULT_MAX_AGE_DAYS = 31
+
 #: What DuckDB says when another process has the file open read-write.
 _HELD = re.compile(
     r'Could not set lock on file "(?P<path>[^"]*)": Conflicting lock is held in (?P<holder>.*?)(?:\. See|$)'

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from rait_registry import params
-from rait_registry.contract import M_RAIT, O_RAIT, RAIT_GROUPS
+from rait_registry.contract import M_RAIT, O_RAIT, RAIT_GROUPS, REVISION_BEFORE_RECORDING
 from rait_registry.exceptions import UsageError
 
 from .config import DEFAULTS
@@ -56,8 +56,6 @@ CENSORING_RULES: dict[str, str] = {
     "last_contact": "censored at the last contact (revision 1), crediting months without any disease assessment",
 }
 
-#: The contract revision of a refresh that recorded none: ``contract_revision`` came with revision 2.
-REVISION_BEFORE_RECORDING = 1
 
 
 def _declared_censoring_default() -> tuple[str, str]:

@@ -357,7 +357,7 @@ def _propensity(cohort: pd.DataFrame, matching: Mapping[str, Any], notes: list[s
         "order": matching.get("order", DEFAULTS.matching_order),
     }
     if kwargs["order"] == "random":
-        kwargs["random_state"] = matching.get("random_state") or 0
+        kwargs["random_state"] = matching.get("random_state", DEFAULTS.random_state)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
