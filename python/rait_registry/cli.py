@@ -298,7 +298,9 @@ def refresh(
     threads: int = typer.Option(2, "--threads", min=1, help="dbt threads."),
     unit_tests: bool = typer.Option(False, "--unit-tests", help="Also run the dbt unit tests of the SQL rules."),
     force: bool = typer.Option(False, "--force", help="Publish an extract taken before the published one."),
-    max_age_days: int = typer.Option(DEFAULT_MAX_AGE_DAYS, "--max-age-days", min=0, help="Warn when the extract is older than this."),
+    max_age_days: int = typer.Option(
+        DEFAULT_MAX_AGE_DAYS, "--max-age-days", min=0, help="Warn when the extract is older than this."
+    ),
     storage_version: str = typer.Option(
         DEFAULT_STORAGE_VERSION,
         "--storage-version",

@@ -57,7 +57,6 @@ create table if not exists history.refresh_runs (
 """
 
 
-
 def attach_previous(con: duckdb.DuckDBPyConnection, published: Path) -> bool:
     """Attach the published warehouse read-only as ``previous_warehouse``; False when there is none."""
     if not published.is_file():

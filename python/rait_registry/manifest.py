@@ -22,7 +22,7 @@ import duckdb
 
 from .contract import TABLE_ORDER
 from .exceptions import UsageError
-from .ingest import IngestReport, read_as_text, discover_files, extract_date, sha256_file
+from .ingest import IngestReport, discover_files, extract_date, read_as_text, sha256_file
 
 
 def count_rows(path: Path, table: str) -> int:

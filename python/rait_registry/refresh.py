@@ -96,7 +96,6 @@ def snapshot_definition() -> str:
     return digest.hexdigest()[:16]
 
 
-
 def check_freshness(
     extract_dir: Path,
     warehouse: Path,

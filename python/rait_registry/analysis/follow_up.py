@@ -57,7 +57,6 @@ CENSORING_RULES: dict[str, str] = {
 }
 
 
-
 def _declared_censoring_default() -> tuple[str, str]:
     """(default, where it comes from): the declared dbt var, or the contract's default when this
     version does not declare ``pfs_censoring`` yet."""
