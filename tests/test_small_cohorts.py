@@ -23,6 +23,8 @@ from .frozen_data import read_frozen_csv
 from .test_operator import ANSI, STAMP, run_in_pty
 
 PAPER_SECTIONS = ("table1", "table2", "logistic", "cox_risk_factors", "matching", "survival", "cutpoints")
+#: Sections that need progression events but not both groups (the prospective trial's design).
+EVENT_ONLY_SECTIONS = ("cutpoints", "trial_design")
 ALL_SECTIONS = PAPER_SECTIONS + SENSITIVITY_SECTIONS
 
 
@@ -41,14 +43,14 @@ CASES = {
     # name: (subset, {skipped section: words of its reason}, sections that must run)
     "no eligible patient": (
         lambda c: c.head(0),
-        dict.fromkeys(ALL_SECTIONS, "no eligible patient"),
+        dict.fromkeys(ALL_SECTIONS + ("trial_design",), "no eligible patient"),
         (),
     ),
     "one patient": (
         lambda c: c[(c["rait_group"] == "o-RAIT") & (c["pfs_event"] == 0)].head(1),
         {
             **dict.fromkeys(ALL_SECTIONS, "needs patients in both groups; the cohort has 1 o-RAIT and 0 m-RAIT"),
-            "cutpoints": "no progression event among the 1 eligible patients",
+            **dict.fromkeys(EVENT_ONLY_SECTIONS, "no progression event among the 1 eligible patients"),
         },
         (),
     ),
@@ -58,12 +60,13 @@ CASES = {
             ("table1", "table2", "logistic", "cox_risk_factors", "matching", "survival", *SENSITIVITY_SECTIONS),
             "the cohort has 38 o-RAIT and 0 m-RAIT",
         ),
-        ("cutpoints",),
+        EVENT_ONLY_SECTIONS,
     ),
     "no progression event": (
         lambda c: c[c["pfs_event"] == 0],
         dict.fromkeys(
-            ("logistic", "cox_risk_factors", "cutpoints", *SENSITIVITY_SECTIONS), "no progression event among the 93"
+            ("logistic", "cox_risk_factors", *EVENT_ONLY_SECTIONS, *SENSITIVITY_SECTIONS),
+            "no progression event among the 93",
         ),
         ("table1", "table2", "matching", "survival"),
     ),

@@ -26,6 +26,7 @@ analysis                    results.json section
 `ProportionalHazardsTest`   ``proportional_hazards`` (R ``cox.zph`` of every reported Cox model)
 `MaxstatCutpoint`,          ``cutpoints`` (maximally selected log-rank statistics)
 `CutpointScan`
+`NonInferiorityTrialDesign` ``trial_design`` (events and patients of the prospective trial)
 `SensitivityAnalyses`       ``landmark``, ``time_varying_cox``, ``non_inferiority``,
                             ``sensitivity``, ``dose_response`` (`rait_registry.analysis.sensitivity`)
 `analyze`                   all of them on the marts (DataFrames); `analyze_warehouse` reads a
@@ -71,6 +72,7 @@ from .survival import (
     subgroup_specs,
 )
 from .tables import Characteristic, Table1, Table2, cohort_section, response_shift_table
+from .trial_design import NonInferiorityTrialDesign
 
 __all__ = [
     "COX_FIT_OPTIONS",
@@ -85,6 +87,7 @@ __all__ = [
     "LogisticAnalysis",
     "MatchingVariant",
     "MaxstatCutpoint",
+    "NonInferiorityTrialDesign",
     "PropensityMatcher",
     "ProportionalHazardsTest",
     "PublishedMarts",

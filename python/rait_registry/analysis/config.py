@@ -79,6 +79,18 @@ class AnalysisConfig:
     evalue_rare_outcome : bool or None
     dose_reference_gbq : float
     dose_spline_df, dose_grid_points : int
+    trial_hr_margin : float
+        Hazard-ratio margin of the designed prospective non-inferiority trial (`rait_registry.analysis.trial_design`).
+    trial_margins : tuple of float
+        Margins of the trial-design table.
+    trial_alpha : float
+        One-sided level of the designed trial.
+    trial_powers : tuple of float
+        Powers of the designed trial.
+    trial_follow_up_years : float
+        Follow-up of the designed trial after its accrual.
+    trial_hazard_source : {"person_time", "pfs_horizon"}
+        Which registry PFS hazard the design assumes.
 
     Units, ranges and the meaning of each option: ``rait-registry params`` or
     `rait_registry.params.ANALYSIS_PARAMETERS`.
@@ -125,6 +137,12 @@ class AnalysisConfig:
     dose_reference_gbq: float = _declared("dose_reference_gbq")
     dose_spline_df: int = _declared("dose_spline_df")
     dose_grid_points: int = _declared("dose_grid_points")
+    trial_hr_margin: float = _declared("trial_hr_margin")
+    trial_margins: tuple[float, ...] = _declared("trial_margins")
+    trial_alpha: float = _declared("trial_alpha")
+    trial_powers: tuple[float, ...] = _declared("trial_powers")
+    trial_follow_up_years: float = _declared("trial_follow_up_years")
+    trial_hazard_source: str = _declared("trial_hazard_source")
 
     def __post_init__(self) -> None:
         checked = params.check_values(asdict(self), "analysis")

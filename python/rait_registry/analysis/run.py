@@ -37,6 +37,7 @@ from .sensitivity.results import HazardRatioEstimate
 from .skips import cohort_problem, run_section, skipped
 from .survival import SurvivalAnalysis
 from .tables import Table1, Table2, cohort_section
+from .trial_design import NonInferiorityTrialDesign, with_first_rait_date
 
 
 @dataclass
@@ -63,6 +64,8 @@ class AnalysisResult:
         ``{"skipped": true, "reason": ...}``.
     cox_risk_factors : CoxRiskFactorAnalysis or None
         Table 3's Cox counterpart; None when it could not run (results.json says why).
+    trial_design : NonInferiorityTrialDesign or None
+        The prospective trial sized with the registry's hazard and accrual; None when it could not run.
 
     Examples
     --------
@@ -85,6 +88,7 @@ class AnalysisResult:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     cox_risk_factors: CoxRiskFactorAnalysis | None = None
+    trial_design: NonInferiorityTrialDesign | None = None
 
     @property
     def summary(self) -> pd.DataFrame:
@@ -268,6 +272,12 @@ def analyze(
         both_groups=True,
     )
     cutpoints = section("cutpoints", lambda: CutpointScan().fit(cohort), events=True)
+    trial = section(
+        "trial_design",
+        lambda: NonInferiorityTrialDesign.from_config(config).fit(with_first_rait_date(cohort, cycles)),
+        "trial design",
+        events=True,
+    )
     t1_matched = balance = None
     if matcher is not None:
         t1_matched = section(
@@ -297,6 +307,7 @@ def analyze(
             ),
         },
         "cutpoints": _section(cutpoints, "cutpoints", skips),
+        "trial_design": _section(trial, "trial_design", skips),
     }
     if survival is not None and matcher is None:
         results["survival"]["matched"] = skipped(f"matching was skipped: {skips['matching']}")
@@ -316,6 +327,8 @@ def analyze(
     if cutpoints is not None:
         tables["cutpoints"] = pd.DataFrame(results["cutpoints"])
     tables["cohort_summary"] = summary_table(results["cohort_summary"])
+    if trial is not None:
+        tables["trial_design"] = trial.summary
     sensitivity = None
     if config.sensitivity_analyses:
         lag, lag_source = exposure_lag_days(meta)
@@ -373,6 +386,7 @@ def analyze(
         tables,
         skipped=skips,
         cox_risk_factors=cox,
+        trial_design=trial,
     )
 
 

@@ -68,6 +68,7 @@ from .html import (
 )
 from .labels import VARIABLE_LABELS, criterion_labels, level_label, plot_labels
 from .sensitivity import render_sensitivity_analyses
+from .trial_design import trial_design_html
 
 log = logging.getLogger(__name__)
 
@@ -947,8 +948,12 @@ def build_report(
             sections.append(
                 ("beyond", "Beyond the paper: immortal time, non-inferiority, sensitivity", sensitivity_html)
             )
-        for layout in sensitivity_tables:
-            layout.to_frame().to_csv(tab_dir / f"paper_{layout.table_id}.csv", index=False)
+        trial_html, t_trial = trial_design_html(res.get("trial_design"), skipped.get("trial_design"))
+        if trial_html:
+            sections.append(("trial_design", "Designing the prospective trial", trial_html))
+        for layout in [*sensitivity_tables, t_trial]:
+            if layout is not None:
+                layout.to_frame().to_csv(tab_dir / f"paper_{layout.table_id}.csv", index=False)
         refreshed = _fmt_time((data.refresh or {}).get("finished_at")) if data.refresh else "unknown"
         page = render_page(
             title="RAIT registry study report: once vs multiple radioactive iodine therapy",
