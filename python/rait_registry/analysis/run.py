@@ -21,6 +21,7 @@ import pandas as pd
 from .. import __version__
 from ..console import reporter
 from ..warehouse import PublishedMarts, read_published
+from .centres import CentreAnalysis, matching_options
 from .config import DEFAULTS, AnalysisConfig
 from .cutpoints import CutpointScan
 from .follow_up import censoring_rule, cohort_summary, last_contact_sensitivity, with_pfs
@@ -244,7 +245,7 @@ def analyze(
     matcher = section(
         "matching",
         lambda: PropensityMatcher(
-            covariates=config.matching_covariates,
+            **matching_options(config),
             caliper=config.caliper,
             caliper_scale=config.caliper_scale,
             order=config.matching_order,
@@ -268,6 +269,7 @@ def analyze(
         both_groups=True,
     )
     cutpoints = section("cutpoints", lambda: CutpointScan().fit(cohort), events=True)
+    centres = section("centres", lambda: CentreAnalysis(alpha=config.alpha).fit(cohort), both_groups=True)
     t1_matched = balance = None
     if matcher is not None:
         t1_matched = section(
@@ -297,6 +299,7 @@ def analyze(
             ),
         },
         "cutpoints": _section(cutpoints, "cutpoints", skips),
+        "centres": _section(centres, "centres", skips),
     }
     if survival is not None and matcher is None:
         results["survival"]["matched"] = skipped(f"matching was skipped: {skips['matching']}")
@@ -315,6 +318,8 @@ def analyze(
         tables["table1_matched"] = t1_matched.table_
     if cutpoints is not None:
         tables["cutpoints"] = pd.DataFrame(results["cutpoints"])
+    if centres is not None:
+        tables.update(centres.tables_)
     tables["cohort_summary"] = summary_table(results["cohort_summary"])
     sensitivity = None
     if config.sensitivity_analyses:
