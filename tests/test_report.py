@@ -36,6 +36,7 @@ FIGURES = (
     "fig_km_overall",
     "fig3_km_matched",
     "fig4_km_subgroups",
+    "fig_forest_centres",  # the demo registry has three centres
 )
 TABLES = (
     "attrition",
@@ -47,6 +48,8 @@ TABLES = (
     "balance_baseline",
     "table1_matched",
     "proportional_hazards",
+    "centres",
+    "centres_table1",
 )
 
 

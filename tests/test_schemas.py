@@ -242,7 +242,7 @@ def good_marts() -> dict[str, pd.DataFrame]:
             "patient_id": ["A", "B", "C"],
             "sex": ["F", "M", "F"],
             "birth_date": [D("1970-01-01"), D("1960-06-15"), D("1980-03-03")],
-            "center_id": ["C1", "C1", None],
+            "center_id": ["C1", "C1", "unknown"],
             "diagnosis_date": [D("2010-01-10"), D("2012-05-05"), D("2015-02-02")],
             "initial_surgery_date": [D("2010-01-10"), D("2012-05-05"), D("2015-02-02")],
             "first_rait_date": [D("2010-03-01"), D("2012-08-01"), pd.NaT],

@@ -48,3 +48,8 @@
 {% macro meets_criterion(criterion) -%}
     {%- if criterion['met_when'] -%} {{ criterion['name'] }} {%- else -%} not {{ criterion['name'] }} {%- endif -%}
 {%- endmacro %}
+
+{#- The centre stratum of a patient whose extract row gives no center_id (int_patients__centre). -#}
+{% macro unknown_centre() -%}
+    {{ return('unknown') }}
+{%- endmacro %}

@@ -258,6 +258,14 @@ def synth(
     messy_rate: float = typer.Option(
         0.02, "--messy-rate", min=0.0, max=0.2, help="Share of eligible rows broken per fault class (with --messy)."
     ),
+    centres: int | None = typer.Option(
+        None,
+        "--centres",
+        min=1,
+        max=99,
+        help="Pool N centres (C01..CN) with centre effects: frailty on progression, RAIT practice, case-mix. "
+        "Default: the demo registry, three centres without effects.",
+    ),
 ) -> None:
     """Write a synthetic registry extract (raw events only) in the contract format."""
     from .paths import writable_folder
@@ -267,14 +275,17 @@ def synth(
         if messy:
             from .messy import write_messy_extract
 
-            path, injected = write_messy_extract(out_dir, n_patients=patients, seed=seed, rate=messy_rate, fmt=fmt)
+            path, injected = write_messy_extract(
+                out_dir, n_patients=patients, seed=seed, rate=messy_rate, fmt=fmt, centres=centres
+            )
         else:
             from .synth import write_extract
 
-            path = write_extract(out_dir, n_patients=patients, seed=seed, fmt=fmt)
+            path = write_extract(out_dir, n_patients=patients, seed=seed, fmt=fmt, centres=centres)
     except Exception as exc:
         _fail(exc)
-    print_text(f"wrote a synthetic extract of {patients} patients (seed {seed}) to {path}")
+    in_centres = "" if centres is None else f" in {centres} centre{'s' if centres > 1 else ''}"
+    print_text(f"wrote a synthetic extract of {patients} patients{in_centres} (seed {seed}) to {path}")
     if messy:
         broken = sum(injected.counts.values())
         print_text(

@@ -582,8 +582,9 @@ def write_messy_extract(
     seed: int = 0,
     rate: float = 0.02,
     fmt: str = "csv",
+    centres: int | None = None,
 ) -> tuple[Path, MessyExtract]:
-    """Simulate a registry (:func:`rait_registry.synth.simulate`), inject faults and write it.
+    """Simulate a registry (:func:`rait_registry.synth.simulate`, ``centres`` as there), inject faults and write it.
 
     Returns
     -------
@@ -594,6 +595,7 @@ def write_messy_extract(
 
     if fmt not in ("csv", "parquet"):
         raise UsageError(f"fmt must be 'csv' or 'parquet' (got {fmt!r}).")
-    messy = inject_faults(simulate(n_patients, seed), rate=rate, seed=seed)
-    out = write_tables(messy, out_dir, fmt, extract_id=f"synth-messy-n{n_patients}-seed{seed}-rate{rate:g}")
+    messy = inject_faults(simulate(n_patients, seed, centres), rate=rate, seed=seed)
+    in_centres = "" if centres is None else f"-centres{centres}"
+    out = write_tables(messy, out_dir, fmt, extract_id=f"synth-messy-n{n_patients}-seed{seed}{in_centres}-rate{rate:g}")
     return out, messy

@@ -563,6 +563,17 @@ PARAMETERS: tuple[Parameter, ...] = (
         nullable=True,
     ),
     Parameter(
+        name="centre_in_matching",
+        scope=_A,
+        type="choice",
+        default="no",
+        meaning="How the matching treats the centre (marts.analysis_cohort.center_id): no (ignored), propensity "
+        "(a term of the propensity model) or within_centre (pairs only inside a centre, MatchIt exact = ~centre).",
+        choices=("no", "propensity", "within_centre"),
+        drives=("matching", "survival.matched", "survival.subgroups", "centres"),
+        cli="--centre-in-matching",
+    ),
+    Parameter(
         name="smd_threshold",
         scope=_A,
         type="number",

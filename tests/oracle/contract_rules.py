@@ -229,6 +229,7 @@ MART_COLUMNS: dict[str, list[str]] = {
         "is_eligible",
         "exclusion_reason",
         "n_rait_without_rxwbs",
+        "center_id",
     ],
     "rait_cycles": [
         "patient_id",
@@ -277,6 +278,7 @@ MART_COLUMNS: dict[str, list[str]] = {
         "pfs_months",
         "pfs_event",
         "follow_up_months",
+        "center_id",
     ],
     "cohort_attrition": ["step", "criterion", "n_remaining", "n_excluded"],
 }
@@ -516,6 +518,8 @@ def derive_marts(tables: Mapping[str, pd.DataFrame], vars: Mapping[str, Any] | N
     # ---- patient frame ------------------------------------------------------------
     P = pats[["patient_id", "sex", "birth_date"]].set_index("patient_id", drop=False).copy()
     P.index.name = None
+    # the centre as given; a missing one is the stratum 'unknown'
+    P["center_id"] = pats["center_id"].where(pats["center_id"].notna(), "unknown").to_numpy(dtype=object)
     fu_i = fu.drop_duplicates("patient_id").set_index("patient_id")
     P["last_contact_date"] = fu_i["last_contact_date"].reindex(P.index)
     dead = fu_i["vital_status"].eq("dead")

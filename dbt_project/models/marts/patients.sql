@@ -75,13 +75,19 @@ avid_on_every_rxwbs as (
 
 ),
 
+centre as (
+
+    select * from {{ ref('int_patients__centre') }}
+
+),
+
 final as (
 
     select
         patients.patient_id,
         patients.sex,
         patients.birth_date,
-        patients.center_id,
+        centre.center_id,
         key_dates.diagnosis_date,
         key_dates.initial_surgery_date,
         key_dates.first_rait_date,
@@ -134,6 +140,8 @@ final as (
         on patients.patient_id = eligibility.patient_id
     inner join avid_on_every_rxwbs
         on patients.patient_id = avid_on_every_rxwbs.patient_id
+    inner join centre
+        on patients.patient_id = centre.patient_id
     left join response_summary
         on patients.patient_id = response_summary.patient_id
     left join pfs

@@ -37,6 +37,7 @@ analysis                    results.json section
 from __future__ import annotations
 
 from ..warehouse import PublishedMarts, read_published
+from .centres import CentreAnalysis
 from .config import DEFAULTS, AnalysisConfig
 from .cox import COX_FIT_OPTIONS, fit_cox, fit_cox_stratified, fit_cox_time_varying, robust_covariance
 from .cutpoints import CutpointScan, MaxstatCutpoint
@@ -79,6 +80,7 @@ __all__ = [
     "DEFAULTS",
     "AnalysisConfig",
     "AnalysisResult",
+    "CentreAnalysis",
     "Characteristic",
     "CoxRiskFactorAnalysis",
     "CutpointScan",

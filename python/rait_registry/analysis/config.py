@@ -47,6 +47,9 @@ class AnalysisConfig:
     matching_order : {"largest", "random"}
     random_state : int or None
         Seed of the random matching order.
+    centre_in_matching : {"no", "propensity", "within_centre"}
+        The centre in the matching: ignored, a term of the propensity model, or pairs only
+        inside a centre.
     smd_threshold : float
         |SMD| above which a baseline covariate is flagged as imbalanced.
     subgroup_cohort : {"matched", "eligible"}
@@ -115,6 +118,7 @@ class AnalysisConfig:
     caliper_scale: str = _declared("caliper_scale")
     matching_order: str = _declared("matching_order")
     random_state: int | None = _declared("random_state")
+    centre_in_matching: str = _declared("centre_in_matching")
     smd_threshold: float = _declared("smd_threshold")
     subgroup_cohort: str = _declared("subgroup_cohort")
     subgroup_min_patients: int = _declared("subgroup_min_patients")

@@ -219,14 +219,35 @@ def _match_positions(
     caliper: float | None,
     order: str,
     random_state: int | np.random.Generator | None,
+    exact: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Positions (into ``scores``, in data order) of matched focal and control units, in the order formed."""
+    """Positions (into ``scores``, in data order) of matched focal and control units, in the order formed.
+
+    ``exact`` (a label per unit) restricts each focal unit to controls with its label (MatchIt
+    ``exact =``): the focal units keep their order, and each searches only its own stratum.
+    """
     fi = np.flatnonzero(focal)
     if order == "largest":  # R's order(distance, decreasing = TRUE): ties in data order
         focal_order = fi[np.argsort(-scores[fi], kind="stable")]
     else:
         focal_order = fi[np.random.default_rng(random_state).permutation(fi.size)]
-    return nearest_neighbor_pairs(scores, focal, caliper, focal_order)
+    if exact is None:
+        return nearest_neighbor_pairs(scores, focal, caliper, focal_order)
+    rank = np.empty(scores.size, dtype=np.int64)
+    rank[focal_order] = np.arange(focal_order.size)
+    labels = pd.factorize(np.asarray(exact, dtype=object))[0]
+    fparts, cparts = [], []
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)  # data order kept inside the stratum
+        local = np.full(scores.size, -1, dtype=np.int64)
+        local[members] = np.arange(members.size)
+        stratum_order = local[focal_order[labels[focal_order] == label]]
+        f, c = nearest_neighbor_pairs(scores[members], focal[members], caliper, stratum_order)
+        fparts.append(members[f])
+        cparts.append(members[c])
+    fpos, cpos = np.concatenate(fparts), np.concatenate(cparts)
+    formed = np.argsort(rank[fpos], kind="stable")  # the pairs in the focal units' order
+    return fpos[formed], cpos[formed]
 
 
 def greedy_nearest_neighbor_match(
@@ -585,6 +606,10 @@ class PropensityMatcher:
         generator, so its pairs are reproducible with ``random_state`` but not equal to R's.
     random_state : int or numpy Generator, optional
         Seed for ``order="random"``.
+    exact : str, optional
+        A cohort column (e.g. ``"center_id"``) whose value a pair must share: pairs are formed
+        only inside its levels (MatchIt ``exact = ~column``); the propensity model is fitted on
+        the whole cohort.
     focal_group, control_group : str
         Group labels (o-RAIT is the focal group of the study).
 
@@ -625,6 +650,7 @@ class PropensityMatcher:
         random_state: int | np.random.Generator | None = DEFAULTS.random_state,
         focal_group: str = O_RAIT,
         control_group: str = M_RAIT,
+        exact: str | None = None,
     ) -> None:
         if isinstance(covariates, str):
             covariates = [covariates]
@@ -641,6 +667,7 @@ class PropensityMatcher:
         self.caliper_scale = caliper_scale
         self.order = order
         self.random_state = random_state
+        self.exact = exact
         self.focal_group = focal_group
         self.control_group = control_group
 
@@ -725,7 +752,12 @@ class PropensityMatcher:
             self.caliper_width_ = None if self.caliper is None else self.caliper * sd
 
         # rows are in patient_id byte order: MatchIt's data order
-        fpos, cpos = _match_positions(score, focal, self.caliper_width_, self.order, self.random_state)
+        exact = None
+        if self.exact is not None:
+            _require_column(data, self.exact, self.exact)
+            _require_complete(data[self.exact], self.exact, self.exact)
+            exact = data[self.exact].astype(str).to_numpy(dtype=object)
+        fpos, cpos = _match_positions(score, focal, self.caliper_width_, self.order, self.random_state, exact)
         n_pairs = int(fpos.size)
         pair_ids = np.arange(1, n_pairs + 1, dtype=np.int64)
         fcol, ccol = self._pair_columns()
@@ -863,7 +895,9 @@ class PropensityMatcher:
                 "1:1 greedy nearest-neighbour matching without replacement on the propensity score "
                 "(logistic regression), focal units in "
                 + ("descending propensity" if self.order == "largest" else "random order")
+                + ("" if self.exact is None else f", pairs only within {self.exact}")
                 + "; as MatchIt method='nearest', distance='glm'"
+                + ("" if self.exact is None else f", exact = ~{self.exact}")
             ),
             "n": {self.focal_group: self.n_focal_, self.control_group: self.n_control_},
             "n_pairs": len(self.pairs_),

@@ -21,6 +21,7 @@ import pandas as pd
 from .. import __version__
 from ..console import reporter
 from ..warehouse import PublishedMarts, read_published
+from .centres import CentreAnalysis, matching_options
 from .config import DEFAULTS, AnalysisConfig
 from .cutpoints import CutpointScan
 from .follow_up import censoring_rule, cohort_summary, last_contact_sensitivity, with_pfs
@@ -248,7 +249,7 @@ def analyze(
     matcher = section(
         "matching",
         lambda: PropensityMatcher(
-            covariates=config.matching_covariates,
+            **matching_options(config),
             caliper=config.caliper,
             caliper_scale=config.caliper_scale,
             order=config.matching_order,
@@ -278,6 +279,7 @@ def analyze(
         "trial design",
         events=True,
     )
+    centres = section("centres", lambda: CentreAnalysis(alpha=config.alpha).fit(cohort), both_groups=True)
     t1_matched = balance = None
     if matcher is not None:
         t1_matched = section(
@@ -308,6 +310,7 @@ def analyze(
         },
         "cutpoints": _section(cutpoints, "cutpoints", skips),
         "trial_design": _section(trial, "trial_design", skips),
+        "centres": _section(centres, "centres", skips),
     }
     if survival is not None and matcher is None:
         results["survival"]["matched"] = skipped(f"matching was skipped: {skips['matching']}")
@@ -326,6 +329,8 @@ def analyze(
         tables["table1_matched"] = t1_matched.table_
     if cutpoints is not None:
         tables["cutpoints"] = pd.DataFrame(results["cutpoints"])
+    if centres is not None:
+        tables.update(centres.tables_)
     tables["cohort_summary"] = summary_table(results["cohort_summary"])
     if trial is not None:
         tables["trial_design"] = trial.summary

@@ -43,6 +43,7 @@ from ..exceptions import AnalysisError, StatisticsWarning, UsageError
 from ..params import REFRESH_PARAMETERS
 from ..warehouse import read_published
 from . import figures as F
+from .centres import render_centres
 from .html import (
     Cell,
     Row,
@@ -954,6 +955,7 @@ def build_report(
         for layout in [*sensitivity_tables, t_trial]:
             if layout is not None:
                 layout.to_frame().to_csv(tab_dir / f"paper_{layout.table_id}.csv", index=False)
+        sections += render_centres(data.results.get("centres"), cohort, fig_dir, tab_dir)
         refreshed = _fmt_time((data.refresh or {}).get("finished_at")) if data.refresh else "unknown"
         page = render_page(
             title="RAIT registry study report: once vs multiple radioactive iodine therapy",

@@ -17,7 +17,8 @@ import pyarrow as pa
 from ..exceptions import UsageError
 from .bounds import CASES_STREAM
 from .course import simulate_block
-from .layout import COLUMN_KINDS, ID_PREFIX, NULL_DATE, SCHEMAS, TABLE_NAMES, VOCABULARIES, id_width
+from .layout import COLUMN_KINDS, ID_PREFIX, MAX_CENTRES, NULL_DATE, SCHEMAS, TABLE_NAMES, VOCABULARIES, id_width
+from .plan import CENTRE_STREAM, CentreEffects
 
 #: Patients per random block: each block has its own generator seeded from (seed, block).
 BLOCK_PATIENTS = 20_000
@@ -79,15 +80,22 @@ def _to_arrow(
     return pa.Table.from_arrays(arrays, schema=SCHEMAS[table])
 
 
-def check_args(n_patients: int, seed: int) -> None:
-    """Refuse a registry size or seed that is not a whole number in range."""
+def check_args(n_patients: int, seed: int, centres: int | None = None) -> None:
+    """Refuse a registry size, seed or number of centres that is not a whole number in range."""
     if isinstance(n_patients, bool) or not isinstance(n_patients, (int, np.integer)) or n_patients < 1:
         raise UsageError(f"n_patients must be a whole number >= 1 (got {n_patients!r}); pass e.g. 160.")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise UsageError(f"seed must be a whole number >= 0 (got {seed!r}).")
+    if centres is not None and (
+        isinstance(centres, bool) or not isinstance(centres, (int, np.integer)) or not 1 <= centres <= MAX_CENTRES
+    ):
+        raise UsageError(
+            f"centres must be a whole number from 1 to {MAX_CENTRES} (got {centres!r}); leave it out for the "
+            "default registry."
+        )
 
 
-def iter_blocks(n_patients: int, seed: int = 0) -> Iterator[dict[str, pa.Table]]:
+def iter_blocks(n_patients: int, seed: int = 0, centres: int | None = None) -> Iterator[dict[str, pa.Table]]:
     """Simulate the registry block by block (the clean generator; nothing is written).
 
     Parameters
@@ -98,6 +106,11 @@ def iter_blocks(n_patients: int, seed: int = 0) -> Iterator[dict[str, pa.Table]]
         Non-negative random seed. Block ``b`` (patients ``b * BLOCK_PATIENTS + 1`` ...) uses
         ``numpy.random.default_rng(SeedSequence([seed, b]))`` for the course and
         ``SeedSequence([seed, b, 2])`` for the cases of :mod:`.bounds`.
+    centres
+        ``None`` (default): the default registry, three centres C01-C03 drawn last, without
+        effects. ``N``: centres C01..CN with centre effects (`.plan.CentreEffects`, drawn once
+        from ``SeedSequence(seed, spawn_key=(1,))``), each block's centres from
+        ``SeedSequence([seed, b, 1])``; every other draw is that of the default registry.
 
     Yields
     ------
@@ -105,14 +118,18 @@ def iter_blocks(n_patients: int, seed: int = 0) -> Iterator[dict[str, pa.Table]]
         The six raw tables (docs/specification.md section 1 columns, :data:`SCHEMAS` types) for the
         patients of one block; ids continue across blocks.
     """
-    check_args(n_patients, seed)
+    check_args(n_patients, seed, centres)
+    effects = None if centres is None else CentreEffects.draw(seed, int(centres))
     widths = {table: id_width(table, n_patients) for table in TABLE_NAMES}
     next_id = dict.fromkeys(ID_PREFIX, 1)
     for block, start in enumerate(range(0, n_patients, BLOCK_PATIENTS)):
         count = min(BLOCK_PATIENTS, n_patients - start)
         rng = np.random.default_rng(np.random.SeedSequence([seed, block]))
         cases_rng = np.random.default_rng(np.random.SeedSequence([seed, block, CASES_STREAM]))
-        raw = simulate_block(rng, count, cases_rng)
+        block_centres = None
+        if effects is not None:
+            block_centres = (np.random.default_rng(np.random.SeedSequence([seed, block, CENTRE_STREAM])), effects)
+        raw = simulate_block(rng, count, cases_rng, block_centres)
         patient_ids = _id_array("P", start + 1, count, widths["patients"])
         n_rait = len(raw["rait_administrations"]["_p"])
         rait_ids = _id_array("R", next_id["rait_administrations"], n_rait, widths["rait_administrations"])
@@ -134,7 +151,7 @@ def _to_pandas(table: pa.Table) -> pd.DataFrame:
     return frame
 
 
-def simulate(n_patients: int, seed: int = 0) -> dict[str, pd.DataFrame]:
+def simulate(n_patients: int, seed: int = 0, centres: int | None = None) -> dict[str, pd.DataFrame]:
     """Simulate a registry and return its six raw tables as DataFrames.
 
     Parameters
@@ -143,6 +160,8 @@ def simulate(n_patients: int, seed: int = 0) -> dict[str, pd.DataFrame]:
         Number of patients (the default registry has 160).
     seed
         Random seed; the same ``(n_patients, seed)`` always gives the same tables.
+    centres
+        Number of centres with centre effects (`iter_blocks`); None: the default registry.
 
     Returns
     -------
@@ -158,7 +177,7 @@ def simulate(n_patients: int, seed: int = 0) -> dict[str, pd.DataFrame]:
     :func:`~rait_registry.synth.write_extract` (chunked) instead.
     """
     parts: dict[str, list[pa.Table]] = {table: [] for table in TABLE_NAMES}
-    for block in iter_blocks(n_patients, seed):
+    for block in iter_blocks(n_patients, seed, centres):
         for table in TABLE_NAMES:
             parts[table].append(block[table])
     return {table: _to_pandas(pa.concat_tables(parts[table])) for table in TABLE_NAMES}

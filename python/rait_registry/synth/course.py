@@ -41,17 +41,28 @@ from .layout import EventRows
 
 
 def simulate_block(
-    rng: np.random.Generator, n: int, cases_rng: np.random.Generator | None = None
+    rng: np.random.Generator,
+    n: int,
+    cases_rng: np.random.Generator | None = None,
+    centres: tuple[np.random.Generator, plan.CentreEffects] | None = None,
 ) -> dict[str, dict[str, np.ndarray]]:
     """Simulate ``n`` patients; return per table the sorted column arrays (local indices).
 
     ``cases_rng`` draws the cases of :mod:`.bounds` (values reported as bounds, scans and
-    operations not on record); ``None`` simulates the block without them.
+    operations not on record); ``None`` simulates the block without them. ``centres`` (the
+    block's centre generator and the registry's centre effects, ``synth --centres N``) draws
+    each patient's centre after the plan and lets its frailty move the progressors; ``None``
+    draws the default registry's centres last, without effects.
     """
     # ---- plan --------------------------------------------------------------------------
     patients = plan.plan_patients(rng, n)
     archetypes = patients.archetypes
-    progressors = progression.plan_progression(rng, patients)
+    centre = frailty = None
+    if centres is not None:
+        centre_rng, effects = centres
+        centre = plan.draw_centres_with_effects(centre_rng, patients, effects)
+        frailty = effects.frailty[centre]
+    progressors = progression.plan_progression(rng, patients, frailty)
     schedule = rait.plan_cycle_schedule(
         rng, patients, progressors.progresses_after_first_cycle | archetypes.lung_mets_after_first_rait
     )
@@ -184,7 +195,8 @@ def simulate_block(
         rng, rows, assays, patients, dates, lab_plan, evidence, lesions, schedule.last_cycle
     )
     followup.write_follow_up(rows.follow_up, patients, dates.last_contact, vital)
-    centre = plan.draw_centres(rng, n)
+    if centre is None:
+        centre = plan.draw_centres(rng, n)
 
     out = {
         "patients": plan.patient_rows(patients, dates.birth_date, centre),

@@ -26,8 +26,10 @@ TABLE_NAMES = (
     "follow_up",
 )
 
-#: ``center_id`` is free text in the contract; the simulated registry has these centres.
-CENTRE_IDS = ("C01", "C02", "C03")
+#: ``center_id`` is free text in the contract; the default simulated registry has the first three of
+#: these centres, ``synth --centres N`` the first N (:data:`MAX_CENTRES` at most).
+MAX_CENTRES = 99
+CENTRE_IDS = tuple(f"C{i:02d}" for i in range(1, MAX_CENTRES + 1))
 
 #: Kind of every column: id, pid (patient id), date, cat (vocabulary code), float, int, bool,
 #: ref (local rait row index -> rait_id).

@@ -7,7 +7,8 @@ covariates of Table 1 (sex, age, histology, tumour size, gross extension, N stag
 synchronous or metachronous lung metastases, local persistent disease or recurrence before
 RAIT). The archetypes and the group split are allotted by quota, the covariates by
 stratified uniforms, so that a small registry's margins sit close to the study's. The centre
-is drawn last of the block (:func:`draw_centres`).
+is drawn last of the block (:func:`draw_centres`), or, with ``synth --centres N``, from a
+generator of its own with centre effects (:class:`CentreEffects`, :func:`draw_centres_with_effects`).
 
 Every probability here is a scalar applied through numpy broadcasting; a per-patient array
 of the same meaning (e.g. a centre effect on the m-RAIT share) would work unchanged.
@@ -79,8 +80,21 @@ ATA_HIGH, ATA_INTERMEDIATE, ATA_LOW = 0, 1, 2
 #: Age (years) from which the progression risk rises (the study's age cut).
 AGE_CUT_YEARS = params.get("age_cut_years").default
 
-#: Shares of the centres of :data:`~.layout.CENTRE_IDS`.
+#: Shares of the centres of :data:`~.layout.CENTRE_IDS` in the default registry (no centre effects).
 CENTRE_SHARES = [0.8, 0.15, 0.05]
+
+#: Index ``k`` of the generators of ``synth --centres N``: the registry-level centre effects
+#: (``SeedSequence(seed, spawn_key=(k,))``) and each block's centre draws
+#: (``SeedSequence([seed, block, k])``), so that no draw of the course moves.
+CENTRE_STREAM = 1
+#: Standard deviations (log-odds) of the centre effects of ``synth --centres N``: the frailty on
+#: the latent progression score, the practice (m-RAIT patients' preference for the centre) and the
+#: case-mix (patients aged >= the age cut's preference for the centre).
+CENTRE_FRAILTY_SD = 0.6
+CENTRE_PRACTICE_SD = 0.8
+CENTRE_CASE_MIX_SD = 0.5
+#: Dirichlet concentration of the centres' sizes.
+CENTRE_SIZE_CONCENTRATION = 4.0
 
 
 # --------------------------------------------------------------------------------------
@@ -279,9 +293,73 @@ def draw_centres(rng: np.random.Generator, n: int) -> np.ndarray:
     return categorical(rng, n, CENTRE_SHARES).astype(np.int8)
 
 
+@dataclass(frozen=True)
+class CentreEffects:
+    """Registry-level effects of the centres of ``synth --centres N`` (one value per centre).
+
+    Attributes
+    ----------
+    shares : ndarray
+        Baseline share of the patients in each centre (Dirichlet).
+    frailty : ndarray
+        Added to the latent progression score (log-odds) of the centre's patients: a shared
+        frailty, so that the centres differ in progression beyond their case-mix.
+    practice : ndarray
+        Log-odds preference of m-RAIT patients for the centre: centres differ in how often
+        they repeat RAIT.
+    case_mix : ndarray
+        Log-odds preference of patients aged >= the age cut for the centre.
+    """
+
+    shares: np.ndarray
+    frailty: np.ndarray
+    practice: np.ndarray
+    case_mix: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return len(self.shares)
+
+    @classmethod
+    def draw(cls, seed: int, n_centres: int) -> CentreEffects:
+        """The effects of ``n_centres`` centres, from ``SeedSequence(seed, spawn_key=(CENTRE_STREAM,))``.
+
+        The same for every block of the registry; one centre has no effect (all zero).
+        """
+        if n_centres == 1:
+            zero = np.zeros(1)
+            return cls(shares=np.ones(1), frailty=zero, practice=zero, case_mix=zero)
+        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(CENTRE_STREAM,)))
+        shares = rng.dirichlet(np.full(n_centres, CENTRE_SIZE_CONCENTRATION))
+        frailty = rng.normal(0.0, CENTRE_FRAILTY_SD, n_centres)
+        practice = rng.normal(0.0, CENTRE_PRACTICE_SD, n_centres)
+        case_mix = rng.normal(0.0, CENTRE_CASE_MIX_SD, n_centres)
+        return cls(shares=shares, frailty=frailty - frailty.mean(), practice=practice, case_mix=case_mix)
+
+
+def draw_centres_with_effects(rng: np.random.Generator, plan: PatientPlan, effects: CentreEffects) -> np.ndarray:
+    """Centre codes of the patients of ``synth --centres N``, after their group and age are planned.
+
+    A patient goes to centre ``c`` with probability proportional to
+    ``shares[c] * exp(practice[c] * m_rait + case_mix[c] * (age >= age cut))``, so the centres
+    differ in RAIT practice and case-mix; ``rng`` is the block's centre generator
+    (``SeedSequence([seed, block, CENTRE_STREAM])``).
+    """
+    older = (plan.age_years >= AGE_CUT_YEARS).astype(float)
+    log_weight = (
+        np.log(effects.shares)[None, :]
+        + plan.m_rait.astype(float)[:, None] * effects.practice[None, :]
+        + older[:, None] * effects.case_mix[None, :]
+    )
+    weight = np.exp(log_weight - log_weight.max(axis=1, keepdims=True))
+    cumulative = np.cumsum(weight, axis=1)
+    uniforms = rng.random(plan.n) * cumulative[:, -1]
+    return np.minimum((uniforms[:, None] >= cumulative).sum(axis=1), effects.n - 1).astype(np.int8)
+
+
 def patient_rows(plan: PatientPlan, birth_date: np.ndarray, centre: np.ndarray) -> dict[str, np.ndarray]:
     """The ``patients`` table of the block (sorted by patient)."""
-    assert len(CENTRE_SHARES) == len(CENTRE_IDS)
+    assert len(CENTRE_SHARES) <= len(CENTRE_IDS)
     return {
         "_p": plan.index,
         "sex": np.where(plan.female, code("sex", "F"), code("sex", "M")).astype(np.int8),

@@ -78,8 +78,12 @@ class NewLesions:
         return len(self.patient)
 
 
-def plan_progression(rng: np.random.Generator, plan: PatientPlan) -> ProgressionPlan:
-    """The progressors: the highest latent risks, by quota in each group (eligible or not)."""
+def plan_progression(rng: np.random.Generator, plan: PatientPlan, frailty: np.ndarray | None = None) -> ProgressionPlan:
+    """The progressors: the highest latent risks, by quota in each group (eligible or not).
+
+    ``frailty`` (log-odds per patient, ``synth --centres N``: its centre's) is added to the latent
+    risk; it draws nothing, so without it the registry is unchanged.
+    """
     age_over_cut = plan.age_years >= AGE_CUT_YEARS
     uniforms = stratified_uniforms(rng, plan.strata * 4 + 2 * plan.local_persistent + age_over_cut)
     uniforms = np.clip(uniforms, 1e-12, 1 - 1e-12)  # stratified logistic noise
@@ -90,6 +94,8 @@ def plan_progression(rng: np.random.Generator, plan: PatientPlan) -> Progression
         + RISK_LOG_ODDS[3] * (plan.tumour_size_cm - 2.5)
         + np.log(uniforms / (1 - uniforms))
     )
+    if frailty is not None:
+        score = score + frailty
     eligible = plan.archetypes.eligible
     progresses = np.zeros(plan.n, dtype=bool)
     for subset in (eligible, ~eligible):

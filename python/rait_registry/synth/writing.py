@@ -174,6 +174,7 @@ def write_extract(
     seed: int = 0,
     fmt: str = "csv",
     chunk_size: int = 100_000,
+    centres: int | None = None,
 ) -> Path:
     """Simulate a registry and write it as a docs/specification.md section 1 extract.
 
@@ -197,6 +198,10 @@ def write_extract(
     chunk_size
         Patients simulated and written per batch (memory bound; one Parquet row group per
         batch). It does not change the data.
+    centres
+        ``N``: patients in centres C01..CN with centre effects (frailty on progression, RAIT
+        practice, case-mix; `.blocks.iter_blocks`); None (default): the default registry,
+        unchanged.
 
     Returns
     -------
@@ -213,12 +218,12 @@ def write_extract(
     >>> write_extract("demo/extract")                                   # doctest: +SKIP
     >>> write_extract("big", n_patients=1_000_000, fmt="parquet")       # doctest: +SKIP
     """
-    check_args(n_patients, seed)
+    check_args(n_patients, seed, centres)
     _check_format(fmt)
     return write_blocks(
         out_dir,
-        iter_blocks(n_patients, seed),
+        iter_blocks(n_patients, seed, centres),
         fmt=fmt,
         chunk_size=chunk_size,
-        extract_id=f"synth-n{n_patients}-seed{seed}",
+        extract_id=f"synth-n{n_patients}-seed{seed}" + ("" if centres is None else f"-centres{centres}"),
     )

@@ -123,6 +123,7 @@ PAT_COLS = [
     "is_eligible",
     "exclusion_reason",
     "n_rait_without_rxwbs",
+    "center_id",
 ]
 CYC_COLS = [
     "patient_id",
@@ -171,6 +172,7 @@ COH_COLS = [
     "pfs_months",
     "pfs_event",
     "follow_up_months",
+    "center_id",
 ]
 STEPS = [
     "dtc_surgery",
@@ -211,6 +213,7 @@ class Pt:
         dx="reduced",
         lc=1200,
         lung_off=-14,
+        center="C01",
     ):
         self.pid, self.note, self.sex, self.birth = pid, note, sex, D(birth)
         self.d0 = D(d0)
@@ -226,7 +229,7 @@ class Pt:
         A1 = self.A[0] if n else None
         self.rows = {t: [] for t in TABLES}
         r = self.rows
-        r["patients"].append(dict(patient_id=pid, sex=sex, birth_date=self.birth, center_id="C01"))
+        r["patients"].append(dict(patient_id=pid, sex=sex, birth_date=self.birth, center_id=center))
         r["surgeries"].append(
             dict(
                 surgery_id=f"{pid}-S1",
@@ -419,6 +422,7 @@ class Pt:
             massive_remnant=False,
             early_progression=False,
             n_rait_without_rxwbs=0,
+            center_id=center if center else "unknown",  # a missing centre is the stratum 'unknown'
         )
         # revision 2: censored at the last disease assessment, the latest imaging study in
         # [A1, last contact]: the DxWBS at An + 180, else the last RxWBS at An + 5

@@ -23,9 +23,11 @@ p.resp(PR_TG)
 
 p = Pt(
     "E02",
-    "total thyroidectomy on 2000-01-01 (first day of the window): dtc_surgery true; 5550 MBq; eligible",
+    "total thyroidectomy on 2000-01-01 (first day of the window): dtc_surgery true; 5550 MBq; eligible; no "
+    "centre in the extract: center_id 'unknown'",
     d0="2000-01-01",
     sex="M",
+    center=None,
     acts=[("5550", "MBq", 5.55)],
 )
 p.resp(PR_TG)
