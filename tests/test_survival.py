@@ -182,8 +182,9 @@ def test_interaction_test_and_unknown_local_status(cohort, matched):
 
 def test_survival_section_shape_and_json(cohort, matched):
     sec = SurvivalAnalysis().fit(cohort, matched).to_dict()
-    assert set(sec) == {"overall", "matched", "subgroups", "interpretation"}
-    assert set(sec["interpretation"]) == {"matched", "subgroups"}
+    assert set(sec) == {"overall", "matched", "subgroups", "baseline_eligible", "interpretation"}
+    assert set(sec["interpretation"]) == {"matched", "subgroups", "baseline_eligible"}
+    assert sec["baseline_eligible"]["skipped"] is True  # no baseline cohort given
     assert "shown" not in sec["interpretation"]["subgroups"]
     json.dumps(sec, allow_nan=False)  # JSON-ready: no NaN, no numpy types
     assert [s["figure"] for s in sec["subgroups"]] == ["4A", "4B", "4C", "4D", "4E", "4F"]

@@ -184,6 +184,10 @@ class PublishedMarts:
     pfs : DataFrame or None
         ``marts.pfs`` of the cohort's patients in ``patient_id`` order (deaths, the PFS end under
         both censoring rules); None without that mart.
+    baseline_cohort : DataFrame or None
+        The patients eligible at baseline (`read_baseline_eligible_cohort`), the cohort of the
+        baseline-eligible sensitivity analysis; None for a warehouse without
+        ``marts.patients.is_eligible_at_baseline``.
     """
 
     path: Path
@@ -193,6 +197,58 @@ class PublishedMarts:
     refresh: dict[str, Any] | None
     n_quarantined_rows: int | None
     pfs: pd.DataFrame | None = None
+    baseline_cohort: pd.DataFrame | None = None
+
+
+#: Columns of ``marts.analysis_cohort`` taken from ``marts.pfs`` (cohort column -> pfs column), as
+#: dbt_project/models/marts/analysis_cohort.sql selects them; the others are columns of ``marts.patients``.
+_PFS_COHORT_COLUMNS = {
+    "pfs_months": "pfs_months",
+    "pfs_event": "pfs_event",
+    "follow_up_months": "follow_up_months",
+    "event_type": "event_type",
+    "pfs_start_date": "start_date",
+    "pfs_end_date": "end_date",
+}
+
+
+def column_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str, column: str) -> bool:
+    """Whether ``schema.table`` has ``column``."""
+    return bool(
+        con.execute(
+            "select count(*) from information_schema.columns "
+            "where table_schema = ? and table_name = ? and column_name = ?",
+            [schema, table, column],
+        ).fetchone()[0]
+    )
+
+
+def read_baseline_eligible_cohort(con: duckdb.DuckDBPyConnection) -> pd.DataFrame | None:
+    """The patients eligible at baseline, shaped like ``marts.analysis_cohort``, in ``patient_id`` order.
+
+    ``marts.analysis_cohort`` holds the patients of the contract's ``is_eligible``. This is the
+    cohort of ``marts.patients.is_eligible_at_baseline`` (the same criteria judged with what is
+    known at the first RAIT, docs/specification.md "Eligibility at baseline"): the same columns, from
+    ``marts.patients`` and ``marts.pfs``, for the baseline-eligible sensitivity analysis and for any
+    analysis that needs eligibility fixed at time zero (a target-trial emulation).
+
+    Returns
+    -------
+    DataFrame or None
+        None when the warehouse publishes no ``is_eligible_at_baseline`` (refreshed by an older
+        version: refresh it again).
+    """
+    if not (table_exists(con, "marts", "pfs") and column_exists(con, "marts", "patients", "is_eligible_at_baseline")):
+        return None
+    columns = [d[0] for d in con.execute("select * from marts.analysis_cohort limit 0").description]
+    select = ", ".join(
+        f"pfs.{_PFS_COHORT_COLUMNS[c]} as {c}" if c in _PFS_COHORT_COLUMNS else f"patients.{c}" for c in columns
+    )
+    return con.execute(
+        f"select {select} from marts.patients as patients "
+        "inner join marts.pfs as pfs on patients.patient_id = pfs.patient_id "
+        "where patients.is_eligible_at_baseline order by patients.patient_id"
+    ).df()
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
@@ -257,6 +313,8 @@ def read_published(path: str | Path | None = None) -> PublishedMarts:
                     "select count(*) from (select distinct source_table, source_row from quarantine.rejected_rows)"
                 ).fetchone()[0]
             )
-        return PublishedMarts(path, cohort, cycles, attrition, latest_refresh(con), quarantined, pfs)
+        return PublishedMarts(
+            path, cohort, cycles, attrition, latest_refresh(con), quarantined, pfs, read_baseline_eligible_cohort(con)
+        )
     finally:
         con.close()

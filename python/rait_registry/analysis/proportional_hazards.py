@@ -422,6 +422,11 @@ def reported_cox_models(survival: Any, sensitivity: Any = None) -> list[tuple[st
         )
     for spec, comp, _ in survival.subgroups_:
         comparison(f"survival.subgroups.{spec['name']}", f"Fig. {spec['figure']}: {spec['description']}", comp)
+    comparison(
+        "survival.baseline_eligible",
+        "patients eligible at baseline (criteria judged at the first RAIT)",
+        getattr(survival, "baseline_eligible_", None),
+    )
     if sensitivity is None:
         return out
     landmark = sensitivity.results_["landmark"].fitted

@@ -174,6 +174,7 @@ def analyze(
     *,
     meta: dict[str, Any] | None = None,
     pfs: pd.DataFrame | None = None,
+    baseline_cohort: pd.DataFrame | None = None,
 ) -> AnalysisResult:
     """Run the study's analyses on the marts given as DataFrames.
 
@@ -193,6 +194,11 @@ def analyze(
     pfs : DataFrame, optional
         ``marts.pfs``: the deaths (``cohort_summary``) and ``pfs_months_last_contact`` (the
         censoring sensitivity analysis); without it those parts are skipped with a reason.
+    baseline_cohort : DataFrame, optional
+        The patients eligible at baseline, shaped like ``cohort``
+        (`rait_registry.warehouse.read_baseline_eligible_cohort`): results.json
+        ``survival.baseline_eligible``, the PFS comparison on them as a sensitivity analysis;
+        without it that entry is skipped with a reason.
 
     Returns
     -------
@@ -269,7 +275,7 @@ def analyze(
             subgroup_cohort=config.subgroup_cohort,
             subgroup_min_patients=config.subgroup_min_patients,
             subgroup_min_events=config.subgroup_min_events,
-        ).fit(known, matched),
+        ).fit(known, matched, baseline_cohort=None if baseline_cohort is None else as_missing(baseline_cohort)),
         both_groups=True,
     )
     cutpoints = section("cutpoints", lambda: CutpointScan().fit(cohort), events=True)
@@ -418,9 +424,10 @@ def _section(fitted: Any, name: str, skips: dict[str, str]) -> Any:
 def survival_hr_table(section: dict[str, Any]) -> pd.DataFrame:
     """Every hazard ratio of the ``survival`` section, one row each (the CSV ``survival_hazard_ratios``).
 
-    The eligible and matched cohorts (the matched HR with the SE robust to the pairs, then the
-    pair-stratified model as a sensitivity row) and the Fig. 4 panels with their interaction
-    test; a missing HR carries its reason.
+    The eligible cohort, the patients eligible at baseline (a sensitivity row), the matched cohort
+    (the matched HR with the SE robust to the pairs, then the pair-stratified model as a
+    sensitivity row) and the Fig. 4 panels with their interaction test; a missing HR carries its
+    reason.
     """
     rows = []
 
@@ -444,6 +451,9 @@ def survival_hr_table(section: dict[str, Any]) -> pd.DataFrame:
         )
 
     row("overall", section["overall"])
+    baseline = section.get("baseline_eligible") or {}
+    if baseline and not baseline.get("skipped"):
+        row("baseline_eligible", baseline)
     matched = section.get("matched")
     if matched:
         row("matched", matched)
@@ -490,7 +500,14 @@ def analyze_warehouse(
     with progress.phase("read warehouse") as phase:
         marts = read_published(warehouse)
         phase.update(patients=len(marts.cohort), cycles=len(marts.cycles))
-    result = analyze(marts.cohort, marts.cycles, config, meta=warehouse_meta(marts, warehouse), pfs=marts.pfs)
+    result = analyze(
+        marts.cohort,
+        marts.cycles,
+        config,
+        meta=warehouse_meta(marts, warehouse),
+        pfs=marts.pfs,
+        baseline_cohort=marts.baseline_cohort,
+    )
     if out_dir is not None:
         with progress.phase("write results") as phase:
             result.write(out_dir)

@@ -892,6 +892,10 @@ class SurvivalAnalysis:
     overall_ : SurvivalComparison
     matched_ : SurvivalComparison or None
         None when no matched cohort was given.
+    baseline_eligible_ : SurvivalComparison or None
+        The sensitivity analysis on the patients eligible at baseline (criteria judged at the first
+        RAIT, ``marts.patients.is_eligible_at_baseline``); None when no baseline cohort was given
+        or it lacks a group (``baseline_eligible_reason_`` says why).
     subgroups_ : list of (dict, SurvivalComparison or None, dict)
         Per subgroup analysis: its spec (`subgroup_specs`), its comparison (None when the
         matched cohort is needed and missing) and ``info`` (cohort, patients left out, the
@@ -939,6 +943,7 @@ class SurvivalAnalysis:
         duration_col: str = "pfs_months",
         event_col: str = "pfs_event",
         group_col: str = "rait_group",
+        baseline_cohort: pd.DataFrame | None = None,
     ) -> SurvivalAnalysis:
         """Fit every survival analysis of the study.
 
@@ -948,6 +953,9 @@ class SurvivalAnalysis:
             The eligible cohort (``marts.analysis_cohort``).
         matched_cohort : DataFrame, optional
             The matched cohort (`PropensityMatcher.matched_cohort_`); None when matching was not run.
+        baseline_cohort : DataFrame, optional
+            The patients eligible at baseline (`rait_registry.warehouse.read_baseline_eligible_cohort`),
+            compared as a sensitivity analysis; None: that analysis is reported as skipped.
         duration_col, event_col, group_col : str
             Columns of both cohorts.
 
@@ -965,6 +973,23 @@ class SurvivalAnalysis:
 
         rait = list(RAIT_GROUPS)
         self.overall_ = compare(cohort, group_col, rait)
+        self.baseline_eligible_, self.baseline_eligible_reason_ = None, None
+        self._baseline_ids = None
+        if baseline_cohort is None:
+            self.baseline_eligible_reason_ = (
+                "the warehouse publishes no marts.patients.is_eligible_at_baseline (refreshed by an older version): "
+                "refresh it to compare the patients eligible at baseline"
+            )
+        else:
+            counts = baseline_cohort[group_col].value_counts()
+            if any(int(counts.get(g, 0)) == 0 for g in rait):
+                self.baseline_eligible_reason_ = (
+                    "the comparison needs patients eligible at baseline in both groups; there are "
+                    + " and ".join(f"{int(counts.get(g, 0))} {g}" for g in rait)
+                )
+            else:
+                self.baseline_eligible_ = compare(baseline_cohort, group_col, rait)
+            self._baseline_ids = (set(cohort["patient_id"]), set(baseline_cohort["patient_id"]))
         self.matched_ = None
         if matched_cohort is not None:
             pairs = "pair_id" if "pair_id" in matched_cohort.columns else None
@@ -1011,6 +1036,8 @@ class SurvivalAnalysis:
         self._check_fitted()
         keys = ("n", "events", "logrank_chi2", "logrank_df", "logrank_p", "hr", "hr_ci_low", "hr_ci_high", "hr_p")
         analyses = [("overall", "", self.overall_), ("matched", "3", self.matched_)]
+        if self.baseline_eligible_ is not None:
+            analyses.append(("baseline_eligible", "", self.baseline_eligible_))
         analyses += [(spec["name"], spec["figure"], comp) for spec, comp, _ in self.subgroups_]
         rows = []
         for name, figure, comp in analyses:
@@ -1037,14 +1064,29 @@ class SurvivalAnalysis:
                 entry.update(comp.to_dict())
             subs.append(entry)
         matched = None if self.matched_ is None else self.matched_.to_dict()
+        baseline = self._baseline_eligible_dict()
         return {
             "overall": self.overall_.to_dict(),
             "matched": matched,
             "subgroups": subs,
+            "baseline_eligible": baseline,
             "interpretation": {
                 "matched": None if matched is None else matched_sentence(matched, self.alpha),
                 "subgroups": subgroups_sentence(subs, self.alpha),
+                "baseline_eligible": baseline_eligible_sentence(baseline, self.alpha),
             },
+        }
+
+    def _baseline_eligible_dict(self) -> dict[str, Any]:
+        """results.json ``survival.baseline_eligible``: the analysis object plus how the two cohorts differ."""
+        if self.baseline_eligible_ is None:
+            return skipped(str(self.baseline_eligible_reason_))
+        eligible, at_baseline = self._baseline_ids
+        return {
+            "description": BASELINE_ELIGIBLE_DESCRIPTION,
+            "n_not_eligible_under_contract": len(at_baseline - eligible),
+            "n_eligible_not_at_baseline": len(eligible - at_baseline),
+            **self.baseline_eligible_.to_dict(),
         }
 
 
@@ -1060,6 +1102,41 @@ def _empty_analysis(groups: Sequence[str], notes: list[str]) -> dict[str, Any]:
         "groups": {},
         "notes": list(notes),
     }
+
+
+#: What ``survival.baseline_eligible`` is (results.json, the report).
+BASELINE_ELIGIBLE_DESCRIPTION = (
+    "PFS of o-RAIT vs m-RAIT in the patients eligible at baseline (marts.patients.is_eligible_at_baseline): "
+    "the eligibility criteria judged with what is known at the first RAIT + rxwbs_window_days (avidity on the "
+    "first post-therapy scan, early progression within early_pd_exclusion_days of the first RAIT only), so that "
+    "later cycles cannot exclude a patient; a sensitivity analysis beside the contract's cohort."
+)
+
+
+def baseline_eligible_sentence(entry: dict[str, Any], alpha: float = DEFAULTS.alpha) -> str:
+    """One line for a clinician on the baseline-eligible sensitivity analysis (HR, 5-year PFS, cohort change)."""
+    from .sensitivity.sentences import hr_sentence
+
+    if entry.get("skipped"):
+        return f"PFS in the patients eligible at baseline was not compared: {entry['reason']}."
+    groups = entry.get("groups") or {}
+    pfs = [
+        f"{g} {100 * groups[g]['pfs_5y']:.1f}%"
+        for g in RAIT_GROUPS
+        if g in groups and groups[g].get("pfs_5y") is not None and math.isfinite(groups[g]["pfs_5y"])
+    ]
+    text = hr_sentence(
+        f"Patients eligible at baseline ({entry['n']}; criteria judged at the first RAIT, so later cycles exclude "
+        f"no one; {entry['n_not_eligible_under_contract']} of them outside the primary cohort, and "
+        f"{entry['n_eligible_not_at_baseline']} of the primary cohort not eligible at baseline)",
+        entry.get("hr"),
+        entry.get("hr_ci_low"),
+        entry.get("hr_ci_high"),
+        alpha,
+        reason=entry.get("hr_reason"),
+        biases=("immortal_time",),
+    )
+    return text + (f" 5-year PFS {' vs '.join(pfs)}." if pfs else "")
 
 
 def matched_sentence(matched: dict[str, Any], alpha: float = DEFAULTS.alpha) -> str:

@@ -804,6 +804,9 @@ def build_report(
         analyses: list[tuple[str, str, Mapping[str, Any]]] = []
         if survival.get("overall"):
             analyses.append(("overall", "Eligible cohort, o-RAIT vs m-RAIT", survival["overall"]))
+        baseline = survival.get("baseline_eligible") or {}
+        if baseline and not baseline.get("skipped"):
+            analyses.append(("baseline_eligible", "Eligible at baseline, o-RAIT vs m-RAIT (sensitivity)", baseline))
         if survival.get("matched"):
             analyses.append(("matched", "Matched cohort, o-RAIT vs m-RAIT", survival["matched"]))
         for s in survival.get("subgroups") or []:
@@ -927,6 +930,7 @@ def build_report(
                 (render_skipped(skipped["survival"]) if "survival" in skipped else "")
                 + (paragraphs(censoring_lines(censoring, survival.get("overall"))) if censoring else "")
                 + _reading(readings.get("matched"))
+                + _reading(readings.get("baseline_eligible"))
                 + _reading(readings.get("subgroups"))
                 + (render_table(t_surv) if t_surv else "")
                 + figs["km_overall"]
