@@ -285,6 +285,8 @@ class RaitCyclesMart(pa.DataFrameModel):
     window_start_date: Series[pa.DateTime] = pa.Field(nullable=True, required=False)
     window_end_date: Series[pa.DateTime] = pa.Field(nullable=True, required=False)
     n_new_lesion_events: Series[int] = pa.Field(nullable=False, ge=0, required=False)
+    # the same rules on the evidence up to admin_date + response_horizon_months
+    response_at_horizon: Series[str] = pa.Field(nullable=False, isin=RESPONSES, required=False)
 
     class Config:
         name = "marts.rait_cycles"
@@ -317,6 +319,13 @@ class RaitCyclesMart(pa.DataFrameModel):
         if "n_new_lesion_events" in df:
             ok &= (df["response"] == "PD") == (df["n_new_lesion_events"] > 0)
         return ok
+
+    @pa.dataframe_check(name="pd_at_horizon_only_if_pd")
+    def _pd_at_horizon(cls, df: pd.DataFrame) -> pd.Series:
+        # the new lesions up to the horizon are some of those of the whole evaluation window
+        if "response_at_horizon" not in df:
+            return pd.Series(True, index=df.index)
+        return (df["response_at_horizon"] != "PD") | (df["response"] == "PD")
 
     @pa.dataframe_check(name="delta_tg_matches_tg_pre_and_tg_post")
     def _delta(cls, df: pd.DataFrame) -> pd.Series:

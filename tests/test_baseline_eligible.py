@@ -129,7 +129,7 @@ def test_report_has_the_baseline_row_and_reading(edge_warehouse, tmp_path):
     results = json.loads((tmp_path / "results.json").read_text())
     assert "Eligible at baseline, o-RAIT vs m-RAIT (sensitivity)" in html
     reading = results["survival"]["interpretation"]["baseline_eligible"]
-    assert reading.startswith("Patients eligible at baseline (67;")  # 65 eligible, + E18 E21 E48 E89, - E85 E87
+    assert reading.startswith("Patients eligible at baseline (70;")  # 68 eligible, + E18 E21 E48 E89, - E85 E87
     assert reading.split(":")[0] in html
     survival_csv = pd.read_csv(tmp_path / "tables" / "paper_survival.csv")
     assert survival_csv.iloc[:, 0].astype(str).str.contains("Eligible at baseline").any()

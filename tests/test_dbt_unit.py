@@ -27,6 +27,8 @@ INTERMEDIATE = MODELS / "intermediate"
 INTERMEDIATE_FOLDERS = ("patients", "rait_cycles", "eligibility")
 #: A study parameter read in a model: var('name') or the project's date_var('name') macro.
 VAR_READ = re.compile(r"""\b(?:var|date_var)\(\s*['"](\w+)['"]""")
+#: A macro of dbt_project/macros: its name and body (the vars it reads count for the models calling it).
+MACRO = re.compile(r"{%-?\s*macro\s+(\w+)\s*\(.*?%}(.*?){%-?\s*endmacro", re.S)
 REF = re.compile(r"""\bref\(\s*['"](\w+)['"]\s*\)""")
 
 
@@ -60,13 +62,23 @@ def test_unit_test_names_fit_a_postgresql_identifier():
     assert not long, f"unit test names longer than 63 bytes (PostgreSQL refuses them): {long}"
 
 
+def _vars_read(model_sql: str) -> set[str]:
+    """The vars a model reads itself or through a project macro it calls (e.g. macros/response_rules.sql)."""
+    read = set(VAR_READ.findall(model_sql))
+    for path in (REPO / "dbt_project" / "macros").glob("*.sql"):
+        for name, body in MACRO.findall(path.read_text()):
+            if re.search(rf"\b{name}\(", model_sql):
+                read |= set(VAR_READ.findall(body))
+    return read
+
+
 def test_unit_tests_pin_every_study_parameter_their_model_reads():
     """A refresh run with `--var` overrides must still test the rules at the contract defaults."""
     defaults = params.dbt_vars_defaults()
     sql = _model_sql()
     checked = 0
     for unit_test in _declared_unit_tests():
-        read = set(VAR_READ.findall(sql[unit_test["model"]].read_text()))
+        read = _vars_read(sql[unit_test["model"]].read_text())
         pinned = (unit_test.get("overrides") or {}).get("vars") or {}
         missing = read - set(pinned)
         assert not missing, f"unit test {unit_test['name']} does not pin {sorted(missing)} in overrides.vars"

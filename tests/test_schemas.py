@@ -302,6 +302,7 @@ def good_marts() -> dict[str, pd.DataFrame]:
             "tg_pre_comparator": [None, None, ">"],
             "tg_post_comparator": ["<", None, None],
             "n_new_lesion_events": [0, 0, 1],
+            "response_at_horizon": ["CR", "SD", "NE"],
         }
     )
     pfs = pd.DataFrame(
@@ -467,6 +468,7 @@ BROKEN_RULES = [
     ("rait_cycles", lambda m: m.loc.__setitem__((1, "response"), "NE"), "response_evidence_present"),
     ("rait_cycles", lambda m: m.loc.__setitem__((2, "cycle_number"), 3), "cycles_numbered_1_to_n_in_date_order"),
     ("rait_cycles", lambda m: m.loc.__setitem__((1, "delta_tg"), 0.5), "delta_tg_matches_tg_pre_and_tg_post"),
+    ("rait_cycles", lambda m: m.loc.__setitem__((1, "response_at_horizon"), "PD"), "pd_at_horizon_only_if_pd"),
     ("pfs", lambda m: m.loc.__setitem__((0, "event_type"), "death"), "event_type_consistent_with_pfs_event"),
     ("pfs", lambda m: m.loc.__setitem__((1, "end_date"), D("2012-01-01")), "end_date_not_before_start_date"),
     ("pfs", lambda m: m.loc.__setitem__((0, "pfs_months"), 1.0), "pfs_months_matches_dates"),

@@ -44,3 +44,8 @@
 {% macro spark__type_double() -%}
     double
 {%- endmacro %}
+
+{#- date + n calendar months, as a DATE (a day missing in the target month gives its last day). -#}
+{% macro add_months(date_expression, months) -%}
+    {{ dbt.cast(dbt.dateadd('month', months, date_expression), api.Column.translate_type('date')) }}
+{%- endmacro %}

@@ -176,6 +176,7 @@ SQL_CHECKS: dict[str, dict[str, str]] = {
             f"not ({_is('response', 'CR')} and (tg_post is null or {_is('tg_post_comparator', '>')}))",
             f"{_is('response', 'PD')} = (n_new_lesion_events > 0)",
         ),
+        "pd_at_horizon_only_if_pd": f"not ({_is('response_at_horizon', 'PD')} and not {_is('response', 'PD')})",
         "delta_tg_matches_tg_pre_and_tg_post": _sql_close(
             "delta_tg",
             "(case when tg_pre > 0 and tg_post is not null and tg_pre_comparator is null "

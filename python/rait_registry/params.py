@@ -392,7 +392,7 @@ PARAMETERS: tuple[Parameter, ...] = (
         minimum=0,
         maximum=1,
         minimum_inclusive=False,
-        drives=("int_rait_cycles__response",),
+        drives=("int_rait_cycles__response", "int_rait_cycles__response_at_horizon"),
     ),
     Parameter(
         name="cr_tg_max",
@@ -405,7 +405,7 @@ PARAMETERS: tuple[Parameter, ...] = (
         unit="ng/mL",
         minimum=0,
         minimum_inclusive=False,
-        drives=("int_rait_cycles__response",),
+        drives=("int_rait_cycles__response", "int_rait_cycles__response_at_horizon"),
     ),
     Parameter(
         name="pfs_censoring",
@@ -459,6 +459,19 @@ PARAMETERS: tuple[Parameter, ...] = (
         unit="days",
         minimum=0,
         drives=("int_patients__early_progression", "int_patients__early_progression_at_baseline"),
+    ),
+    Parameter(
+        name="response_horizon_months",
+        scope=_R,
+        type="integer",
+        default=12,
+        meaning="response_at_horizon judges each cycle on the evidence dated up to its administration + this: "
+        "the evaluation window, tg_post and scan_change are cut there, so cycles are compared over windows "
+        "of the same length.",
+        unit="months",
+        minimum=1,
+        maximum=120,
+        drives=("int_rait_cycles__response_at_horizon",),
     ),
     # -- analysis options ---------------------------------------------------------------------
     Parameter(

@@ -79,6 +79,7 @@ DEFAULT_VARS: dict[str, Any] = {
     "surgery_date_max": "2022-12-31",
     "micromet_max_mm": 10,
     "early_pd_exclusion_days": 183,
+    "response_horizon_months": 12,
 }
 
 DAYS_PER_MONTH = 30.4375
@@ -249,6 +250,7 @@ MART_COLUMNS: dict[str, list[str]] = {
         "response_basis",
         "tg_pre_comparator",
         "tg_post_comparator",
+        "response_at_horizon",
     ],
     "pfs": [
         "patient_id",
@@ -481,6 +483,37 @@ def _days(td: pd.Series) -> pd.Series:
     return td.dt.days.astype(float)
 
 
+def _delta_tg(tg_pre: pd.Series, tg_pre_cmp: pd.Series, tg_post: pd.Series, tg_post_cmp: pd.Series) -> pd.Series:
+    """(tg_pre - tg_post) / tg_pre; no decline from a tg_pre below detection, nor from a value above the range."""
+    measurable = tg_pre_cmp.isna() & ~tg_post_cmp.eq(">")
+    both = tg_pre.notna() & tg_post.notna() & (tg_pre > 0) & measurable
+    return ((tg_pre - tg_post) / tg_pre).where(both)
+
+
+def _response(
+    new_lesion: pd.Series,
+    tg_post: pd.Series,
+    tg_post_cmp: pd.Series,
+    delta_tg: pd.Series,
+    scan_change: pd.Series,
+    v: Mapping[str, Any],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-cycle response and basis: the first rule that holds (PD, CR, PR by Tg, PR by scan, SD, else NE)."""
+    below_cr = (tg_post_cmp.isna() & (tg_post < v["cr_tg_max"])) | (tg_post_cmp.eq("<") & (tg_post <= v["cr_tg_max"]))
+    cr = below_cr & scan_change.isin(("resolved", "absent"))
+    pr_tg = delta_tg >= v["tg_response_threshold"]
+    pr_scan = scan_change.isin(("reduced", "resolved"))
+    sd = tg_post.notna() | scan_change.notna()
+    conds = [new_lesion, cr, pr_tg, pr_scan, sd]
+    response = np.select(conds, ["PD", "CR", "PR", "PR", "SD"], default="NE")
+    basis = np.select(
+        conds,
+        ["new_lesion", "no_evidence_of_disease", "tg_decline", "scan_reduction", "no_change"],
+        default="insufficient_data",
+    )
+    return response, basis
+
+
 # --------------------------------------------------------------------------------------
 # Derivation (docs/specification.md section 2)
 # --------------------------------------------------------------------------------------
@@ -655,10 +688,9 @@ def derive_marts(tables: Mapping[str, pd.DataFrame], vars: Mapping[str, Any] | N
     cyc["tg_post_cmp"] = np.where(cyc["is_last"], cyc["rait_id"].map(post["comparator"]), nxt.map(pre["comparator"]))
     cyc["tg_pre_cmp"] = _text(cyc["tg_pre_cmp"])
     cyc["tg_post_cmp"] = _text(pd.Series(cyc["tg_post_cmp"], index=cyc.index))
-    # no decline from a tg_pre below detection, nor from any value above the range
-    measurable = cyc["tg_pre_cmp"].isna() & ~cyc["tg_post_cmp"].eq(">")
-    both = cyc["tg_pre"].notna() & cyc["tg_post"].notna() & (cyc["tg_pre"] > 0) & measurable
-    cyc["delta_tg"] = ((cyc["tg_pre"] - cyc["tg_post"]) / cyc["tg_pre"]).where(both)
+    cyc["tg_post_date"] = np.where(cyc["is_last"], cyc["rait_id"].map(post["sample_date"]), nxt.map(pre["sample_date"]))
+    cyc["tg_post_date"] = _to_dates(cyc["tg_post_date"])
+    cyc["delta_tg"] = _delta_tg(cyc["tg_pre"], cyc["tg_pre_cmp"], cyc["tg_post"], cyc["tg_post_cmp"])
 
     # scan change
     rx = img[img["modality"].eq("RxWBS")]
@@ -673,6 +705,10 @@ def derive_marts(tables: Mapping[str, pd.DataFrame], vars: Mapping[str, Any] | N
     dx = _pick(dx, "rait_id", "study_date", "finding_id").set_index("rait_id")
     cyc["scan_change"] = np.where(cyc["is_last"], cyc["rait_id"].map(dx["status"]), nxt.map(rx_lung_status))
     cyc["scan_change"] = _text(pd.Series(cyc["scan_change"], index=cyc.index))
+    cyc["scan_date"] = np.where(
+        cyc["is_last"], cyc["rait_id"].map(dx["study_date"]), nxt.map(rx_lung.set_index("rait_id")["study_date"])
+    )
+    cyc["scan_date"] = _to_dates(cyc["scan_date"])
 
     # ---- progression ----------------------------------------------------------------
     win = v["rxwbs_window_days"] * day
@@ -694,19 +730,24 @@ def derive_marts(tables: Mapping[str, pd.DataFrame], vars: Mapping[str, Any] | N
     early_rait = ew.loc[ew["early"], "rait_id"]
 
     # ---- per-cycle response ---------------------------------------------------------
-    below_cr = (cyc["tg_post_cmp"].isna() & (cyc["tg_post"] < v["cr_tg_max"])) | (
-        cyc["tg_post_cmp"].eq("<") & (cyc["tg_post"] <= v["cr_tg_max"])
+    cyc["response"], cyc["response_basis"] = _response(
+        cyc["new_lesion"], cyc["tg_post"], cyc["tg_post_cmp"], cyc["delta_tg"], cyc["scan_change"], v
     )
-    cr = below_cr & cyc["scan_change"].isin(("resolved", "absent"))
-    pr_tg = cyc["delta_tg"] >= v["tg_response_threshold"]
-    pr_scan = cyc["scan_change"].isin(("reduced", "resolved"))
-    sd = cyc["tg_post"].notna() | cyc["scan_change"].notna()
-    conds = [cyc["new_lesion"], cr, pr_tg, pr_scan, sd]
-    cyc["response"] = np.select(conds, ["PD", "CR", "PR", "PR", "SD"], default="NE")
-    cyc["response_basis"] = np.select(
-        conds,
-        ["new_lesion", "no_evidence_of_disease", "tg_decline", "scan_reduction", "no_change"],
-        default="insufficient_data",
+
+    # ---- response at the horizon: the same rules on the evidence up to admin + H months ----
+    months = pd.DateOffset(months=int(v["response_horizon_months"]))  # calendar months, clamped to month end
+    horizon = cyc["admin_date"] + months
+    by_horizon = ew[ew["study_date"] <= ew["admin_date"] + months]
+    tg_post_h = cyc["tg_post"].where(cyc["tg_post_date"] <= horizon)
+    tg_post_cmp_h = _text(cyc["tg_post_cmp"].where(cyc["tg_post_date"] <= horizon))
+    scan_h = _text(cyc["scan_change"].where(cyc["scan_date"] <= horizon))
+    cyc["response_at_horizon"], _ = _response(
+        cyc["rait_id"].isin(by_horizon["rait_id"]),
+        tg_post_h,
+        tg_post_cmp_h,
+        _delta_tg(cyc["tg_pre"], cyc["tg_pre_cmp"], tg_post_h, tg_post_cmp_h),
+        scan_h,
+        v,
     )
 
     # ---- per-patient RAIT summary ---------------------------------------------------

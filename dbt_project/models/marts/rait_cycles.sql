@@ -1,7 +1,8 @@
 -- Mart (docs/specification.md section 3, marts.rait_cycles): one row per RAIT administration with its cycle
 -- number, activity, cumulative activity, interval, Tg before/after, delta Tg, lung scan change
--- and response with its basis. Rules: int_rait_cycles__numbered, __thyroglobulin,
--- __scan_change, __evaluation_windows and __response; this mart only joins them on rait_id.
+-- and response with its basis, and the response on the evidence up to a fixed horizon. Rules:
+-- int_rait_cycles__numbered, __thyroglobulin, __scan_change, __evaluation_windows, __response and
+-- __response_at_horizon; this mart only joins them on rait_id.
 
 with cycles as (
 
@@ -33,6 +34,12 @@ responses as (
 
 ),
 
+responses_at_horizon as (
+
+    select * from {{ ref('int_rait_cycles__response_at_horizon') }}
+
+),
+
 final as (
 
     select
@@ -60,7 +67,8 @@ final as (
         scan_change.scan_finding_id,
         windows.window_start_date,
         windows.window_end_date,
-        responses.n_new_lesion_events
+        responses.n_new_lesion_events,
+        responses_at_horizon.response_at_horizon
     from cycles
     inner join thyroglobulin
         on cycles.rait_id = thyroglobulin.rait_id
@@ -70,6 +78,8 @@ final as (
         on cycles.rait_id = windows.rait_id
     inner join responses
         on cycles.rait_id = responses.rait_id
+    inner join responses_at_horizon
+        on cycles.rait_id = responses_at_horizon.rait_id
 
 )
 

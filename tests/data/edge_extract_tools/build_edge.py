@@ -35,6 +35,14 @@ def plus(d, n):
     return D(d) + dt.timedelta(days=n)
 
 
+def plus_months(d, n):
+    """d + n calendar months; a day missing in the target month gives its last day."""
+    d = D(d)
+    year, month = divmod(d.month - 1 + n, 12)
+    first_of_next = dt.date(d.year + year + (month + 1) // 12, (month + 1) % 12 + 1, 1)
+    return dt.date(d.year + year, month + 1, min(d.day, (first_of_next - dt.timedelta(days=1)).day))
+
+
 def days(a, b):
     """b - a in days."""
     return (D(b) - D(a)).days
@@ -143,6 +151,7 @@ CYC_COLS = [
     "response_basis",
     "tg_pre_comparator",
     "tg_post_comparator",
+    "response_at_horizon",
 ]
 PFS_COLS = [
     "patient_id",
@@ -393,6 +402,7 @@ class Pt:
                     response_basis=None,
                     tg_pre_comparator=pre_cmp,
                     tg_post_comparator=post_cmp,
+                    response_at_horizon=None,
                 )
             )
         acts_g = sorted(a[2] for a in acts[:n])
@@ -505,6 +515,11 @@ class Pt:
         for k, (r, b) in enumerate(pairs):
             self.exp_cycles[k].update(response=r, response_basis=b)
 
+    def horizon(self, *pairs):
+        """response_at_horizon per cycle, for a patient with evidence dated after admin + 12 months."""
+        for k, (r, _basis) in enumerate(pairs):
+            self.exp_cycles[k].update(response_at_horizon=r)
+
     @property
     def A1(self):
         return self.A[0]
@@ -539,6 +554,11 @@ def finish():
         e = dict(p.exp)
         for c in p.exp_cycles:
             assert c["response"] is not None, (p.pid, c["rait_id"], "response not worked out")
+            # the template's evidence (tg_post, scans, new lesions) is dated within admin + 12 months
+            # (response_horizon_months), so the response at the horizon is the response unless the
+            # patient's line sets it with Pt.horizon
+            if c["response_at_horizon"] is None:
+                c["response_at_horizon"] = c["response"]
         e["first_response"] = p.exp_cycles[0]["response"] if p.exp_cycles else None
         e["last_response"] = p.exp_cycles[-1]["response"] if p.exp_cycles else None
         fails = [

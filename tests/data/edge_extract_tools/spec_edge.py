@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from build_edge import D, M, Pt, days, finish, plus
+from build_edge import D, M, Pt, days, finish, plus, plus_months
 
 PR_TG = ("PR", "tg_decline")
 PR_SCAN = ("PR", "scan_reduction")
@@ -565,7 +565,8 @@ p.exp_pfs.update(end_date=plus(p.A1, 731), pfs_months=731 / M)
 p = Pt(
     "E37",
     "post Tg '<0.5' (X <= cr_tg_max 1.0) and DxWBS lung 'absent', both on A1+730 (last day of the window): CR "
-    "no_evidence_of_disease (before tg_decline); censored at the DxWBS (A1+730); eligible",
+    "no_evidence_of_disease (before tg_decline), but NE at the 12-month horizon; censored at the DxWBS "
+    "(A1+730); eligible",
     post=None,
     dx=None,
 )
@@ -581,6 +582,8 @@ p.add(
 )
 p.cyc(1, tg_post=0.5, tg_post_comparator="<", delta_tg=(12 - 0.5) / 12, scan_change="absent")
 p.resp(CR)
+# at the 12-month horizon the Tg and the DxWBS of A1+730 are too late: no evidence -> NE
+p.horizon(NE)
 p.exp_pfs.update(end_date=plus(p.A1, 730), pfs_months=730 / M)
 
 p = Pt("E38", "post Tg '<0.2' but DxWBS lung 'stable': not CR; delta 0.983 -> PR tg_decline", post="<0.2", dx="stable")
@@ -755,7 +758,8 @@ p.exp_pfs.update(
 
 p = Pt(
     "E50",
-    "progression (new neck node) on the day of death (A1+400 = last contact): event_type progression; eligible",
+    "progression (new neck node) on the day of death (A1+400 = last contact): event_type progression; after "
+    "the 12-month horizon, so response_at_horizon PR tg_decline; eligible",
     lc=400,
 )
 p.rows["follow_up"][0].update(vital_status="dead", death_date=plus(p.A1, 400))
@@ -769,6 +773,8 @@ p.add(
     confirmation="cytology",
 )
 p.resp(PD)
+# the lesion of A1+400 is after the 12-month horizon: the template's Tg 12 -> 6 at A1+180 gives PR tg_decline
+p.horizon(PR_TG)
 p.exp.update(pd_date=plus(p.A1, 400))
 p.exp_pfs.update(
     end_date=plus(p.A1, 400), pfs_months=400 / M, pfs_event=1, event_type="progression", follow_up_months=400 / M
@@ -1262,5 +1268,44 @@ for pid, offset, verdict in (
     p.exp_pfs.update(end_date=plus(p.A1, offset), pfs_months=offset / M, pfs_event=1, event_type="progression")
     if offset > 183:
         p.base.update(early_progression=False)
+
+# ---------------------------------------------------------------- response at the horizon (12 months)
+for pid, extra, verdict in (
+    ("E91", 0, "on admin + 12 months exactly: counts -> response_at_horizon PD too"),
+    ("E92", 1, "the day after admin + 12 months: ignored -> response_at_horizon PR tg_decline (Tg 12 -> 6 at A1+180)"),
+):
+    p = Pt(
+        pid,
+        f"o-RAIT; a 'new' neck-node lesion at A1 + 12 calendar months + {extra} day(s) (within the evaluation "
+        f"window to last contact): response PD; {verdict}; not early; eligible",
+    )
+    event = plus(plus_months(p.A1, 12), extra)
+    p.add(
+        "imaging_findings",
+        finding_id=f"{pid}-FN",
+        study_date=event,
+        modality="US",
+        site="neck_nodes",
+        status="new",
+        confirmation="cytology",
+    )
+    p.resp(PD)
+    p.horizon(PD if extra == 0 else PR_TG)
+    off = days(p.A1, event)
+    p.exp.update(pd_date=event)
+    p.exp_pfs.update(end_date=event, pfs_months=off / M, pfs_event=1, event_type="progression")
+
+p = Pt(
+    "E93",
+    "m-RAIT 500 days apart, Tg 12 -> 6 -> 3: cycle 1 PR tg_decline on cycle 2's tg_pre (A2-3 = A1+497) but at "
+    "the 12-month horizon that Tg and cycle 2's RxWBS (A2+5) are too late -> response_at_horizon NE; cycle 2 "
+    "PR tg_decline (post Tg at A2+180) at the horizon too; eligible",
+    n=2,
+    cgap=500,
+    pre=[12.0, 6.0],
+    post=3.0,
+)
+p.resp(PR_TG, PR_TG)
+p.horizon(NE, PR_TG)
 
 finish()

@@ -9,6 +9,7 @@
 --      PR, scan_reduction        - else scan_change is reduced or resolved;
 --   4. SD, no_change             - tg_post or scan_change is known;
 --   5. NE, insufficient_data     - otherwise (not evaluable).
+-- The rules are the macros of macros/response_rules.sql, shared with int_rait_cycles__response_at_horizon.
 
 with cycles as (
 
@@ -55,11 +56,8 @@ evidence as (
         cycles.is_last_cycle,
         thyroglobulin.tg_post,
         thyroglobulin.tg_post_comparator,
-        coalesce(
-            (thyroglobulin.tg_post_comparator is null and thyroglobulin.tg_post < {{ var('cr_tg_max') }})
-            or (thyroglobulin.tg_post_comparator = '<' and thyroglobulin.tg_post <= {{ var('cr_tg_max') }}),
-            false
-        ) as is_tg_post_below_cr_max,
+        {{ is_tg_below_cr_max('thyroglobulin.tg_post', 'thyroglobulin.tg_post_comparator') }}
+            as is_tg_post_below_cr_max,
         thyroglobulin.delta_tg,
         scan_change.scan_change,
         coalesce(events_per_cycle.n_new_lesion_events, 0) as n_new_lesion_events
@@ -83,22 +81,14 @@ final as (
         is_last_cycle,
         n_new_lesion_events,
         is_tg_post_below_cr_max,
-        case
-            when n_new_lesion_events > 0 then 'PD'
-            when is_tg_post_below_cr_max and scan_change in ('resolved', 'absent') then 'CR'
-            when delta_tg >= {{ var('tg_response_threshold') }} then 'PR'
-            when scan_change in ('reduced', 'resolved') then 'PR'
-            when tg_post is not null or scan_change is not null then 'SD'
-            else 'NE'
-        end as response,
-        case
-            when n_new_lesion_events > 0 then 'new_lesion'
-            when is_tg_post_below_cr_max and scan_change in ('resolved', 'absent') then 'no_evidence_of_disease'
-            when delta_tg >= {{ var('tg_response_threshold') }} then 'tg_decline'
-            when scan_change in ('reduced', 'resolved') then 'scan_reduction'
-            when tg_post is not null or scan_change is not null then 'no_change'
-            else 'insufficient_data'
-        end as response_basis
+        {{ response_rule(
+            'response', 'n_new_lesion_events', 'is_tg_post_below_cr_max', 'delta_tg', 'scan_change', 'tg_post'
+        ) }}
+            as response,
+        {{ response_rule(
+            'response_basis', 'n_new_lesion_events', 'is_tg_post_below_cr_max', 'delta_tg', 'scan_change', 'tg_post'
+        ) }}
+            as response_basis
     from evidence
 
 )

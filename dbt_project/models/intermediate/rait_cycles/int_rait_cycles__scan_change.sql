@@ -25,6 +25,7 @@ next_rxwbs_candidates as (
     select
         cycles.rait_id,
         imaging_findings.finding_id,
+        imaging_findings.study_date,
         imaging_findings.status,
         row_number() over (
             partition by cycles.rait_id
@@ -43,6 +44,7 @@ last_cycle_dxwbs_candidates as (
     select
         cycles.rait_id,
         imaging_findings.finding_id,
+        imaging_findings.study_date,
         imaging_findings.status,
         row_number() over (
             partition by cycles.rait_id
@@ -63,6 +65,7 @@ scans as (
     select
         rait_id,
         finding_id,
+        study_date,
         status
     from next_rxwbs_candidates
     where candidate_rank = 1
@@ -72,6 +75,7 @@ scans as (
     select
         rait_id,
         finding_id,
+        study_date,
         status
     from last_cycle_dxwbs_candidates
     where candidate_rank = 1
@@ -85,7 +89,8 @@ final as (
         cycles.rait_id,
         cycles.cycle_number,
         scans.status as scan_change,
-        scans.finding_id as scan_finding_id
+        scans.finding_id as scan_finding_id,
+        scans.study_date as scan_study_date
     from cycles
     left join scans
         on cycles.rait_id = scans.rait_id

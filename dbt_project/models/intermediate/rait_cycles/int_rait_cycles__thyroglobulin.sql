@@ -31,6 +31,7 @@ pre_candidates as (
     select
         cycles.rait_id,
         tg_results.lab_id,
+        tg_results.sample_date,
         tg_results.tg_ng_ml,
         tg_results.tg_comparator,
         row_number() over (
@@ -57,6 +58,7 @@ last_cycle_post_candidates as (
     select
         cycles.rait_id,
         tg_results.lab_id,
+        tg_results.sample_date,
         tg_results.tg_ng_ml,
         tg_results.tg_comparator,
         row_number() over (
@@ -92,7 +94,9 @@ joined as (
         case when cycles.is_last_cycle then last_cycle_tg_post.tg_ng_ml else next_tg_pre.tg_ng_ml end as tg_post,
         case when cycles.is_last_cycle then last_cycle_tg_post.tg_comparator else next_tg_pre.tg_comparator end
             as tg_post_comparator,
-        case when cycles.is_last_cycle then last_cycle_tg_post.lab_id else next_tg_pre.lab_id end as tg_post_lab_id
+        case when cycles.is_last_cycle then last_cycle_tg_post.lab_id else next_tg_pre.lab_id end as tg_post_lab_id,
+        case when cycles.is_last_cycle then last_cycle_tg_post.sample_date else next_tg_pre.sample_date end
+            as tg_post_sample_date
     from cycles
     left join tg_pre
         on cycles.rait_id = tg_pre.rait_id
@@ -107,13 +111,7 @@ final as (
 
     select
         *,
-        case
-            when tg_pre > 0
-                and tg_post is not null
-                and tg_pre_comparator is null
-                and coalesce(tg_post_comparator, '') <> '>'
-                then (tg_pre - tg_post) / tg_pre
-        end as delta_tg
+        {{ tg_decline('tg_pre', 'tg_pre_comparator', 'tg_post', 'tg_post_comparator') }} as delta_tg
     from joined
 
 )
