@@ -539,6 +539,29 @@ def test_categorical_agreement_reading_flags_rows_the_choice_of_test_decides():
     assert "same side" in categorical_agreement_reading([sex, age])
 
 
+def test_horizon_response_reading_sets_each_comparison_beside_its_full_window_p_value():
+    from rait_registry.analysis.wording import forbidden_words
+    from rait_registry.report.html import horizon_response_reading
+
+    rows = [
+        {"variable": "first_response", "level": "CR", "p_value": 0.012},
+        {"variable": "first_response", "level": "PR", "p_value": 0.012},
+        {"variable": "last_response", "level": "CR", "p_value": 0.2},
+        {"variable": "m_rait_first_vs_last", "level": "improved", "p_value": 0.0004},
+    ]
+    assert horizon_response_reading(rows) is None  # a warehouse without response_at_horizon
+    rows += [
+        {"variable": "first_response_at_horizon", "level": "CR", "p_value": 0.43},
+        {"variable": "last_response_at_horizon", "level": "CR", "p_value": None},
+        {"variable": "m_rait_first_vs_last_at_horizon", "level": "improved", "p_value": 0.051},
+    ]
+    text = horizon_response_reading(rows)
+    assert "o-RAIT vs m-RAIT: P 0.430 (full windows: P 0.012)" in text
+    assert "last-RAIT response: not tested (full windows: P 0.200)" in text
+    assert "m-RAIT first vs last: P 0.051 (full windows: P < 0.001)" in text
+    assert "consistent with" in text and forbidden_words(text) == []
+
+
 def test_censoring_reading_says_whether_the_rule_changes_the_comparison():
     from rait_registry.report.html import censoring_lines
 

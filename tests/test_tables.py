@@ -440,3 +440,36 @@ def test_unknown_local_disease_status_is_a_missing_row_never_a_level():
     assert t["test"].iloc[0] == expected.test
     assert t["p_value"].to_numpy() == pytest.approx(np.full(4, expected.p_value))
     assert _single(t, "local_disease_status", "neither")["o_rait_pct"] == pytest.approx(100 * 10 / 13)
+
+
+def test_table2_repeats_the_response_comparisons_at_the_horizon(cohort, cycles):
+    """The *_at_horizon rows are the response rows computed on cycles 1 and n's response_at_horizon."""
+    assert "response_at_horizon" not in table2(cohort, cycles)["variable"].str.cat()
+    rng = np.random.default_rng(16)
+    at_horizon = cycles.assign(
+        response_at_horizon=np.where(rng.random(len(cycles)) < 0.3, "NE", cycles["response"].fillna("NE"))
+    )
+    t2h = table2(cohort, at_horizon)
+    # the reference: Table 2 of a cohort whose first/last responses are those at the horizon
+    ordered = at_horizon.sort_values(["patient_id", "cycle_number"]).groupby("patient_id")["response_at_horizon"]
+    swapped = cohort.assign(
+        first_response=cohort["patient_id"].map(ordered.first()),
+        last_response=cohort["patient_id"].map(ordered.last()),
+    )
+    assert not swapped["first_response"].equals(cohort["first_response"])  # the draw changed some responses
+    reference = table2(swapped, cycles).set_index(["variable", "level"], drop=False)
+    compared = 0
+    for variable in ("first_response", "last_response", "m_rait_first_vs_last", "m_rait_marginal_homogeneity"):
+        rows = t2h[t2h["variable"] == f"{variable}_at_horizon"]
+        assert len(rows) == len(reference.loc[variable])
+        for _, row in rows.iterrows():
+            expected = reference.loc[(variable, row["level"])]
+            for column in ("overall", "o_rait", "m_rait", "n_missing", "test"):
+                assert row[column] == expected[column] or (pd.isna(row[column]) and pd.isna(expected[column]))
+            assert row["p_value"] == pytest.approx(expected["p_value"], nan_ok=True)
+            compared += 1
+    assert compared >= 12
+    # the primary rows are untouched
+    pd.testing.assert_frame_equal(
+        t2h[~t2h["variable"].str.endswith("_at_horizon")].reset_index(drop=True), table2(cohort, cycles)
+    )

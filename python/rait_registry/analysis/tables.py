@@ -288,6 +288,13 @@ def table2(
         the same pairs, Stuart-Maxwell test of marginal homogeneity; ``m_rait`` = number of
         evaluable pairs.
 
+    ``first_response_at_horizon``, ``last_response_at_horizon``, ``m_rait_first_vs_last_at_horizon``, ``m_rait_marginal_homogeneity_at_horizon``
+        when ``cycles`` has ``response_at_horizon`` (docs/specification.md section 2, "Response
+        at a fixed horizon"): the same comparisons on each cycle's response judged on the evidence
+        up to its administration + ``response_horizon_months``, so that an o-RAIT cycle (judged
+        until last contact) and an m-RAIT first cycle (until the next administration) are
+        compared over windows of the same length.
+
     Response rows list CR, PR, SD, PD and NE; NE is left out of every test. Cycles of
     patients not in ``cohort`` are ignored. The paper's "5-year PFS rate" row belongs to
     the survival analysis and is not produced here.
@@ -328,7 +335,41 @@ def table2(
     )
     rows += _categorical_rows(resp, cohort["last_response"], group, min_expected, test_rule)
     rows += _paired_rows(cohort, group)
+    if "response_at_horizon" in cycles.columns:
+        rows += _horizon_rows(cohort, cycles, group, min_expected, test_rule)
     return _frame(rows)
+
+
+def _horizon_rows(
+    cohort: pd.DataFrame, cycles: pd.DataFrame, group: pd.Series, min_expected: float, test_rule: str
+) -> list[dict]:
+    """The response comparisons of Table 2 repeated on ``rait_cycles.response_at_horizon``.
+
+    Every cycle judged on the evidence dated up to its administration + ``response_horizon_months``
+    (an o-RAIT patient's only cycle is otherwise judged until last contact, an m-RAIT first cycle
+    only until the next administration): the first and last responses of each cohort patient are
+    read from cycles 1 and n, then compared as ``first_response`` / ``last_response`` and the
+    m-RAIT first-vs-last pairs are.
+    """
+    _require(cycles, ["patient_id", "cycle_number", "response_at_horizon"], "rait_cycles")
+    ordered = cycles[cycles["patient_id"].isin(cohort["patient_id"])].sort_values(["patient_id", "cycle_number"])
+    by_patient = ordered.groupby("patient_id")["response_at_horizon"]
+    at_horizon = pd.DataFrame(
+        {
+            "first_response": cohort["patient_id"].map(by_patient.first()),
+            "last_response": cohort["patient_id"].map(by_patient.last()),
+        },
+        index=cohort.index,
+    )
+    rows: list[dict] = []
+    for which, label in (
+        ("first", "Response to first RAIT at the fixed horizon (evidence up to admin + response_horizon_months)"),
+        ("last", "Response to last RAIT at the fixed horizon (o-RAIT: its only RAIT)"),
+    ):
+        ch = Characteristic(f"{which}_response_at_horizon", label, "categorical", RESPONSE_LEVELS, untestable=("NE",))
+        rows += _categorical_rows(ch, at_horizon[f"{which}_response"], group, min_expected, test_rule)
+    rows += _paired_rows(at_horizon, group, suffix="_at_horizon", label_suffix=", at the fixed horizon")
+    return rows
 
 
 class _StudyTable:
@@ -573,7 +614,7 @@ def _interval_row(cohort: pd.DataFrame, cycles: pd.DataFrame, group: pd.Series, 
     return row
 
 
-def _paired_rows(cohort: pd.DataFrame, group: pd.Series) -> list[dict]:
+def _paired_rows(cohort: pd.DataFrame, group: pd.Series, suffix: str = "", label_suffix: str = "") -> list[dict]:
     m = cohort[group == M_RAIT]
     rank = {c: i for i, c in enumerate(RESPONSE_ORDER)}
     f = m["first_response"].map(rank)
@@ -590,7 +631,11 @@ def _paired_rows(cohort: pd.DataFrame, group: pd.Series) -> list[dict]:
         wil, sm = paired_ordinal_tests(m["first_response"], m["last_response"])
     except InsufficientDataError:
         wil = sm = None
-    ch = Characteristic("m_rait_first_vs_last", "m-RAIT: last vs first RAIT response (CR<PR<SD<PD)", "categorical")
+    ch = Characteristic(
+        f"m_rait_first_vs_last{suffix}",
+        f"m-RAIT: last vs first RAIT response (CR<PR<SD<PD){label_suffix}",
+        "categorical",
+    )
     rows = []
     for lv, n in counts.items():
         row = _blank(ch, level=lv, statistic="n_pct" if lv != "not_evaluable" else "n")
@@ -606,7 +651,9 @@ def _paired_rows(cohort: pd.DataFrame, group: pd.Series) -> list[dict]:
         row["p_display"] = format_p(row["p_value"], missing=None)
         rows.append(row)
     ch = Characteristic(
-        "m_rait_marginal_homogeneity", "m-RAIT: first vs last response, marginal homogeneity", "categorical"
+        f"m_rait_marginal_homogeneity{suffix}",
+        f"m-RAIT: first vs last response, marginal homogeneity{label_suffix}",
+        "categorical",
     )
     row = _blank(ch, level=None, statistic="n")
     row["m_rait"], row["m_rait_display"], row["n_missing"] = n_pairs, f"{n_pairs} pairs", counts["not_evaluable"]

@@ -57,6 +57,7 @@ from .html import (
     cox_reading,
     cox_table,
     cutpoint_table,
+    horizon_response_reading,
     logistic_table,
     paper_table,
     paragraphs,
@@ -895,6 +896,11 @@ def build_report(
                 "RAIT and response (Table 2, Fig. 2)",
                 table_or_reason(t2, "table2")
                 + (paragraphs([categorical_agreement_reading(res["table2"])]) if res["table2"] else "")
+                + (
+                    paragraphs([horizon])
+                    if res["table2"] and (horizon := horizon_response_reading(res["table2"]))
+                    else ""
+                )
                 + figs["sankey"],
             ),
             (

@@ -223,6 +223,37 @@ def categorical_agreement_reading(rows: Sequence[Mapping[str, Any]], alpha: floa
     )
 
 
+def horizon_response_reading(rows: Sequence[Mapping[str, Any]]) -> str | None:
+    """One line for a clinician: Table 2's response comparisons on the full windows and at the fixed horizon.
+
+    None when ``rows`` (results.json ``table2``) carry no ``*_at_horizon`` rows (a warehouse
+    without ``rait_cycles.response_at_horizon``).
+    """
+
+    def p_of(variable: str) -> str:
+        row = next((r for r in rows if str(r.get("variable")) == variable), None)
+        p = None if row is None else finite_or_none(row.get("p_value"))
+        return "not tested" if p is None else f"P {format_p(p, style='sentence')}"
+
+    if not any(str(r.get("variable")).endswith("_at_horizon") for r in rows):
+        return None
+    parts = [
+        f"{what} {p_of(variable + '_at_horizon')} (full windows: {p_of(variable)})"
+        for what, variable in (
+            ("first-RAIT response, o-RAIT vs m-RAIT:", "first_response"),
+            ("last-RAIT response:", "last_response"),
+            ("m-RAIT first vs last:", "m_rait_first_vs_last"),
+        )
+    ]
+    return (
+        "Reading: judged on the evidence up to each administration + response_horizon_months (windows of the same "
+        "length, where an o-RAIT cycle otherwise runs to last contact), the "
+        + "; ".join(parts)
+        + ". A difference seen on the full windows but not at the horizon is consistent with the unequal "
+        "evaluation windows rather than with the treatment."
+    )
+
+
 # --------------------------------------------------------------------------- Table 3
 
 

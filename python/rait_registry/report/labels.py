@@ -27,6 +27,10 @@ VARIABLE_LABELS: dict[str, str] = {
     "last_response": "Response to last RAIT (o-RAIT: its only RAIT)",
     "m_rait_first_vs_last": "m-RAIT: last vs first RAIT response",
     "m_rait_marginal_homogeneity": "m-RAIT: first vs last response, marginal homogeneity",
+    "first_response_at_horizon": "Response to first RAIT at the fixed horizon",
+    "last_response_at_horizon": "Response to last RAIT at the fixed horizon (o-RAIT: its only RAIT)",
+    "m_rait_first_vs_last_at_horizon": "m-RAIT: last vs first RAIT response at the fixed horizon",
+    "m_rait_marginal_homogeneity_at_horizon": "m-RAIT: first vs last response at the fixed horizon, marginal homogeneity",
     "follow_up_months": "Follow-up (months)",
     "pfs_months": "Progression-free survival (months)",
 }
