@@ -181,6 +181,11 @@ class PublishedMarts:
     pfs : DataFrame or None
         ``marts.pfs`` of the cohort's patients in ``patient_id`` order (deaths, the PFS end under
         both censoring rules); None without that mart.
+    strategy_cohort, strategy_months : DataFrame or None
+        The target-trial emulation's eligible patients (``marts.patients`` where
+        ``is_eligible_at_baseline`` when the warehouse has that flag, else
+        ``marts.analysis_cohort``) and their ``marts.strategy_evidence_monthly`` rows; None without
+        that mart.
     """
 
     path: Path
@@ -190,6 +195,8 @@ class PublishedMarts:
     refresh: dict[str, Any] | None
     n_quarantined_rows: int | None
     pfs: pd.DataFrame | None = None
+    strategy_cohort: pd.DataFrame | None = None
+    strategy_months: pd.DataFrame | None = None
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
@@ -215,6 +222,26 @@ def latest_refresh(con: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:
         return None
     row = frame.iloc[0].to_dict()
     return {k: json.loads(v) if k in json_columns and isinstance(v, str) else v for k, v in row.items()}
+
+
+def _read_strategies(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """The target-trial emulation's cohort and person-months (`PublishedMarts`), or (None, None)."""
+    if not table_exists(con, "marts", "strategy_evidence_monthly"):
+        return None, None
+    columns = {r[0] for r in con.execute("describe marts.patients").fetchall()}
+    if "is_eligible_at_baseline" in columns:
+        cohort_sql = (
+            "select patients.*, pfs.pfs_months, pfs.pfs_event from marts.patients as patients "
+            "join marts.pfs as pfs using (patient_id) where patients.is_eligible_at_baseline"
+        )
+    else:
+        cohort_sql = "select * from marts.analysis_cohort"
+    cohort = con.execute(f"select * from ({cohort_sql}) order by patient_id").df()
+    months = con.execute(
+        f"select months.* from marts.strategy_evidence_monthly as months join ({cohort_sql}) as cohort "
+        "using (patient_id) order by patient_id, month_number"
+    ).df()
+    return cohort, months
 
 
 def read_published(path: str | Path | None = None) -> PublishedMarts:
@@ -254,6 +281,9 @@ def read_published(path: str | Path | None = None) -> PublishedMarts:
                     "select count(*) from (select distinct source_table, source_row from quarantine.rejected_rows)"
                 ).fetchone()[0]
             )
-        return PublishedMarts(path, cohort, cycles, attrition, latest_refresh(con), quarantined, pfs)
+        strategy_cohort, strategy_months = _read_strategies(con)
+        return PublishedMarts(
+            path, cohort, cycles, attrition, latest_refresh(con), quarantined, pfs, strategy_cohort, strategy_months
+        )
     finally:
         con.close()

@@ -79,6 +79,13 @@ class AnalysisConfig:
     evalue_rare_outcome : bool or None
     dose_reference_gbq : float
     dose_spline_df, dose_grid_points : int
+    grace_months : int
+        Grace period of the "second RAIT" strategy of the target-trial emulation.
+    strategy_weight_truncation : float
+        Percentile at which the stabilised censoring weights are truncated.
+    bootstrap : int
+        Bootstrap replicates of the target-trial emulation's CIs (0: robust sandwich CI).
+    bootstrap_seed : int
 
     Units, ranges and the meaning of each option: ``rait-registry params`` or
     `rait_registry.params.ANALYSIS_PARAMETERS`.
@@ -125,6 +132,10 @@ class AnalysisConfig:
     dose_reference_gbq: float = _declared("dose_reference_gbq")
     dose_spline_df: int = _declared("dose_spline_df")
     dose_grid_points: int = _declared("dose_grid_points")
+    grace_months: int = _declared("grace_months")
+    strategy_weight_truncation: float = _declared("strategy_weight_truncation")
+    bootstrap: int = _declared("bootstrap")
+    bootstrap_seed: int = _declared("bootstrap_seed")
 
     def __post_init__(self) -> None:
         checked = params.check_values(asdict(self), "analysis")

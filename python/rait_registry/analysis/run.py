@@ -35,6 +35,7 @@ from .sensitivity import SensitivityAnalyses, exposure_lag_days
 from .sensitivity.matching_variants import matched_biases
 from .sensitivity.results import HazardRatioEstimate
 from .skips import cohort_problem, run_section, skipped
+from .strategies import TargetTrialEmulation
 from .survival import SurvivalAnalysis
 from .tables import Table1, Table2, cohort_section
 
@@ -63,6 +64,8 @@ class AnalysisResult:
         ``{"skipped": true, "reason": ...}``.
     cox_risk_factors : CoxRiskFactorAnalysis or None
         Table 3's Cox counterpart; None when it could not run (results.json says why).
+    strategies : TargetTrialEmulation or None
+        The target-trial emulation of treatment strategies; None when it could not run.
 
     Examples
     --------
@@ -85,6 +88,7 @@ class AnalysisResult:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     cox_risk_factors: CoxRiskFactorAnalysis | None = None
+    strategies: TargetTrialEmulation | None = None
 
     @property
     def summary(self) -> pd.DataFrame:
@@ -169,6 +173,8 @@ def analyze(
     *,
     meta: dict[str, Any] | None = None,
     pfs: pd.DataFrame | None = None,
+    strategy_months: pd.DataFrame | None = None,
+    strategy_cohort: pd.DataFrame | None = None,
 ) -> AnalysisResult:
     """Run the study's analyses on the marts given as DataFrames.
 
@@ -188,6 +194,9 @@ def analyze(
     pfs : DataFrame, optional
         ``marts.pfs``: the deaths (``cohort_summary``) and ``pfs_months_last_contact`` (the
         censoring sensitivity analysis); without it those parts are skipped with a reason.
+    strategy_months, strategy_cohort : DataFrame, optional
+        ``marts.strategy_evidence_monthly`` and the target-trial emulation's eligible patients
+        (default: ``cohort``); without the months the ``strategies`` section is skipped.
 
     Returns
     -------
@@ -268,6 +277,14 @@ def analyze(
         both_groups=True,
     )
     cutpoints = section("cutpoints", lambda: CutpointScan().fit(cohort), events=True)
+    strategies = section(
+        "strategies",
+        lambda: TargetTrialEmulation.from_config(config).fit(
+            known if strategy_cohort is None else as_missing(strategy_cohort), strategy_months
+        ),
+        "strategies (target-trial emulation)",
+        events=True,
+    )
     t1_matched = balance = None
     if matcher is not None:
         t1_matched = section(
@@ -297,6 +314,7 @@ def analyze(
             ),
         },
         "cutpoints": _section(cutpoints, "cutpoints", skips),
+        "strategies": _section(strategies, "strategies", skips),
     }
     if survival is not None and matcher is None:
         results["survival"]["matched"] = skipped(f"matching was skipped: {skips['matching']}")
@@ -316,6 +334,8 @@ def analyze(
     if cutpoints is not None:
         tables["cutpoints"] = pd.DataFrame(results["cutpoints"])
     tables["cohort_summary"] = summary_table(results["cohort_summary"])
+    if strategies is not None:
+        tables.update(strategies=strategies.summary.reset_index(), strategies_protocol=strategies.protocol_frame())
     sensitivity = None
     if config.sensitivity_analyses:
         lag, lag_source = exposure_lag_days(meta)
@@ -373,6 +393,7 @@ def analyze(
         tables,
         skipped=skips,
         cox_risk_factors=cox,
+        strategies=strategies,
     )
 
 
@@ -471,7 +492,15 @@ def analyze_warehouse(
     with progress.phase("read warehouse") as phase:
         marts = read_published(warehouse)
         phase.update(patients=len(marts.cohort), cycles=len(marts.cycles))
-    result = analyze(marts.cohort, marts.cycles, config, meta=warehouse_meta(marts, warehouse), pfs=marts.pfs)
+    result = analyze(
+        marts.cohort,
+        marts.cycles,
+        config,
+        meta=warehouse_meta(marts, warehouse),
+        pfs=marts.pfs,
+        strategy_months=marts.strategy_months,
+        strategy_cohort=marts.strategy_cohort,
+    )
     if out_dir is not None:
         with progress.phase("write results") as phase:
             result.write(out_dir)
