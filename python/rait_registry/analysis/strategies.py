@@ -24,8 +24,8 @@ trial that answers the clinical question instead (Hernan & Robins 2016):
   Weights are stabilised by the same model on the month alone (the numerator leaves the
   marginal KM unbiased) and truncated at the ``truncation`` percentile;
 * **Outcome**: PFS; weighted Kaplan-Meier per arm (lifelines) with PFS at 2 and 5 years and
-  their difference A - B (the primary contrast), and a weighted Cox HR of B vs A with a robust
-  SE clustered by patient (secondary);
+  their difference A - B (the primary contrast), and a weighted Cox HR of B vs A (secondary; its
+  SE model-based, see `TargetTrialEmulation._cox`);
 * **Uncertainty**: percentile bootstrap over patients that refits both censoring models in every
   replicate (seeded numpy Generator); with ``n_bootstrap=0`` (large registries) a robust
   sandwich CI instead: the influence function of the weighted product-limit estimator summed per
@@ -162,9 +162,11 @@ def _weighted_km_influence(
 ) -> tuple[float, np.ndarray]:
     """Weighted KM at ``time`` and each row's influence on it (weights taken as known).
 
-    Influence of row r: -S(t) w_r [d_r 1(stop_r <= t) / Y(stop_r) - sum over event times u in
-    (start_r, min(stop_r, t)] of dN(u) / Y(u)^2] (the Nelson-Aalen influence function, Andersen
-    et al. 1993, IV.3); summed per patient it gives the robust (sandwich) variance.
+    The derivative of the product-limit estimator with respect to a row's weight (the
+    infinitesimal jackknife of R's ``survfit(..., id =, robust = TRUE)``): row r adds
+    -S(t) [d_r 1(stop_r <= t) / (Y - D)(stop_r) - sum over event times u <= t in (start_r, stop_r]
+    of D(u) / (Y(u) (Y - D)(u))] times its weight, with Y the weighted number at risk and D the
+    weighted events; summed per patient (both clones) it gives the robust (sandwich) variance.
     """
     ev = event.astype(bool) & (weight > 0)
     event_times, inverse = np.unique(stop[ev], return_inverse=True)
@@ -178,18 +180,18 @@ def _weighted_km_influence(
         total - cum_start[np.searchsorted(start[order_start], event_times, side="left")]
     )
     keep = event_times <= time
+    left = at_risk - deaths
     with np.errstate(divide="ignore", invalid="ignore"):
         factors = np.where(at_risk > 0, 1.0 - deaths / at_risk, 1.0)
-        jump = np.where(keep & (at_risk > 0), deaths / at_risk**2, 0.0)
-        inv_y = np.where(at_risk > 0, 1.0 / at_risk, 0.0)
+        jump = np.where(keep & (left > 0), deaths / (at_risk * left), 0.0)
+        own_jump = np.where(keep & (left > 0), 1.0 / left, 0.0)
     surv = float(np.prod(factors[keep]))
     cum_jump = np.concatenate([[0.0], np.cumsum(jump)])
     hi = np.searchsorted(event_times, np.minimum(stop, time), side="right")
     lo = np.searchsorted(event_times, start, side="right")
     compensator = cum_jump[hi] - cum_jump[np.minimum(lo, hi)]
     own = np.zeros(len(stop))
-    ev_rows = np.flatnonzero(ev)
-    own[ev_rows] = np.where(stop[ev_rows] <= time, inv_y[inverse], 0.0)
+    own[np.flatnonzero(ev)] = own_jump[inverse]
     return surv, -surv * weight * (own - compensator)
 
 
@@ -508,19 +510,22 @@ class TargetTrialEmulation:
         return curves
 
     def _cox(self) -> dict[str, Any]:
+        """Weighted Cox HR of B vs A on the clone rows (lifelines, Efron ties, left truncation at
+        each row's start). Its SE is the model-based one: lifelines 0.30 has no cluster-robust
+        variance for counting-process rows (its ``robust=True`` with ``entry_col`` disagrees with
+        R's ``coxph(..., cluster = patient_id)``, tests/test_strategies.py), so the HR is secondary
+        and its interval approximate; the PFS difference carries the bootstrap or sandwich CI."""
         data = self.clones_.assign(second_rait=(self.clones_["arm"] == ARMS[1]).astype(float))
         if int(data["event"].sum()) == 0:
             return {"hr": None, "reason": "no progression event among the clones"}
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # lifelines warns that non-integer weights need robust=True: they have it
+            warnings.simplefilter("ignore")  # lifelines' note on non-integer weights: the SE method is stated
             cph = CoxPHFitter().fit(
-                data[["start", "stop", "event", "weight", "patient_id", "second_rait"]],
+                data[["start", "stop", "event", "weight", "second_rait"]],
                 duration_col="stop",
                 event_col="event",
                 entry_col="start",
                 weights_col="weight",
-                cluster_col="patient_id",
-                robust=True,
             )
         row = cph.summary.loc["second_rait"]
         return {
@@ -528,11 +533,14 @@ class TargetTrialEmulation:
             "ci_low": float(row["exp(coef) lower 95%"]),
             "ci_high": float(row["exp(coef) upper 95%"]),
             "log_hr": float(row["coef"]),
-            "se_robust": float(row["se(coef)"]),
+            "se": float(row["se(coef)"]),
             "p": float(row["p"]),
             "comparison": ARMS[1],
             "reference": ARMS[0],
-            "se_method": "robust (sandwich), clustered by patient; weights taken as known",
+            "se_method": (
+                "model-based SE of the weighted Cox model (not robust to the weights or to the two clones of a "
+                "patient; approximate)"
+            ),
         }
 
     def _estimates(self, point: np.ndarray, d: _Design, w: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -648,6 +656,14 @@ class TargetTrialEmulation:
             "with the data under that assumption, not a randomised comparison."
         )
 
+    def design_frame(self) -> pd.DataFrame:
+        """The censoring model's person-months: ``y`` (second RAIT in the month) and its design
+        columns, intercept first (what the R reference refits with ``glm``)."""
+        d = self.design_
+        frame = pd.DataFrame(d.x_den, columns=d.columns_den)
+        frame.insert(0, "y", d.treated_in_month[d.at_risk].astype(int))
+        return frame
+
     def protocol_frame(self) -> pd.DataFrame:
         """The target-trial protocol table (the CSV ``strategies_protocol``)."""
         return pd.DataFrame(protocol_table(self.grace_months, self.truncation, self.n_bootstrap))
@@ -692,6 +708,13 @@ class TargetTrialEmulation:
             "estimates": list(self.estimates_.values()),
             "primary_contrast": f"PFS at {self.horizons_months[-1]:g} months, {ARMS[0]} minus {ARMS[1]}",
             "hazard_ratio": self.hr_,
+            "km_curves": {
+                arm: {
+                    "time": [float(t) for t in curve.survival_function_.index],
+                    "survival": [float(v) for v in curve.survival_function_.iloc[:, 0]],
+                }
+                for arm, curve in self.km_.items()
+            },
             "sentence": self.sentence(),
         }
 
@@ -738,7 +761,7 @@ def protocol_table(grace_months: int, truncation: float, n_bootstrap: int) -> li
             "PFS at 2 and 5 years per arm and their difference (primary); HR (secondary)",
             "pooled logistic censoring model on baseline covariates and the time-updated evidence, "
             f"stabilised weights truncated at the {truncation:g}th percentile, weighted Kaplan-Meier, "
-            f"weighted Cox with SE clustered by patient; {ci}",
+            f"weighted Cox HR (secondary, model-based SE); CIs of PFS: {ci}",
         ),
     ]
     return [{"component": c, "target_trial": t, "emulation": e} for c, t, e in rows]

@@ -68,6 +68,7 @@ from .html import (
 )
 from .labels import VARIABLE_LABELS, criterion_labels, level_label, plot_labels
 from .sensitivity import render_sensitivity_analyses
+from .strategies import render_strategies
 
 log = logging.getLogger(__name__)
 
@@ -949,6 +950,14 @@ def build_report(
             )
         for layout in sensitivity_tables:
             layout.to_frame().to_csv(tab_dir / f"paper_{layout.table_id}.csv", index=False)
+        if "strategies" in res:
+            sections.append(
+                (
+                    "strategies",
+                    "Beyond the paper: treatment strategies in an emulated target trial",
+                    render_strategies(res["strategies"], fig_dir, tab_dir),
+                )
+            )
         refreshed = _fmt_time((data.refresh or {}).get("finished_at")) if data.refresh else "unknown"
         page = render_page(
             title="RAIT registry study report: once vs multiple radioactive iodine therapy",
