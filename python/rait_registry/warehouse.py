@@ -224,26 +224,6 @@ def latest_refresh(con: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:
     return {k: json.loads(v) if k in json_columns and isinstance(v, str) else v for k, v in row.items()}
 
 
-def _read_strategies(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
-    """The target-trial emulation's cohort and person-months (`PublishedMarts`), or (None, None)."""
-    if not table_exists(con, "marts", "strategy_evidence_monthly"):
-        return None, None
-    columns = {r[0] for r in con.execute("describe marts.patients").fetchall()}
-    if "is_eligible_at_baseline" in columns:
-        cohort_sql = (
-            "select patients.*, pfs.pfs_months, pfs.pfs_event from marts.patients as patients "
-            "join marts.pfs as pfs using (patient_id) where patients.is_eligible_at_baseline"
-        )
-    else:
-        cohort_sql = "select * from marts.analysis_cohort"
-    cohort = con.execute(f"select * from ({cohort_sql}) order by patient_id").df()
-    months = con.execute(
-        f"select months.* from marts.strategy_evidence_monthly as months join ({cohort_sql}) as cohort "
-        "using (patient_id) order by patient_id, month_number"
-    ).df()
-    return cohort, months
-
-
 def read_published(path: str | Path | None = None) -> PublishedMarts:
     """Read the analysis marts (and ``marts.pfs`` when present), the latest refresh and the quarantine count (read-only).
 
@@ -281,7 +261,20 @@ def read_published(path: str | Path | None = None) -> PublishedMarts:
                     "select count(*) from (select distinct source_table, source_row from quarantine.rejected_rows)"
                 ).fetchone()[0]
             )
-        strategy_cohort, strategy_months = _read_strategies(con)
+        strategy_cohort = strategy_months = None
+        if table_exists(con, "marts", "strategy_evidence_monthly"):  # the target-trial emulation's inputs
+            columns = {r[0] for r in con.execute("describe marts.patients").fetchall()}
+            cohort_sql = (
+                "select patients.*, pfs.pfs_months, pfs.pfs_event from marts.patients as patients "
+                "join marts.pfs as pfs using (patient_id) where patients.is_eligible_at_baseline"
+                if "is_eligible_at_baseline" in columns
+                else "select * from marts.analysis_cohort"
+            )
+            strategy_cohort = con.execute(f"select * from ({cohort_sql}) order by patient_id").df()
+            strategy_months = con.execute(
+                f"select months.* from marts.strategy_evidence_monthly as months join ({cohort_sql}) as cohort "
+                "using (patient_id) order by patient_id, month_number"
+            ).df()
         return PublishedMarts(
             path, cohort, cycles, attrition, latest_refresh(con), quarantined, pfs, strategy_cohort, strategy_months
         )
