@@ -830,9 +830,10 @@ PARAMETERS: tuple[Parameter, ...] = (
         name="strategy_weight_truncation",
         scope=_A,
         type="number",
-        default=99.0,
+        default=100.0,
         meaning="Target-trial emulation: percentile of the stabilised censoring weights above which a "
-        "weight is set to that percentile (100: no truncation).",
+        "weight is set to that percentile (100, the default: none; truncating at the 99th biased the "
+        "simulated effect, benchmarks/README.md).",
         unit="percentile",
         minimum=50,
         maximum=100,

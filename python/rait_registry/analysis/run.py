@@ -277,13 +277,17 @@ def analyze(
         both_groups=True,
     )
     cutpoints = section("cutpoints", lambda: CutpointScan().fit(cohort), events=True)
-    strategies = section(
-        "strategies",
-        lambda: TargetTrialEmulation.from_config(config).fit(
-            known if strategy_cohort is None else as_missing(strategy_cohort), strategy_months
-        ),
-        "strategies (target-trial emulation)",
-        events=True,
+    strategies = (  # without its mart (analyze given only the paper's marts) the section says so
+        None
+        if strategy_months is None
+        else section(
+            "strategies",
+            lambda: TargetTrialEmulation.from_config(config).fit(
+                known if strategy_cohort is None else as_missing(strategy_cohort), strategy_months
+            ),
+            "strategies (target-trial emulation)",
+            events=True,
+        )
     )
     t1_matched = balance = None
     if matcher is not None:
@@ -314,7 +318,9 @@ def analyze(
             ),
         },
         "cutpoints": _section(cutpoints, "cutpoints", skips),
-        "strategies": _section(strategies, "strategies", skips),
+        "strategies": _section(strategies, "strategies", skips)
+        if strategy_months is not None
+        else skipped("no person-months of marts.strategy_evidence_monthly were given; rerun `rait-registry refresh`"),
     }
     if survival is not None and matcher is None:
         results["survival"]["matched"] = skipped(f"matching was skipped: {skips['matching']}")

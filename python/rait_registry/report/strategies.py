@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..analysis.skips import is_skipped
+from ..analysis.strategies import _truncation_text
 from . import figures as F
 from .html import Cell, Row, TableLayout, paragraphs, render_figure, render_skipped, render_table
 
@@ -86,8 +87,9 @@ def render_strategies(section: Mapping[str, Any], fig_dir: Path, tab_dir: Path) 
         footnotes=[
             f"{section['n_patients']} eligible patients cloned into both strategies; "
             f"{arms['one_rait_surveillance']['events']} and {arms['second_rait_within_grace']['events']} events "
-            f"among the uncensored clones; weights stabilised, truncated at the "
-            f"{section['weights']['truncation_percentile']:g}th percentile.",
+            f"among the uncensored clones; weights stabilised, "
+            f"{_truncation_text(section['weights']['truncation_percentile'])} "
+            f"(largest {section['weights']['max']:.1f}).",
             hr_text,
         ],
     )
