@@ -170,6 +170,8 @@ class PatientsMart(pa.DataFrameModel):
     exclusion_reason: Series[str] = pa.Field(nullable=True, isin=list(CRITERIA))
     n_rait_without_rxwbs: Series[int] = pa.Field(nullable=False, ge=0)
     exclusion_step: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=1, le=6, required=False)
+    is_eligible_at_baseline: Series[bool] = pa.Field(nullable=False, coerce=False, required=False)
+    baseline_exclusion_reason: Series[str] = pa.Field(nullable=True, isin=list(CRITERIA), required=False)
 
     class Config:
         name = "marts.patients"
@@ -183,6 +185,12 @@ class PatientsMart(pa.DataFrameModel):
     @pa.dataframe_check(name="is_eligible_iff_no_exclusion_reason")
     def _eligible(cls, df: pd.DataFrame) -> pd.Series:
         return df["is_eligible"].astype(bool) == df["exclusion_reason"].isna()
+
+    @pa.dataframe_check(name="is_eligible_at_baseline_iff_no_baseline_exclusion_reason")
+    def _eligible_at_baseline(cls, df: pd.DataFrame) -> pd.Series:
+        if "is_eligible_at_baseline" not in df or "baseline_exclusion_reason" not in df:
+            return pd.Series(True, index=df.index)
+        return df["is_eligible_at_baseline"].astype(bool) == df["baseline_exclusion_reason"].isna()
 
     @pa.dataframe_check(name="exclusion_step_matches_reason")
     def _step(cls, df: pd.DataFrame) -> pd.Series:

@@ -1,7 +1,7 @@
 """The dbt marts against the hand-worked golden marts and the independent pandas oracle.
 
 Every cell of the five marts of docs/specification.md section 3 is compared (floats to 1e-9 relative):
-- the golden edge-case extract (tests/data/edge_extract, 84 patients each deciding one rule)
+- the golden edge-case extract (tests/data/edge_extract, 90 patients each deciding one rule)
   against its expected marts worked out by hand (tests/data/edge_expected);
 - the demo registry against the oracle (tests/oracle), an independent reading of docs/specification.md section 2 in pandas, so the rules are checked on a realistic extract too.
 """

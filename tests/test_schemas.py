@@ -280,6 +280,8 @@ def good_marts() -> dict[str, pd.DataFrame]:
             "exclusion_reason": [None, None, "lung_only_micromets"],
             "n_rait_without_rxwbs": [0, 1, 0],
             "exclusion_step": pd.array([None, None, 2], dtype="Int64"),
+            "is_eligible_at_baseline": [True, True, False],
+            "baseline_exclusion_reason": [None, None, "lung_only_micromets"],
         }
     )
     cycles = pd.DataFrame(
@@ -492,6 +494,11 @@ BROKEN_RULES = [
         "exclusion_reason_is_first_failing_criterion",
     ),
     ("patients", lambda m: m.loc.__setitem__((0, "is_eligible"), False), "is_eligible_iff_no_exclusion_reason"),
+    (
+        "patients",
+        lambda m: m.loc.__setitem__((1, "baseline_exclusion_reason"), "early_progression"),
+        "is_eligible_at_baseline_iff_no_baseline_exclusion_reason",
+    ),
     ("patients", lambda m: m.loc.__setitem__((1, "rait_group"), "o-RAIT"), "rait_group_matches_n_rait_cycles"),
     ("patients", lambda m: m.loc.__setitem__((0, "t_stage_group"), "T3+T4"), "t_stage_group_matches_t_stage_max"),
     ("patients", lambda m: m.loc.__setitem__((0, "sex"), "X"), "isin(['F', 'M'])"),

@@ -25,7 +25,8 @@
 {#-
   The eligibility criteria of docs/specification.md section 2, in order. `met_when` is the flag value that
   lets a patient through: true for criteria 1-3 (criterion met), false for 4-6 (exclusion does
-  not apply). Used by int_patients__eligibility and marts.cohort_attrition.
+  not apply). Used by int_patients__eligibility, int_patients__eligibility_at_baseline (flag columns
+  named `<name>_at_baseline`, the criterion judged at baseline) and marts.cohort_attrition.
 -#}
 {% macro eligibility_criteria() -%}
     {{ return([
@@ -38,13 +39,33 @@
     ]) }}
 {%- endmacro %}
 
-{#- SQL condition under which a patient fails one eligibility criterion. -#}
-{% macro fails_criterion(criterion, relation_alias=none) -%}
-    {%- set column = (relation_alias ~ '.' if relation_alias else '') ~ criterion['name'] -%}
+{#- SQL condition under which a patient fails one eligibility criterion (flag column = name ~ suffix). -#}
+{% macro fails_criterion(criterion, relation_alias=none, suffix='') -%}
+    {%- set column = (relation_alias ~ '.' if relation_alias else '') ~ criterion['name'] ~ suffix -%}
     {%- if criterion['met_when'] -%} not {{ column }} {%- else -%} {{ column }} {%- endif -%}
 {%- endmacro %}
 
 {#- SQL condition under which a patient meets one eligibility criterion (the negation of fails_criterion). -#}
-{% macro meets_criterion(criterion) -%}
-    {%- if criterion['met_when'] -%} {{ criterion['name'] }} {%- else -%} not {{ criterion['name'] }} {%- endif -%}
+{% macro meets_criterion(criterion, suffix='') -%}
+    {%- set column = criterion['name'] ~ suffix -%}
+    {%- if criterion['met_when'] -%} {{ column }} {%- else -%} not {{ column }} {%- endif -%}
+{%- endmacro %}
+
+{#-
+  The verdict columns over the six flags (`<name><suffix>`) of one row: `<prefix>exclusion_step` (position of the
+  first failing criterion, NULL when eligible), `<prefix>exclusion_reason` (its name) and `is_eligible<suffix>`.
+  int_patients__eligibility uses the contract's flags; int_patients__eligibility_at_baseline the flags judged at
+  baseline (suffix '_at_baseline', prefix 'baseline_').
+-#}
+{% macro eligibility_verdict_columns(suffix='', prefix='') -%}
+    {%- set steps, reasons, meets = [], [], [] -%}
+    {%- for criterion in eligibility_criteria() -%}
+        {%- set fails = fails_criterion(criterion, suffix=suffix) -%}
+        {%- do steps.append('when ' ~ fails ~ ' then ' ~ criterion['step']) -%}
+        {%- do reasons.append('when ' ~ fails ~ ' then ' ~ dbt.string_literal(criterion['name'])) -%}
+        {%- do meets.append(meets_criterion(criterion, suffix=suffix)) -%}
+    {%- endfor -%}
+    case {{ steps | join(' ') }} end as {{ prefix }}exclusion_step,
+    case {{ reasons | join(' ') }} end as {{ prefix }}exclusion_reason,
+    ({{ meets | join(' and ') }}) as is_eligible{{ suffix }}
 {%- endmacro %}

@@ -114,6 +114,9 @@ SQL_CHECKS: dict[str, dict[str, str]] = {
     "patients": {
         "exclusion_reason_is_first_failing_criterion": _sql_same("exclusion_reason", _sql_expected_exclusion()),
         "is_eligible_iff_no_exclusion_reason": "is_eligible = (exclusion_reason is null)",
+        "is_eligible_at_baseline_iff_no_baseline_exclusion_reason": (
+            "is_eligible_at_baseline = (baseline_exclusion_reason is null)"
+        ),
         "exclusion_step_matches_reason": _sql_same(
             "exclusion_step",
             "(case exclusion_reason "

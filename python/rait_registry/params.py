@@ -377,6 +377,9 @@ PARAMETERS: tuple[Parameter, ...] = (
             "int_patients__lung_only_micromets",
             "int_patients__avid_on_every_rxwbs",
             "int_patients__mets_after_first_rait",
+            "int_patients__baseline_cutoff",
+            "int_patients__lung_only_micromets_at_baseline",
+            "int_patients__avid_on_every_rxwbs_at_baseline",
         ),
     ),
     Parameter(
@@ -423,7 +426,7 @@ PARAMETERS: tuple[Parameter, ...] = (
         meaning="Eligibility step 1: the thyroidectomy is dated on or after this.",
         minimum="1900-01-01",
         maximum="2100-12-31",
-        drives=("int_patients__dtc_surgery",),
+        drives=("int_patients__dtc_surgery", "int_patients__dtc_surgery_at_baseline"),
     ),
     Parameter(
         name="surgery_date_max",
@@ -433,7 +436,7 @@ PARAMETERS: tuple[Parameter, ...] = (
         meaning="Eligibility step 1: the thyroidectomy is dated on or before this.",
         minimum="1900-01-01",
         maximum="2100-12-31",
-        drives=("int_patients__dtc_surgery",),
+        drives=("int_patients__dtc_surgery", "int_patients__dtc_surgery_at_baseline"),
     ),
     Parameter(
         name="micromet_max_mm",
@@ -444,17 +447,18 @@ PARAMETERS: tuple[Parameter, ...] = (
         unit="mm",
         minimum=0,
         minimum_inclusive=False,
-        drives=("int_patients__lung_only_micromets",),
+        drives=("int_patients__lung_only_micromets", "int_patients__lung_only_micromets_at_baseline"),
     ),
     Parameter(
         name="early_pd_exclusion_days",
         scope=_R,
         type="integer",
         default=183,
-        meaning="Exclusion step 6: a new-lesion event at most this long after a cycle's administration.",
+        meaning="Exclusion step 6: a new-lesion event at most this long after a cycle's administration "
+        "(after the first RAIT only, for is_eligible_at_baseline).",
         unit="days",
         minimum=0,
-        drives=("int_patients__early_progression",),
+        drives=("int_patients__early_progression", "int_patients__early_progression_at_baseline"),
     ),
     # -- analysis options ---------------------------------------------------------------------
     Parameter(

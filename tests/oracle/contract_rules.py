@@ -229,6 +229,8 @@ MART_COLUMNS: dict[str, list[str]] = {
         "is_eligible",
         "exclusion_reason",
         "n_rait_without_rxwbs",
+        "is_eligible_at_baseline",
+        "baseline_exclusion_reason",
     ],
     "rait_cycles": [
         "patient_id",
@@ -786,6 +788,45 @@ def derive_marts(tables: Mapping[str, pd.DataFrame], vars: Mapping[str, Any] | N
     P["exclusion_reason"] = fails.idxmax(axis=1).where(~P["is_eligible"], None)
     for step in ELIGIBILITY_STEPS:
         P[step] = P[step].astype(bool)
+
+    # ---- eligibility at baseline: what is known at first_rait_date + 14 days ------------
+    # the same criteria on the rows dated up to the cut-off (every row without a RAIT); avidity on
+    # the earliest judged RAIT's scan only (rows up to its administration + 14 days); early
+    # progression counted from the first RAIT only; exclusion 4 is already a baseline rule
+    cutoff = P["first_rait_date"] + win
+    known = surg.join(cutoff.rename("cutoff"), on="patient_id")
+    known = known[known["cutoff"].isna() | (known["surgery_date"] <= known["cutoff"])]
+    known_thyroidectomy = known[
+        known["procedure"].isin(DTC_PROCEDURES) & (known["surgery_date"] >= dmin) & (known["surgery_date"] <= dmax)
+    ]
+    at_baseline = pd.DataFrame(index=P.index)
+    at_baseline["dtc_surgery"] = P.index.isin(known_thyroidectomy["patient_id"]) & P.index.isin(
+        known.loc[known["histology"].isin(("PTC", "FTC")), "patient_id"]
+    )
+    bl0 = img.join(cutoff.fillna(P["lung_met_date"] + win).rename("baseline_end"), on="patient_id")
+    bl0 = bl0[bl0["study_date"] <= bl0["baseline_end"]]
+    distant0 = bl0[bl0["site"].isin(NON_LUNG_DISTANT_SITES) & bl0["status"].isin(DISEASE_STATUSES)]
+    big_lung0 = bl0[bl0["site"].eq("lung") & (bl0["max_lesion_mm"] >= v["micromet_max_mm"])]
+    at_baseline["lung_only_micromets"] = (
+        P["lung_met_date"].notna() & ~P.index.isin(distant0["patient_id"]) & ~P.index.isin(big_lung0["patient_id"])
+    )
+    first_scan = rx.merge(earliest.reset_index()[["patient_id", "rait_id", "admin_date"]], on=["patient_id", "rait_id"])
+    first_scan = first_scan[first_scan["study_date"] <= first_scan["admin_date"] + win]
+    avid_first = first_scan[first_scan["site"].eq("lung") & _true(first_scan["rai_avid"])]
+    at_baseline["avid_on_every_rxwbs"] = P.index.isin(avid_first["patient_id"])
+    at_baseline["mets_after_first_rait"] = P["mets_after_first_rait"]
+    rx_first = rx.join(cutoff.rename("cutoff"), on="patient_id")
+    rx_first = rx_first[
+        rx_first["rait_id"].isin(first_rait_id.dropna()) & (rx_first["study_date"] <= rx_first["cutoff"])
+    ]
+    at_baseline["massive_remnant"] = P.index.isin(rx_first.loc[rx_first["remnant_uptake"].eq("massive"), "patient_id"])
+    early0 = ev[_days(ev["study_date"] - ev["first_rait_date"]) <= v["early_pd_exclusion_days"]]
+    at_baseline["early_progression"] = P.index.isin(early0["patient_id"])
+    fails0 = pd.DataFrame(
+        {step: (at_baseline[step] if step in _EXCLUDES_WHEN_TRUE else ~at_baseline[step]) for step in ELIGIBILITY_STEPS}
+    ).astype(bool)
+    P["is_eligible_at_baseline"] = ~fails0.any(axis=1)
+    P["baseline_exclusion_reason"] = fails0.idxmax(axis=1).where(~P["is_eligible_at_baseline"], None)
 
     # ---- assemble marts ---------------------------------------------------------------
     patients = P[MART_COLUMNS["patients"]].reset_index(drop=True)

@@ -1,7 +1,8 @@
 -- Mart (docs/specification.md section 3, marts.patients): one row per patient of the extract with every
 -- characteristic of docs/specification.md section 2, the RAIT summary, first/last response, every
--- eligibility column, is_eligible, exclusion_reason and n_rait_without_rxwbs. Each value is
--- derived by one intermediate model (see their headers); this mart only joins them on patient_id.
+-- eligibility column, is_eligible, exclusion_reason and n_rait_without_rxwbs; beside them the same criteria
+-- judged at baseline (is_eligible_at_baseline, baseline_exclusion_reason: int_patients__eligibility_at_baseline).
+-- Each value is derived by one intermediate model (see their headers); this mart only joins them on patient_id.
 
 with patients as (
 
@@ -69,6 +70,12 @@ eligibility as (
 
 ),
 
+eligibility_at_baseline as (
+
+    select * from {{ ref('int_patients__eligibility_at_baseline') }}
+
+),
+
 avid_on_every_rxwbs as (
 
     select * from {{ ref('int_patients__avid_on_every_rxwbs') }}
@@ -114,7 +121,9 @@ final as (
         eligibility.is_eligible,
         eligibility.exclusion_reason,
         avid_on_every_rxwbs.n_rait_without_rxwbs,
-        eligibility.exclusion_step
+        eligibility.exclusion_step,
+        eligibility_at_baseline.is_eligible_at_baseline,
+        eligibility_at_baseline.baseline_exclusion_reason
     from patients
     inner join key_dates
         on patients.patient_id = key_dates.patient_id
@@ -132,6 +141,8 @@ final as (
         on patients.patient_id = rait_summary.patient_id
     inner join eligibility
         on patients.patient_id = eligibility.patient_id
+    inner join eligibility_at_baseline
+        on patients.patient_id = eligibility_at_baseline.patient_id
     inner join avid_on_every_rxwbs
         on patients.patient_id = avid_on_every_rxwbs.patient_id
     left join response_summary

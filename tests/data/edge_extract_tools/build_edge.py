@@ -123,6 +123,8 @@ PAT_COLS = [
     "is_eligible",
     "exclusion_reason",
     "n_rait_without_rxwbs",
+    "is_eligible_at_baseline",
+    "baseline_exclusion_reason",
 ]
 CYC_COLS = [
     "patient_id",
@@ -420,6 +422,9 @@ class Pt:
             early_progression=False,
             n_rait_without_rxwbs=0,
         )
+        # the criteria judged at baseline (first RAIT + 14 days): the contract's flags unless the
+        # patient's line says otherwise (criterion name -> flag at baseline)
+        self.base = {}
         # revision 2: censored at the last disease assessment, the latest imaging study in
         # [A1, last contact]: the DxWBS at An + 180, else the last RxWBS at An + 5
         self.LA = (plus(self.A[-1], 180) if dx is not None else plus(self.A[-1], 5)) if n else None
@@ -544,6 +549,18 @@ def finish():
         )
         e["is_eligible"] = not fails
         e["exclusion_reason"] = fails[0] if fails else None
+        at_baseline = {s: p.base.get(s, e[s]) for s in STEPS}
+        fails_at_baseline = [
+            s
+            for s in STEPS
+            if (
+                at_baseline[s]
+                if s in ("mets_after_first_rait", "massive_remnant", "early_progression")
+                else not at_baseline[s]
+            )
+        ]
+        e["is_eligible_at_baseline"] = not fails_at_baseline
+        e["baseline_exclusion_reason"] = fails_at_baseline[0] if fails_at_baseline else None
         pats.append(e)
         cycles.extend(p.exp_cycles)
         if p.exp_pfs:

@@ -282,7 +282,8 @@ p.exp.update(lung_only_micromets=False, exclusion_reason="lung_only_micromets")
 p = Pt(
     "E18",
     "lung disease first seen on the first RxWBS (A1+5): baseline runs to lung_met+14 = A1+19; 'other' site "
-    "disease on A1+19 -> excluded lung_only_micromets; mets_after_first_rait false (A1+5 <= A1+14)",
+    "disease on A1+19 -> excluded lung_only_micromets; mets_after_first_rait false (A1+5 <= A1+14); at "
+    "baseline (data up to A1+14) the 'other' disease is not yet known -> eligible at baseline",
 )
 p.drop("E18-F0")
 p.add(
@@ -296,6 +297,7 @@ p.add(
 )
 p.resp(PR_TG)
 p.exp.update(lung_met_date=plus(p.A1, 5), lung_only_micromets=False, exclusion_reason="lung_only_micromets")
+p.base.update(lung_only_micromets=True)
 
 # ---------------------------------------------------------------- avid_on_every_rxwbs
 p = Pt("E19", "RxWBS lung rai_avid false: excluded avid_on_every_rxwbs")
@@ -311,7 +313,8 @@ p.exp.update(avid_on_every_rxwbs=False, exclusion_reason="avid_on_every_rxwbs")
 p = Pt(
     "E21",
     "m-RAIT; the second RxWBS has a thyroid_bed row but no lung row: excluded avid_on_every_rxwbs; cycle 1 "
-    "scan_change NULL (no lung row on cycle 2's scan), Tg 12 -> 10: SD; cycle 2 PR",
+    "scan_change NULL (no lung row on cycle 2's scan), Tg 12 -> 10: SD; cycle 2 PR; at baseline only the first "
+    "(avid) RxWBS is judged -> eligible at baseline",
     n=2,
     pre=[12.0, 10.0],
 )
@@ -319,6 +322,7 @@ p.drop("E21-F2L")
 p.cyc(1, scan_change=None)
 p.resp(SD, PR_TG)
 p.exp.update(avid_on_every_rxwbs=False, exclusion_reason="avid_on_every_rxwbs")
+p.base.update(avid_on_every_rxwbs=True)
 
 p = Pt(
     "E22",
@@ -706,7 +710,8 @@ p = Pt(
     "E48",
     "m-RAIT 200 days apart; 'new' other-site lesion at A2+10 (cycle 1's window, 210 days after A1: not "
     "early) and 'new' neck node at A2+100 (cycle 2's window, 100 days after A2: early) -> both cycles PD; "
-    "pd_date A2+10; excluded early_progression",
+    "pd_date A2+10; excluded early_progression; at baseline only the 183 days after A1 count (both events are "
+    "later) -> eligible at baseline",
     n=2,
     pre=[12.0, 10.0],
 )
@@ -730,6 +735,7 @@ p.add(
 )
 p.resp(PD, PD)
 p.exp.update(pd_date=plus(p.A1, 210), early_progression=True, exclusion_reason="early_progression")
+p.base.update(early_progression=False)
 p.exp_pfs.update(end_date=plus(p.A1, 210), pfs_months=210 / M, pfs_event=1, event_type="progression")
 
 # ---------------------------------------------------------------- PFS and death
@@ -1184,5 +1190,75 @@ p.add(
 )
 p.resp(PR_TG)
 p.exp_pfs.update(end_date=p.LC, pfs_months=1200 / M)
+
+# ---------------------------------------------------------------- eligibility at baseline (first RAIT + 14 days)
+for pid, offset, verdict in (
+    ("E85", 15, "not known at baseline (A1+14) -> excluded dtc_surgery at baseline (eligible under the contract)"),
+    ("E86", 14, "on the last baseline day -> eligible at baseline too"),
+):
+    p = Pt(
+        pid,
+        f"lobectomy (PTC) at d0, completion thyroidectomy without carcinoma at A1+{offset}: dtc_surgery true "
+        f"(completion in the window, PTC on the lobectomy); eligible; the completion is {verdict}",
+    )
+    p.row(f"{pid}-S1")["procedure"] = "lobectomy"
+    p.add(
+        "surgeries",
+        surgery_id=f"{pid}-S2",
+        surgery_date=plus(p.A1, offset),
+        procedure="completion_thyroidectomy",
+    )
+    p.resp(PR_TG)
+    if offset > 14:
+        p.base.update(dtc_surgery=False)
+
+p = Pt(
+    "E87",
+    "the first RxWBS (avid lung, minor remnant) dated A1+15: avid_on_every_rxwbs true (the contract does not "
+    "date the scan); eligible; at baseline its rows are after A1+14 -> excluded avid_on_every_rxwbs at baseline",
+)
+for rid in ("E87-F1L", "E87-F1T"):
+    p.row(rid)["study_date"] = plus(p.A1, 15)
+p.resp(PR_TG)
+p.base.update(avid_on_every_rxwbs=False)
+
+p = Pt(
+    "E88",
+    "the first RxWBS dated A1+14 (the last baseline day) with a massive remnant: excluded massive_remnant, also "
+    "at baseline (its avid lung row counts at baseline)",
+)
+for rid in ("E88-F1L", "E88-F1T"):
+    p.row(rid)["study_date"] = plus(p.A1, 14)
+p.row("E88-F1T")["remnant_uptake"] = "massive"
+p.resp(PR_TG)
+p.exp.update(massive_remnant=True, exclusion_reason="massive_remnant")
+
+for pid, offset, verdict in (
+    ("E89", 184, "184 days after A1: not early at baseline -> eligible at baseline"),
+    ("E90", 183, "183 days after A1: early at baseline too -> excluded early_progression at baseline"),
+):
+    p = Pt(
+        pid,
+        f"m-RAIT 100 days apart, Tg 12 -> 10; a 'new' other-site lesion at A1+{offset} = A2+{offset - 100} "
+        f"(cycle 2's window, <= 183 days after A2): cycle 1 SD (delta 0.167, scan stable), cycle 2 PD; pd_date "
+        f"A1+{offset}; excluded early_progression; {verdict}",
+        n=2,
+        cgap=100,
+        pre=[12.0, 10.0],
+    )
+    p.add(
+        "imaging_findings",
+        finding_id=f"{pid}-FN",
+        study_date=plus(p.A1, offset),
+        modality="CT",
+        site="other",
+        status="new",
+        confirmation="imaging",
+    )
+    p.resp(SD, PD)
+    p.exp.update(pd_date=plus(p.A1, offset), early_progression=True, exclusion_reason="early_progression")
+    p.exp_pfs.update(end_date=plus(p.A1, offset), pfs_months=offset / M, pfs_event=1, event_type="progression")
+    if offset > 183:
+        p.base.update(early_progression=False)
 
 finish()

@@ -70,21 +70,7 @@ final as (
 
     select
         *,
-        case
-            {%- for criterion in eligibility_criteria() %}
-                when {{ fails_criterion(criterion) }} then {{ criterion['step'] }}
-            {%- endfor %}
-        end as exclusion_step,
-        case
-            {%- for criterion in eligibility_criteria() %}
-                when {{ fails_criterion(criterion) }} then {{ dbt.string_literal(criterion['name']) }}
-            {%- endfor %}
-        end as exclusion_reason,
-        (
-            {%- for criterion in eligibility_criteria() %}
-                {% if not loop.first %}and {% endif %}{{ meets_criterion(criterion) }}
-            {%- endfor %}
-        ) as is_eligible
+        {{ eligibility_verdict_columns() }}
     from flags
 
 )
