@@ -67,7 +67,14 @@ def test_matched_pairs_are_o_then_m_and_disjoint(results, demo_con):
 @pytest.mark.filterwarnings("ignore::rait_registry.exceptions.StatisticsWarning")
 def test_the_python_api_gives_the_results_of_the_command(results, demo_warehouse):
     marts = read_published(demo_warehouse)
-    result = analyze(marts.cohort, marts.cycles, meta=warehouse_meta(marts, demo_warehouse), pfs=marts.pfs)
+    result = analyze(
+        marts.cohort,
+        marts.cycles,
+        meta=warehouse_meta(marts, demo_warehouse),
+        pfs=marts.pfs,
+        strategy_months=marts.strategy_months,
+        strategy_cohort=marts.strategy_cohort,
+    )
     ours = {k: v for k, v in result.to_dict().items() if k != "meta"}
     assert ours == {k: v for k, v in results.items() if k != "meta"}
     for key in ("config", "run_id", "refreshed_at", "dbt_vars", "warehouse"):

@@ -36,6 +36,7 @@ FIGURES = (
     "fig_km_overall",
     "fig3_km_matched",
     "fig4_km_subgroups",
+    "fig_strategies_km",
 )
 TABLES = (
     "attrition",

@@ -149,9 +149,8 @@ def weighted_km_at(
     at_risk = stop_ge - start_ge
     with np.errstate(divide="ignore", invalid="ignore"):
         factors = np.where(at_risk > 0, 1.0 - deaths / at_risk, 1.0)
-    surv = np.cumprod(factors)
-    idx = np.searchsorted(event_times, times, side="right") - 1
-    out = np.where(idx >= 0, surv[np.clip(idx, 0, None)], 1.0)
+    surv = np.concatenate([[1.0], np.cumprod(factors)])  # surv[k]: after the k-th event time
+    out = surv[np.searchsorted(event_times, times, side="right")]
     # nobody at risk at `time` (start < time <= stop): no estimate
     stop_ge_t = total - cum_stop[np.searchsorted(s_sorted, times, side="left")]
     start_ge_t = total - cum_start[np.searchsorted(st_sorted, times, side="left")]
@@ -254,7 +253,7 @@ class TargetTrialEmulation:
 
     Examples
     --------
-    >>> tte = TargetTrialEmulation(n_bootstrap=200, random_state=1).fit(cohort, months)
+    >>> tte = TargetTrialEmulation(n_bootstrap=200, random_state=1).fit(cohort, months)  # doctest: +SKIP
     >>> tte.summary.loc["pfs_60m_difference", ["estimate", "ci_low", "ci_high"]]  # doctest: +SKIP
     """
 

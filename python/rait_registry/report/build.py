@@ -950,12 +950,14 @@ def build_report(
             )
         for layout in sensitivity_tables:
             layout.to_frame().to_csv(tab_dir / f"paper_{layout.table_id}.csv", index=False)
-        if "strategies" in res:
+        if res.get("strategies") or "strategies" in skipped:
             sections.append(
                 (
                     "strategies",
                     "Beyond the paper: treatment strategies in an emulated target trial",
-                    render_strategies(res["strategies"], fig_dir, tab_dir),
+                    render_skipped(skipped["strategies"])
+                    if "strategies" in skipped
+                    else render_strategies(res["strategies"], fig_dir, tab_dir),
                 )
             )
         refreshed = _fmt_time((data.refresh or {}).get("finished_at")) if data.refresh else "unknown"

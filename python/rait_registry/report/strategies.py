@@ -30,6 +30,10 @@ def _pct(entry: Mapping[str, Any]) -> str:
     return f"{100 * est:.1f}{ci}"
 
 
+def _num(x: Any) -> str:
+    return "not estimable" if x is None else f"{x:.2f}"
+
+
 def _km_figure(section: Mapping[str, Any]) -> Any:
     fig = F._figure(6.4, 4.4)
     ax = fig.add_subplot(1, 1, 1)
@@ -70,7 +74,7 @@ def render_strategies(section: Mapping[str, Any], fig_dir: Path, tab_dir: Path) 
     hr = section.get("hazard_ratio") or {}
     hr_text = (
         f"HR of {arms['second_rait_within_grace']['label']} vs {arms['one_rait_surveillance']['label']}: "
-        f"{hr['hr']:.2f} ({hr['ci_low']:.2f} to {hr['ci_high']:.2f}; {hr['se_method']})."
+        f"{_num(hr['hr'])} ({_num(hr.get('ci_low'))} to {_num(hr.get('ci_high'))}; {hr.get('se_method')})."
         if hr.get("hr") is not None
         else f"No hazard ratio: {hr.get('reason', 'not estimable')}."
     )
