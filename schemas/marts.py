@@ -52,6 +52,7 @@ __all__ = [
     "PatientsMart",
     "PfsMart",
     "RaitCyclesMart",
+    "StrategyEvidenceMonthlyMart",
 ]
 
 #: Vocabularies of the mart columns (lists: pandera names an ``isin`` check by its values).
@@ -79,6 +80,7 @@ MART_KEYS = {
     "pfs": "patient_id",
     "analysis_cohort": "patient_id",
     "cohort_attrition": "step",
+    "strategy_evidence_monthly": "patient_id, month_number",
 }
 
 ABS_TOL = 1e-3  # months/GBq; FLOAT (single precision) columns carry ~7 significant digits
@@ -535,10 +537,34 @@ class CohortAttritionMart(pa.DataFrameModel):
 
 
 #: mart name -> pandera model.
+@_documented("strategy_evidence_monthly")
+class StrategyEvidenceMonthlyMart(pa.DataFrameModel):
+    """marts.strategy_evidence_monthly -- one row per patient with a RAIT and month since the first RAIT."""
+
+    patient_id: Series[str] = pa.Field(nullable=False)
+    month_number: Series[int] = pa.Field(nullable=False, ge=0)
+    start_months: Series[float] = pa.Field(nullable=False, ge=0)
+    stop_months: Series[float] = pa.Field(nullable=False, ge=0)
+    tg_post_known: Series[bool] = pa.Field(nullable=False)
+    delta_tg: Series[float] = pa.Field(nullable=True)
+    scan_change: Series[str] = pa.Field(nullable=True, isin=SCAN_STATUSES)
+    n_new_lesions: Series[int] = pa.Field(nullable=False, ge=0)
+    second_rait_given: Series[bool] = pa.Field(nullable=False)
+    second_rait_in_month: Series[bool] = pa.Field(nullable=False)
+    pfs_event_in_month: Series[bool] = pa.Field(nullable=False)
+    is_last_month: Series[bool] = pa.Field(nullable=False)
+
+    class Config:
+        name = "marts.strategy_evidence_monthly"
+        strict = True
+        coerce = True
+
+
 MART_MODELS: dict[str, type[pa.DataFrameModel]] = {
     "patients": PatientsMart,
     "rait_cycles": RaitCyclesMart,
     "pfs": PfsMart,
     "analysis_cohort": AnalysisCohortMart,
     "cohort_attrition": CohortAttritionMart,
+    "strategy_evidence_monthly": StrategyEvidenceMonthlyMart,
 }

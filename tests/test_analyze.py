@@ -73,6 +73,8 @@ def test_the_python_api_gives_the_results_of_the_command(results, demo_warehouse
         meta=warehouse_meta(marts, demo_warehouse),
         pfs=marts.pfs,
         baseline_cohort=marts.baseline_cohort,
+        strategy_months=marts.strategy_months,
+        strategy_cohort=marts.strategy_cohort,
     )
     ours = {k: v for k, v in result.to_dict().items() if k != "meta"}
     assert ours == {k: v for k, v in results.items() if k != "meta"}

@@ -24,7 +24,7 @@ from tests.conftest import REPO
 MODELS = REPO / "dbt_project" / "models"
 INTERMEDIATE = MODELS / "intermediate"
 #: Subject folders of the intermediate layer in dependency order (README.md there).
-INTERMEDIATE_FOLDERS = ("patients", "rait_cycles", "eligibility")
+INTERMEDIATE_FOLDERS = ("patients", "rait_cycles", "eligibility", "strategies")
 #: A study parameter read in a model: var('name') or the project's date_var('name') macro.
 VAR_READ = re.compile(r"""\b(?:var|date_var)\(\s*['"](\w+)['"]""")
 #: A macro of dbt_project/macros: its name and body (the vars it reads count for the models calling it).

@@ -37,6 +37,7 @@ FIGURES = (
     "fig3_km_matched",
     "fig4_km_subgroups",
     "fig_forest_centres",  # the demo registry has three centres
+    "fig_strategies_km",
 )
 TABLES = (
     "attrition",

@@ -357,12 +357,29 @@ def good_marts() -> dict[str, pd.DataFrame]:
             "n_excluded": [0, 0, 1, 0, 0, 0, 0],
         }
     )
+    strategy_months = pd.DataFrame(
+        {
+            "patient_id": ["B"] * 3,
+            "month_number": [0, 1, 2],
+            "start_months": [0.0, 1.0, 2.0],
+            "stop_months": [1.0, 2.0, 3.0],
+            "tg_post_known": [False, False, True],
+            "delta_tg": [np.nan, np.nan, 0.1],
+            "scan_change": [None, None, "stable"],
+            "n_new_lesions": [0, 0, 0],
+            "second_rait_given": [False, False, False],
+            "second_rait_in_month": [False, False, True],
+            "pfs_event_in_month": [False, False, False],
+            "is_last_month": [False, False, False],
+        }
+    )
     return {
         "patients": patients,
         "rait_cycles": cycles,
         "pfs": pfs,
         "analysis_cohort": cohort,
         "cohort_attrition": attrition,
+        "strategy_evidence_monthly": strategy_months,
     }
 
 
@@ -453,6 +470,7 @@ def test_consistent_marts_pass_every_model_and_validate_marts(engine):
         "pfs": 2,
         "analysis_cohort": 2,
         "cohort_attrition": 7,
+        "strategy_evidence_monthly": 3,
     }
     assert set(report.engines.values()) == {engine}
 
@@ -871,6 +889,7 @@ def test_auto_engine_uses_sql_above_pandas_max_rows_and_pandas_for_a_mart_lackin
         "pfs": "pandas",
         "analysis_cohort": "pandas",
         "cohort_attrition": "sql",
+        "strategy_evidence_monthly": "sql",
     }
     assert set(validate_marts(con).engines.values()) == {"pandas"}
     with pytest.raises(UsageError, match="auto, pandas, sql"):

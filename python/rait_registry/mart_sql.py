@@ -252,6 +252,7 @@ SQL_CHECKS: dict[str, dict[str, str]] = {
             "not (step = 0 and n_excluded <> 0)",
         ),
     },
+    "strategy_evidence_monthly": {},  # field checks only; its row rules are dbt data tests
 }
 
 

@@ -654,7 +654,7 @@ PARAMETERS: tuple[Parameter, ...] = (
         maximum=0.5,
         minimum_inclusive=False,
         maximum_inclusive=False,
-        drives=("sensitivity",),
+        drives=("sensitivity", "strategies"),
         cli="--alpha",
     ),
     Parameter(
@@ -680,7 +680,7 @@ PARAMETERS: tuple[Parameter, ...] = (
         unit="months",
         minimum=0,
         minimum_inclusive=False,
-        drives=("sensitivity",),
+        drives=("sensitivity", "strategies"),
         cli="--horizon-months",
     ),
     Parameter(
@@ -911,6 +911,55 @@ PARAMETERS: tuple[Parameter, ...] = (
         choices=("person_time", "pfs_horizon"),
         drives=("trial_design",),
         cli="--trial-hazard-source",
+    ),
+    Parameter(
+        name="grace_months",
+        scope=_A,
+        type="integer",
+        default=12,
+        meaning="Target-trial emulation: a second RAIT within this many months of the first follows the "
+        "'second RAIT' strategy; a clone of that strategy without one is censored here.",
+        unit="months",
+        minimum=1,
+        maximum=120,
+        drives=("strategies",),
+        cli="--grace-months",
+    ),
+    Parameter(
+        name="strategy_weight_truncation",
+        scope=_A,
+        type="number",
+        default=100.0,
+        meaning="Target-trial emulation: percentile of the stabilised censoring weights above which a "
+        "weight is set to that percentile (100, the default: none; truncating at the 99th biased the "
+        "simulated effect, benchmarks/README.md).",
+        unit="percentile",
+        minimum=50,
+        maximum=100,
+        drives=("strategies",),
+        cli="--strategy-weight-truncation",
+    ),
+    Parameter(
+        name="bootstrap",
+        scope=_A,
+        type="integer",
+        default=500,
+        meaning="Target-trial emulation: bootstrap replicates (patients resampled, censoring model refitted "
+        "in each) of the percentile 95% CIs; 0: a robust (sandwich) CI instead, for large registries.",
+        minimum=0,
+        maximum=100000,
+        drives=("strategies",),
+        cli="--bootstrap",
+    ),
+    Parameter(
+        name="bootstrap_seed",
+        scope=_A,
+        type="integer",
+        default=20240601,
+        meaning="Target-trial emulation: seed of the bootstrap (numpy Generator), so a rerun gives the same CIs.",
+        minimum=0,
+        drives=("strategies",),
+        cli="--bootstrap-seed",
     ),
 )
 

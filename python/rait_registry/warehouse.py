@@ -188,6 +188,11 @@ class PublishedMarts:
         The patients eligible at baseline (`read_baseline_eligible_cohort`), the cohort of the
         baseline-eligible sensitivity analysis; None for a warehouse without
         ``marts.patients.is_eligible_at_baseline``.
+    strategy_cohort, strategy_months : DataFrame or None
+        The target-trial emulation's eligible patients (``marts.patients`` where
+        ``is_eligible_at_baseline`` when the warehouse has that flag, else
+        ``marts.analysis_cohort``) and their ``marts.strategy_evidence_monthly`` rows; None without
+        that mart.
     """
 
     path: Path
@@ -198,6 +203,8 @@ class PublishedMarts:
     n_quarantined_rows: int | None
     pfs: pd.DataFrame | None = None
     baseline_cohort: pd.DataFrame | None = None
+    strategy_cohort: pd.DataFrame | None = None
+    strategy_months: pd.DataFrame | None = None
 
 
 #: Columns of ``marts.analysis_cohort`` taken from ``marts.pfs`` (cohort column -> pfs column), as
@@ -313,8 +320,31 @@ def read_published(path: str | Path | None = None) -> PublishedMarts:
                     "select count(*) from (select distinct source_table, source_row from quarantine.rejected_rows)"
                 ).fetchone()[0]
             )
+        strategy_cohort = strategy_months = None
+        if table_exists(con, "marts", "strategy_evidence_monthly"):  # the target-trial emulation's inputs
+            columns = {r[0] for r in con.execute("describe marts.patients").fetchall()}
+            cohort_sql = (
+                "select patients.*, pfs.pfs_months, pfs.pfs_event from marts.patients as patients "
+                "join marts.pfs as pfs using (patient_id) where patients.is_eligible_at_baseline"
+                if "is_eligible_at_baseline" in columns
+                else "select * from marts.analysis_cohort"
+            )
+            strategy_cohort = con.execute(f"select * from ({cohort_sql}) order by patient_id").df()
+            strategy_months = con.execute(
+                f"select months.* from marts.strategy_evidence_monthly as months join ({cohort_sql}) as cohort "
+                "using (patient_id) order by patient_id, month_number"
+            ).df()
         return PublishedMarts(
-            path, cohort, cycles, attrition, latest_refresh(con), quarantined, pfs, read_baseline_eligible_cohort(con)
+            path,
+            cohort,
+            cycles,
+            attrition,
+            latest_refresh(con),
+            quarantined,
+            pfs,
+            read_baseline_eligible_cohort(con),
+            strategy_cohort,
+            strategy_months,
         )
     finally:
         con.close()

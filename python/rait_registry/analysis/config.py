@@ -94,6 +94,13 @@ class AnalysisConfig:
         Follow-up of the designed trial after its accrual.
     trial_hazard_source : {"person_time", "pfs_horizon"}
         Which registry PFS hazard the design assumes.
+    grace_months : int
+        Grace period of the "second RAIT" strategy of the target-trial emulation.
+    strategy_weight_truncation : float
+        Percentile at which the stabilised censoring weights are truncated.
+    bootstrap : int
+        Bootstrap replicates of the target-trial emulation's CIs (0: robust sandwich CI).
+    bootstrap_seed : int
 
     Units, ranges and the meaning of each option: ``rait-registry params`` or
     `rait_registry.params.ANALYSIS_PARAMETERS`.
@@ -147,6 +154,10 @@ class AnalysisConfig:
     trial_powers: tuple[float, ...] = _declared("trial_powers")
     trial_follow_up_years: float = _declared("trial_follow_up_years")
     trial_hazard_source: str = _declared("trial_hazard_source")
+    grace_months: int = _declared("grace_months")
+    strategy_weight_truncation: float = _declared("strategy_weight_truncation")
+    bootstrap: int = _declared("bootstrap")
+    bootstrap_seed: int = _declared("bootstrap_seed")
 
     def __post_init__(self) -> None:
         checked = params.check_values(asdict(self), "analysis")

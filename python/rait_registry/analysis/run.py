@@ -36,6 +36,7 @@ from .sensitivity import SensitivityAnalyses, exposure_lag_days
 from .sensitivity.matching_variants import matched_biases
 from .sensitivity.results import HazardRatioEstimate
 from .skips import cohort_problem, run_section, skipped
+from .strategies import TargetTrialEmulation
 from .survival import SurvivalAnalysis
 from .tables import Table1, Table2, cohort_section
 from .trial_design import NonInferiorityTrialDesign, with_first_rait_date
@@ -67,6 +68,8 @@ class AnalysisResult:
         Table 3's Cox counterpart; None when it could not run (results.json says why).
     trial_design : NonInferiorityTrialDesign or None
         The prospective trial sized with the registry's hazard and accrual; None when it could not run.
+    strategies : TargetTrialEmulation or None
+        The target-trial emulation of treatment strategies; None when it could not run.
 
     Examples
     --------
@@ -90,6 +93,7 @@ class AnalysisResult:
     skipped: dict[str, str] = field(default_factory=dict)
     cox_risk_factors: CoxRiskFactorAnalysis | None = None
     trial_design: NonInferiorityTrialDesign | None = None
+    strategies: TargetTrialEmulation | None = None
 
     @property
     def summary(self) -> pd.DataFrame:
@@ -175,6 +179,8 @@ def analyze(
     meta: dict[str, Any] | None = None,
     pfs: pd.DataFrame | None = None,
     baseline_cohort: pd.DataFrame | None = None,
+    strategy_months: pd.DataFrame | None = None,
+    strategy_cohort: pd.DataFrame | None = None,
 ) -> AnalysisResult:
     """Run the study's analyses on the marts given as DataFrames.
 
@@ -199,6 +205,9 @@ def analyze(
         (`rait_registry.warehouse.read_baseline_eligible_cohort`): results.json
         ``survival.baseline_eligible``, the PFS comparison on them as a sensitivity analysis;
         without it that entry is skipped with a reason.
+    strategy_months, strategy_cohort : DataFrame, optional
+        ``marts.strategy_evidence_monthly`` and the target-trial emulation's eligible patients
+        (default: ``cohort``); without the months the ``strategies`` section is skipped.
 
     Returns
     -------
@@ -286,6 +295,18 @@ def analyze(
         events=True,
     )
     centres = section("centres", lambda: CentreAnalysis(alpha=config.alpha).fit(cohort), both_groups=True)
+    strategies = (  # without its mart (analyze given only the paper's marts) the section says so
+        None
+        if strategy_months is None
+        else section(
+            "strategies",
+            lambda: TargetTrialEmulation.from_config(config).fit(
+                known if strategy_cohort is None else as_missing(strategy_cohort), strategy_months
+            ),
+            "strategies (target-trial emulation)",
+            events=True,
+        )
+    )
     t1_matched = balance = None
     if matcher is not None:
         t1_matched = section(
@@ -317,6 +338,9 @@ def analyze(
         "cutpoints": _section(cutpoints, "cutpoints", skips),
         "trial_design": _section(trial, "trial_design", skips),
         "centres": _section(centres, "centres", skips),
+        "strategies": _section(strategies, "strategies", skips)
+        if strategy_months is not None
+        else skipped("no person-months of marts.strategy_evidence_monthly were given; rerun `rait-registry refresh`"),
     }
     if survival is not None and matcher is None:
         results["survival"]["matched"] = skipped(f"matching was skipped: {skips['matching']}")
@@ -340,6 +364,8 @@ def analyze(
     tables["cohort_summary"] = summary_table(results["cohort_summary"])
     if trial is not None:
         tables["trial_design"] = trial.summary
+    if strategies is not None:
+        tables.update(strategies=strategies.summary.reset_index(), strategies_protocol=strategies.protocol_frame())
     sensitivity = None
     if config.sensitivity_analyses:
         lag, lag_source = exposure_lag_days(meta)
@@ -398,6 +424,7 @@ def analyze(
         skipped=skips,
         cox_risk_factors=cox,
         trial_design=trial,
+        strategies=strategies,
     )
 
 
@@ -507,6 +534,8 @@ def analyze_warehouse(
         meta=warehouse_meta(marts, warehouse),
         pfs=marts.pfs,
         baseline_cohort=marts.baseline_cohort,
+        strategy_months=marts.strategy_months,
+        strategy_cohort=marts.strategy_cohort,
     )
     if out_dir is not None:
         with progress.phase("write results") as phase:

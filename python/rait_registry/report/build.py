@@ -70,6 +70,7 @@ from .html import (
 )
 from .labels import VARIABLE_LABELS, criterion_labels, level_label, plot_labels
 from .sensitivity import render_sensitivity_analyses
+from .strategies import render_strategies
 from .trial_design import trial_design_html
 
 log = logging.getLogger(__name__)
@@ -966,6 +967,16 @@ def build_report(
             if layout is not None:
                 layout.to_frame().to_csv(tab_dir / f"paper_{layout.table_id}.csv", index=False)
         sections += render_centres(data.results.get("centres"), cohort, fig_dir, tab_dir)
+        if res.get("strategies") or "strategies" in skipped:
+            sections.append(
+                (
+                    "strategies",
+                    "Beyond the paper: treatment strategies in an emulated target trial",
+                    render_skipped(skipped["strategies"])
+                    if "strategies" in skipped
+                    else render_strategies(res["strategies"], fig_dir, tab_dir),
+                )
+            )
         refreshed = _fmt_time((data.refresh or {}).get("finished_at")) if data.refresh else "unknown"
         page = render_page(
             title="RAIT registry study report: once vs multiple radioactive iodine therapy",
