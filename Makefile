@@ -34,7 +34,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	bash scripts/ensure-chromium.sh
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 
 # Lint and format checks (ruff for Python; sqlfluff for the dbt SQL, .sqlfluff). CI runs it.
 # sqlfluff renders the models offline (jinja templater, about 4 s); with --processes it may print a
