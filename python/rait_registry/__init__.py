@@ -1,6 +1,6 @@
 """rait-registry: a thyroid-cancer RAIT registry turned into study-ready evidence.
 
-Pipeline (see ``shared/design.md``): ingest -> build file -> dbt -> checks ->
+Pipeline (README.md, "How it works"): ingest -> build file -> dbt -> checks ->
 atomic publish -> analyze -> report.
 """
 

@@ -1,6 +1,6 @@
 """Ingest: verify an extract and load it into the ``raw`` schema of a build database.
 
-Design step 1 (``shared/design.md``). Every file is read by DuckDB *as text* into
+Step 1 of the refresh (README.md, "How it works"; docs/specification.md section 1). Every file is read by DuckDB *as text* into
 ``landing.<table>`` with ``source_row`` (1-based data row: the first record after the header
 is 1): a CSV file is parsed once into a landing table; a Parquet file is read through a view
 (``read_parquet`` with every column cast to text), so its tens of millions of rows are not

@@ -4,7 +4,7 @@ The stand-in exists so that the statistics layer (Tables 1-3, matching, survival
 cut-points) can be tested against R before the dbt marts exist. It is *not* the synthetic
 registry (``rait_registry.synth`` simulates raw events and lets dbt derive everything);
 this script draws mart rows directly, shaped like Tables 1-2 of the study
-(``shared/paper/less-is-more-rait.txt``): 38 o-RAIT and 79 m-RAIT patients with the
+(Shi et al. 2025, the study docs/specification.md follows): 38 o-RAIT and 79 m-RAIT patients with the
 paper's group margins for every categorical row, so that the same tests are triggered:
 
 * small cells, so Fisher's exact test is used on 2 x 2 *and* r x c tables
