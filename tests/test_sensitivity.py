@@ -351,6 +351,18 @@ def test_landmark_boundary_assignment():
     np.testing.assert_allclose(data["months_from_landmark"], np.array([900, 900, 488]) / DAYS_PER_MONTH - 16.0)
 
 
+def test_landmark_counts_a_later_cycle_from_its_exposure_lag():
+    # 16 months = 487 days; with a 14-day lag a second cycle counts from admin + 14 days, as the
+    # time-varying models switch exposure: day 473 counts by the landmark, day 474 does not
+    c, y = make_data({"A": ([0, 473], 900, 0), "B": ([0, 474], 900, 0), "C": ([0, 487], 900, 0)})
+    data, counts = landmark_cohort(c, y, 16.0, lag_days=14)
+    assert data.set_index("patient_id")["landmark_group"].to_dict() == {"A": "m-RAIT", "B": "o-RAIT", "C": "o-RAIT"}
+    assert counts["reclassified"]["m-RAIT at the end, o-RAIT at the landmark"] == 2
+    # the first cycle is time zero, never lagged
+    data0, _ = landmark_cohort(c, y, 16.0, lag_days=0)
+    assert set(data0.loc[data0["landmark_group"] == "m-RAIT", "patient_id"]) == {"A", "B", "C"}
+
+
 def test_landmark_twelve_months_is_365_25_days():
     c, y = make_data({"A": ([0, 365], 800, 0), "B": ([0, 366], 800, 0)})
     data, _ = landmark_cohort(c, y, 12.0)

@@ -27,7 +27,8 @@
 #   without it (`counting_process_unlagged`, `time_varying_unlagged`);
 # * Cox: coxph, Efron ties, eps = 1e-12; robust SE for IPTW from coxph(robust = TRUE);
 # * landmark L: patients with pfs_months > L, grouped by the number of cycles with
-#   days since the first RAIT <= L * 30.4375 (>= 2 -> m-RAIT), time pfs_months - L;
+#   days since the first RAIT (+ lag for every cycle after the first, as the exposure change of
+#   the time-varying models) <= L * 30.4375 (>= 2 -> m-RAIT), time pfs_months - L;
 # * IPTW: glm(o-RAIT ~ age + local persistent), stabilised ATE weights;
 # * 5-year PFS: summary(survfit, times = h)$surv and $std.err (Greenwood, survival scale);
 # * dose: ns(x, knots = quantile(total dose, (1:(df-1))/df), Boundary.knots = range of all
@@ -134,8 +135,9 @@ km_at <- function(time, event, h, weights = NULL) {
   list(surv = num(s$surv), se = num(s$std.err))
 }
 
-landmark <- function(cohort, cycles, L, horizon) {
-  by_lm <- tapply(cycles$days <= L * DPM + 1e-9, cycles$patient_id, sum)
+landmark <- function(cohort, cycles, L, horizon, lag = 0) {
+  counts_from <- cycles$days + ifelse(cycles$cycle_number > 1, lag, 0)
+  by_lm <- tapply(counts_from <= L * DPM + 1e-9, cycles$patient_id, sum)
   d <- cohort[cohort$pfs_months - L > 1e-9, ]
   d$k <- as.numeric(by_lm[d$patient_id])
   d$m <- as.integer(d$k >= 2)
@@ -239,8 +241,8 @@ if (mode == "cohort") {
     time_varying = tv_models(tv, adjusted = TRUE),
     time_varying_unlagged = tv_models(tv0),
     fixed_group = term(fixed_fit, "I(1 - o)"),
-    landmark = landmark(cohort, cyc, opt$landmark, opt$horizon),
-    landmark_6 = landmark(cohort, cyc, 6, opt$horizon),
+    landmark = landmark(cohort, cyc, opt$landmark, opt$horizon, opt$lag),
+    landmark_6 = landmark(cohort, cyc, 6, opt$horizon, opt$lag),
     pfs_eligible = list(o_rait = km_at(cohort$pfs_months[o], cohort$pfs_event[o], opt$horizon),
                         m_rait = km_at(cohort$pfs_months[!o], cohort$pfs_event[!o], opt$horizon)),
     iptw = iptw(cohort[cc, ], opt$horizon),

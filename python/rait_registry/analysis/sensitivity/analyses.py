@@ -215,6 +215,7 @@ class SensitivityAnalyses:
             horizon_months=opts.horizon_months,
             alpha=opts.alpha,
             adjust_covariates=opts.adjust_covariates,
+            lag_days=self.exposure_lag_days,
         )
         done("landmark")
         lag = self.exposure_lag_days

@@ -96,7 +96,9 @@ def cycle_months(cohort: pd.DataFrame, cycles: pd.DataFrame) -> pd.DataFrame:
     return cyc[["patient_id", "cycle_number", "days", "months", "activity_gbq", "cumulative_gbq"]]
 
 
-def landmark_cohort(cohort: pd.DataFrame, cycles: pd.DataFrame, landmark_months: float) -> tuple[pd.DataFrame, dict]:
+def landmark_cohort(
+    cohort: pd.DataFrame, cycles: pd.DataFrame, landmark_months: float, lag_days: int = 0
+) -> tuple[pd.DataFrame, dict]:
     """The patients at risk at a landmark, grouped by the cycles received by then.
 
     Parameters
@@ -105,13 +107,19 @@ def landmark_cohort(cohort: pd.DataFrame, cycles: pd.DataFrame, landmark_months:
         The marts (see `cycle_months`).
     landmark_months : float
         Landmark after the first RAIT, in months.
+    lag_days : int, default 0
+        A cycle after the first counts from ``lag_days`` after its administration, as in the
+        time-varying models (`counting_process`): its post-therapy scan, within
+        ``rxwbs_window_days``, can show progression that the cycle did not cause. The
+        sensitivity analyses pass the refresh's ``rxwbs_window_days``; 0 counts a cycle from the
+        day it is given.
 
     Returns
     -------
     data : DataFrame
         The cohort rows of patients with ``pfs_months > landmark`` (progression-free and under
         follow-up at the landmark) plus ``cycles_by_landmark`` (cycles with ``days since the
-        first RAIT <= landmark * 30.4375``, i.e. ``admin_date <= first RAIT + landmark``),
+        first RAIT (+ lag_days after the first cycle) <= landmark * 30.4375``),
         ``landmark_group`` (o-RAIT for one cycle, m-RAIT for two or more) and
         ``months_from_landmark`` (``pfs_months - landmark``).
     counts : dict
@@ -123,7 +131,9 @@ def landmark_cohort(cohort: pd.DataFrame, cycles: pd.DataFrame, landmark_months:
     L = float(landmark_months)
     cyc = cycle_months(cohort, cycles)
     limit_days = L * DAYS_PER_MONTH + 1e-9
-    by_lm = cyc.loc[cyc["days"] <= limit_days].groupby("patient_id").size()
+    lag = params.get("rxwbs_window_days").check(lag_days)
+    counts_from = cyc["days"].to_numpy(dtype=np.int64) + np.where(cyc["cycle_number"].to_numpy() > 1, lag, 0)
+    by_lm = cyc.loc[counts_from <= limit_days].groupby("patient_id").size()
     c = cohort.copy()
     pid = c["patient_id"].astype(str)
     c["cycles_by_landmark"] = pid.map(by_lm).fillna(0).astype(np.int64).to_numpy()

@@ -4,7 +4,9 @@ The group (number of cycles) is only known after follow-up: a patient must stay
 progression-free long enough to *receive* a second cycle to be m-RAIT. At ``L`` months after
 the first RAIT (default 12), patients still progression-free *and* still under follow-up
 (``pfs_months > L``) are grouped by the cycles received by then (`landmark_cohort`): one cycle
--> o-RAIT, two or more -> m-RAIT. PFS is counted from the landmark. Kaplan-Meier, log-rank
+-> o-RAIT, two or more -> m-RAIT. A cycle after the first counts from the exposure lag after it
+is given (``rxwbs_window_days``, as in the time-varying models: its post-therapy scan can show a
+progression it did not cause), so both analyses classify a patient the same way. PFS is counted from the landmark. Kaplan-Meier, log-rank
 and Cox come from `survival.SurvivalComparison` (R-verified settings); a Cox HR adjusted for
 baseline covariates and the HR at a few other landmarks are added.
 
@@ -91,10 +93,11 @@ def _hr_by_landmark(
     horizon_months: float,
     alpha: float,
     models: dict[float, Any],
+    lag_days: int,
 ) -> list[dict[str, Any]]:
     rows = []
     for Lk in landmarks:
-        d, cts = landmark_cohort(cohort, cycles, Lk)
+        d, cts = landmark_cohort(cohort, cycles, Lk, lag_days)
         res, note, models[Lk] = survival.hazard_ratio(
             d["months_from_landmark"], d["pfs_event"], d["landmark_group"], O_RAIT, M_RAIT, alpha=alpha
         )
@@ -130,6 +133,7 @@ def landmark_analysis(
     horizon_months: float,
     alpha: float = DEFAULTS.alpha,
     adjust_covariates: Sequence[str] = (),
+    lag_days: int = 0,
 ) -> SectionResult:
     """The landmark analysis at ``landmark_months`` (results.json ``landmark``).
 
@@ -146,6 +150,9 @@ def landmark_analysis(
     alpha : float
     adjust_covariates : sequence of str
         Baseline covariates of the adjusted Cox model (none: no adjusted model).
+    lag_days : int, default 0
+        A cycle after the first counts toward the landmark group from ``lag_days`` after it is
+        given (`landmark_cohort`; the sensitivity analyses pass the time-varying models' lag).
 
     Returns
     -------
@@ -157,7 +164,7 @@ def landmark_analysis(
         model or None).
     """
     L = float(landmark_months)
-    data, counts = landmark_cohort(cohort, cycles, L)
+    data, counts = landmark_cohort(cohort, cycles, L, lag_days)
     horizon = horizon_months - L
     comp = survival.SurvivalComparison(list(RAIT_GROUPS), horizon=horizon, alpha=alpha).fit(
         data, duration_col="months_from_landmark", group_col="landmark_group"
@@ -190,7 +197,7 @@ def landmark_analysis(
     )
     landmarks = [Lk for Lk in sorted({float(x) for x in sensitivity_months} | {L}) if 0 < Lk < horizon_months]
     by_landmark: dict[float, Any] = {}
-    rows = _hr_by_landmark(cohort, cycles, landmarks, horizon_months, alpha, by_landmark)
+    rows = _hr_by_landmark(cohort, cycles, landmarks, horizon_months, alpha, by_landmark, lag_days)
     tables["landmark_hr_by_time"] = pd.DataFrame(rows)
     interp = hr_sentence(
         f"Among the {counts['n_at_landmark']} patients progression-free and followed at {L:g} months "
@@ -209,9 +216,16 @@ def landmark_analysis(
         "landmark_months": L,
         "definition": (
             f"patients with pfs_months > {L:g} (progression-free and under follow-up at the landmark), "
-            f"grouped by cycles with admin_date <= first RAIT + {L:g} months ({L * DAYS_PER_MONTH:g} days): "
-            "1 -> o-RAIT, >= 2 -> m-RAIT; PFS counted from the landmark; HR m-RAIT vs o-RAIT (reference o-RAIT)"
+            f"grouped by cycles with admin_date <= first RAIT + {L:g} months ({L * DAYS_PER_MONTH:g} days)"
+            + (
+                f", a cycle after the first counting from {lag_days} days after it is given (the exposure lag of "
+                "the time-varying models)"
+                if lag_days
+                else ""
+            )
+            + ": 1 -> o-RAIT, >= 2 -> m-RAIT; PFS counted from the landmark; HR m-RAIT vs o-RAIT (reference o-RAIT)"
         ),
+        "exposure_lag_days": int(lag_days),
         "horizon_months_from_first_rait": horizon_months,
         "horizon_months_from_landmark": horizon,
         **counts,
