@@ -188,11 +188,9 @@ class PublishedMarts:
         The patients eligible at baseline (`read_baseline_eligible_cohort`), the cohort of the
         baseline-eligible sensitivity analysis; None for a warehouse without
         ``marts.patients.is_eligible_at_baseline``.
-    strategy_cohort, strategy_months : DataFrame or None
-        The target-trial emulation's eligible patients (``marts.patients`` where
-        ``is_eligible_at_baseline`` when the warehouse has that flag, else
-        ``marts.analysis_cohort``) and their ``marts.strategy_evidence_monthly`` rows; None without
-        that mart.
+    strategy_months : DataFrame or None
+        The ``marts.strategy_evidence_monthly`` rows of the target-trial emulation's eligible
+        patients (`strategy_cohort`); None without that mart.
     """
 
     path: Path
@@ -203,8 +201,13 @@ class PublishedMarts:
     n_quarantined_rows: int | None
     pfs: pd.DataFrame | None = None
     baseline_cohort: pd.DataFrame | None = None
-    strategy_cohort: pd.DataFrame | None = None
     strategy_months: pd.DataFrame | None = None
+
+    @property
+    def strategy_cohort(self) -> pd.DataFrame:
+        """The target-trial emulation's eligible patients: `baseline_cohort` (eligibility fixed at
+        time zero) when the warehouse publishes it, else ``cohort``."""
+        return self.cohort if self.baseline_cohort is None else self.baseline_cohort
 
 
 #: Columns of ``marts.analysis_cohort`` taken from ``marts.pfs`` (cohort column -> pfs column), as
@@ -320,19 +323,17 @@ def read_published(path: str | Path | None = None) -> PublishedMarts:
                     "select count(*) from (select distinct source_table, source_row from quarantine.rejected_rows)"
                 ).fetchone()[0]
             )
-        strategy_cohort = strategy_months = None
-        if table_exists(con, "marts", "strategy_evidence_monthly"):  # the target-trial emulation's inputs
-            columns = {r[0] for r in con.execute("describe marts.patients").fetchall()}
-            cohort_sql = (
-                "select patients.*, pfs.pfs_months, pfs.pfs_event from marts.patients as patients "
-                "join marts.pfs as pfs using (patient_id) where patients.is_eligible_at_baseline"
-                if "is_eligible_at_baseline" in columns
-                else "select * from marts.analysis_cohort"
+        baseline = read_baseline_eligible_cohort(con)
+        strategy_months = None
+        if table_exists(con, "marts", "strategy_evidence_monthly"):  # the target-trial emulation's months
+            eligible = (
+                "select patient_id from marts.analysis_cohort"
+                if baseline is None
+                else "select patient_id from marts.patients where is_eligible_at_baseline"
             )
-            strategy_cohort = con.execute(f"select * from ({cohort_sql}) order by patient_id").df()
             strategy_months = con.execute(
-                f"select months.* from marts.strategy_evidence_monthly as months join ({cohort_sql}) as cohort "
-                "using (patient_id) order by patient_id, month_number"
+                "select months.* from marts.strategy_evidence_monthly as months "
+                f"where months.patient_id in ({eligible}) order by months.patient_id, months.month_number"
             ).df()
         return PublishedMarts(
             path,
@@ -342,8 +343,7 @@ def read_published(path: str | Path | None = None) -> PublishedMarts:
             latest_refresh(con),
             quarantined,
             pfs,
-            read_baseline_eligible_cohort(con),
-            strategy_cohort,
+            baseline,
             strategy_months,
         )
     finally:
