@@ -5,31 +5,31 @@
 
 with cycles as (
 
-    select * from {{ ref('int_rait_cycles__numbered') }}
+    select * from {{ only_changed_patients(ref('int_rait_cycles__numbered')) }}
 
 ),
 
 thyroglobulin as (
 
-    select * from {{ ref('int_rait_cycles__thyroglobulin') }}
+    select * from {{ only_changed_patients(ref('int_rait_cycles__thyroglobulin')) }}
 
 ),
 
 scan_change as (
 
-    select * from {{ ref('int_rait_cycles__scan_change') }}
+    select * from {{ only_changed_patients(ref('int_rait_cycles__scan_change')) }}
 
 ),
 
 windows as (
 
-    select * from {{ ref('int_rait_cycles__evaluation_windows') }}
+    select * from {{ only_changed_patients(ref('int_rait_cycles__evaluation_windows')) }}
 
 ),
 
 responses as (
 
-    select * from {{ ref('int_rait_cycles__response') }}
+    select * from {{ only_changed_patients(ref('int_rait_cycles__response')) }}
 
 ),
 
