@@ -192,6 +192,7 @@ def test_refresh_in_a_pipe_prints_one_plain_line_per_phase_never_wrapped(tmp_pat
         "ingest",
         "row checks",
         "quarantine limits",
+        "changed patients",
         "dbt build",
         "mart checks",
         "history",

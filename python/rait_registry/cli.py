@@ -309,6 +309,12 @@ def refresh(
     threads: int = typer.Option(2, "--threads", min=1, help="dbt threads."),
     unit_tests: bool = typer.Option(False, "--unit-tests", help="Also run the dbt unit tests of the SQL rules."),
     force: bool = typer.Option(False, "--force", help="Publish an extract taken before the published one."),
+    full_refresh: bool = typer.Option(
+        False,
+        "--full-refresh",
+        help="Recompute every patient; without it only the patients whose records changed since the published "
+        "refresh are recomputed, when the dbt project, study parameters and versions are unchanged.",
+    ),
     max_age_days: int = typer.Option(
         DEFAULT_MAX_AGE_DAYS, "--max-age-days", min=0, help="Warn when the extract is older than this."
     ),
@@ -349,6 +355,7 @@ def refresh(
             storage_version=storage_version,
             limits=limits,
             extracted_at=date,
+            full_refresh=full_refresh,
         )
     except Exception as exc:
         _fail(exc)
@@ -368,6 +375,13 @@ def refresh(
     marts = ", ".join(f"{name} {rows}" for name, rows in result.mart_rows.items())
     print_text(f"marts: {marts}")
     _print_change_summary(result)
+    build = result.build
+    if build is not None:
+        why = f" ({build.reason})" if build.reason else ""
+        print_text(
+            f"build: {build.kind}{why}; {build.n_patients_changed} patient(s) changed, "
+            f"{build.n_patients_recomputed} recomputed"
+        )
     timings = ", ".join(f"{step} {seconds:.1f}s" for step, seconds in result.timings_s.items())
     verb = "unchanged, republished" if result.is_unchanged else "published"
     print_text(f"{verb} {result.warehouse} ({timings})")

@@ -52,7 +52,12 @@ create table if not exists history.refresh_runs (
     storage_version varchar,
     quarantine_shares json,
     extracted_at_source varchar,
-    contract_revision integer
+    contract_revision integer,
+    refresh_kind varchar,
+    full_refresh_reason varchar,
+    n_patients_changed bigint,
+    n_patients_recomputed bigint,
+    dbt_project_sha256 varchar
 )
 """
 
@@ -108,9 +113,10 @@ def start_build(build_file: Path, published: Path, storage_version: str = DEFAUL
     return True
 
 
-def prepare_build(con: duckdb.DuckDBPyConnection) -> None:
-    """Drop every schema of the build but ``history`` and ``snapshots`` (what a copy of the
-    published file carries forward) and make sure ``history.refresh_runs`` has today's columns
+def prepare_build(con: duckdb.DuckDBPyConnection, keep: tuple[str, ...] = ()) -> None:
+    """Drop every schema of the build but ``history``, ``snapshots`` and ``keep`` (what a copy of
+    the published file carries forward; an incremental build keeps its intermediate and mart
+    tables, :mod:`rait_registry.incremental`) and make sure ``history.refresh_runs`` has today's columns
     (a history written by an older version is copied over by column name; when it had no
     ``contract_revision``, its runs get :data:`REVISION_BEFORE_RECORDING`)."""
     schemas = [
@@ -120,7 +126,7 @@ def prepare_build(con: duckdb.DuckDBPyConnection) -> None:
         ).fetchall()
     ]
     for schema in schemas:
-        if schema not in CARRIED_SCHEMAS and schema not in ("main", "information_schema", "pg_catalog"):
+        if schema not in (*CARRIED_SCHEMAS, *keep) and schema not in ("main", "information_schema", "pg_catalog"):
             con.execute(f'drop schema "{schema}" cascade')
     for table in _table_names(con, "main"):
         con.execute(f'drop table if exists main."{table}"')

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import duckdb
 
-from . import __version__, history, quarantine_limits
+from . import __version__, history, incremental, quarantine_limits
 from .console import reporter
 from .contract import CONTRACT_REVISION
 from .dbt_runner import BuildProgress, DbtResult, require_success, run_dbt
@@ -66,6 +66,9 @@ class RefreshResult:
     storage_version: str = DEFAULT_STORAGE_VERSION
     #: The quarantine share of each table and reason with its limit (:mod:`rait_registry.quarantine_limits`)
     quarantine_shares: QuarantineShares | None = None
+    #: Full or incremental build, why, and how many patients changed and were recomputed
+    #: (:mod:`rait_registry.incremental`)
+    build: incremental.BuildPlan | None = None
 
 
 def new_run_id() -> str:
@@ -223,6 +226,7 @@ def refresh(
     storage_version: str = DEFAULT_STORAGE_VERSION,
     limits: QuarantineLimits | None = None,
     extracted_at: dt.date | None = None,
+    full_refresh: bool = False,
 ) -> RefreshResult:
     """Build a new warehouse from ``extract_dir`` and publish it atomically onto ``warehouse``.
 
@@ -254,6 +258,10 @@ def refresh(
         limit stops the refresh before the build.
     extracted_at
         The extract date of an extract without a manifest date (``--extracted-at``).
+    full_refresh
+        Rebuild every patient (``--full-refresh``) even when an incremental build is possible
+        (:func:`rait_registry.incremental.plan_build`: only the patients whose accepted records
+        changed are recomputed then).
 
     Progress goes to :func:`rait_registry.console.reporter`, one phase per step (prepare,
     ingest, row checks, quarantine limits, dbt build, mart checks, history, publish).
@@ -295,7 +303,8 @@ def refresh(
                 phase.update(published_copy="yes" if carried else "none (first refresh)")
             con = connect_build(build_file)
             try:
-                history.prepare_build(con)
+                result.build = incremental.plan_build(con, dbt_vars, full_refresh=full_refresh)
+                history.prepare_build(con, keep=incremental.INCREMENTAL_SCHEMAS if result.build.is_incremental else ())
                 cutoff = (dbt_vars or {}).get("tgab_positive_cutoff")
                 result.ingest = ingest(
                     extract_dir,
@@ -312,6 +321,14 @@ def refresh(
                         over_limit=len(result.quarantine_shares.failures),
                     )
                     quarantine_limits.check(result.quarantine_shares)
+                with progress.phase("changed patients") as phase:
+                    incremental.store_fingerprints(con, result.build)
+                    phase.update(
+                        refresh=result.build.kind,
+                        **({"full_because": result.build.reason} if result.build.reason else {}),
+                        changed=result.build.n_patients_changed,
+                        recomputed=result.build.n_patients_recomputed,
+                    )
                 result.snapshots_skipped = history.unchanged_snapshots(con, result.ingest, snapshot_definition())
             finally:
                 con.close()
@@ -326,7 +343,7 @@ def refresh(
                         "build",
                         build_file,
                         work_dir=warehouse.parent / ".dbt",
-                        dbt_vars=dbt_vars,
+                        dbt_vars=result.build.dbt_vars(dbt_vars),
                         threads=threads,
                         # dbt unit tests check the SQL, not the data: they run in `make test`/CI
                         # (tests/test_dbt_unit.py) and on request, not on every scheduled refresh.
@@ -448,4 +465,9 @@ def _history_row(result: RefreshResult, started_at: dt.datetime, dbt_vars: dict 
         "quarantine_shares": result.quarantine_shares.to_dict() if result.quarantine_shares else None,
         "extracted_at_source": report.extracted_at_source if report else None,
         "contract_revision": CONTRACT_REVISION,
+        "refresh_kind": result.build.kind if result.build else None,
+        "full_refresh_reason": result.build.reason if result.build else None,
+        "n_patients_changed": result.build.n_patients_changed if result.build else None,
+        "n_patients_recomputed": result.build.n_patients_recomputed if result.build else None,
+        "dbt_project_sha256": incremental.dbt_project_digest(),
     }

@@ -5,13 +5,13 @@
 
 with patients as (
 
-    select * from {{ ref('patients') }}
+    select * from {{ only_changed_patients(ref('patients')) }}
 
 ),
 
 pfs as (
 
-    select * from {{ ref('pfs') }}
+    select * from {{ only_changed_patients(ref('pfs')) }}
 
 ),
 

@@ -4,6 +4,9 @@
 -- first failing criterion is step k (exclusion_reason), n_remaining = patients left after the
 -- step. n_remaining of step 6 equals the size of marts.analysis_cohort.
 
+-- Counts over every patient: a table rebuilt whole at every refresh (not incremental per patient).
+{{ config(materialized='table') }}
+
 {%- set n_steps = eligibility_criteria() | length %}
 
 with patients as (

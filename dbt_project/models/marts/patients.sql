@@ -6,85 +6,85 @@
 
 with patients as (
 
-    select * from {{ ref('stg_registry__patients') }}
+    select * from {{ only_changed_patients(ref('stg_registry__patients')) }}
 
 ),
 
 key_dates as (
 
-    select * from {{ ref('int_patients__key_dates') }}
+    select * from {{ only_changed_patients(ref('int_patients__key_dates')) }}
 
 ),
 
 tumor_characteristics as (
 
-    select * from {{ ref('int_patients__tumor_characteristics') }}
+    select * from {{ only_changed_patients(ref('int_patients__tumor_characteristics')) }}
 
 ),
 
 tnm_stage as (
 
-    select * from {{ ref('int_patients__tnm_stage') }}
+    select * from {{ only_changed_patients(ref('int_patients__tnm_stage')) }}
 
 ),
 
 metastasis_timing as (
 
-    select * from {{ ref('int_patients__metastasis_timing') }}
+    select * from {{ only_changed_patients(ref('int_patients__metastasis_timing')) }}
 
 ),
 
 local_disease_status as (
 
-    select * from {{ ref('int_patients__local_disease_status') }}
+    select * from {{ only_changed_patients(ref('int_patients__local_disease_status')) }}
 
 ),
 
 ata_risk as (
 
-    select * from {{ ref('int_patients__ata_risk') }}
+    select * from {{ only_changed_patients(ref('int_patients__ata_risk')) }}
 
 ),
 
 rait_summary as (
 
-    select * from {{ ref('int_patients__rait_summary') }}
+    select * from {{ only_changed_patients(ref('int_patients__rait_summary')) }}
 
 ),
 
 response_summary as (
 
-    select * from {{ ref('int_patients__response_summary') }}
+    select * from {{ only_changed_patients(ref('int_patients__response_summary')) }}
 
 ),
 
 pfs as (
 
-    select * from {{ ref('int_patients__pfs') }}
+    select * from {{ only_changed_patients(ref('int_patients__pfs')) }}
 
 ),
 
 eligibility as (
 
-    select * from {{ ref('int_patients__eligibility') }}
+    select * from {{ only_changed_patients(ref('int_patients__eligibility')) }}
 
 ),
 
 eligibility_at_baseline as (
 
-    select * from {{ ref('int_patients__eligibility_at_baseline') }}
+    select * from {{ only_changed_patients(ref('int_patients__eligibility_at_baseline')) }}
 
 ),
 
 avid_on_every_rxwbs as (
 
-    select * from {{ ref('int_patients__avid_on_every_rxwbs') }}
+    select * from {{ only_changed_patients(ref('int_patients__avid_on_every_rxwbs')) }}
 
 ),
 
 centre as (
 
-    select * from {{ ref('int_patients__centre') }}
+    select * from {{ only_changed_patients(ref('int_patients__centre')) }}
 
 ),
 

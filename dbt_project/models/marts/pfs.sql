@@ -6,7 +6,7 @@
 
 with pfs as (
 
-    select * from {{ ref('int_patients__pfs') }}
+    select * from {{ only_changed_patients(ref('int_patients__pfs')) }}
 
 ),
 

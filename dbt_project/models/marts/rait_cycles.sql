@@ -6,37 +6,37 @@
 
 with cycles as (
 
-    select * from {{ ref('int_rait_cycles__numbered') }}
+    select * from {{ only_changed_patients(ref('int_rait_cycles__numbered')) }}
 
 ),
 
 thyroglobulin as (
 
-    select * from {{ ref('int_rait_cycles__thyroglobulin') }}
+    select * from {{ only_changed_patients(ref('int_rait_cycles__thyroglobulin')) }}
 
 ),
 
 scan_change as (
 
-    select * from {{ ref('int_rait_cycles__scan_change') }}
+    select * from {{ only_changed_patients(ref('int_rait_cycles__scan_change')) }}
 
 ),
 
 windows as (
 
-    select * from {{ ref('int_rait_cycles__evaluation_windows') }}
+    select * from {{ only_changed_patients(ref('int_rait_cycles__evaluation_windows')) }}
 
 ),
 
 responses as (
 
-    select * from {{ ref('int_rait_cycles__response') }}
+    select * from {{ only_changed_patients(ref('int_rait_cycles__response')) }}
 
 ),
 
 responses_at_horizon as (
 
-    select * from {{ ref('int_rait_cycles__response_at_horizon') }}
+    select * from {{ only_changed_patients(ref('int_rait_cycles__response_at_horizon')) }}
 
 ),
 

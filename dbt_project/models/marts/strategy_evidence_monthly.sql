@@ -8,7 +8,7 @@
 
 with strategy_evidence as (
 
-    select * from {{ ref('int_patient_months__strategy_evidence') }}
+    select * from {{ only_changed_patients(ref('int_patient_months__strategy_evidence')) }}
 
 ),
 

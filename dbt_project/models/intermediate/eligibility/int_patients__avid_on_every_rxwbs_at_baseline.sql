@@ -11,19 +11,19 @@
 
 with avid_on_every_rxwbs as (
 
-    select * from {{ ref('int_patients__avid_on_every_rxwbs') }}
+    select * from {{ only_changed_patients(ref('int_patients__avid_on_every_rxwbs')) }}
 
 ),
 
 cycles as (
 
-    select * from {{ ref('int_rait_cycles__numbered') }}
+    select * from {{ only_changed_patients(ref('int_rait_cycles__numbered')) }}
 
 ),
 
 imaging_findings as (
 
-    select * from {{ ref('stg_registry__imaging_findings') }}
+    select * from {{ only_changed_patients(ref('stg_registry__imaging_findings')) }}
     where modality = 'RxWBS'
 
 ),

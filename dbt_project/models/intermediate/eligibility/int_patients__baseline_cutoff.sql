@@ -7,13 +7,13 @@
 
 with key_dates as (
 
-    select * from {{ ref('int_patients__key_dates') }}
+    select * from {{ only_changed_patients(ref('int_patients__key_dates')) }}
 
 ),
 
 rait_summary as (
 
-    select * from {{ ref('int_patients__rait_summary') }}
+    select * from {{ only_changed_patients(ref('int_patients__rait_summary')) }}
 
 ),
 

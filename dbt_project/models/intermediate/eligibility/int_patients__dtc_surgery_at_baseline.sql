@@ -8,13 +8,13 @@
 
 with baseline_cutoff as (
 
-    select * from {{ ref('int_patients__baseline_cutoff') }}
+    select * from {{ only_changed_patients(ref('int_patients__baseline_cutoff')) }}
 
 ),
 
 surgeries as (
 
-    select * from {{ ref('stg_registry__surgeries') }}
+    select * from {{ only_changed_patients(ref('stg_registry__surgeries')) }}
 
 ),
 

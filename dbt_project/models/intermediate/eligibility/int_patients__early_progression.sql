@@ -5,13 +5,13 @@
 
 with patients as (
 
-    select * from {{ ref('stg_registry__patients') }}
+    select * from {{ only_changed_patients(ref('stg_registry__patients')) }}
 
 ),
 
 new_lesion_events as (
 
-    select * from {{ ref('int_imaging_findings__new_lesion_events') }}
+    select * from {{ only_changed_patients(ref('int_imaging_findings__new_lesion_events')) }}
 
 ),
 

@@ -7,13 +7,13 @@
 
 with baseline_cutoff as (
 
-    select * from {{ ref('int_patients__baseline_cutoff') }}
+    select * from {{ only_changed_patients(ref('int_patients__baseline_cutoff')) }}
 
 ),
 
 new_lesion_events as (
 
-    select * from {{ ref('int_imaging_findings__new_lesion_events') }}
+    select * from {{ only_changed_patients(ref('int_imaging_findings__new_lesion_events')) }}
 
 ),
 

@@ -8,37 +8,37 @@
 
 with dtc_surgery as (
 
-    select * from {{ ref('int_patients__dtc_surgery') }}
+    select * from {{ only_changed_patients(ref('int_patients__dtc_surgery')) }}
 
 ),
 
 lung_only_micromets as (
 
-    select * from {{ ref('int_patients__lung_only_micromets') }}
+    select * from {{ only_changed_patients(ref('int_patients__lung_only_micromets')) }}
 
 ),
 
 avid_on_every_rxwbs as (
 
-    select * from {{ ref('int_patients__avid_on_every_rxwbs') }}
+    select * from {{ only_changed_patients(ref('int_patients__avid_on_every_rxwbs')) }}
 
 ),
 
 mets_after_first_rait as (
 
-    select * from {{ ref('int_patients__mets_after_first_rait') }}
+    select * from {{ only_changed_patients(ref('int_patients__mets_after_first_rait')) }}
 
 ),
 
 massive_remnant as (
 
-    select * from {{ ref('int_patients__massive_remnant') }}
+    select * from {{ only_changed_patients(ref('int_patients__massive_remnant')) }}
 
 ),
 
 early_progression as (
 
-    select * from {{ ref('int_patients__early_progression') }}
+    select * from {{ only_changed_patients(ref('int_patients__early_progression')) }}
 
 ),
 

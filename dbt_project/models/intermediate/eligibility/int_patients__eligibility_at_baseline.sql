@@ -13,37 +13,37 @@
 
 with dtc_surgery as (
 
-    select * from {{ ref('int_patients__dtc_surgery_at_baseline') }}
+    select * from {{ only_changed_patients(ref('int_patients__dtc_surgery_at_baseline')) }}
 
 ),
 
 lung_only_micromets as (
 
-    select * from {{ ref('int_patients__lung_only_micromets_at_baseline') }}
+    select * from {{ only_changed_patients(ref('int_patients__lung_only_micromets_at_baseline')) }}
 
 ),
 
 avid_on_every_rxwbs as (
 
-    select * from {{ ref('int_patients__avid_on_every_rxwbs_at_baseline') }}
+    select * from {{ only_changed_patients(ref('int_patients__avid_on_every_rxwbs_at_baseline')) }}
 
 ),
 
 mets_after_first_rait as (
 
-    select * from {{ ref('int_patients__mets_after_first_rait') }}
+    select * from {{ only_changed_patients(ref('int_patients__mets_after_first_rait')) }}
 
 ),
 
 massive_remnant as (
 
-    select * from {{ ref('int_patients__massive_remnant_at_baseline') }}
+    select * from {{ only_changed_patients(ref('int_patients__massive_remnant_at_baseline')) }}
 
 ),
 
 early_progression as (
 
-    select * from {{ ref('int_patients__early_progression_at_baseline') }}
+    select * from {{ only_changed_patients(ref('int_patients__early_progression_at_baseline')) }}
 
 ),
 

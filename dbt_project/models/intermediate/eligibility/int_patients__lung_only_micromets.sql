@@ -12,13 +12,13 @@
 
 with key_dates as (
 
-    select * from {{ ref('int_patients__key_dates') }}
+    select * from {{ only_changed_patients(ref('int_patients__key_dates')) }}
 
 ),
 
 imaging_findings as (
 
-    select * from {{ ref('stg_registry__imaging_findings') }}
+    select * from {{ only_changed_patients(ref('stg_registry__imaging_findings')) }}
 
 ),
 

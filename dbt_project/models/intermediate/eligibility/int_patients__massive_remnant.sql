@@ -5,13 +5,13 @@
 
 with rait_summary as (
 
-    select * from {{ ref('int_patients__rait_summary') }}
+    select * from {{ only_changed_patients(ref('int_patients__rait_summary')) }}
 
 ),
 
 imaging_findings as (
 
-    select * from {{ ref('stg_registry__imaging_findings') }}
+    select * from {{ only_changed_patients(ref('stg_registry__imaging_findings')) }}
     where modality = 'RxWBS'
 
 ),

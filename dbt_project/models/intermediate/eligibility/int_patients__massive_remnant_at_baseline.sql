@@ -6,13 +6,13 @@
 
 with baseline_cutoff as (
 
-    select * from {{ ref('int_patients__baseline_cutoff') }}
+    select * from {{ only_changed_patients(ref('int_patients__baseline_cutoff')) }}
 
 ),
 
 imaging_findings as (
 
-    select * from {{ ref('stg_registry__imaging_findings') }}
+    select * from {{ only_changed_patients(ref('stg_registry__imaging_findings')) }}
     where modality = 'RxWBS'
 
 ),

@@ -11,19 +11,19 @@
 
 with key_dates as (
 
-    select * from {{ ref('int_patients__key_dates') }}
+    select * from {{ only_changed_patients(ref('int_patients__key_dates')) }}
 
 ),
 
 surgeries as (
 
-    select * from {{ ref('stg_registry__surgeries') }}
+    select * from {{ only_changed_patients(ref('stg_registry__surgeries')) }}
 
 ),
 
 metastasis_timing as (
 
-    select * from {{ ref('int_patients__metastasis_timing') }}
+    select * from {{ only_changed_patients(ref('int_patients__metastasis_timing')) }}
 
 ),
 

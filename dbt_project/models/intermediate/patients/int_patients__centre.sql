@@ -7,7 +7,7 @@
 
 with patients as (
 
-    select * from {{ ref('stg_registry__patients') }}
+    select * from {{ only_changed_patients(ref('stg_registry__patients')) }}
 
 ),
 

@@ -11,31 +11,31 @@
 
 with patients as (
 
-    select * from {{ ref('stg_registry__patients') }}
+    select * from {{ only_changed_patients(ref('stg_registry__patients')) }}
 
 ),
 
 surgeries as (
 
-    select * from {{ ref('stg_registry__surgeries') }}
+    select * from {{ only_changed_patients(ref('stg_registry__surgeries')) }}
 
 ),
 
 rait_administrations as (
 
-    select * from {{ ref('stg_registry__rait_administrations') }}
+    select * from {{ only_changed_patients(ref('stg_registry__rait_administrations')) }}
 
 ),
 
 imaging_findings as (
 
-    select * from {{ ref('stg_registry__imaging_findings') }}
+    select * from {{ only_changed_patients(ref('stg_registry__imaging_findings')) }}
 
 ),
 
 follow_up as (
 
-    select * from {{ ref('stg_registry__follow_up') }}
+    select * from {{ only_changed_patients(ref('stg_registry__follow_up')) }}
 
 ),
 

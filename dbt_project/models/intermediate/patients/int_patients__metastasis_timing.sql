@@ -6,7 +6,7 @@
 
 with key_dates as (
 
-    select * from {{ ref('int_patients__key_dates') }}
+    select * from {{ only_changed_patients(ref('int_patients__key_dates')) }}
 
 ),
 

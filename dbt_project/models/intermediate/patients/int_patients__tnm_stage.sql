@@ -7,13 +7,13 @@
 
 with patients as (
 
-    select * from {{ ref('stg_registry__patients') }}
+    select * from {{ only_changed_patients(ref('stg_registry__patients')) }}
 
 ),
 
 surgeries as (
 
-    select * from {{ ref('stg_registry__surgeries') }}
+    select * from {{ only_changed_patients(ref('stg_registry__surgeries')) }}
 
 ),
 

@@ -7,13 +7,13 @@
 
 with key_dates as (
 
-    select * from {{ ref('int_patients__key_dates') }}
+    select * from {{ only_changed_patients(ref('int_patients__key_dates')) }}
 
 ),
 
 surgeries as (
 
-    select * from {{ ref('stg_registry__surgeries') }}
+    select * from {{ only_changed_patients(ref('stg_registry__surgeries')) }}
 
 ),
 

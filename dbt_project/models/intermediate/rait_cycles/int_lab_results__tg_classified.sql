@@ -10,13 +10,13 @@
 
 with lab_results as (
 
-    select * from {{ ref('stg_registry__lab_results') }}
+    select * from {{ only_changed_patients(ref('stg_registry__lab_results')) }}
 
 ),
 
 tsh_tgab as (
 
-    select * from {{ ref('int_lab_results__tsh_tgab_classified') }}
+    select * from {{ only_changed_patients(ref('int_lab_results__tsh_tgab_classified')) }}
 
 ),
 

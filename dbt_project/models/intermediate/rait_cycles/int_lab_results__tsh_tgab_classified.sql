@@ -14,7 +14,7 @@
 
 with lab_results as (
 
-    select * from {{ ref('stg_registry__lab_results') }}
+    select * from {{ only_changed_patients(ref('stg_registry__lab_results')) }}
     where analyte in ('TSH', 'TgAb')
 
 ),

@@ -23,19 +23,19 @@
 
 with key_dates as (
 
-    select * from {{ ref('int_patients__key_dates') }}
+    select * from {{ only_changed_patients(ref('int_patients__key_dates')) }}
 
 ),
 
 new_lesion_events as (
 
-    select * from {{ ref('int_imaging_findings__new_lesion_events') }}
+    select * from {{ only_changed_patients(ref('int_imaging_findings__new_lesion_events')) }}
 
 ),
 
 last_disease_assessment as (
 
-    select * from {{ ref('int_patients__last_disease_assessment') }}
+    select * from {{ only_changed_patients(ref('int_patients__last_disease_assessment')) }}
 
 ),
 

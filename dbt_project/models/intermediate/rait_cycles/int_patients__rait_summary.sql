@@ -8,13 +8,13 @@
 
 with patients as (
 
-    select * from {{ ref('stg_registry__patients') }}
+    select * from {{ only_changed_patients(ref('stg_registry__patients')) }}
 
 ),
 
 cycles as (
 
-    select * from {{ ref('int_rait_cycles__numbered') }}
+    select * from {{ only_changed_patients(ref('int_rait_cycles__numbered')) }}
 
 ),
 

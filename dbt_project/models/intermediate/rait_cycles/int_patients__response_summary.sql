@@ -4,7 +4,7 @@
 
 with responses as (
 
-    select * from {{ ref('int_rait_cycles__response') }}
+    select * from {{ only_changed_patients(ref('int_rait_cycles__response')) }}
 
 ),
 

@@ -9,13 +9,13 @@
 
 with cycles as (
 
-    select * from {{ ref('int_rait_cycles__numbered') }}
+    select * from {{ only_changed_patients(ref('int_rait_cycles__numbered')) }}
 
 ),
 
 follow_up as (
 
-    select * from {{ ref('stg_registry__follow_up') }}
+    select * from {{ only_changed_patients(ref('stg_registry__follow_up')) }}
 
 ),
 

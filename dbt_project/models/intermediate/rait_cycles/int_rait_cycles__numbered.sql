@@ -8,7 +8,7 @@
 
 with rait_administrations as (
 
-    select * from {{ ref('stg_registry__rait_administrations') }}
+    select * from {{ only_changed_patients(ref('stg_registry__rait_administrations')) }}
 
 ),
 

@@ -13,25 +13,25 @@
 
 with cycles as (
 
-    select * from {{ ref('int_rait_cycles__numbered') }}
+    select * from {{ only_changed_patients(ref('int_rait_cycles__numbered')) }}
 
 ),
 
 thyroglobulin as (
 
-    select * from {{ ref('int_rait_cycles__thyroglobulin') }}
+    select * from {{ only_changed_patients(ref('int_rait_cycles__thyroglobulin')) }}
 
 ),
 
 scan_change as (
 
-    select * from {{ ref('int_rait_cycles__scan_change') }}
+    select * from {{ only_changed_patients(ref('int_rait_cycles__scan_change')) }}
 
 ),
 
 new_lesion_events as (
 
-    select * from {{ ref('int_imaging_findings__new_lesion_events') }}
+    select * from {{ only_changed_patients(ref('int_imaging_findings__new_lesion_events')) }}
 
 ),
 

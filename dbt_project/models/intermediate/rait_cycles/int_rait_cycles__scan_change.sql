@@ -9,13 +9,13 @@
 
 with cycles as (
 
-    select * from {{ ref('int_rait_cycles__numbered') }}
+    select * from {{ only_changed_patients(ref('int_rait_cycles__numbered')) }}
 
 ),
 
 imaging_findings as (
 
-    select * from {{ ref('stg_registry__imaging_findings') }}
+    select * from {{ only_changed_patients(ref('stg_registry__imaging_findings')) }}
     where site = 'lung'
 
 ),

@@ -15,13 +15,13 @@
 
 with cycles as (
 
-    select * from {{ ref('int_rait_cycles__numbered') }}
+    select * from {{ only_changed_patients(ref('int_rait_cycles__numbered')) }}
 
 ),
 
 tg_results as (
 
-    select * from {{ ref('int_lab_results__tg_classified') }}
+    select * from {{ only_changed_patients(ref('int_lab_results__tg_classified')) }}
     where is_stimulated and is_interpretable
 
 ),

@@ -24,43 +24,43 @@
 
 with key_dates as (
 
-    select * from {{ ref('int_patients__key_dates') }}
+    select * from {{ only_changed_patients(ref('int_patients__key_dates')) }}
 
 ),
 
 pfs as (
 
-    select * from {{ ref('int_patients__pfs') }}
+    select * from {{ only_changed_patients(ref('int_patients__pfs')) }}
 
 ),
 
 cycles as (
 
-    select * from {{ ref('int_rait_cycles__numbered') }}
+    select * from {{ only_changed_patients(ref('int_rait_cycles__numbered')) }}
 
 ),
 
 thyroglobulin as (
 
-    select * from {{ ref('int_rait_cycles__thyroglobulin') }}
+    select * from {{ only_changed_patients(ref('int_rait_cycles__thyroglobulin')) }}
 
 ),
 
 tg_results as (
 
-    select * from {{ ref('int_lab_results__tg_classified') }}
+    select * from {{ only_changed_patients(ref('int_lab_results__tg_classified')) }}
 
 ),
 
 scan_change as (
 
-    select * from {{ ref('int_rait_cycles__scan_change') }}
+    select * from {{ only_changed_patients(ref('int_rait_cycles__scan_change')) }}
 
 ),
 
 imaging_findings as (
 
-    select * from {{ ref('stg_registry__imaging_findings') }}
+    select * from {{ only_changed_patients(ref('stg_registry__imaging_findings')) }}
 
 ),
 
