@@ -137,33 +137,61 @@ new_lesions as (
 
 ),
 
-patient_months as (
+-- a lesion dated on day d (>= 0) is known in month m when d < m * 30.4375, i.e. from month
+-- floor(d / 30.4375) + 1 on; the known count is a step function of the month: one step per
+-- patient and month in which the count grows (few rows), so the person-months need no group by
+lesions_by_known_month as (
 
     select
-        follow_up.patient_id,
-        month_numbers.month_number,
-        follow_up.end_day,
-        follow_up.pfs_event,
-        month_numbers.month_number * 30.4375 as month_start_day,
-        (month_numbers.month_number + 1) * 30.4375 as next_month_start_day
-    from follow_up
-    inner join month_numbers
-        on month_numbers.month_number = 0
-        or month_numbers.month_number * 30.4375 < follow_up.end_day
+        new_lesions.patient_id,
+        floor(new_lesions.lesion_day / 30.4375) + 1 as known_from_month,
+        count(*) as n_lesions
+    from new_lesions
+    group by new_lesions.patient_id, floor(new_lesions.lesion_day / 30.4375) + 1
 
 ),
 
-lesions_known as (
+lesion_steps as (
 
     select
-        patient_months.patient_id,
-        patient_months.month_number,
-        count(new_lesions.lesion_day) as n_new_lesions
-    from patient_months
-    left join new_lesions
-        on patient_months.patient_id = new_lesions.patient_id
-        and new_lesions.lesion_day < patient_months.month_start_day
-    group by patient_months.patient_id, patient_months.month_number
+        lesions_by_known_month.patient_id,
+        lesions_by_known_month.known_from_month,
+        lead(lesions_by_known_month.known_from_month) over (
+            partition by lesions_by_known_month.patient_id
+            order by lesions_by_known_month.known_from_month
+        ) as next_step_month,
+        sum(lesions_by_known_month.n_lesions) over (
+            partition by lesions_by_known_month.patient_id
+            order by lesions_by_known_month.known_from_month
+            rows between unbounded preceding and current row
+        ) as n_new_lesions
+    from lesions_by_known_month
+
+),
+
+-- month m is followed when m = 0 or m * 30.4375 < end_day, i.e. for m < ceil(end_day / 30.4375)
+-- and at least month 0 (a range join on the month count, not an or-join over every month)
+follow_up_months as (
+
+    select
+        follow_up.*,
+        greatest(ceil(follow_up.end_day / 30.4375), 1) as n_months
+    from follow_up
+
+),
+
+patient_months as (
+
+    select
+        follow_up_months.patient_id,
+        month_numbers.month_number,
+        follow_up_months.end_day,
+        follow_up_months.pfs_event,
+        month_numbers.month_number * 30.4375 as month_start_day,
+        (month_numbers.month_number + 1) * 30.4375 as next_month_start_day
+    from follow_up_months
+    inner join month_numbers
+        on month_numbers.month_number < follow_up_months.n_months
 
 ),
 
@@ -185,7 +213,7 @@ final as (
         case
             when first_cycle_scan.scan_day < patient_months.month_start_day then first_cycle_scan.scan_change
         end as scan_change,
-        lesions_known.n_new_lesions,
+        {{ dbt.cast('coalesce(lesion_steps.n_new_lesions, 0)', dbt.type_bigint()) }} as n_new_lesions,
         coalesce(second_rait.second_rait_day < patient_months.month_start_day, false) as second_rait_given,
         coalesce(
             second_rait.second_rait_day >= patient_months.month_start_day
@@ -199,9 +227,10 @@ final as (
         ) as pfs_event_in_month,
         patient_months.end_day <= patient_months.next_month_start_day as is_last_month
     from patient_months
-    inner join lesions_known
-        on patient_months.patient_id = lesions_known.patient_id
-        and patient_months.month_number = lesions_known.month_number
+    left join lesion_steps
+        on patient_months.patient_id = lesion_steps.patient_id
+        and patient_months.month_number >= lesion_steps.known_from_month
+        and (lesion_steps.next_step_month is null or patient_months.month_number < lesion_steps.next_step_month)
     left join first_cycle_tg
         on patient_months.patient_id = first_cycle_tg.patient_id
     left join first_cycle_scan
