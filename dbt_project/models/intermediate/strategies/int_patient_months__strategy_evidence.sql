@@ -213,7 +213,7 @@ final as (
         case
             when first_cycle_scan.scan_day < patient_months.month_start_day then first_cycle_scan.scan_change
         end as scan_change,
-        {{ dbt.cast('coalesce(lesion_steps.n_new_lesions, 0)', dbt.type_bigint()) }} as n_new_lesions,
+        {{ dbt.cast('coalesce(lesion_steps.n_new_lesions, 0)', api.Column.translate_type('bigint')) }} as n_new_lesions,
         coalesce(second_rait.second_rait_day < patient_months.month_start_day, false) as second_rait_given,
         coalesce(
             second_rait.second_rait_day >= patient_months.month_start_day
