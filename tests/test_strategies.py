@@ -18,6 +18,7 @@ import pytest
 import statsmodels.api as sm
 from lifelines import CoxPHFitter, KaplanMeierFitter
 
+from rait_registry.analysis.cox import COX_FIT_OPTIONS, score_residuals
 from rait_registry.analysis.missing import as_missing
 from rait_registry.analysis.run import analyze_warehouse
 from rait_registry.analysis.strategies import (
@@ -92,10 +93,46 @@ def test_weighted_cox_equals_r_coxph(clones):
             event_col="event",
             entry_col="start",
             weights_col="weight",
+            fit_options=dict(COX_FIT_OPTIONS),
         )
     row = cph.summary.loc["second_rait"]
     assert row["coef"] == pytest.approx(R_REF["cox"]["coef"], abs=1e-6)
     assert row["se(coef)"] == pytest.approx(R_REF["cox"]["se_naive"], rel=1e-5)
+
+
+def test_weighted_cox_robust_se_equals_r_coxph_cluster(clones):
+    """The HR's SE: R coxph(Surv(start, stop, event) ~ arm, weights = w, cluster = patient_id, ties = "efron")."""
+    tte = TargetTrialEmulation(n_bootstrap=0)
+    tte.clones_ = clones
+    hr = tte._cox()
+    assert hr["log_hr"] == pytest.approx(R_REF["cox"]["coef"], abs=1e-9)
+    assert hr["se"] == pytest.approx(R_REF["cox"]["se_robust"], rel=1e-6)
+    assert hr["se_model_based"] == pytest.approx(R_REF["cox"]["se_naive"], rel=1e-6)
+    assert hr["se"] != pytest.approx(hr["se_model_based"], rel=0.05)  # the two clones of a patient matter here
+    assert hr["ci_low"] < hr["hr"] < hr["ci_high"] and "cluster-robust" in hr["se_method"]
+
+
+def test_score_residuals_with_entries_at_zero_are_the_right_censored_ones():
+    rng = np.random.default_rng(5)
+    n = 300
+    x = rng.normal(size=(n, 2))
+    stop = rng.exponential(10, n).round(1) + 0.1  # rounded: tied event times (Efron)
+    event = rng.random(n) < 0.7
+    weight = rng.uniform(0.5, 2.0, n)
+    beta = np.array([0.3, -0.2])
+    plain = score_residuals(x, stop, event, weight, beta)
+    np.testing.assert_allclose(score_residuals(x, stop, event, weight, beta, np.zeros(n)), plain, atol=1e-12)
+    # splitting every row at an interior time into (0, s] and (s, stop] leaves each row's summed residual
+    split = stop / 2
+    both = score_residuals(
+        np.vstack([x, x]),
+        np.r_[split, stop],
+        np.r_[np.zeros(n, bool), event],
+        np.r_[weight, weight],
+        beta,
+        np.r_[np.zeros(n), split],
+    )
+    np.testing.assert_allclose(both[:n] + both[n:], plain, atol=1e-10)
 
 
 def test_censoring_model_equals_r_glm():
@@ -150,7 +187,9 @@ def test_demo_clones_are_the_committed_r_input(demo_marts):
     assert len(joined) > 0 and (joined["stop"] <= joined["second"] + 1e-9).all()
     b = tte.clones_[tte.clones_["arm"] == ARMS[1]]
     untreated = set(months["patient_id"]) - set(second[second < 12].index)
-    assert b[b["patient_id"].isin(untreated)]["stop"].max() <= 12 + 1e-9
+    # the last grace month (11) is the deadline: a clone untreated at its start has deviated then
+    assert b[b["patient_id"].isin(untreated)]["stop"].max() <= 11 + 1e-9
+    assert tte.hr_["se"] == pytest.approx(R_REF["cox"]["se_robust"], rel=1e-6)
 
 
 def test_bootstrap_is_seeded_and_brackets_the_estimate(demo_marts):
@@ -193,6 +232,35 @@ def test_without_the_mart_the_section_is_skipped_with_what_to_do():
 
 
 # ------------------------------------------------------------------------- calibration (small version)
+
+
+def test_stabilisation_leaves_both_arms_km_unchanged():
+    """A stabilising numerator must be the same for every clone of an arm at a time, so the weighted
+    KM of each arm is that of the unstabilised weights (a numerator on arm B's deadline-treated
+    clones alone biased S_B by -0.025 in the calibration simulation, benchmarks/README.md)."""
+    sc = _calibration_module()
+    cohort, months = sc.simulate(1500, 4, 1.0)
+    tte = TargetTrialEmulation(n_bootstrap=0, covariates=("age_at_diagnosis_years", "sex")).fit(cohort, months)
+    d = tte.design_
+    h_num, h_den, _, _ = tte._hazards(d, None)
+    stabilised = tte._weights(d, h_num, h_den)
+    plain = tte._weights(d, np.zeros_like(h_num), h_den)  # numerator 1 (arm A), 1 / h at the deadline (arm B)
+    deadline = d.treated_in_month & (d.month == tte.grace_months - 1)
+    assert deadline.sum() > 10
+    assert not np.allclose(stabilised["w_b"], plain["w_b"]) and not np.allclose(stabilised["w_a"], plain["w_a"])
+    np.testing.assert_allclose(tte._survival(d, stabilised, None), tte._survival(d, plain, None), rtol=1e-12)
+    # arm B after the deadline: c / h for the clones treated in the last grace month (they stand for every
+    # clone untreated then), c for those treated before it, one numerator c for all
+    hd = np.zeros(len(d.pid))
+    hd[d.at_risk] = h_den
+    t_month = pd.Series(d.month[d.treated_in_month], index=d.pid[d.treated_in_month]).groupby(level=0).min()
+    t_row = t_month.reindex(d.pid).to_numpy()
+    after = stabilised["in_b"] & (d.month >= tte.grace_months - 1)
+    c = np.unique(stabilised["w_b"][after & (t_row < tte.grace_months - 1)])
+    assert len(c) == 1 and 0 < c[0] < 1
+    at_deadline = after & (t_row == tte.grace_months - 1)
+    deadline_h = pd.Series(hd[deadline], index=d.pid[deadline]).reindex(d.pid[at_deadline]).to_numpy()
+    np.testing.assert_allclose(stabilised["w_b"][at_deadline] * deadline_h, c[0], rtol=1e-12)
 
 
 @pytest.mark.slow

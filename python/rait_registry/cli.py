@@ -731,6 +731,11 @@ def analyze(warehouse: Path | None, out_dir: Path, **options) -> None:
     """
     import warnings
 
+    # one BLAS thread unless the user says otherwise, set before numpy loads OpenBLAS: the strategies'
+    # bootstrap refits a logistic model hundreds of times, and BLAS threads competing for busy cores
+    # made a replicate 30 times slower (benchmarks/README.md)
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
     from .analysis.run import analyze_warehouse
     from .exceptions import StatisticsWarning
     from .paths import writable_folder

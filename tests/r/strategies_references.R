@@ -17,7 +17,8 @@
 #          robust = TRUE) at 24 and 60 months: surv and its robust (infinitesimal jackknife)
 #          standard error on the survival scale;
 #   cox:   coxph(Surv(start, stop, event) ~ second_rait, weights = weight, cluster = patient_id,
-#          ties = "efron"): coef, naive and robust SE;
+#          ties = "efron"): coef, naive and robust SE (the robust one, dfbeta summed per patient
+#          over both clones, is the SE the emulation reports; pinned to 1e-6);
 #   glm:   glm(y ~ . - 1, family = binomial) on the design: the coefficients in column order and the
 #          deviance (coefficients of separated terms, where no second RAIT occurs, are not
 #          identified: the test compares the others and the deviance).

@@ -401,11 +401,15 @@ def score_residuals(
     events: np.ndarray,
     weights: np.ndarray | None,
     params: np.ndarray,
+    entries: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Weighted score residuals of a right-censored Cox model with Efron ties (R ``coxph``).
+    """Weighted score residuals of a Cox model with Efron ties (R ``coxph``), right-censored or
+    counting-process rows.
 
     Equal to R ``residuals(fit, type = "score", weighted = TRUE)`` for
-    ``coxph(Surv(durations, events) ~ X, weights = weights, ties = "efron")`` (no strata).
+    ``coxph(Surv(durations, events) ~ X, weights = weights, ties = "efron")`` (no strata), and with
+    ``entries`` for ``coxph(Surv(entries, durations, events) ~ X, ...)``: a row is at risk at the
+    event times in (entry, duration].
     Written here because neither library provides them: lifelines' ``CoxPHFitter._compute_score``
     takes the risk set in row order (a patient censored at an event time can drop out of that
     event's risk set, and tied events are not Efron-weighted), and statsmodels'
@@ -425,6 +429,7 @@ def score_residuals(
     durations, events : (n,) arrays (events 0/1).
     weights : (n,) array of case weights (> 0), or None for 1.
     params : (p,) coefficients at which to evaluate (the fitted ones).
+    entries : (n,) array of interval starts (left truncation), or None for 0.
 
     Returns
     -------
@@ -450,6 +455,13 @@ def score_residuals(
     times, inverse = np.unique(T[E], return_inverse=True)
     at = np.searchsorted(Ts, times, side="left")  # first row at risk at each event time
     s0, s1 = s0_all[at], s1_all[at]
+    if entries is not None:  # not yet at risk: rows entering at or after t
+        S = np.asarray(entries, dtype=float)
+        order_in = np.argsort(S, kind="stable")
+        later = np.searchsorted(S[order_in], times, side="left")
+        s0_in = np.concatenate([_suffix_sums(wr[order_in]), [0.0]])
+        s1_in = np.concatenate([_suffix_sums(wr[order_in, None] * X[order_in]), np.zeros((1, X.shape[1]))])
+        s0, s1 = s0 - s0_in[later], s1 - s1_in[later]
     d = np.bincount(inverse).astype(float)
     s0d = np.bincount(inverse, weights=wr[E])
     s1d = np.stack([np.bincount(inverse, weights=wr[E] * X[E, j]) for j in range(X.shape[1])], axis=1)
@@ -472,10 +484,14 @@ def score_residuals(
     H1, G1 = per_time((1 - f) * h), per_time(((1 - f) * h)[:, None] * xbar)
     A = per_time(xbar) / d[:, None]
 
-    # at risk at every event time <= T_i: cumulated hazards up to T_i
+    # at risk at every event time <= T_i (and after the entry): cumulated hazards over them
     upto = np.searchsorted(times, T, side="right")  # number of event times <= T_i
-    CH = np.concatenate([[0.0], np.cumsum(H)])[upto]
-    CG = np.concatenate([np.zeros((1, X.shape[1])), np.cumsum(G, axis=0)])[upto]
+    cum_h = np.concatenate([[0.0], np.cumsum(H)])
+    cum_g = np.concatenate([np.zeros((1, X.shape[1])), np.cumsum(G, axis=0)])
+    CH, CG = cum_h[upto], cum_g[upto]
+    if entries is not None:
+        before = np.searchsorted(times, S, side="right")  # event times <= the entry
+        CH, CG = CH - cum_h[before], CG - cum_g[before]
     U = -r[:, None] * (X * CH[:, None] - CG)
     j = inverse  # the event time of each event
     xe, re = X[E], r[E]
@@ -488,7 +504,7 @@ def robust_covariance(
     cluster: Sequence[Any] | np.ndarray | None = None,
     data: CoxData | None = None,
 ) -> pd.DataFrame:
-    """Robust (sandwich) covariance of a right-censored Cox model, as R ``coxph(robust = TRUE)``.
+    """Robust (sandwich) covariance of a Cox model, as R ``coxph(robust = TRUE)``.
 
     ``D' D`` with ``D`` the dfbeta residuals ``U V``: the weighted `score_residuals` ``U``
     times the model-based covariance ``V`` (the inverse weighted information). With
@@ -498,7 +514,8 @@ def robust_covariance(
 
     Parameters
     ----------
-    fitter : fitted right-censored model (``params_``, ``variance_matrix_``), e.g. of `fit_cox`
+    fitter : fitted model (``params_``, ``variance_matrix_``), e.g. of `fit_cox`; counting-process
+        rows when its data has a ``start_col``
     cluster : array of labels, one per row of the fitted frame, optional
     data : CoxData, optional
         The rows fitted; default the fitter's ``fit_data_``.
@@ -516,6 +533,7 @@ def robust_covariance(
         frame[data.event_col].to_numpy(dtype=float),
         None if data.weights_col is None else frame[data.weights_col].to_numpy(dtype=float),
         fitter.params_[cols].to_numpy(dtype=float),
+        None if data.start_col is None else frame[data.start_col].to_numpy(dtype=float),
     )
     D = U @ np.asarray(fitter.variance_matrix_, dtype=float)
     if cluster is not None:

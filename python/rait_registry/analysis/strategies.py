@@ -10,22 +10,30 @@ trial that answers the clinical question instead (Hernan & Robins 2016):
 * **Strategies**: A, "one RAIT, then surveillance" (no second RAIT), and B, "a second RAIT within
   ``grace_months`` of the first" (the decision left to the clinician during the grace period);
 * **Cloning**: every patient starts in both arms, so both arms share time zero and baseline;
-* **Censoring**: a clone is censored when its observed course deviates from its arm - the A clone
-  at the start of the month of a second RAIT, the B clone at ``grace_months`` without one. A
-  progression or death before the second RAIT and within the grace period is an event in both
+* **Censoring**: a clone is censored when its observed course deviates from its arm. Within a
+  month the second RAIT is taken to come before the month's progression, so the A clone is
+  censored at the start of the month of a second RAIT, and the B clone at the start of the last
+  grace month (``grace_months - 1``, the deadline) when it is not treated in that month. A
+  progression or death before the second RAIT and before the deadline month is an event in both
   arms: the course was compatible with both strategies until then (Maringe et al. 2020);
 * **Weights**: inverse probability of remaining uncensored, from a pooled logistic model of the
-  monthly hazard of the second RAIT (statsmodels GLM, binomial) among patients who have not had
-  it, on the baseline covariates, a spline of the month and the evidence known when the month
-  started (``marts.strategy_evidence_monthly``: the first cycle's Tg decline and scan change,
-  new lesions). Arm A's weight in month m is prod_{s <= m} (1 - h_s) inverted; arm B's clones are
-  censored only at the deadline (month ``grace_months - 1`` is the last chance), so its weight is
-  1 / h in that last grace month for a patient treated in it and 1 otherwise (Cain et al. 2010).
-  Weights are stabilised by the same model on the month alone (the numerator leaves the
-  marginal KM unbiased) and, optionally, truncated at the ``truncation`` percentile;
+  monthly hazard h of the second RAIT (statsmodels ``Logit``, Newton-Raphson) among patients who
+  have not had it, on the baseline covariates, a spline of the month and the evidence known when
+  the month started (``marts.strategy_evidence_monthly``: the first cycle's Tg decline and scan
+  change, new lesions). Arm A's weight in month m is prod_{s <= m} (1 - h_s) inverted. Arm B
+  follows Cain et al. (2010): the natural timing until the deadline, a second RAIT forced in the
+  deadline month; a clone treated in that month stands for every clone untreated at its start, so
+  it weighs 1 / h there and afterwards, every other B clone 1. Stabilised weights multiply each
+  arm's weights by a numerator that depends on the month alone, the same for every clone of the
+  arm at that time (so the weighted KM is that of the unstabilised weights): for A the
+  month-only model's prod (1 - h_s); for B, from the deadline on, that model's probability that
+  a clone at risk at the deadline stays uncensored. The first implementation put a numerator on
+  the deadline-treated clones alone; it weighed them against the earlier-treated ones and biased
+  the 5-year PFS difference by +0.025 in the calibration simulation (docs/strategies.md). The
+  weights are optionally truncated at the ``truncation`` percentile of the clone-months;
 * **Outcome**: PFS; weighted Kaplan-Meier per arm (lifelines) with PFS at 2 and 5 years and
   their difference A - B (the primary contrast), and a weighted Cox HR of B vs A (secondary; its
-  SE model-based, see `TargetTrialEmulation._cox`);
+  SE cluster-robust by patient, as R ``coxph(..., cluster = patient_id)``);
 * **Uncertainty**: percentile bootstrap over patients that refits both censoring models in every
   replicate (seeded numpy Generator); with ``n_bootstrap=0`` (large registries) a robust
   sandwich CI instead: the influence function of the weighted product-limit estimator summed per
@@ -64,6 +72,7 @@ from scipy import stats
 
 from ..exceptions import AnalysisError
 from .config import DEFAULTS
+from .cox import COX_FIT_OPTIONS, CoxData, robust_covariance
 from .wording import interval_reading
 
 __all__ = [
@@ -210,7 +219,8 @@ class _Design:
     treated_before: np.ndarray
     at_risk: np.ndarray  # rows of the censoring models: no second RAIT before the month
     x_den: np.ndarray  # censoring model (rows at_risk): spline of month, baseline, evidence
-    x_num: np.ndarray  # stabilising model (rows at_risk): spline of month
+    x_num: np.ndarray  # stabilising model: spline of month, one row per distinct month of the at-risk rows
+    month_index: np.ndarray  # the x_num row of each at-risk row
     columns_den: list[str]
 
 
@@ -302,14 +312,23 @@ class TargetTrialEmulation:
         ids = cohort["patient_id"].astype(str).to_numpy()
         if len(ids) == 0:
             raise AnalysisError("the target-trial emulation has no eligible patient")
-        rows = months[months["patient_id"].astype(str).isin(set(ids))].sort_values(["patient_id", "month_number"])
-        rows = rows[rows["stop_months"].to_numpy(float) > rows["start_months"].to_numpy(float)]
-        # follow-up ends at the last horizon (administrative censoring): later months change no estimate
-        rows = rows[rows["start_months"].to_numpy(float) < max(self.horizons_months)]
-        if rows.empty:
-            raise AnalysisError("no eligible patient has a month of follow-up after the first RAIT")
         patient_ids = np.sort(ids)
-        pid = np.searchsorted(patient_ids, rows["patient_id"].astype(str).to_numpy())
+        # the cohort's person-months by (patient, month), with integer codes: sorting and matching millions
+        # of string ids is the slow part of a large registry
+        codes, uniques = pd.factorize(months["patient_id"].to_numpy())
+        pid_all = pd.Index(patient_ids).get_indexer(pd.Index(uniques).astype(str))[codes]
+        start_all = months["start_months"].to_numpy(float)
+        # follow-up ends at the last horizon (administrative censoring): later months change no estimate
+        use = np.flatnonzero(
+            (pid_all >= 0)
+            & (months["stop_months"].to_numpy(float) > start_all)
+            & (start_all < max(self.horizons_months))
+        )
+        if len(use) == 0:
+            raise AnalysisError("no eligible patient has a month of follow-up after the first RAIT")
+        use = use[np.lexsort((months["month_number"].to_numpy(int)[use], pid_all[use]))]
+        rows = pd.DataFrame({c: months[c].to_numpy()[use] for c in _MONTH_COLUMNS if c != "patient_id"})
+        pid = pid_all[use]
         month = rows["month_number"].to_numpy(int)
         treated_in = rows["second_rait_in_month"].to_numpy(bool)
         treated_before = rows["second_rait_given"].to_numpy(bool)
@@ -322,9 +341,11 @@ class TargetTrialEmulation:
             raise AnalysisError(f"no eligible patient had a second RAIT within {self.grace_months} months")
         base = _baseline_matrix(cohort.set_index(cohort["patient_id"].astype(str)).loc[patient_ids], self.covariates)
         evidence = _evidence_matrix(rows)
-        risk_month = month[at_risk].astype(float)
-        spline = _month_spline(risk_month, month[at_risk & treated_in].astype(float))
-        x_den = np.column_stack([spline.to_numpy(), base.to_numpy()[pid[at_risk]], evidence.to_numpy()[at_risk]])
+        unique_months, month_index = np.unique(month[at_risk], return_inverse=True)
+        spline = _month_spline(unique_months.astype(float), month[at_risk & treated_in].astype(float))
+        x_den = np.column_stack(
+            [spline.to_numpy()[month_index], base.to_numpy()[pid[at_risk]], evidence.to_numpy()[at_risk]]
+        )
         columns = [*spline.columns, *base.columns, *evidence.columns]
         keep = np.ones(x_den.shape[1], dtype=bool)
         keep[1:] = x_den[:, 1:].std(axis=0) > 0  # a constant column (e.g. no scan known) says nothing
@@ -340,6 +361,7 @@ class TargetTrialEmulation:
             at_risk=at_risk,
             x_den=x_den[:, keep],
             x_num=spline.to_numpy(),
+            month_index=month_index,
             columns_den=[c for c, k in zip(columns, keep, strict=True) if k],
         )
 
@@ -349,30 +371,31 @@ class TargetTrialEmulation:
     ) -> tuple[np.ndarray, np.ndarray, Any, Any]:
         """Monthly hazards of the second RAIT (stabilising numerator, censoring denominator) for the at-risk rows."""
         y = d.treated_in_month[d.at_risk].astype(float)
-        fw = None if freq is None else freq[d.pid[d.at_risk]]
-        fits = []
-        for x, params in (
-            (d.x_num, None if start is None else start[0]),
-            (d.x_den, None if start is None else start[1]),
-        ):
-            if fw is not None:
-                use = fw > 0
-                xx, yy, ww = x[use], y[use], fw[use]
-            else:
-                xx, yy, ww = x, y, None
-            model = sm.GLM(yy, xx, family=sm.families.Binomial(), freq_weights=ww)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # a replicate may separate a covariate; its hazards stay finite
-                try:  # QR is the fast least squares of IRLS; a replicate without a rare level is singular
-                    fit = model.fit(start_params=params, maxiter=50, wls_method="qr")
-                except np.linalg.LinAlgError:
-                    fit = model.fit(start_params=params, maxiter=50, wls_method="lstsq")
-            fits.append(fit)
-        h_num = _expit(d.x_num @ fits[0].params)
-        h_den = _expit(d.x_den @ fits[1].params)
-        return h_num, h_den, fits[0], fits[1]
+        rows = None
+        f = np.ones(len(y))
+        if freq is not None:  # a replicate's design: each resampled patient's rows, repeated as often as drawn
+            f = freq[d.pid[d.at_risk]]
+            rows = np.repeat(np.arange(len(y)), f.astype(np.int64))
+        # the stabilising model depends on the month alone: fitted on the second RAITs and person-months per
+        # month (binomial counts, the same estimate as the person-month rows)
+        trials = np.bincount(d.month_index, weights=f, minlength=len(d.x_num))
+        given = np.bincount(d.month_index, weights=f * y, minlength=len(d.x_num))
+        seen = trials > 0
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # months without a second RAIT separate; their hazards stay finite
+            fit_num = sm.GLM(
+                np.column_stack([given[seen], trials[seen] - given[seen]]),
+                d.x_num[seen],
+                family=sm.families.Binomial(),
+            ).fit(start_params=None if start is None else start[0], maxiter=50, wls_method="lstsq")
+        fit_den = _fit_logistic(y, d.x_den, rows, None if start is None else start[1])
+        h_num = _expit(d.x_num @ fit_num.params)[d.month_index]
+        h_den = _expit(d.x_den @ fit_den.params)
+        return h_num, h_den, fit_num, fit_den
 
-    def _weights(self, d: _Design, h_num: np.ndarray, h_den: np.ndarray) -> dict[str, np.ndarray]:
+    def _weights(
+        self, d: _Design, h_num: np.ndarray, h_den: np.ndarray, freq: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
         """Row masks and stabilised, untruncated weights of each arm's clone rows."""
         n_rows = len(d.pid)
         eps = 1e-3  # a fitted hazard of 1 would make a weight infinite; truncation caps what is left
@@ -387,17 +410,26 @@ class TargetTrialEmulation:
         group_start = np.maximum.accumulate(np.where(first, np.arange(n_rows), 0))
         before = np.where(group_start > 0, cum[group_start - 1], 0.0)
         w_a = np.exp(cum - before)
-        # arm B: uncensored up to the deadline; after it only the treated within grace, the last
-        # grace month's treated weighted by 1 / h there
+        # arm B: the last grace month is the deadline. Within a month the second RAIT comes before the
+        # month's progression (arm A's rule), so a clone untreated in the last grace month has deviated
+        # at its start; the clones treated in it stand for every clone at risk then, weighted 1 / h from it.
         last = self.grace_months - 1
         treated_month = np.full(len(d.patient_ids), np.iinfo(np.int64).max)
         np.minimum.at(treated_month, d.pid[d.treated_in_month], d.month[d.treated_in_month])
         t_row = treated_month[d.pid]
-        in_b = (d.month < self.grace_months) | (t_row < self.grace_months)
+        in_b = (d.month < last) | (t_row <= last)
         deadline = np.zeros(len(d.patient_ids))
         deadline_rows = d.treated_in_month & (d.month == last)
-        deadline[d.pid[deadline_rows]] = hn[deadline_rows] / np.maximum(hd[deadline_rows], eps)
-        w_b = np.where((d.month >= self.grace_months) & (t_row == last), deadline[d.pid], 1.0)
+        deadline[d.pid[deadline_rows]] = 1.0 / np.maximum(hd[deadline_rows], eps)
+        # the stabilising numerator must be the same for every clone of an arm at a time (a numerator on the
+        # deadline-treated alone would weigh them against the earlier-treated ones and bias S_B): the
+        # month-only model's probability that a clone at risk at the deadline stays uncensored
+        at_deadline = d.month == last
+        f = np.ones(n_rows) if freq is None else freq[d.pid]
+        total = float(np.sum(f[at_deadline]))
+        kept = np.where(d.treated_before, 1.0, hn)[at_deadline]
+        numerator = float(np.sum(f[at_deadline] * kept)) / total if total > 0 else 1.0
+        w_b = np.where(d.month >= last, numerator * np.where(t_row == last, deadline[d.pid], 1.0), 1.0)
         return {"in_a": in_a, "in_b": in_b, "w_a": w_a, "w_b": w_b}
 
     def _truncate(self, w: dict[str, np.ndarray], freq: np.ndarray | None, pid: np.ndarray) -> float:
@@ -463,7 +495,7 @@ class TargetTrialEmulation:
             for b in range(self.n_bootstrap):
                 freq = rng.multinomial(n, np.full(n, 1.0 / n)).astype(float)
                 hn, hd, _, _ = self._hazards(d, freq, start)
-                wb = self._weights(d, hn, hd)
+                wb = self._weights(d, hn, hd, freq)
                 self._truncate(wb, freq, d.pid)
                 reps[b] = self._survival(d, wb, freq)
             self.bootstrap_ = reps
@@ -514,10 +546,10 @@ class TargetTrialEmulation:
 
     def _cox(self) -> dict[str, Any]:
         """Weighted Cox HR of B vs A on the clone rows (lifelines, Efron ties, left truncation at
-        each row's start). Its SE is the model-based one: lifelines 0.30 has no cluster-robust
-        variance for counting-process rows (its ``robust=True`` with ``entry_col`` disagrees with
-        R's ``coxph(..., cluster = patient_id)``, tests/test_strategies.py), so the HR is secondary
-        and its interval approximate; the PFS difference carries the bootstrap or sandwich CI."""
+        each row's start) with the cluster-robust (sandwich) SE of R ``coxph(Surv(start, stop, event)
+        ~ arm, weights = w, cluster = patient_id, ties = "efron")``: the dfbeta residuals summed per
+        patient over both clones (`rait_registry.analysis.cox.robust_covariance`; lifelines' own
+        ``robust=True`` ignores the entry times). The weights are taken as known."""
         if len(self.clones_) > _MAX_COX_ROWS:
             return {
                 "hr": None,
@@ -527,28 +559,35 @@ class TargetTrialEmulation:
         data = self.clones_.assign(second_rait=(self.clones_["arm"] == ARMS[1]).astype(float))
         if int(data["event"].sum()) == 0:
             return {"hr": None, "reason": "no progression event among the clones"}
+        frame = data[["start", "stop", "event", "weight", "second_rait"]]
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # lifelines' note on non-integer weights: the SE method is stated
+            warnings.simplefilter("ignore")  # lifelines' note on non-integer weights: the SE is the robust one
             cph = CoxPHFitter().fit(
-                data[["start", "stop", "event", "weight", "second_rait"]],
+                frame,
                 duration_col="stop",
                 event_col="event",
                 entry_col="start",
                 weights_col="weight",
+                fit_options=dict(COX_FIT_OPTIONS),
             )
-        row = cph.summary.loc["second_rait"]
+        fitted = CoxData(frame, "stop", "event", ("second_rait",), start_col="start", weights_col="weight")
+        cov = robust_covariance(cph, cluster=data["patient_id"].to_numpy(), data=fitted)
+        coef = float(cph.params_["second_rait"])
+        se = math.sqrt(float(cov.iloc[0, 0]))
+        z = stats.norm.ppf(1 - self.alpha / 2)
         return {
-            "hr": float(row["exp(coef)"]),
-            "ci_low": float(row["exp(coef) lower 95%"]),
-            "ci_high": float(row["exp(coef) upper 95%"]),
-            "log_hr": float(row["coef"]),
-            "se": float(row["se(coef)"]),
-            "p": float(row["p"]),
+            "hr": math.exp(coef),
+            "ci_low": math.exp(coef - z * se),
+            "ci_high": math.exp(coef + z * se),
+            "log_hr": coef,
+            "se": se,
+            "se_model_based": float(cph.standard_errors_["second_rait"]),
+            "p": float(2 * stats.norm.sf(abs(coef / se))) if se > 0 else None,
             "comparison": ARMS[1],
             "reference": ARMS[0],
             "se_method": (
-                "model-based SE of the weighted Cox model (not robust to the weights or to the two clones of a "
-                "patient; approximate)"
+                "cluster-robust (sandwich) SE of the weighted Cox model, clustered on the patient (both clones), "
+                "the weights taken as known"
             ),
         }
 
@@ -770,7 +809,7 @@ def protocol_table(grace_months: int, truncation: float, n_bootstrap: int) -> li
             "PFS at 2 and 5 years per arm and their difference (primary); HR (secondary)",
             "pooled logistic censoring model on baseline covariates and the time-updated evidence, "
             f"stabilised weights {_truncation_text(truncation)}, weighted Kaplan-Meier, "
-            f"weighted Cox HR (secondary, model-based SE); CIs of PFS: {ci}",
+            f"weighted Cox HR (secondary, SE robust by patient); CIs of PFS: {ci}",
         ),
     ]
     return [{"component": c, "target_trial": t, "emulation": e} for c, t, e in rows]
@@ -781,6 +820,24 @@ def protocol_table(grace_months: int, truncation: float, n_bootstrap: int) -> li
 
 def _truncation_text(percentile: float) -> str:
     return "not truncated" if percentile >= 100 else f"truncated at the {percentile:g}th percentile"
+
+
+def _fit_logistic(y: np.ndarray, x: np.ndarray, rows: np.ndarray | None, start: np.ndarray | None) -> Any:
+    """Maximum-likelihood logistic regression of ``y`` on ``x`` (``rows``: the rows to use, repeats
+    allowed): statsmodels' ``Logit`` by Newton-Raphson, whose Hessian X'WX costs a fraction of the
+    QR decomposition of every IRLS step of ``GLM`` (35 times faster on 600,000 person-months);
+    ``GLM`` IRLS with least squares when Newton's Hessian is singular (a replicate without a rare level)."""
+    if rows is not None:
+        y, x = y[rows], x[rows]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # separated terms (no second RAIT where they are 1) do not converge
+        try:
+            fit = sm.Logit(y, x).fit(method="newton", start_params=start, maxiter=50, disp=0)
+            if np.all(np.isfinite(fit.params)):
+                return fit
+        except np.linalg.LinAlgError:
+            pass
+        return sm.GLM(y, x, family=sm.families.Binomial()).fit(start_params=start, maxiter=50, wls_method="lstsq")
 
 
 def _expit(x: np.ndarray) -> np.ndarray:
@@ -837,14 +894,20 @@ def _baseline_matrix(patients: pd.DataFrame, covariates: tuple[str, ...]) -> pd.
 
 
 def _evidence_matrix(rows: pd.DataFrame) -> pd.DataFrame:
-    scan = rows["scan_change"].astype("string")
-    delta = pd.to_numeric(rows["delta_tg"], errors="coerce").astype(float).to_numpy()
+    codes, levels = pd.factorize(rows["scan_change"].to_numpy())  # a few levels over millions of rows
+    levels = pd.Index(levels).astype(str)
+
+    def scan_in(values: list[str]) -> np.ndarray:
+        hit = np.r_[np.isin(levels, values), False]  # code -1 (missing): the appended False
+        return hit[codes].astype(float)
+
+    delta = pd.to_numeric(rows["delta_tg"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     return pd.DataFrame(
         {
             # a Tg rise is capped at -2 (a tripling) so one extreme value cannot dominate the model
             "delta_tg": np.where(np.isfinite(delta), np.clip(delta, -2.0, 1.0), 0.0),
-            "scan_improved": scan.isin(["reduced", "resolved", "absent"]).fillna(False).to_numpy(float),
-            "scan_worse": scan.isin(["increased", "new"]).fillna(False).to_numpy(float),
-            "new_lesions": (rows["n_new_lesions"].to_numpy(float) > 0).astype(float),
+            "scan_improved": scan_in(["reduced", "resolved", "absent"]),
+            "scan_worse": scan_in(["increased", "new"]),
+            "new_lesions": (pd.to_numeric(rows["n_new_lesions"]).to_numpy(dtype=float, na_value=0.0) > 0).astype(float),
         }
     )
