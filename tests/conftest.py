@@ -83,12 +83,17 @@ def edge_warehouse(tmp_path_factory) -> Path:
 
 
 def read_published_marts(warehouse: Path) -> dict:
-    """All five marts of a published warehouse as DataFrames."""
-    from rait_registry.warehouse import MARTS
+    """The marts of a published warehouse as DataFrames (the five of the paper and, when the
+    warehouse has it, the target-trial emulation's strategy_evidence_monthly)."""
+    from rait_registry.warehouse import MARTS, table_exists
 
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        return {name: con.execute(f"select * from marts.{name}").df() for name in MARTS}
+        names = [
+            *MARTS,
+            *(["strategy_evidence_monthly"] if table_exists(con, "marts", "strategy_evidence_monthly") else []),
+        ]
+        return {name: con.execute(f"select * from marts.{name}").df() for name in names}
     finally:
         con.close()
 

@@ -285,15 +285,30 @@ MART_COLUMNS: dict[str, list[str]] = {
         "center_id",
     ],
     "cohort_attrition": ["step", "criterion", "n_remaining", "n_excluded"],
+    "strategy_evidence_monthly": [
+        "patient_id",
+        "month_number",
+        "start_months",
+        "stop_months",
+        "tg_post_known",
+        "delta_tg",
+        "scan_change",
+        "n_new_lesions",
+        "second_rait_given",
+        "second_rait_in_month",
+        "pfs_event_in_month",
+        "is_last_month",
+    ],
 }
 
-#: Key column of each mart (one row per key value).
-MART_KEYS: dict[str, str] = {
+#: Key column(s) of each mart (one row per key value).
+MART_KEYS: dict[str, str | tuple[str, ...]] = {
     "patients": "patient_id",
     "rait_cycles": "rait_id",
     "pfs": "patient_id",
     "analysis_cohort": "patient_id",
     "cohort_attrition": "step",
+    "strategy_evidence_monthly": ("patient_id", "month_number"),
 }
 
 # --------------------------------------------------------------------------------------
@@ -873,6 +888,55 @@ def derive_marts(tables: Mapping[str, pd.DataFrame], vars: Mapping[str, Any] | N
     P["is_eligible_at_baseline"] = ~fails0.any(axis=1)
     P["baseline_exclusion_reason"] = fails0.idxmax(axis=1).where(~P["is_eligible_at_baseline"], None)
 
+    # ---- person-months of the target-trial emulation -----------------------------------
+    # month m holds days [m, m + 1) x 30.4375 after the first RAIT; months up to the one holding
+    # the PFS end (month 0 always); evidence dated on day d is known from the month starting after d
+    month_days = DAYS_PER_MONTH
+    fu = pfs[["patient_id", "pfs_event"]].copy()
+    fu["end_day"] = _days(pfs["end_date"] - pfs["start_date"]).to_numpy()
+    n_months = np.maximum(np.ceil(fu["end_day"].to_numpy(float) / month_days), 1).astype(int)
+    pm = fu.loc[fu.index.repeat(n_months)].reset_index(drop=True)
+    pm["month_number"] = np.concatenate([np.arange(k) for k in n_months]) if len(n_months) else np.array([], int)
+    start_day = pm["month_number"] * month_days
+    next_day = (pm["month_number"] + 1) * month_days
+    pm["start_months"] = pm["month_number"].astype(float)
+    pm["is_last_month"] = pm["end_day"] <= next_day
+    pm["stop_months"] = np.where(pm["is_last_month"], pm["end_day"] / month_days, pm["month_number"] + 1.0)
+    first = cyc[cyc["cycle_number"].eq(1)].set_index("patient_id")
+    first_date = P["first_rait_date"]
+    tg_day = _days(first["tg_post_date"] - first_date.reindex(first.index)).reindex(pm["patient_id"]).to_numpy(float)
+    pm["tg_post_known"] = tg_day < start_day.to_numpy()
+    pm["delta_tg"] = first["delta_tg"].reindex(pm["patient_id"]).to_numpy(float)
+    pm["delta_tg"] = pm["delta_tg"].where(pm["tg_post_known"])
+    scan_day = _days(first["scan_date"] - first_date.reindex(first.index)).reindex(pm["patient_id"]).to_numpy(float)
+    pm["scan_change"] = pd.Series(first["scan_change"].reindex(pm["patient_id"]).to_numpy(), dtype=object)
+    pm["scan_change"] = pm["scan_change"].where(scan_day < start_day.to_numpy(), None)
+    new = img[img["status"].eq("new")].join(first_date.rename("first_rait"), on="patient_id")
+    new = new[new["study_date"] >= new["first_rait"]]
+    lesion_day = _days(new["study_date"] - new["first_rait"])
+    lesions = pd.DataFrame({"patient_id": new["patient_id"].to_numpy(), "lesion_day": lesion_day.to_numpy(float)})
+    counted = pm[["patient_id", "month_number"]].assign(start=start_day).merge(lesions, on="patient_id", how="left")
+    counted["known"] = counted["lesion_day"] < counted["start"]
+    pm["n_new_lesions"] = (
+        counted.groupby(["patient_id", "month_number"])["known"]
+        .sum()
+        .reindex(pd.MultiIndex.from_frame(pm[["patient_id", "month_number"]]))
+        .to_numpy()
+        .astype(int)
+    )
+    second = cyc[cyc["cycle_number"].eq(2)].set_index("patient_id")
+    second_day = (
+        _days(second["admin_date"] - first_date.reindex(second.index)).reindex(pm["patient_id"]).to_numpy(float)
+    )
+    pm["second_rait_given"] = second_day < start_day.to_numpy()
+    pm["second_rait_in_month"] = (
+        (second_day >= start_day.to_numpy())
+        & (second_day < next_day.to_numpy())
+        & (second_day < pm["end_day"].to_numpy())
+    )
+    pm["pfs_event_in_month"] = pm["pfs_event"].eq(1) & pm["is_last_month"]
+    strategy_evidence_monthly = pm[MART_COLUMNS["strategy_evidence_monthly"]]
+
     # ---- assemble marts ---------------------------------------------------------------
     patients = P[MART_COLUMNS["patients"]].reset_index(drop=True)
     rait_cycles = cyc.rename(columns={"tg_pre_cmp": "tg_pre_comparator", "tg_post_cmp": "tg_post_comparator"})
@@ -898,6 +962,7 @@ def derive_marts(tables: Mapping[str, pd.DataFrame], vars: Mapping[str, Any] | N
         "pfs": pfs,
         "analysis_cohort": analysis_cohort,
         "cohort_attrition": attrition,
+        "strategy_evidence_monthly": strategy_evidence_monthly,
     }
 
 
@@ -1002,21 +1067,27 @@ def compare_marts(
             diffs.append(f"{mart}: mart missing from actual")
             continue
         exp, act = expected[mart], actual[mart]
-        key = MART_KEYS.get(mart, exp.columns[0])
-        cols = list(columns[mart]) if columns and mart in columns else [c for c in exp.columns if c != key]
-        missing_cols = [c for c in [key, *cols] if c not in act.columns]
+        key_spec = MART_KEYS.get(mart, exp.columns[0])
+        keys = key_spec if isinstance(key_spec, tuple) else (key_spec,)
+        key = ",".join(keys)
+        cols = list(columns[mart]) if columns and mart in columns else [c for c in exp.columns if c not in keys]
+        missing_cols = [c for c in [*keys, *cols] if c not in act.columns]
         for c in missing_cols:
             diffs.append(f"{mart}: column {c!r} missing from actual")
-        if key in missing_cols:
+        if any(k in missing_cols for k in keys):
             continue
         cols = [c for c in cols if c not in missing_cols and c in exp.columns]
 
-        def keyed(df: pd.DataFrame, side: str, key: str = key, mart: str = mart) -> dict[str, dict[str, Any]]:
+        def part(k: Any) -> str:
+            numeric = isinstance(k, (int, np.integer, float, np.floating)) and not pd.isna(k)
+            return str(int(k)) if numeric else str(k).strip()
+
+        def keyed(
+            df: pd.DataFrame, side: str, key: str = key, mart: str = mart, keys: tuple[str, ...] = keys
+        ) -> dict[str, dict[str, Any]]:
             out: dict[str, dict[str, Any]] = {}
             for rec in df.to_dict("records"):
-                k = rec[key]
-                numeric = isinstance(k, (int, np.integer, float, np.floating)) and not pd.isna(k)
-                k = str(int(k)) if numeric else str(k).strip()
+                k = ",".join(part(rec[c]) for c in keys)
                 if k in out:
                     diffs.append(f"{mart}[{key}={k}]: key appears more than once in {side}")
                 out[k] = rec
