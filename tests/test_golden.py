@@ -26,6 +26,16 @@ def test_demo_marts_equal_the_oracle(demo_warehouse, demo_extract):
     assert not differences, "\n".join(differences[:50])
 
 
+def test_edge_extract_person_months_equal_the_oracle(edge_warehouse):
+    """The golden extract's edge cases (evidence dated on a month boundary, deaths, quarantined
+    rows) through the person-month mart of the target-trial emulation, against the oracle."""
+    actual = read_published_marts(edge_warehouse)
+    expected = derive_marts(load_extract(DATA / "edge_extract"))
+    assert len(expected["strategy_evidence_monthly"]) > 100
+    differences = compare_marts(actual, expected, marts=["strategy_evidence_monthly"])
+    assert not differences, "\n".join(differences[:50])
+
+
 def test_demo_cohort_matches_the_study_size(demo_warehouse):
     attrition = read_published_marts(demo_warehouse)["cohort_attrition"].sort_values("step")
     # the default registry reaches about 117 eligible patients with every exclusion step non-empty

@@ -75,7 +75,9 @@ def _tile(tables: dict[str, pd.DataFrame], copies: int) -> dict[str, pd.DataFram
 
 
 def test_oracle_reproduces_edge_expected_cell_by_cell(marts, expected):
-    assert set(expected) == set(MART_COLUMNS)
+    # the hand-worked files cover the five marts of the paper; the person-months of the target-trial
+    # emulation are compared between the oracle and dbt (tests/test_golden.py, demo and edge extracts)
+    assert set(expected) == set(MART_COLUMNS) - {"strategy_evidence_monthly"}
     diffs = compare_marts(marts, expected)
     assert diffs == [], "\n".join(diffs)
 
