@@ -21,7 +21,7 @@ import os
 import pytest
 
 from .conftest import DATA
-from .engine_builds import assert_every_node_passed, assert_marts_equal_the_duckdb_build
+from .engine_builds import COMPARED_MARTS, assert_every_node_passed, assert_marts_equal_the_duckdb_build
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("RAIT_TEST_SPARK") != "1",
@@ -53,7 +53,7 @@ def build(request, spark):
     threads = int(os.environ.get("RAIT_DBT_THREADS", "2"))
     result = build_on_spark(extract, work_dir / name, session, threads=threads)
     print(f"\nspark {name}: " + ", ".join(f"{k} {v:.1f}s" for k, v in result.timings_s.items()))
-    return name, result, read_marts_spark(session), mart_types_spark(session), warehouse
+    return name, result, read_marts_spark(session, COMPARED_MARTS), mart_types_spark(session, COMPARED_MARTS), warehouse
 
 
 def test_spark_compares_strings_by_bytes(spark):
