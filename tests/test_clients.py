@@ -248,7 +248,7 @@ def test_terminal_table_says_how_many_rows_it_hid(demo_warehouse):
     proc = run_cli("query", ROWS_SQL.format(n=20_000), "--warehouse", str(demo_warehouse), "--max-rows", "5")
     assert proc.returncode == 0, proc.stderr
     assert "patient 4" in proc.stdout and "patient 5" not in proc.stdout
-    assert "5 of 20000 rows shown, 19995 hidden" in " ".join(proc.stderr.split())
+    assert "5 of 20000 rows printed, 19995 hidden" in " ".join(proc.stderr.split())
     small = run_cli("query", "select 1 as one", "--warehouse", str(demo_warehouse), check=True)
     assert "hidden" not in small.stderr
 

@@ -655,7 +655,7 @@ def query(
     hidden = result.total - len(result.rows)
     if hidden:
         err.print(
-            f"({len(result.rows)} of {result.total} rows shown, {hidden} hidden: raise --max-rows, or export every "
+            f"({len(result.rows)} of {result.total} rows printed, {hidden} hidden: raise --max-rows, or export every "
             "row with --format csv|jsonl|json|parquet [--output FILE])",
             highlight=False,
         )

@@ -482,7 +482,7 @@ PARAMETERS: tuple[Parameter, ...] = (
         meaning="Categorical test of Tables 1-2: Pearson chi-square without correction when every expected count "
         "is >= 5, otherwise pearson_yates_fisher (revision 2, the paper's rule): Yates-corrected chi-square for a "
         "2x2 table and exact Fisher for a larger one; pearson_fisher (revision 1): exact Fisher for every such "
-        "table. results.json carries every test's p-value whichever is shown.",
+        "table. results.json carries every test's p-value whichever one the table reports.",
         choices=("pearson_yates_fisher", "pearson_fisher"),
         drives=("table1", "table2"),
         cli="--test-rule",
