@@ -96,6 +96,13 @@ def cycle_months(cohort: pd.DataFrame, cycles: pd.DataFrame) -> pd.DataFrame:
     return cyc[["patient_id", "cycle_number", "days", "months", "activity_gbq", "cumulative_gbq"]]
 
 
+def exposure_days(cyc: pd.DataFrame, lag_days: int) -> np.ndarray:
+    """Day (since the first RAIT) from which each cycle of `cycle_months` counts: its
+    administration, plus ``lag_days`` for every cycle after the first (the exposure lag)."""
+    lag = params.get("rxwbs_window_days").check(lag_days)
+    return cyc["days"].to_numpy(dtype=np.int64) + np.where(cyc["cycle_number"].to_numpy() > 1, lag, 0)
+
+
 def landmark_cohort(
     cohort: pd.DataFrame, cycles: pd.DataFrame, landmark_months: float, lag_days: int = 0
 ) -> tuple[pd.DataFrame, dict]:
@@ -131,9 +138,7 @@ def landmark_cohort(
     L = float(landmark_months)
     cyc = cycle_months(cohort, cycles)
     limit_days = L * DAYS_PER_MONTH + 1e-9
-    lag = params.get("rxwbs_window_days").check(lag_days)
-    counts_from = cyc["days"].to_numpy(dtype=np.int64) + np.where(cyc["cycle_number"].to_numpy() > 1, lag, 0)
-    by_lm = cyc.loc[counts_from <= limit_days].groupby("patient_id").size()
+    by_lm = cyc.loc[exposure_days(cyc, lag_days) <= limit_days].groupby("patient_id").size()
     c = cohort.copy()
     pid = c["patient_id"].astype(str)
     c["cycles_by_landmark"] = pid.map(by_lm).fillna(0).astype(np.int64).to_numpy()
@@ -266,8 +271,7 @@ def counting_process(
     )
     base = base.loc[base["T"] > 0]
     cyc = cyc.merge(base, on="patient_id", how="inner")
-    days = cyc["days"].to_numpy(dtype=np.int64) + np.where(cyc["cycle_number"].to_numpy() > 1, lag, 0)
-    t = days / DAYS_PER_MONTH
+    t = exposure_days(cyc, lag) / DAYS_PER_MONTH
     T = cyc["T"].to_numpy(dtype=float)
     t = np.where(np.abs(t - T) < SAME_DAY_MONTHS, T, t)
     t = np.where(t < 0, 0.0, t)
